@@ -1,0 +1,50 @@
+"""The contract between stages: Parquet schemas, validation, atomic sharded writes and reads.
+
+Three schemas (``synthetic_pairs``, ``real_photos``, ``rejects``) are defined once in
+``schemas`` with their value rules; each part file carries the schema name, version and creating
+tool in its Parquet metadata, and readers refuse an unknown major version. A manifest lives under
+a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
+``ROOT/<schema>/part-<shard>.parquet``; paths inside it are relative to ROOT (or full URIs) and
+may not escape it. ``io`` writes parts atomically and reads many parts as one table;
+``validate`` checks files, values and the count identity ``inputs = kept + rejected``.
+Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names.
+"""
+
+from manifests.io import (
+    ManifestError,
+    list_parts,
+    open_dataset,
+    part_exists,
+    part_path,
+    read_table,
+    write_part,
+)
+from manifests.schemas import (
+    REJECT_REASONS,
+    REJECT_STAGES,
+    SCHEMAS,
+    SPLITS,
+    ManifestSchema,
+    get_schema,
+)
+from manifests.validate import Problem, check_counts, validate_path, validate_table
+
+__all__ = [
+    "REJECT_REASONS",
+    "REJECT_STAGES",
+    "SCHEMAS",
+    "SPLITS",
+    "ManifestError",
+    "ManifestSchema",
+    "Problem",
+    "check_counts",
+    "get_schema",
+    "list_parts",
+    "open_dataset",
+    "part_exists",
+    "part_path",
+    "read_table",
+    "validate_path",
+    "validate_table",
+    "write_part",
+]

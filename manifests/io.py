@@ -1,0 +1,299 @@
+"""Atomic, sharded manifest writes and multi-part reads over local paths and object-store URIs.
+
+Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go to a hidden temp file in the same
+folder, are fsynced and renamed, so a killed writer leaves no visible partial part (readers skip
+names starting with ``.`` or ``_``, as pyarrow does). Object stores (``s3://``, ``gs://``) get the
+whole file in one PUT, which they publish atomically. Every part carries the schema name, version
+and creating tool in its metadata; readers refuse a major version they do not know.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from manifests.schemas import SCHEMAS, ManifestSchema, get_schema
+
+META_SCHEMA = b"refocus.schema"
+META_VERSION = b"refocus.schema_version"
+META_CREATED_BY = b"refocus.created_by"
+META_SHARD = b"refocus.shard"
+
+PART_PREFIX = "part-"
+PART_SUFFIX = ".parquet"
+_TMP_MARK = ".tmp-"
+
+
+class ManifestError(ValueError):
+    """Bad manifest input; ``str()`` is one line naming the file and the reason."""
+
+
+def project_version() -> str:
+    """The installed refocus-engine version (``unknown`` when run from a bare checkout)."""
+    try:
+        return importlib.metadata.version("refocus-engine")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _is_uri(path: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(path)) is not None
+
+
+def resolve(path_or_uri) -> tuple[pafs.FileSystem, str]:
+    """``(filesystem, path)`` for a local path or a URI (``s3://``, ``gs://``, ``file://``)."""
+    text = str(path_or_uri)
+    if _is_uri(text):
+        fs, path = pafs.FileSystem.from_uri(text)
+        return fs, path.rstrip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(text)
+
+
+def _join(base: str, *names: str) -> str:
+    return "/".join([base.rstrip("/"), *names])
+
+
+def _shard_name(shard) -> str:
+    if isinstance(shard, int):
+        return f"{shard:05d}"
+    name = str(shard)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.=-]*", name):
+        raise ValueError(f"shard name {name!r} must be an int or [A-Za-z0-9_.=-] characters")
+    return name
+
+
+def part_path(root, schema_name: str, shard) -> str:
+    """Where the part for ``shard`` of ``schema_name`` lives under ``root`` (same style as root)."""
+    get_schema(schema_name)
+    name = f"{PART_PREFIX}{_shard_name(shard)}{PART_SUFFIX}"
+    text = str(root)
+    if _is_uri(text):
+        return _join(text, schema_name, name)
+    return os.path.join(text, schema_name, name)
+
+
+def part_exists(root, schema_name: str, shard) -> bool:
+    """True when that shard's part was completely written (a re-run can skip the shard)."""
+    fs, path = resolve(part_path(root, schema_name, shard))
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
+def _to_table(data, schema: ManifestSchema) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        table = data
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, Mapping)):
+        rows = list(data)
+        if rows and isinstance(rows[0], pa.RecordBatch):
+            table = pa.Table.from_batches(rows)
+        else:
+            names = list(schema.arrow.names)
+            extra = sorted({k for r in rows for k in r} - set(names))
+            table = pa.Table.from_pylist(rows, schema=schema.arrow) if not extra else None
+            if table is None:
+                base = pa.Table.from_pylist(
+                    [{k: r.get(k) for k in names} for r in rows], schema=schema.arrow
+                )
+                for k in extra:
+                    base = base.append_column(k, pa.array([r.get(k) for r in rows]))
+                table = base
+    else:
+        raise TypeError(f"cannot write {type(data).__name__} as a manifest part")
+    missing = [n for n in schema.arrow.names if n not in table.column_names]
+    if missing:
+        raise ManifestError(
+            f"{schema.name} part is missing required column(s): {', '.join(missing)}"
+        )
+    # Known columns in schema order and types, extra columns kept after them.
+    cols = [table.column(n).cast(schema.arrow.field(n).type) for n in schema.arrow.names]
+    fields = list(schema.arrow)
+    for n in table.column_names:
+        if n not in schema.arrow.names:
+            cols.append(table.column(n))
+            fields.append(table.schema.field(n))
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
+
+
+def write_part(
+    data,
+    root,
+    schema_name: str,
+    shard,
+    *,
+    created_by: str = "manifests",
+    validate: bool = True,
+    row_group_size: int | None = None,
+) -> str:
+    """Write one shard's part atomically and return its path.
+
+    ``data`` is a ``pa.Table``, record batches or a list of row dicts. The table is cast to the
+    schema (extra columns are kept) and, with ``validate=True``, checked by
+    :func:`manifests.validate.validate_table` first: invalid rows raise :class:`ManifestError`
+    and nothing is written.
+    """
+    schema = get_schema(schema_name)
+    table = _to_table(data, schema)
+    target = part_path(root, schema_name, shard)
+    if validate:
+        from manifests.validate import validate_table
+
+        problems = validate_table(table, schema, source=target)
+        if problems:
+            raise ManifestError(f"{problems[0]} ({len(problems)} problem(s); nothing written)")
+    meta = dict(table.schema.metadata or {})
+    meta.update(
+        {
+            META_SCHEMA: schema.name.encode(),
+            META_VERSION: schema.version.encode(),
+            META_CREATED_BY: f"refocus-engine {project_version()} ({created_by})".encode(),
+            META_SHARD: _shard_name(shard).encode(),
+        }
+    )
+    table = table.replace_schema_metadata(meta)
+    fs, path = resolve(target)
+    folder = path.rsplit("/", 1)[0]
+    fs.create_dir(folder, recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        _write_local_atomic(table, path, row_group_size)
+    else:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, row_group_size=row_group_size)
+        with fs.open_output_stream(path) as out:
+            out.write(sink.getvalue())
+    return target
+
+
+def _write_local_atomic(table: pa.Table, path: str, row_group_size: int | None) -> None:
+    folder, name = os.path.split(path)
+    for stale in os.listdir(folder):  # leftovers of a writer of this same shard that was killed
+        if stale.startswith(f".{name}{_TMP_MARK}"):
+            os.unlink(os.path.join(folder, stale))
+    tmp = os.path.join(folder, f".{name}{_TMP_MARK}{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "wb") as f:
+            with pq.ParquetWriter(f, table.schema) as writer:
+                for batch in table.to_batches(max_chunksize=row_group_size):
+                    writer.write_batch(batch)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Located:
+    """What a user-given PATH points at: the root, the schema names and their part files."""
+
+    fs: pafs.FileSystem
+    root: str
+    parts: dict[str, list[str]]  # schema name -> part file paths (in fs), sorted
+
+
+def _visible_parts(fs: pafs.FileSystem, folder: str) -> list[str]:
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File
+        and i.base_name.startswith(PART_PREFIX)  # hides ".part-*.tmp-*" of killed writers
+        and i.base_name.endswith(PART_SUFFIX)
+    )
+
+
+def locate(path_or_uri, schema_name: str | None = None) -> Located:
+    """Find the root and parts for a root folder, a schema folder or a single part file."""
+    fs, path = resolve(path_or_uri)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise ManifestError(f"{path_or_uri}: no such file or folder")
+    if info.type == pafs.FileType.File:
+        folder = path.rsplit("/", 1)[0] if "/" in path else "."
+        name = schema_name or read_part_info(fs, path)[0]
+        return Located(fs, folder.rsplit("/", 1)[0], {name: [path]})
+    direct = _visible_parts(fs, path)
+    if direct:
+        name = schema_name or read_part_info(fs, direct[0])[0]
+        return Located(fs, path.rsplit("/", 1)[0], {name: direct})
+    names = [schema_name] if schema_name else list(SCHEMAS)
+    parts = {n: _visible_parts(fs, _join(path, n)) for n in names}
+    parts = {n: p for n, p in parts.items() if p}
+    if not parts and schema_name is None:
+        raise ManifestError(
+            f"{path_or_uri}: no manifest parts here (expected part-*.parquet in this folder "
+            f"or in one of {', '.join(SCHEMAS)}/)"
+        )
+    return Located(fs, path, parts)
+
+
+def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
+    """``(schema name, version, created_by)`` from a part's footer, refusing unknown ones."""
+    try:
+        with fs.open_input_file(path) as f:
+            arrow_schema = pq.read_schema(f)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise ManifestError(f"{path}: not a readable Parquet file ({e})") from None
+    meta = arrow_schema.metadata or {}
+    if META_SCHEMA not in meta or META_VERSION not in meta:
+        raise ManifestError(f"{path}: no refocus schema name/version in the Parquet metadata")
+    name = meta[META_SCHEMA].decode()
+    version = meta[META_VERSION].decode()
+    created_by = meta.get(META_CREATED_BY, b"").decode()
+    if name not in SCHEMAS:
+        raise ManifestError(f"{path}: unknown schema {name!r} (known: {', '.join(SCHEMAS)})")
+    known = SCHEMAS[name]
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        raise ManifestError(f"{path}: malformed schema version {version!r}") from None
+    if major != known.major:
+        raise ManifestError(
+            f"{path}: {name} schema version {version} is not readable by this reader "
+            f"(supports {known.version}, major {known.major}); use a matching refocus-engine"
+        )
+    return name, version, created_by
+
+
+def read_table(path_or_uri, schema_name: str | None = None) -> pa.Table:
+    """All parts of one schema under PATH as one table (version-checked, in part order)."""
+    loc = locate(path_or_uri, schema_name)
+    if len(loc.parts) != 1:
+        found = ", ".join(loc.parts) or "none"
+        raise ManifestError(f"{path_or_uri}: name a schema to read (found: {found})")
+    ((name, files),) = loc.parts.items()
+    tables = []
+    for p in files:
+        read_part_info(loc.fs, p)
+        with loc.fs.open_input_file(p) as f:
+            tables.append(pq.read_table(f))
+    if not tables:
+        return get_schema(name).arrow.empty_table()
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def open_dataset(path_or_uri, schema_name: str | None = None) -> pads.Dataset:
+    """A lazy ``pyarrow.dataset`` over one schema's parts (for Ray Data and big manifests)."""
+    loc = locate(path_or_uri, schema_name)
+    if len(loc.parts) != 1:
+        raise ManifestError(f"{path_or_uri}: name a schema to open (found: {', '.join(loc.parts)})")
+    ((name, files),) = loc.parts.items()
+    for p in files:
+        read_part_info(loc.fs, p)
+    return pads.dataset(files, filesystem=loc.fs, format="parquet", schema=None)
+
+
+def list_parts(path_or_uri, schema_name: str | None = None) -> dict[str, list[str]]:
+    """Schema name -> visible part files under PATH."""
+    return locate(path_or_uri, schema_name).parts

@@ -1,0 +1,208 @@
+"""Schema definitions: columns, Arrow types, nullability and value rules, one place for all.
+
+Each ``Column`` names its Arrow type, whether nulls are allowed, an optional value rule (a
+vectorised predicate over the non-null values with a human-readable description), and whether
+it holds a path that must stay inside the manifest root. Adding a column is a minor version bump;
+renaming or removing one (or changing its meaning) is a major bump, which old readers refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from optics.sensor import SENSOR_WIDTH_MAX_MM, SENSOR_WIDTH_MIN_MM, SOURCES
+
+SPLITS = ("train", "val", "test")
+
+REJECT_STAGES = ("list", "exif", "filter", "decode", "quality", "dedup", "render")
+
+# Why an input was dropped. Curate and synth pick from this list; extend it (minor bump) rather
+# than overloading a reason, so that stats stay comparable across runs.
+REJECT_REASONS = (
+    "unreadable",  # the bytes could not be read (permissions, I/O, object store error)
+    "unsupported_format",  # not a JPEG/PNG/TIFF/WebP/HEIF file
+    "no_exif",  # no EXIF block at all
+    "no_f_number",  # neither FNumber nor ApertureValue
+    "no_focal_length",
+    "f_number_too_high",
+    "f_number_equivalent_too_high",
+    "focal_length_out_of_range",
+    "too_small",  # short side below the configured minimum
+    "decode_failed",  # pass 2 could not decode the image (truncated, corrupt)
+    "decompression_bomb",
+    "low_quality",
+    "duplicate",  # exact or near duplicate of ``duplicate_of``
+    "render_failed",  # synth: a scene that Blender could not render
+)
+
+Rule = tuple[Callable[[np.ndarray], np.ndarray], str]
+
+
+def _gt(lo: float) -> Rule:
+    return (lambda v: v > lo, f"must be > {lo:g}")
+
+
+def _ge(lo: float) -> Rule:
+    return (lambda v: v >= lo, f"must be >= {lo:g}")
+
+
+def _between(lo: float, hi: float) -> Rule:
+    return (lambda v: (v >= lo) & (v <= hi), f"must be within [{lo:g}, {hi:g}]")
+
+
+def _finite() -> Rule:
+    return (lambda v: np.isfinite(v), "must be finite")
+
+
+def _one_of(values: tuple[str, ...]) -> Rule:
+    allowed = set(values)
+    return (
+        lambda v: np.array([x in allowed for x in v], dtype=bool),
+        "must be one of " + ", ".join(values),
+    )
+
+
+def _blades() -> Rule:
+    return (lambda v: (v == 0) | ((v >= 3) & (v <= 16)), "must be 0 (round) or 3..16 blades")
+
+
+def _hex(length: int) -> Rule:
+    digits = set("0123456789abcdef")
+    return (
+        lambda v: np.array([len(x) == length and set(x) <= digits for x in v], dtype=bool),
+        f"must be {length} lower-case hex digits",
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    nullable: bool = False
+    rule: Rule | None = None
+    is_path: bool = False
+
+
+@dataclass(frozen=True)
+class ManifestSchema:
+    """A named, versioned schema: ``arrow`` is the pyarrow schema the writer casts to."""
+
+    name: str
+    version: str  # "MAJOR.MINOR"
+    columns: tuple[Column, ...]
+    arrow: pa.Schema = field(init=False, repr=False)
+
+    def __post_init__(self):
+        fields = [pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns]
+        object.__setattr__(self, "arrow", pa.schema(fields))
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def path_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.is_path)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _path(name: str, nullable: bool = False) -> Column:
+    return Column(name, pa.string(), nullable, is_path=True)
+
+
+SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
+
+SYNTHETIC_PAIRS = ManifestSchema(
+    "synthetic_pairs",
+    "1.0",
+    (
+        Column("dataset_id", pa.string()),
+        Column("scene_id", pa.int64(), rule=_ge(0)),
+        Column("render_id", pa.int32(), rule=_ge(0)),
+        Column("split", pa.string(), rule=_one_of(SPLITS)),
+        _path("aif_path"),
+        _path("depth_path"),
+        _path("bokeh_path"),
+        _path("coc_path"),
+        _path("bokeh_jpeg_path", nullable=True),
+        _path("bokeh_exr_path", nullable=True),
+        Column("width_px", pa.int32(), rule=_gt(0)),
+        Column("height_px", pa.int32(), rule=_gt(0)),
+        Column("focal_length_mm", pa.float64(), rule=_gt(0)),
+        Column("sensor_width_mm", pa.float64(), rule=SENSOR_RULE),
+        Column("f_number", pa.float64(), rule=_gt(0)),
+        Column("focus_distance_m", pa.float64(), rule=_gt(0)),
+        Column("aperture_blades", pa.int32(), rule=_blades()),
+        Column("aperture_rotation_deg", pa.float64(), rule=_finite()),
+        Column("aperture_ratio", pa.float64(), rule=_gt(0)),
+        Column("aperture_shape_id", pa.string(), nullable=True),
+        Column("k_genrefocus", pa.float64(), rule=_ge(0)),
+        Column("k_ref_width_px", pa.int32(), rule=_gt(0)),
+        Column("disp_focus", pa.float64(), rule=_gt(0)),
+        Column("render_samples", pa.int32(), nullable=True, rule=_gt(0)),
+        Column("render_engine", pa.string(), nullable=True),
+        Column("spec_hash", pa.string()),
+        Column("bpy_version", pa.string(), nullable=True),
+        Column("project_version", pa.string(), nullable=True),
+    ),
+)
+
+REAL_PHOTOS = ManifestSchema(
+    "real_photos",
+    "1.0",
+    (
+        _path("uri"),
+        Column("sha256", pa.string(), rule=_hex(64)),
+        Column("size_bytes", pa.int64(), nullable=True, rule=_ge(0)),
+        Column("width_px", pa.int32(), rule=_gt(0)),
+        Column("height_px", pa.int32(), rule=_gt(0)),
+        Column("make", pa.string(), nullable=True),
+        Column("model", pa.string(), nullable=True),
+        Column("lens_model", pa.string(), nullable=True),
+        Column("f_number", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("focal_length_mm", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("focal_length_35mm", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("orientation", pa.int32(), nullable=True, rule=_between(1, 8)),
+        Column("capture_time", pa.string(), nullable=True),
+        Column("sensor_width_mm", pa.float64(), nullable=True, rule=SENSOR_RULE),
+        Column("sensor_width_source", pa.string(), rule=_one_of(SOURCES)),
+        Column("crop_factor", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("f_number_equivalent", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("pixel_ratio", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("sharpness", pa.float64(), nullable=True, rule=_ge(0)),
+        Column("bokeh_evidence", pa.float64(), nullable=True, rule=_finite()),
+        Column("exposure_clipping", pa.float64(), nullable=True, rule=_between(0, 1)),
+        Column("clip_quality", pa.float64(), nullable=True, rule=_between(0, 1)),
+        Column("clip_shallow_dof", pa.float64(), nullable=True, rule=_between(0, 1)),
+        Column("clip_embedding", pa.list_(pa.float16()), nullable=True),
+        Column("phash", pa.uint64(), nullable=True),
+        Column("split", pa.string(), rule=_one_of(SPLITS)),
+    ),
+)
+
+REJECTS = ManifestSchema(
+    "rejects",
+    "1.0",
+    (
+        _path("uri"),
+        Column("stage", pa.string(), rule=_one_of(REJECT_STAGES)),
+        Column("reason", pa.string(), rule=_one_of(REJECT_REASONS)),
+        Column("detail", pa.string(), nullable=True),
+        Column("duplicate_of", pa.string(), nullable=True),
+    ),
+)
+
+SCHEMAS: dict[str, ManifestSchema] = {s.name: s for s in (SYNTHETIC_PAIRS, REAL_PHOTOS, REJECTS)}
+
+
+def get_schema(name: str) -> ManifestSchema:
+    try:
+        return SCHEMAS[name]
+    except KeyError:
+        raise KeyError(f"unknown manifest schema {name!r}; known: {', '.join(SCHEMAS)}") from None

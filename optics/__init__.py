@@ -1,0 +1,55 @@
+"""Lens physics shared by every stage: one vectorised numpy implementation of each formula.
+
+Conventions (DESIGN.md section 3): lengths in metres unless a name says ``_mm`` or ``_px``;
+depth ``z`` is planar camera-z; disparity is ``1/z`` in 1/m; the focus distance ``S`` is planar.
+``coc`` holds circle-of-confusion physics (Cycles and textbook thin lens, hyperfocal distance,
+depth-of-field limits, inverse focus), ``genrefocus`` the K scale and defocus map the released
+BokehNet consumes, ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields.
+This package imports only numpy; it must never import bpy, Ray or torch.
+"""
+
+from optics.coc import (
+    coc_cycles_m,
+    coc_cycles_px,
+    coc_thin_lens_m,
+    coc_thin_lens_px,
+    dof_limits_m,
+    focus_for_coc_m,
+    hyperfocal_m,
+)
+from optics.genrefocus import (
+    defocus_map,
+    k_exif,
+    k_synthetic,
+    rescale_k,
+)
+from optics.sensor import (
+    SENSOR_WIDTH_MAX_MM,
+    SENSOR_WIDTH_MIN_MM,
+    SensorWidth,
+    crop_factor,
+    f_number_equivalent,
+    pixel_ratio,
+    sensor_width_from_exif,
+)
+
+__all__ = [
+    "SENSOR_WIDTH_MAX_MM",
+    "SENSOR_WIDTH_MIN_MM",
+    "SensorWidth",
+    "coc_cycles_m",
+    "coc_cycles_px",
+    "coc_thin_lens_m",
+    "coc_thin_lens_px",
+    "crop_factor",
+    "defocus_map",
+    "dof_limits_m",
+    "f_number_equivalent",
+    "focus_for_coc_m",
+    "hyperfocal_m",
+    "k_exif",
+    "k_synthetic",
+    "pixel_ratio",
+    "rescale_k",
+    "sensor_width_from_exif",
+]

@@ -1,0 +1,58 @@
+"""The GenRefocus blur scale K and the defocus map the released BokehNet consumes.
+
+``K`` is a blur *radius* in pixels per 1/m of disparity, valid at the image width
+``k_ref_width_px`` it was computed for; it scales linearly when the image is resized.
+
+* Synthetic renders (exact for Cycles): ``K = f_mm² · W / (2000 · N · sensor_w_mm)``, so that
+  ``2 · K · |1/S - 1/z|`` is the Cycles CoC diameter in pixels.
+* Real photos (paper Eq. 3, textbook lens): ``K = f² S / (2 N (S - f)) · pixel_ratio / 1000``
+  with f and S in mm and ``pixel_ratio = max(W, H) / sensor_w_mm``.
+* Defocus map: ``D = clip(K · |disp - disp_focus| / 100, 0, 1)``, 3 channels, raw in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def k_synthetic(focal_length_mm, f_number, sensor_width_mm, width_px) -> np.ndarray:
+    """Exact K for a Cycles render: ``f_mm² · W / (2000 · N · sensor_w_mm)``."""
+    f_mm = np.asarray(focal_length_mm, dtype=np.float64)
+    return (
+        f_mm
+        * f_mm
+        * np.asarray(width_px)
+        / (2000.0 * np.asarray(f_number, dtype=np.float64) * np.asarray(sensor_width_mm))
+    )
+
+
+def k_exif(focal_length_mm, f_number, focus_distance_m, sensor_width_mm, long_edge_px):
+    """K from a photo's EXIF (paper Eq. 3): ``f² S / (2N (S - f)) · pixel_ratio / 1000``.
+
+    ``f`` and ``S`` in mm inside the formula; ``pixel_ratio = long_edge_px / sensor_width_mm``
+    (the sensor width is taken as its long side). ``S`` must come from the estimated focus
+    plane, never from EXIF SubjectDistance. Example: 50 mm f/1.8 full frame, S = 2 m, 6000 px
+    -> 118.7.
+    """
+    f_mm = np.asarray(focal_length_mm, dtype=np.float64)
+    s_mm = np.asarray(focus_distance_m, dtype=np.float64) * 1e3
+    ratio = np.asarray(long_edge_px, dtype=np.float64) / np.asarray(sensor_width_mm)
+    return f_mm * f_mm * s_mm / (2.0 * np.asarray(f_number) * (s_mm - f_mm)) * ratio / 1000.0
+
+
+def rescale_k(k, k_ref_width_px, new_width_px) -> np.ndarray:
+    """K for the same image resized from ``k_ref_width_px`` to ``new_width_px`` (linear)."""
+    return np.asarray(k, dtype=np.float64) * np.asarray(new_width_px) / np.asarray(k_ref_width_px)
+
+
+def defocus_map(disparity, disp_focus, k, channels: int = 3) -> np.ndarray:
+    """GenRefocus defocus map ``clip(K · |disp - disp_focus| / 100, 0, 1)`` as float32 H×W×C.
+
+    ``disparity`` is an H×W array in 1/m (``1/z``); the map is fed to BokehNet raw in [0, 1]
+    (unlike RGB conditions it is *not* mapped to [-1, 1]). ``channels=3`` replicates it.
+    """
+    d = np.asarray(disparity, dtype=np.float64)
+    m = np.clip(float(k) * np.abs(d - float(disp_focus)) / 100.0, 0.0, 1.0).astype(np.float32)
+    if channels == 1:
+        return m
+    return np.repeat(m[..., None], channels, axis=-1)
