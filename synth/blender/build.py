@@ -1,0 +1,221 @@
+"""Translate a ``SceneSpec`` into a Blender scene (objects, materials, lights, world, camera).
+
+The camera sits at the origin with Blender's default orientation (looking down −Z), so spec
+coordinates (camera frame) are world coordinates and Cycles' Z pass is the planar depth.
+Meshes are built once per kind and shared; highlight emitters share one emission material that
+reads each object's colour and ``emit_strength`` property, so 200 emitters cost one shader.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import bmesh
+import bpy
+
+from synth.spec import MaterialSpec, SceneSpec
+
+
+def reset() -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def _mesh_from_bmesh(name: str, fill) -> bpy.types.Mesh:
+    me = bpy.data.meshes.new(name)
+    bm = bmesh.new()
+    fill(bm)
+    bm.to_mesh(me)
+    bm.free()
+    return me
+
+
+def _smooth(me: bpy.types.Mesh) -> bpy.types.Mesh:
+    for poly in me.polygons:
+        poly.use_smooth = True
+    return me
+
+
+def _torus_mesh(major: float = 0.35, minor: float = 0.15, nu: int = 32, nv: int = 12):
+    verts, faces = [], []
+    for i in range(nu):
+        u = 2 * math.pi * i / nu
+        for j in range(nv):
+            v = 2 * math.pi * j / nv
+            r = major + minor * math.cos(v)
+            verts.append((r * math.cos(u), r * math.sin(u), minor * math.sin(v)))
+    for i in range(nu):
+        for j in range(nv):
+            a, b = i * nv + j, ((i + 1) % nu) * nv + j
+            c, d = ((i + 1) % nu) * nv + (j + 1) % nv, i * nv + (j + 1) % nv
+            faces.append((a, b, c, d))
+    me = bpy.data.meshes.new("torus")
+    me.from_pydata(verts, [], faces)
+    me.update()
+    return _smooth(me)
+
+
+def _base_meshes() -> dict:
+    return {
+        "plane": _mesh_from_bmesh(
+            "plane", lambda bm: bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=0.5)
+        ),
+        "box": _mesh_from_bmesh("box", lambda bm: bmesh.ops.create_cube(bm, size=1.0)),
+        "sphere": _smooth(
+            _mesh_from_bmesh(
+                "sphere",
+                lambda bm: bmesh.ops.create_uvsphere(bm, u_segments=32, v_segments=16, radius=0.5),
+            )
+        ),
+        "torus": _torus_mesh(),
+        "displaced": _smooth(
+            _mesh_from_bmesh(
+                "ico", lambda bm: bmesh.ops.create_icosphere(bm, subdivisions=4, radius=0.5)
+            )
+        ),
+        "emitter": _smooth(
+            _mesh_from_bmesh(
+                "emitter",
+                lambda bm: bmesh.ops.create_uvsphere(bm, u_segments=12, v_segments=6, radius=1.0),
+            )
+        ),
+    }
+
+
+def _material(spec: MaterialSpec, textures_dir: Path | None, name: str) -> bpy.types.Material:
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = nt.nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = spec.roughness
+    bsdf.inputs["Metallic"].default_value = spec.metallic
+    coords = nt.nodes.new("ShaderNodeTexCoord")
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = (spec.scale,) * 3
+    nt.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    if spec.texture == "image":
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image = bpy.data.images.load(str(Path(textures_dir) / spec.image), check_existing=True)
+        tex.projection = "BOX"
+        tex.projection_blend = 0.2
+        nt.links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        fac = tex.outputs["Alpha"]
+    else:
+        node_type = {
+            "noise": "ShaderNodeTexNoise",
+            "voronoi": "ShaderNodeTexVoronoi",
+            "wave": "ShaderNodeTexWave",
+            "checker": "ShaderNodeTexChecker",
+            "brick": "ShaderNodeTexBrick",
+            "magic": "ShaderNodeTexMagic",
+        }[spec.texture]
+        tex = nt.nodes.new(node_type)
+        nt.links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
+        fac = tex.outputs["Distance" if spec.texture == "voronoi" else "Fac"]
+        mix = nt.nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        mix.inputs["A"].default_value = (*spec.color_a, 1.0)
+        mix.inputs["B"].default_value = (*spec.color_b, 1.0)
+        nt.links.new(fac, mix.inputs["Factor"])
+        nt.links.new(mix.outputs["Result"], bsdf.inputs["Base Color"])
+        bump = nt.nodes.new("ShaderNodeBump")
+        bump.inputs["Strength"].default_value = 0.3
+        nt.links.new(fac, bump.inputs["Height"])
+        nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    return mat
+
+
+def _emitter_material() -> bpy.types.Material:
+    mat = bpy.data.materials.new("emitter")
+    mat.use_nodes = True
+    nt = mat.node_tree
+    nt.nodes.remove(nt.nodes["Principled BSDF"])
+    info = nt.nodes.new("ShaderNodeObjectInfo")
+    strength = nt.nodes.new("ShaderNodeAttribute")
+    strength.attribute_type = "OBJECT"
+    strength.attribute_name = "emit_strength"
+    emission = nt.nodes.new("ShaderNodeEmission")
+    nt.links.new(info.outputs["Color"], emission.inputs["Color"])
+    nt.links.new(strength.outputs["Fac"], emission.inputs["Strength"])
+    nt.links.new(emission.outputs["Emission"], nt.nodes["Material Output"].inputs["Surface"])
+    return mat
+
+
+def build_scene(spec: SceneSpec, textures_dir: Path | None = None):
+    """Build ``spec`` into a fresh Blender scene; returns ``(scene, camera_object)``."""
+    reset()
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.render.resolution_x = spec.width_px
+    scene.render.resolution_y = spec.height_px
+    scene.render.resolution_percentage = 100
+    coll = scene.collection
+    meshes = _base_meshes()
+
+    for i, o in enumerate(spec.objects):
+        ob = bpy.data.objects.new(f"{o.kind}_{i:03d}", meshes[o.kind])
+        ob.location = o.location_m
+        ob.rotation_euler = tuple(math.radians(a) for a in o.rotation_deg)
+        sx, sy, sz = o.size_m
+        ob.scale = {
+            "plane": (sx, sy, 1.0),
+            "torus": (sx, sy, sz / 0.3 if sz else sx),
+        }.get(o.kind, (sx, sy, sz))
+        if o.kind == "displaced":
+            tex = bpy.data.textures.new(f"clouds_{i}", type="CLOUDS")
+            tex.noise_scale = 0.35
+            mod = ob.modifiers.new("displace", "DISPLACE")
+            mod.texture = tex
+            mod.strength = o.displacement
+            mod.mid_level = 0.5
+        coll.objects.link(ob)
+        # Materials live on the object, not on the shared mesh, so each object has its own.
+        if not ob.material_slots:
+            ob.data.materials.append(None)
+        ob.material_slots[0].link = "OBJECT"
+        ob.material_slots[0].material = _material(o.material, textures_dir, f"mat_{i:03d}")
+
+    emitter = _emitter_material()
+    for i, h in enumerate(spec.highlights):
+        ob = bpy.data.objects.new(f"highlight_{i:03d}", meshes["emitter"])
+        ob.location = h.location_m
+        ob.scale = (h.radius_m,) * 3
+        ob.color = (*h.color, 1.0)
+        ob["emit_strength"] = float(h.strength)
+        coll.objects.link(ob)
+        if not ob.material_slots:
+            ob.data.materials.append(None)
+        ob.material_slots[0].link = "OBJECT"
+        ob.material_slots[0].material = emitter
+
+    for i, light in enumerate(spec.lights):
+        data = bpy.data.lights.new(f"light_{i}", type=light.kind.upper())
+        data.energy = light.energy_w
+        data.color = light.color
+        if light.kind == "area":
+            data.size = light.size_m
+        elif light.kind in ("point", "spot"):
+            data.shadow_soft_size = light.size_m
+        ob = bpy.data.objects.new(f"light_{i}", data)
+        ob.location = light.location_m
+        ob.rotation_euler = tuple(math.radians(a) for a in light.rotation_deg)
+        coll.objects.link(ob)
+
+    world = bpy.data.worlds.new("world")
+    world.use_nodes = True
+    bg = world.node_tree.nodes["Background"]
+    bg.inputs["Color"].default_value = (*spec.world_color, 1.0)
+    bg.inputs["Strength"].default_value = spec.world_strength
+    scene.world = world
+
+    cam_data = bpy.data.cameras.new("camera")
+    cam_data.lens = spec.camera.focal_length_mm
+    cam_data.sensor_fit = "HORIZONTAL"
+    cam_data.sensor_width = spec.camera.sensor_width_mm
+    cam_data.clip_start = 0.01
+    cam_data.clip_end = 1e5
+    cam = bpy.data.objects.new("camera", cam_data)
+    coll.objects.link(cam)
+    scene.camera = cam
+    return scene, cam

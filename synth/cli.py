@@ -1,0 +1,136 @@
+"""``python -m synth render``: render a dataset (or one shard of it) into a manifest root.
+
+Examples:
+  python -m synth render --out runs/synth --scenes 24 --resolution 128 --samples 16
+  python -m synth render --out /shared/synth --scenes 10000 --shard 3/16   # one array-job task
+  SHARD_INDEX=3 SHARD_COUNT=16 python -m synth render --out /shared/synth --scenes 10000
+  python -m synth render --out /shared/synth --scenes 10000 --ray auto --shards 64 --threads 4
+  python -m synth render --out runs/synth --scenes 8 --textures ~/photos --workers 2 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from synth.config import ConfigError, load_config
+from synth.shard import ShardError, parse_shard
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".exr"}
+
+
+class PreflightError(RuntimeError):
+    pass
+
+
+def list_textures(folder: str | None) -> tuple[Path | None, tuple[str, ...]]:
+    """Image file names in ``--textures DIR``; refuses a missing, unreadable or empty folder."""
+    if folder is None:
+        return None, ()
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise PreflightError(f"--textures {folder}: no such folder")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise PreflightError(f"--textures {folder}: folder is not readable")
+    names = []
+    for p in sorted(path.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            if not os.access(p, os.R_OK):
+                raise PreflightError(f"--textures {folder}: {p.name} is not readable")
+            names.append(p.name)
+    if not names:
+        raise PreflightError(
+            f"--textures {folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in it"
+        )
+    return path, tuple(names)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m synth",
+        description="Headless Blender (Cycles) render farm for the paired refocusing set.",
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render scenes into OUT (resumes finished scenes)",
+                       epilog=__doc__.split("\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--config", help="TOML config (default synth/configs/default.toml)")
+    r.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
+    r.add_argument("--scenes", type=int, required=True, help="dataset size: scene ids 0..N-1")
+    r.add_argument("--resolution", type=int, help="render width in px (overrides the config)")
+    r.add_argument("--samples", type=int, help="Cycles samples (overrides the config)")
+    r.add_argument("--shard", help="render only shard k/n (0-based); default from "
+                   "SHARD_INDEX/SHARD_COUNT, else 0/1")
+    r.add_argument("--workers", type=int, default=1, help="local render processes (default 1)")
+    r.add_argument("--threads", type=int, default=0, help="Cycles threads per process "
+                   "(default: all cores / workers)")
+    r.add_argument("--textures", help="folder of photos used as image textures")
+    r.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run one Ray task per shard (ADDRESS, 'auto', or empty for local Ray)")
+    r.add_argument("--shards", type=int, help="shards for --ray (default: one per 8 scenes)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _summary(stats: list[dict], out: Path) -> str:
+    kept = sum(s["kept"] for s in stats)
+    failed = sum(s["rejected"] for s in stats)
+    now = sum(s["rendered_now"] for s in stats)
+    skipped = sum(s["skipped_done"] for s in stats)
+    renders = sum(s["renders"] for s in stats)
+    render_s = sum(s["render_s"] for s in stats)
+    scene_s = sum(s["scene_wall_s"] for s in stats)
+    share = f", {100 * render_s / scene_s:.0f}% of scene time inside Cycles" if scene_s else ""
+    lines = [
+        f"synth: {now} scene(s) rendered now, {skipped} already done, {failed} failed; "
+        f"{kept} scene(s) / {renders} DoF render(s) in {out}{share}",
+    ]
+    for s in stats:
+        for sid, err in s["failed"].items():
+            lines.append(f"  scene {sid} failed: {err} (see {out}/logs/shard-{s['shard']}.log)")
+        if s.get("contact_sheet"):
+            lines.append(f"  contact sheet: {s['contact_sheet']}")
+    lines.append(f"  check it: python -m manifests validate {out}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        if a.scenes < 1:
+            raise PreflightError(f"--scenes {a.scenes}: need at least 1")
+        if a.workers < 1 or a.threads < 0:
+            raise PreflightError("--workers must be >= 1 and --threads >= 0")
+        cfg = load_config(a.config, resolution_px=a.resolution, samples=a.samples)
+        textures_dir, textures = list_textures(a.textures)
+        k, n = parse_shard(a.shard)
+        from synth.blender.compat import require_bpy
+
+        require_bpy()
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PreflightError(f"--out {out}: not writable")
+    except (ConfigError, ShardError, PreflightError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from synth.launch import Job, run_ray, run_shard_local
+
+    job = Job(cfg=cfg, out=out, n_scenes=a.scenes, textures_dir=textures_dir,
+              textures=textures, workers=a.workers, threads=a.threads)
+    if a.ray is not None:
+        shards = a.shards or max(1, -(-a.scenes // 8))
+        stats = run_ray(job, shards, a.ray or None)
+    else:
+        stats = [run_shard_local(job, k, n, show_progress=not a.quiet)]
+    print(_summary(stats, out))
+    return 1 if any(s["rejected"] for s in stats) else 0

@@ -1,0 +1,26 @@
+"""Render settings as plain data (no bpy), built from a config plus launcher choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synth.config import SynthConfig
+
+
+@dataclass
+class RenderSettings:
+    samples: int = 32
+    denoise: bool = True
+    light_tree: bool = False
+    device: str = "auto"
+    threads: int = 0  # 0 = all cores
+    exr: bool = False
+    log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
+
+
+def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:
+    r = cfg.render
+    return RenderSettings(
+        samples=r.samples, denoise=r.denoise, light_tree=r.light_tree, device=r.device,
+        threads=threads, exr=r.exr,
+    )
