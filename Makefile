@@ -25,12 +25,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 demo: $(STAMP)
-	@echo "The end-to-end demo (synth -> curate -> train) lands with issue 6."
-	@echo "Today it runs the lens calculator and validates a freshly written manifest:"
-	$(PY) -m optics coc --focal-mm 50 --f-number 1.8 --focus-m 2 --depth-m 1 --sensor-mm 36 --width-px 512
-	$(PY) -m optics k-exif --focal-mm 50 --f-number 1.8 --focus-m 2 --sensor-mm 36 --long-edge-px 1024
-	$(PY) -m manifests example --out runs/demo/manifest-example
-	$(PY) -m manifests validate runs/demo/manifest-example
+	@echo "The end-to-end demo (synth -> curate -> train -> report) lands with issue 6."
+	@echo "Today it renders a small synthetic set with Blender and validates its manifest:"
+	$(PY) -m synth render --out runs/demo/synth --scenes 8 --resolution 128 --samples 16
+	$(PY) -m manifests validate runs/demo/synth
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

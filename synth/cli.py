@@ -55,22 +55,37 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("render", help="render scenes into OUT (resumes finished scenes)",
-                       epilog=__doc__.split("\n", 2)[2],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser(
+        "render",
+        help="render scenes into OUT (resumes finished scenes)",
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("--config", help="TOML config (default synth/configs/default.toml)")
     r.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
     r.add_argument("--scenes", type=int, required=True, help="dataset size: scene ids 0..N-1")
     r.add_argument("--resolution", type=int, help="render width in px (overrides the config)")
     r.add_argument("--samples", type=int, help="Cycles samples (overrides the config)")
-    r.add_argument("--shard", help="render only shard k/n (0-based); default from "
-                   "SHARD_INDEX/SHARD_COUNT, else 0/1")
+    r.add_argument(
+        "--shard",
+        help="render only shard k/n (0-based); default from SHARD_INDEX/SHARD_COUNT, else 0/1",
+    )
     r.add_argument("--workers", type=int, default=1, help="local render processes (default 1)")
-    r.add_argument("--threads", type=int, default=0, help="Cycles threads per process "
-                   "(default: all cores / workers)")
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="Cycles threads per process (default: all cores / workers)",
+    )
     r.add_argument("--textures", help="folder of photos used as image textures")
-    r.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="run one Ray task per shard (ADDRESS, 'auto', or empty for local Ray)")
+    r.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run one Ray task per shard (ADDRESS, 'auto', or empty for local Ray)",
+    )
     r.add_argument("--shards", type=int, help="shards for --ray (default: one per 8 scenes)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -125,8 +140,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from synth.launch import Job, run_ray, run_shard_local
 
-    job = Job(cfg=cfg, out=out, n_scenes=a.scenes, textures_dir=textures_dir,
-              textures=textures, workers=a.workers, threads=a.threads)
+    job = Job(
+        cfg=cfg,
+        out=out,
+        n_scenes=a.scenes,
+        textures_dir=textures_dir,
+        textures=textures,
+        workers=a.workers,
+        threads=a.threads,
+    )
     if a.ray is not None:
         shards = a.shards or max(1, -(-a.scenes // 8))
         stats = run_ray(job, shards, a.ray or None)

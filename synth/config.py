@@ -183,8 +183,10 @@ def validate(cfg: SynthConfig, source: str = "<config>") -> SynthConfig:
         raise ConfigError(f"{source}: scene.object_kinds {bad}: choose from {OBJECT_KINDS}")
     bad = [t for t in s.textures if t not in TEXTURE_KINDS or t == "image"]
     if not s.textures or bad:
-        raise ConfigError(f"{source}: scene.textures {bad}: choose procedural ones from "
-                          f"{TEXTURE_KINDS[:-1]} (image textures come from --textures DIR)")
+        raise ConfigError(
+            f"{source}: scene.textures {bad}: choose procedural ones from "
+            f"{TEXTURE_KINDS[:-1]} (image textures come from --textures DIR)"
+        )
     _probability(source, "scene.image_texture_probability", s.image_texture_probability)
     _probability(source, "scene.night_probability", s.night_probability)
     sp = cfg.split

@@ -16,8 +16,13 @@ from synth.shard import scene_dir
 
 # A perceptual ramp (dark blue -> teal -> yellow), 5 stops, linearly interpolated.
 _RAMP = np.array(
-    [[0.27, 0.00, 0.33], [0.23, 0.32, 0.55], [0.13, 0.57, 0.55], [0.37, 0.79, 0.38],
-     [0.99, 0.91, 0.14]]
+    [
+        [0.27, 0.00, 0.33],
+        [0.23, 0.32, 0.55],
+        [0.13, 0.57, 0.55],
+        [0.37, 0.79, 0.38],
+        [0.99, 0.91, 0.14],
+    ]
 )
 
 

@@ -49,8 +49,12 @@ def _render_one(job: Job, scene_id: int, log_path: str) -> dict:
     """Process-pool task: one scene (the worker process keeps bpy imported between tasks)."""
     settings = make_settings(job.cfg, job.threads)
     return render_scenes(
-        _specs(job, [scene_id]), job.out, settings, job.textures_dir,
-        job.cfg.render.jpeg_quality, Path(log_path),
+        _specs(job, [scene_id]),
+        job.out,
+        settings,
+        job.textures_dir,
+        job.cfg.render.jpeg_quality,
+        Path(log_path),
     )
 
 
@@ -65,8 +69,13 @@ def run_shard_local(job: Job, k: int, n: int, show_progress: bool = True) -> dic
     if job.workers <= 1:
         settings = make_settings(job.cfg, job.threads)
         counts = render_scenes(
-            _specs(job, ids), job.out, settings, job.textures_dir,
-            job.cfg.render.jpeg_quality, log, progress=bar,
+            _specs(job, ids),
+            job.out,
+            settings,
+            job.textures_dir,
+            job.cfg.render.jpeg_quality,
+            log,
+            progress=bar,
         )
     else:
         threads = job.threads or max(1, (os.cpu_count() or 1) // job.workers)
@@ -93,7 +102,14 @@ def run_ray(job: Job, n_shards: int, address: str | None) -> list[dict]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address or None, include_dashboard=False)
+        if address:  # an existing cluster: "auto" or "ray://head:10001" or "host:port"
+            ray.init(address=address)
+        else:  # a local Ray on loopback; RAY_TMPDIR picks its session folder
+            ray.init(
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=os.environ.get("RAY_TMPDIR"),
+            )
     cpus = max(1, job.threads or 1)
 
     @ray.remote(num_cpus=cpus, max_retries=2)

@@ -193,8 +193,10 @@ def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = N
     n_high = int(rng.integers(s.highlights[0], s.highlights[1] + 1))
     strength_scale = 1.0 if night else 3.0
     for i in range(n_high):
-        z = _loguniform(rng, max(near, far * 0.15), back_z * 0.98) if i % 4 else _loguniform(
-            rng, near, far
+        z = (
+            _loguniform(rng, max(near, far * 0.15), back_z * 0.98)
+            if i % 4
+            else _loguniform(rng, near, far)
         )
         highlights.append(
             HighlightSpec(
@@ -229,11 +231,12 @@ def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = N
             disc = float(np.abs(coc_cycles_px(focal_mm, n, focus, in_view, sensor_w, width)).max())
             if a.disc_px[0] <= disc <= a.disc_px[1]:
                 break
-        blades = 0 if rng.random() < a.round_probability else int(
-            a.blades[rng.integers(len(a.blades))]
+        blades = (
+            0 if rng.random() < a.round_probability else int(a.blades[rng.integers(len(a.blades))])
         )
         ratio = (
-            float(rng.uniform(*a.anamorphic_ratio)) if rng.random() < a.anamorphic_probability
+            float(rng.uniform(*a.anamorphic_ratio))
+            if rng.random() < a.anamorphic_probability
             else 1.0
         )
         dofs.append(

@@ -15,12 +15,17 @@ class RenderSettings:
     device: str = "auto"
     threads: int = 0  # 0 = all cores
     exr: bool = False
+    adaptive_sampling: bool = True  # off for measurements that need every sample
     log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
 
 
 def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:
     r = cfg.render
     return RenderSettings(
-        samples=r.samples, denoise=r.denoise, light_tree=r.light_tree, device=r.device,
-        threads=threads, exr=r.exr,
+        samples=r.samples,
+        denoise=r.denoise,
+        light_tree=r.light_tree,
+        device=r.device,
+        threads=threads,
+        exr=r.exr,
     )

@@ -143,8 +143,14 @@ def _object(o: dict) -> ObjectSpec:
 
 
 def _light(x: dict) -> LightSpec:
-    return LightSpec(**{**x, "location_m": _t(x["location_m"]),
-                        "rotation_deg": _t(x["rotation_deg"]), "color": _t(x["color"])})
+    return LightSpec(
+        **{
+            **x,
+            "location_m": _t(x["location_m"]),
+            "rotation_deg": _t(x["rotation_deg"]),
+            "color": _t(x["color"]),
+        }
+    )
 
 
 def _highlight(h: dict) -> HighlightSpec:

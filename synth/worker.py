@@ -40,8 +40,12 @@ def coc_map_px(spec: SceneSpec, depth_m: np.ndarray, k: int) -> np.ndarray:
     """The signed CoC map (px, Cycles formula) of DoF render ``k`` from the stored depth."""
     d, cam = spec.dof[k], spec.camera
     return coc_cycles_px(
-        cam.focal_length_mm, d.f_number, d.focus_distance_m, depth_m,
-        cam.sensor_width_mm, spec.width_px,
+        cam.focal_length_mm,
+        d.f_number,
+        d.focus_distance_m,
+        depth_m,
+        cam.sensor_width_mm,
+        spec.width_px,
     ).astype(np.float32)
 
 
@@ -62,7 +66,8 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 "coc_path": f"{base}/coc_{k:02d}.npy",
                 "bokeh_jpeg_path": f"{base}/dof_{k:02d}.jpg",
                 "bokeh_exr_path": f"{base}/{files[f'dof_{k:02d}_exr']}"
-                if f"dof_{k:02d}_exr" in files else None,
+                if f"dof_{k:02d}_exr" in files
+                else None,
                 "width_px": spec.width_px,
                 "height_px": spec.height_px,
                 "focal_length_mm": cam.focal_length_mm,
@@ -116,8 +121,9 @@ def render_scene_to_disk(
             quality=jpeg_quality,
         )
     render_settings = {k: v for k, v in asdict(settings).items() if k != "log_path"}
-    render_settings.update(device=result.device, exposure_ev=result.exposure_ev,
-                           depth_samples=1, depth_filter_px=0.01)
+    render_settings.update(
+        device=result.device, exposure_ev=result.exposure_ev, depth_samples=1, depth_filter_px=0.01
+    )
     timings = dict(result.timings_s)
     timings["labels_and_files"] = time.perf_counter() - t_labels
     meta = {
@@ -137,8 +143,13 @@ def render_scene_to_disk(
 
 
 def render_scenes(
-    specs: list[SceneSpec], out: Path, settings, textures_dir, jpeg_quality: int,
-    log_path: Path, progress=None,
+    specs: list[SceneSpec],
+    out: Path,
+    settings,
+    textures_dir,
+    jpeg_quality: int,
+    log_path: Path,
+    progress=None,
 ) -> dict:
     """Render each spec unless done; a failing scene is logged and skipped. Returns counts."""
     done, skipped, failed = [], [], {}
@@ -161,12 +172,19 @@ def render_scenes(
                 render_s += sum(v for k, v in t.items() if k.startswith("render_"))
                 wall_s += time.perf_counter() - t0
                 with open(log_path, "a") as log:
-                    log.write(f"scene {spec.scene_id}: ok in {t['scene_total']:.2f} s "
-                              f"({len(spec.dof)} DoF renders, hash {spec.spec_hash})\n")
+                    log.write(
+                        f"scene {spec.scene_id}: ok in {t['scene_total']:.2f} s "
+                        f"({len(spec.dof)} DoF renders, hash {spec.spec_hash})\n"
+                    )
         if progress is not None:
             progress.update(1)
-    return {"rendered": done, "skipped": skipped, "failed": failed,
-            "render_s": render_s, "scene_wall_s": wall_s}
+    return {
+        "rendered": done,
+        "skipped": skipped,
+        "failed": failed,
+        "render_s": render_s,
+        "scene_wall_s": wall_s,
+    }
 
 
 def finish_shard(out: Path, k: int, n: int, ids: list[int], failed: dict, counts: dict) -> dict:
@@ -185,9 +203,20 @@ def finish_shard(out: Path, k: int, n: int, ids: list[int], failed: dict, counts
     part = write_part(rows, out, "synthetic_pairs", name, created_by="synth") if rows else None
     if failed:
         write_part(
-            [{"uri": f"scenes/{sid:06d}", "stage": "render", "reason": "render_failed",
-              "detail": err, "duplicate_of": None} for sid, err in sorted(failed.items())],
-            out, "rejects", name, created_by="synth",
+            [
+                {
+                    "uri": f"scenes/{sid:06d}",
+                    "stage": "render",
+                    "reason": "render_failed",
+                    "detail": err,
+                    "duplicate_of": None,
+                }
+                for sid, err in sorted(failed.items())
+            ],
+            out,
+            "rejects",
+            name,
+            created_by="synth",
         )
     sheet = write_contact_sheet(out, done_ids, out / CONTACT_DIR / f"shard-{name}.png")
     stats = {

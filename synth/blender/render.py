@@ -41,6 +41,7 @@ class RenderResult:
 def _configure(scene, settings: RenderSettings) -> None:
     c = scene.cycles
     c.use_light_tree = settings.light_tree
+    c.use_adaptive_sampling = settings.adaptive_sampling
     c.denoiser = "OPENIMAGEDENOISE"
     scene.render.threads_mode = "FIXED" if settings.threads else "AUTO"
     if settings.threads:
@@ -110,8 +111,11 @@ def auto_exposure(scene, out_dir: Path, night: bool) -> float:
     _save(scene, tmp, "EXR_HALF")
     with OpenEXR.File(str(tmp)) as f:
         ch = f.parts[0].channels
-        rgb = [np.asarray(ch[k].pixels, dtype=np.float32) for k in ("R", "G", "B")] if "R" in ch \
+        rgb = (
+            [np.asarray(ch[k].pixels, dtype=np.float32) for k in ("R", "G", "B")]
+            if "R" in ch
             else np.moveaxis(np.asarray(ch["RGB"].pixels, dtype=np.float32), -1, 0)
+        )
     os.unlink(tmp)
     lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
     median = float(np.median(lum))

@@ -1,0 +1,48 @@
+"""The synth config: defaults load, bad files are refused in one line naming the cause."""
+
+import pytest
+
+from synth.config import DEFAULT_CONFIG, ConfigError, load_config
+
+
+def test_default_config_loads_and_documents_every_section():
+    cfg = load_config()
+    assert cfg.render.resolution_px == 256 and cfg.aperture.renders_per_scene >= 3
+    text = DEFAULT_CONFIG.read_text()
+    for section in ("[render]", "[camera]", "[aperture]", "[scene]", "[split]"):
+        assert section in text
+    assert text.count("#") > 20  # commented
+
+
+def test_overrides_replace_render_values():
+    cfg = load_config(resolution_px=64, samples=4)
+    assert (cfg.render.resolution_px, cfg.render.samples) == (64, 4)
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("[camera]\nfocal_mm = [18, 50]\n", "unknown key camera.focal_mm"),
+        ("colour = 1\n", "unknown key colour"),
+        ("[aperture]\nf_number = [8, 1.2]\n", "aperture.f_number = [8, 1.2] is impossible"),
+        ("[scene]\ndepth_m = [-1, 5]\n", "scene.depth_m"),
+        ("[render]\nsamples = 0\n", "render.samples = 0"),
+        ("[render]\ndenoise = 3\n", "render.denoise must be true or false"),
+        ("[camera]\nsensors = ['medium_format']\n", "camera.sensors"),
+        ("[aperture]\nblades = [2]\n", "aperture.blades"),
+        ("[split]\nval = 0.6\ntest = 0.5\n", "split.val + split.test"),
+        ("[render\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_are_refused_in_one_line(tmp_path, body, needle):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert needle in msg and str(path) in msg and "\n" not in msg
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config("/nonexistent/synth.toml")
