@@ -47,6 +47,9 @@ def _specs(job: Job, ids: list[int]):
 
 def _render_one(job: Job, scene_id: int, log_path: str) -> dict:
     """Process-pool task: one scene (the worker process keeps bpy imported between tasks)."""
+    from synth.blender.compat import drop_blender_script_paths
+
+    drop_blender_script_paths()
     settings = make_settings(job.cfg, job.threads)
     return render_scenes(
         _specs(job, [scene_id]),

@@ -13,6 +13,25 @@ class BlenderUnavailable(RuntimeError):
     """``bpy`` cannot be imported in this interpreter; the message says how to get it."""
 
 
+def drop_blender_script_paths() -> None:
+    """Remove the script folders an imported ``bpy`` added to ``sys.path``.
+
+    A process started with the ``spawn`` method inherits its parent's ``sys.path``; if the
+    parent had imported bpy, ``import bpy`` in the child would find Blender's pure-Python
+    ``scripts/modules/bpy`` before the real module and fail (``No module named '_bpy'``).
+    Call this first thing in such a child; it is a no-op where bpy is already imported.
+    """
+    if "bpy" in sys.modules:
+        return
+    marker = f"{os.sep}bpy{os.sep}"
+    sys.path[:] = [
+        p
+        for p in sys.path
+        if not (marker in p and f"{os.sep}scripts" in p)
+        and not p.endswith(f"{os.sep}scripts{os.sep}addons{os.sep}modules")
+    ]
+
+
 def require_bpy():
     """Import and return ``bpy``, or raise :class:`BlenderUnavailable` with a one-line fix."""
     try:

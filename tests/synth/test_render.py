@@ -272,3 +272,38 @@ def test_sigkill_mid_scene_then_rerun_gives_a_complete_dataset(tmp_path):
             for col in ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path"):
                 assert (out / row[col]).stat().st_size > 0
     assert validate_path(out).ok
+
+
+def test_a_local_process_pool_renders_the_same_specs(tmp_path):
+    out = tmp_path / "pool"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synth",
+            "render",
+            "--out",
+            str(out),
+            "--scenes",
+            "3",
+            "--resolution",
+            "32",
+            "--samples",
+            "2",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "3 scene(s) rendered now" in p.stdout
+    cfg = load_config(resolution_px=32, samples=2)
+    for row in read_table(out, "synthetic_pairs").to_pylist():
+        assert row["spec_hash"] == sample_scene(cfg, row["scene_id"]).spec_hash
+        assert row["render_samples"] == 2
+    assert validate_path(out).ok
