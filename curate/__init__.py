@@ -1,6 +1,13 @@
 """curate: the Ray job that turns folders and buckets of real photos into Parquet manifests.
 
-Not built yet (issue 4). It will read EXIF, filter, decode, score (CLIP) and deduplicate photos,
-keeping every rejected file with its reason; ``curate/job.py`` will be the only Ray module. It may
-import ``optics`` and ``manifests``, never ``synth`` or ``train``.
+It lists inputs (local folders, ``s3://``/``gs://`` prefixes) into deterministic shards; pass 1
+reads the first 128 KiB of each file for EXIF (``exif``) and applies the aperture / focal-length
+/ size filters (``filters``); pass 2 reads survivors fully, decodes them with a real decode
+check (``decode``), computes weight-free quality signals (``quality``), CLIP scores from a local
+checkpoint (``scoring``) and content / perceptual hashes, drops duplicates (``dedup``) and writes
+``real_photos`` and ``rejects`` manifests, ``stats.json`` and a summary (``summary``). Every
+input ends up kept or rejected with a reason. ``listing``, ``exif``, ``filters``, ``decode``,
+``quality``, ``dedup`` and ``passes`` are pure (no Ray, no torch); ``scoring`` is the only torch
+user and ``job`` the only Ray user. It may import ``optics`` and ``manifests``, never ``synth``
+or ``train``.
 """

@@ -1,0 +1,370 @@
+"""Pass 1: EXIF fields from the first bytes of a file, and what optics derives from them.
+
+``exifread.process_file(..., details=False)`` (MakerNotes skipped: 22x faster) on the head of
+the file. Facts this module encodes (DESIGN.md section 6):
+
+- a rational ``0/0`` (exifread returns it as 0) and any zero or non-finite value is *missing*;
+- the f-number is ``FNumber``, else APEX ``ApertureValue``: ``N = 2^(Av/2)``;
+- ``Make``/``Model`` live in IFD0, but some phones put them in the EXIF IFD;
+- a truncated file yields partial tags silently, so pass 2 must still decode the image;
+- HEIF/TIFF may keep their EXIF past the head: with no tags found there, the caller re-reads the
+  whole file (``needs_full_read``).
+
+Derived values (``derive``): sensor width and its source via ``optics.sensor_width_from_exif``
+(the focal-plane route uses ExifImageWidth, else the header width), crop ``36/w``,
+``N_eq = N·crop``, ``pixel_ratio = max(W, H)/w``.
+
+``python -m curate.exif FILE... --json`` prints one JSON object per line per file.
+Imports exifread, Pillow (header sizes only) and optics; never Ray or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import math
+import sys
+from dataclasses import asdict, dataclass
+
+import exifread
+
+from optics import crop_factor, f_number_equivalent, pixel_ratio, sensor_width_from_exif
+
+logging.getLogger("exifread").setLevel(logging.ERROR)  # it logs every odd tag as a warning
+
+HEAD_BYTES = 131072
+
+# Leading bytes -> format name (what Pillow / pillow-heif call it).
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``JPEG``, ``PNG``, ``TIFF``, ``WEBP`` or ``HEIF`` from the magic bytes, else None."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    return None
+
+
+@dataclass
+class ExifFields:
+    """The EXIF values curate uses; ``None`` means missing (absent, 0/0, zero or non-finite)."""
+
+    has_exif: bool = False
+    make: str | None = None
+    model: str | None = None
+    lens_model: str | None = None
+    f_number: float | None = None
+    f_number_source: str | None = None  # "FNumber" or "ApertureValue"
+    focal_length_mm: float | None = None
+    focal_length_35mm: float | None = None
+    focal_plane_x_resolution: float | None = None
+    focal_plane_resolution_unit: int | None = None
+    exif_image_width_px: int | None = None
+    orientation: int | None = None
+    capture_time: str | None = None
+
+
+class ExifReadError(ValueError):
+    """exifread failed on the bytes (a malformed EXIF block)."""
+
+
+def _number(tag) -> float | None:
+    """First value of a tag as a float; 0/0, zero, negative and non-finite are missing."""
+    if tag is None:
+        return None
+    values = getattr(tag, "values", None)
+    if isinstance(values, (list, tuple)):
+        if not values:
+            return None
+        v = values[0]
+    else:
+        v = values
+    den = getattr(v, "denominator", getattr(v, "den", 1))
+    if den == 0:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return x if math.isfinite(x) and x > 0 else None
+
+
+def _signed(tag) -> float | None:
+    """Like ``_number`` but keeps zero and negative values (APEX values may be <= 0)."""
+    if tag is None or not getattr(tag, "values", None):
+        return None
+    v = tag.values[0]
+    if getattr(v, "denominator", getattr(v, "den", 1)) == 0:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _text(tag) -> str | None:
+    if tag is None:
+        return None
+    text = str(tag.printable if hasattr(tag, "printable") else tag).replace("\x00", "").strip()
+    return text or None
+
+
+def _first(tags: dict, *names: str):
+    for n in names:
+        if n in tags:
+            return tags[n]
+    return None
+
+
+def jpeg_exif_segment(data: bytes) -> bytes | None:
+    """A minimal JPEG holding only the first ``APP1 Exif`` segment, walking the APPn markers.
+
+    exifread looks at the first APP1 only; files that put an XMP APP1 first (Adobe tools) hide
+    their EXIF from it. ``None`` when no such segment lies within ``data``.
+    """
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return b"\xff\xd8" + data[pos : pos + 2 + length]
+        pos += 2 + length
+    return None
+
+
+def webp_exif_payload(data: bytes) -> bytes | None:
+    """The TIFF-structured payload of a WebP ``EXIF`` chunk (exifread does not read WebP)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if kind == b"EXIF":
+            payload = data[pos + 8 : pos + 8 + size]
+            return payload[6:] if payload.startswith(b"Exif\x00\x00") else payload
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _process(data: bytes) -> dict:
+    try:
+        return exifread.process_file(io.BytesIO(data), details=False) or {}
+    except Exception as e:  # exifread raises many types on malformed blocks
+        raise ExifReadError(f"malformed EXIF block ({type(e).__name__}: {e})") from None
+
+
+def parse_exif(data: bytes) -> ExifFields:
+    """EXIF fields of a file's bytes (its head or the whole file)."""
+    tags = _process(data)
+    if not tags and data[:3] == b"\xff\xd8\xff":
+        segment = jpeg_exif_segment(data)
+        tags = _process(segment) if segment else {}
+    if not tags and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        payload = webp_exif_payload(data)
+        tags = _process(payload) if payload else {}
+    tags = {k: v for k, v in (tags or {}).items() if not k.startswith(("Thumbnail ", "JPEGThumb"))}
+    if not tags:
+        return ExifFields()
+    out = ExifFields(has_exif=True)
+    out.make = _text(_first(tags, "Image Make", "EXIF Make"))
+    out.model = _text(_first(tags, "Image Model", "EXIF Model"))
+    out.lens_model = _text(_first(tags, "EXIF LensModel", "Image LensModel"))
+    n = _number(_first(tags, "EXIF FNumber", "Image FNumber"))
+    if n is not None:
+        out.f_number, out.f_number_source = n, "FNumber"
+    else:
+        av = _signed(_first(tags, "EXIF ApertureValue", "Image ApertureValue"))
+        if av is not None:
+            out.f_number, out.f_number_source = 2.0 ** (av / 2.0), "ApertureValue"
+    out.focal_length_mm = _number(_first(tags, "EXIF FocalLength", "Image FocalLength"))
+    out.focal_length_35mm = _number(
+        _first(tags, "EXIF FocalLengthIn35mmFilm", "Image FocalLengthIn35mmFilm")
+    )
+    out.focal_plane_x_resolution = _number(
+        _first(tags, "EXIF FocalPlaneXResolution", "Image FocalPlaneXResolution")
+    )
+    unit = _number(_first(tags, "EXIF FocalPlaneResolutionUnit", "Image FocalPlaneResolutionUnit"))
+    out.focal_plane_resolution_unit = int(unit) if unit is not None else None
+    width = _number(_first(tags, "EXIF ExifImageWidth", "Image ExifImageWidth"))
+    out.exif_image_width_px = int(width) if width is not None else None
+    orientation = _number(_first(tags, "Image Orientation", "EXIF Orientation"))
+    if orientation is not None and 1 <= orientation <= 8:
+        out.orientation = int(orientation)
+    out.capture_time = _text(_first(tags, "EXIF DateTimeOriginal", "Image DateTime"))
+    return out
+
+
+def needs_full_read(fmt: str | None, fields: ExifFields, head_len: int, size_bytes: int) -> bool:
+    """HEIF/TIFF/WebP whose EXIF was not in the head (and the head was not the whole file)."""
+    return fmt in ("HEIF", "TIFF", "WEBP") and not fields.has_exif and head_len < size_bytes
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size_px(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the first SOF marker, walking the segment headers only."""
+    pos = 2
+    n = len(data)
+    while pos + 9 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _SOF_MARKERS:
+            h = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            w = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            return (w, h) if w > 0 and h > 0 else None
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker == 0xDA:  # start of scan before any SOF: broken
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
+
+
+def header_size_px(data: bytes) -> tuple[int, int] | None:
+    """Stored ``(width, height)`` from the image header in ``data`` (None when not there).
+
+    JPEG and PNG headers are parsed directly (Pillow's ``open`` costs as much as exifread);
+    other formats go through Pillow / pillow-heif.
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        size = jpeg_size_px(data)
+        if size is not None:
+            return size
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return (w, h) if w > 0 and h > 0 else None
+    from PIL import Image
+
+    _register_heif()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:  # a head cut before the size, or a format Pillow cannot open
+        return None
+    return (int(w), int(h)) if w > 0 and h > 0 else None
+
+
+def _register_heif() -> None:
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:  # HEIF files then fail to decode, with a reason
+        pass
+
+
+def derive(fields: ExifFields, width_px: int | None, height_px: int | None) -> dict:
+    """Sensor width + source, crop, equivalent f-number and pixel ratio (None when unknown)."""
+    ref_width = fields.exif_image_width_px or (max(width_px, height_px) if width_px else None)
+    sensor = sensor_width_from_exif(
+        focal_length_mm=fields.focal_length_mm,
+        focal_length_35mm=fields.focal_length_35mm,
+        focal_plane_x_resolution=fields.focal_plane_x_resolution,
+        focal_plane_resolution_unit=fields.focal_plane_resolution_unit,
+        focal_plane_ref_width_px=ref_width,
+        make=fields.make,
+        model=fields.model,
+    )
+    out = {
+        "sensor_width_mm": sensor.width_mm,
+        "sensor_width_source": sensor.source,
+        "crop_factor": None,
+        "f_number_equivalent": None,
+        "pixel_ratio": None,
+    }
+    if sensor.resolved:
+        out["crop_factor"] = crop_factor(sensor.width_mm)
+        if fields.f_number is not None:
+            out["f_number_equivalent"] = f_number_equivalent(fields.f_number, sensor.width_mm)
+        if width_px and height_px:
+            out["pixel_ratio"] = pixel_ratio(width_px, height_px, sensor.width_mm)
+    return out
+
+
+CLI_KEYS = (
+    "path",
+    "make",
+    "model",
+    "lens_model",
+    "f_number",
+    "focal_length_mm",
+    "focal_length_35mm",
+    "sensor_width_mm",
+    "sensor_width_source",
+    "f_number_equivalent",
+    "orientation",
+    "error",
+)
+
+
+def describe_file(path: str, head_bytes: int = HEAD_BYTES) -> dict:
+    """The CLI's record for one local file or URI: the ``CLI_KEYS``, missing values None."""
+    from curate.listing import filesystem_for
+
+    record = dict.fromkeys(CLI_KEYS)
+    record["path"] = path
+    try:
+        fs, p = filesystem_for(path)
+        size = fs.get_file_info(p).size or 0
+        with fs.open_input_file(p) as f:
+            head = f.read(head_bytes)
+        fmt = sniff_format(head)
+        if fmt is None:
+            raise ValueError("not a JPEG/PNG/TIFF/WebP/HEIF file")
+        fields = parse_exif(head)
+        if needs_full_read(fmt, fields, len(head), size):
+            with fs.open_input_stream(p) as f:
+                head = f.read()
+            fields = parse_exif(head)
+        if not fields.has_exif:
+            raise ValueError("no EXIF block")
+        size_px = header_size_px(head) or (None, None)
+    except (OSError, ValueError) as e:
+        record["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return record
+    derived = derive(fields, *size_px)
+    for k in CLI_KEYS:
+        if k in asdict(fields):
+            record[k] = getattr(fields, k)
+        elif k in derived:
+            record[k] = derived[k]
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m curate.exif",
+        description="Print the EXIF fields curate reads (pass 1) for each file.",
+        epilog="example: python -m curate.exif ../shared/data/camera-exif/*.jpg --json",
+    )
+    p.add_argument("files", nargs="+", help="local files or s3:// / gs:// URIs")
+    p.add_argument("--json", action="store_true", help="one JSON object per line (the default)")
+    p.add_argument("--head-bytes", type=int, default=HEAD_BYTES, help="bytes read per file")
+    a = p.parse_args(argv)
+    failed = 0
+    for f in a.files:
+        record = describe_file(f, a.head_bytes)
+        failed += record["error"] is not None
+        print(json.dumps(record), flush=True)
+    return 0 if failed < len(a.files) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
