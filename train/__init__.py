@@ -1,6 +1,9 @@
 """train: the manifest-driven, distributed, semi-supervised DeblurNet / BokehNet trainer.
 
-Not built yet (issue 5). It will read ``synthetic_pairs`` and ``real_photos`` manifests and train
-LoRA adapters on FLUX.1-dev (local path) or tiny random-init backbones on a CPU. It may import
-``optics`` and ``manifests``, never ``synth`` or ``curate``.
+One plain-PyTorch worker loop (``loop.fit``) trains either network with the FLUX flow-matching
+objective behind three launchers (in-process, ``torchrun``, Ray Train). Backbones: FLUX.1-dev
+from a local path with a peft LoRA and OminiControl-style condition tokens (``seq`` or the
+Genfocus-compatible ``branch`` mode), a tiny random-init FLUX through the same code, and a small
+UNet. ``data/`` builds samples from ``synthetic_pairs`` and ``real_photos`` manifests. It may
+import ``optics`` and ``manifests``, never ``synth`` or ``curate``.
 """

@@ -1,0 +1,61 @@
+"""Ray Train: 2 workers on a local Ray (127.0.0.1) survive an injected worker failure (slow)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+
+@pytest.mark.slow
+def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
+    run = tmp_path / "ray_run"
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    env = dict(
+        os.environ, RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0", REFOCUS_TEST_FAIL_AT_STEP="2"
+    )
+    cfg = tmp_path / "cfg.toml"
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "train/configs/deblurnet_tiny.toml").read_text()
+    cfg.write_text(
+        text.replace("every = 100", "every = 2").replace("sample_steps = 8", "sample_steps = 2")
+    )
+    try:
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "train",
+                "fit",
+                "--config",
+                str(cfg),
+                "--manifest",
+                synth_manifest,
+                "--out",
+                str(run),
+                "--steps",
+                "4",
+                "--launcher",
+                "ray",
+                "--num-workers",
+                "2",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            env=env,
+        )
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    assert (run / ".injected_failure").exists()  # the failure really happened
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["step"] == 4 and m["world_size"] == 2 and m["ddp_param_max_diff"] == 0.0
+    steps = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 4 and 3 in steps  # resumed from the step-2 checkpoint, not from 0
+    assert any((run / "ray").iterdir())  # checkpoints reported to the storage path

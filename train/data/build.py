@@ -1,0 +1,241 @@
+"""One sample builder for every launcher: a ``synthetic_pairs`` row -> tensors for a network.
+
+Geometry (shared with the real route): training rescales the full image by ``s ~ U(lo, hi)``
+(``cfg.resize_range``, clamped so the short side stays ``>= resolution_px``), then takes a random
+``resolution_px`` square crop; evaluation rescales by the middle of ``resize_range`` (same
+clamp) and takes the centre crop, so held-out blur is at the scale training saw. RGB images are
+resized bilinearly with antialiasing; disparity with ``nearest-exact`` so no intermediate
+(phantom) depths appear at occlusion edges and the background (``depth = inf``) keeps disparity
+exactly 0. One crop window serves every image and map of a sample.
+
+K (GenRefocus blur radius in px per 1/m, DESIGN.md section 3) is linear in the image width:
+``K_final = k_genrefocus · W_final / k_ref_width_px`` (``optics.rescale_k`` through the file's
+own width and every resize); a crop does not change it. The BokehNet defocus map is
+``optics.defocus_map(disparity, disp_focus, K_final)`` on the cropped disparity, raw in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import optics
+from manifests.io import locate, resolve
+from train.data.config import DataConfig
+
+_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
+
+
+def load_rows(manifests: list[str], schema: str) -> list[dict]:
+    """All rows of ``schema`` from each manifest, each with ``_root`` (its manifest root).
+
+    ``_root`` is a local absolute path or a URI with its scheme, so that a row's relative paths
+    resolve with :func:`resolve_uri`.
+    """
+    from manifests import read_table
+
+    rows: list[dict] = []
+    for m in manifests:
+        text = str(m)
+        loc = locate(text, schema)
+        root = loc.root
+        if _URI.match(text):
+            root = f"{text.split('://', 1)[0]}://{root}"  # file:///abs, s3://bucket/key
+        table = read_table(text, schema)
+        keep = [c for c in table.column_names if c not in _DROP_COLUMNS]
+        for row in table.select(keep).to_pylist():
+            row["_root"] = root
+            rows.append(row)
+    return rows
+
+
+def resolve_uri(path: str, root: str | None) -> str:
+    """A manifest path made absolute: full URIs stay, relative ones join the manifest root."""
+    if _URI.match(path) or root is None or path.startswith("/"):
+        return path
+    return f"{root.rstrip('/')}/{path}"
+
+
+def read_bytes(path: str, root: str | None = None) -> bytes:
+    """The bytes of a manifest path (local or object store, through ``pyarrow.fs``)."""
+    uri = resolve_uri(path, root)
+    try:
+        fs, p = resolve(uri)
+        with fs.open_input_stream(p) as f:
+            return f.read()
+    except (OSError, ValueError) as e:
+        raise OSError(f"{uri}: cannot read ({e})") from None
+
+
+def read_rgb(path: str, root: str | None = None) -> np.ndarray:
+    """An 8-bit RGB image file as a uint8 H×W×3 array (EXIF orientation not applied)."""
+    data = read_bytes(path, root)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise OSError(f"{resolve_uri(path, root)}: not a readable image ({e})") from None
+
+
+def read_npy(path: str, root: str | None = None) -> np.ndarray:
+    """A ``.npy`` array (never unpickled)."""
+    data = read_bytes(path, root)
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise OSError(f"{resolve_uri(path, root)}: not a readable .npy ({e})") from None
+
+
+def disparity_from_depth(depth_m: np.ndarray) -> np.ndarray:
+    """``1/z`` in 1/m as float32; 0 where the depth is infinite (background), non-finite or <= 0."""
+    z = np.asarray(depth_m, dtype=np.float64)
+    ok = np.isfinite(z) & (z > 0)
+    return np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0).astype(np.float32)
+
+
+def rgb_to_tensor(img_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 H×W×3 -> float32 [3, H, W] in [-1, 1] (``x / 127.5 - 1``)."""
+    t = torch.from_numpy(np.require(img_uint8, np.uint8, ["C", "W"])).permute(2, 0, 1).float()
+    return t / 127.5 - 1.0
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Resize the full image to ``width_px × height_px``, then crop ``size_px`` at ``(x0, y0)``."""
+
+    width_px: int
+    height_px: int
+    x0: int
+    y0: int
+    size_px: int
+
+
+def draw_geometry(
+    rng: np.random.Generator, width_px: int, height_px: int, cfg: DataConfig, train: bool
+) -> Geometry:
+    """The resize and crop for one sample; draws 3 numbers from ``rng`` in training, none else."""
+    res = int(cfg.resolution_px)
+    short = min(width_px, height_px)
+    if train:
+        s = float(rng.uniform(*cfg.resize_range))
+        short_new = max(res, int(round(short * s)))
+    else:  # the mean training scale, so evaluation sees blur at the scale training saw
+        s = 0.5 * (float(cfg.resize_range[0]) + float(cfg.resize_range[1]))
+        short_new = max(res, int(round(short * s)))
+    scale = short_new / short
+    if width_px <= height_px:
+        new_w, new_h = short_new, max(res, int(round(height_px * scale)))
+    else:
+        new_w, new_h = max(res, int(round(width_px * scale))), short_new
+    if train:
+        x0 = int(rng.integers(0, new_w - res + 1))
+        y0 = int(rng.integers(0, new_h - res + 1))
+    else:
+        x0, y0 = (new_w - res) // 2, (new_h - res) // 2
+    return Geometry(new_w, new_h, x0, y0, res)
+
+
+def apply_geometry(x: torch.Tensor, g: Geometry, kind: str) -> torch.Tensor:
+    """Resize a [C, H, W] tensor as ``g`` says and crop it; ``kind`` is "rgb" or "disparity"."""
+    if x.shape[-2:] != (g.height_px, g.width_px):
+        if kind == "rgb":
+            x = F.interpolate(x[None], (g.height_px, g.width_px), mode="bilinear", antialias=True)[
+                0
+            ].clamp(-1.0, 1.0)
+        else:
+            x = F.interpolate(x[None], (g.height_px, g.width_px), mode="nearest-exact")[0]
+    return x[:, g.y0 : g.y0 + g.size_px, g.x0 : g.x0 + g.size_px].contiguous()
+
+
+def defocus_tensor(disparity: torch.Tensor, disp_focus: float, k: float) -> torch.Tensor:
+    """``optics.defocus_map`` of a [1, H, W] disparity as a float32 [3, H, W] tensor in [0, 1]."""
+    m = optics.defocus_map(disparity[0].numpy(), disp_focus, k, channels=3)
+    return torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1)))
+
+
+def assemble(
+    cfg: DataConfig,
+    *,
+    aif: torch.Tensor,
+    bokeh: torch.Tensor,
+    disparity: torch.Tensor,
+    disp_focus: float,
+    k: float,
+    source: str,
+    sample_id: str,
+) -> dict:
+    """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`)."""
+    if cfg.task == "deblur":
+        target, cond = aif, [bokeh]
+    else:
+        target, cond = bokeh, [aif, defocus_tensor(disparity, disp_focus, k)]
+    return {
+        "target": target,
+        "cond": cond,
+        "k": float(k),
+        "disparity": disparity,
+        "disp_focus": float(disp_focus),
+        "source": source,
+        "id": sample_id,
+    }
+
+
+def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bool) -> dict:
+    """Tensors for one ``synthetic_pairs`` row (all [C, S, S] float32, S = resolution_px).
+
+    deblur: ``target`` = AIF, ``cond`` = [DoF render]; bokeh: ``target`` = DoF render,
+    ``cond`` = [AIF, defocus map]. RGB in [-1, 1], the map raw in [0, 1]. Also ``k`` (K at the
+    final width), ``disparity`` [1, S, S] (1/m), ``disp_focus``, ``source`` and ``id``. The rng
+    draws do not depend on the task, so both tasks crop a row identically for the same rng.
+    """
+    root = row.get("_root")
+    aif_u8 = read_rgb(row["aif_path"], root)
+    bokeh_u8 = read_rgb(row["bokeh_path"], root)
+    depth = read_npy(row["depth_path"], root)
+    h, w = aif_u8.shape[:2]
+    for name, shape in (("bokeh_path", bokeh_u8.shape[:2]), ("depth_path", depth.shape)):
+        if tuple(shape) != (h, w):
+            raise ValueError(
+                f"{resolve_uri(row[name], root)}: size {tuple(shape)} differs from the AIF "
+                f"image's {(h, w)}"
+            )
+    g = draw_geometry(rng, w, h, cfg, train)
+    k_file = optics.rescale_k(row["k_genrefocus"], row["k_ref_width_px"], w)
+    k = float(optics.rescale_k(k_file, w, g.width_px))
+    disp = torch.from_numpy(disparity_from_depth(depth))[None]
+    return assemble(
+        cfg,
+        aif=apply_geometry(rgb_to_tensor(aif_u8), g, "rgb"),
+        bokeh=apply_geometry(rgb_to_tensor(bokeh_u8), g, "rgb"),
+        disparity=apply_geometry(disp, g, "disparity"),
+        disp_focus=float(row["disp_focus"]),
+        k=k,
+        source="synthetic",
+        sample_id=f"{row['scene_id']}/{row['render_id']}",
+    )
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack samples: ``target`` [B,3,H,W], ``cond`` list of [B,C,H,W], ``k`` [B],
+    ``disparity`` [B,1,H,W], ``disp_focus`` [B]; ``source`` and ``id`` stay lists."""
+    if not samples:
+        raise ValueError("collate: empty batch")
+    n_cond = len(samples[0]["cond"])
+    if any(len(s["cond"]) != n_cond for s in samples):
+        raise ValueError("collate: samples have different numbers of conditions")
+    return {
+        "target": torch.stack([s["target"] for s in samples]),
+        "cond": [torch.stack([s["cond"][i] for s in samples]) for i in range(n_cond)],
+        "k": torch.tensor([s["k"] for s in samples], dtype=torch.float32),
+        "disparity": torch.stack([s["disparity"] for s in samples]),
+        "disp_focus": torch.tensor([s["disp_focus"] for s in samples], dtype=torch.float32),
+        "source": [s["source"] for s in samples],
+        "id": [s["id"] for s in samples],
+    }

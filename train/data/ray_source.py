@@ -1,0 +1,115 @@
+"""Ray Data source: the same :func:`build_sample` under Ray, batched by ``iter_torch_batches``.
+
+``ray_dataset`` maps sample indices to built samples (``rng = default_rng([seed, epoch, i])``,
+exactly as :class:`train.data.torch_source.ManifestDataset`), flattened to columns Ray can batch:
+``target``, ``cond_0``, ``cond_1``..., ``k``, ``disparity``, ``disp_focus``, ``source``, ``id``.
+``iter_batches`` turns them back into the :func:`train.data.build.collate` layout. This is the
+only module of ``train.data`` that imports Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from train.data.build import build_sample
+from train.data.config import DataConfig
+from train.data.torch_source import sample_rng
+
+NUMERIC = ("target", "k", "disparity", "disp_focus")
+
+
+def flatten_sample(sample: dict) -> dict:
+    """A built sample as a flat dict of numpy values (``cond`` -> ``cond_0``, ``cond_1``...)."""
+    out = {
+        "target": sample["target"].numpy(),
+        "k": np.float64(sample["k"]),
+        "disparity": sample["disparity"].numpy(),
+        "disp_focus": np.float64(sample["disp_focus"]),
+        "source": sample["source"],
+        "id": sample["id"],
+    }
+    for i, c in enumerate(sample["cond"]):
+        out[f"cond_{i}"] = c.numpy()
+    return out
+
+
+class _Build:
+    def __init__(self, rows, cfg, train, seed, epoch, builder):
+        self.rows, self.cfg, self.train = rows, cfg, train
+        self.seed, self.epoch, self.builder = seed, epoch, builder
+
+    def __call__(self, item: dict) -> dict:
+        i = int(item["index"])
+        rng = sample_rng(self.seed, i, self.epoch)
+        return flatten_sample(self.builder(self.rows[i], self.cfg, rng, self.train))
+
+
+def ray_dataset(
+    rows: list[dict],
+    cfg: DataConfig,
+    train: bool,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    builder: Callable[..., dict] = build_sample,
+):
+    """A ``ray.data.Dataset`` of built samples (one per row, in row order when ``train=False``).
+
+    ``seed`` defaults to ``cfg.seed``; for a new epoch's crops build a new dataset with
+    ``epoch=e``. Shuffling is left to the caller (``ds.random_shuffle`` or a local buffer in
+    :func:`iter_batches`).
+    """
+    import ray.data
+
+    fn = _Build(
+        list(rows), cfg, bool(train), cfg.seed if seed is None else int(seed), epoch, builder
+    )
+    ds = ray.data.from_items([{"index": i} for i in range(len(rows))]).map(fn)
+    if not train:
+        ds.context.execution_options.preserve_order = True
+    return ds
+
+
+def collate_numpy(batch: dict[str, np.ndarray]) -> dict:
+    """Ray's column batch -> the :func:`train.data.build.collate` layout (torch tensors)."""
+    conds = sorted((k for k in batch if k.startswith("cond_")), key=lambda k: int(k[5:]))
+    return {
+        "target": torch.as_tensor(np.stack(list(batch["target"])), dtype=torch.float32),
+        "cond": [torch.as_tensor(np.stack(list(batch[c])), dtype=torch.float32) for c in conds],
+        "k": torch.as_tensor(np.asarray(batch["k"], dtype=np.float32)),
+        "disparity": torch.as_tensor(np.stack(list(batch["disparity"])), dtype=torch.float32),
+        "disp_focus": torch.as_tensor(np.asarray(batch["disp_focus"], dtype=np.float32)),
+        "source": [str(s) for s in batch["source"]],
+        "id": [str(s) for s in batch["id"]],
+    }
+
+
+def iter_batches(
+    ds,
+    batch_size: int,
+    *,
+    drop_last: bool = False,
+    local_shuffle_buffer_size: int | None = None,
+    local_shuffle_seed: int | None = None,
+    prefetch_batches: int = 1,
+) -> Iterator[dict]:
+    """Batches in the ``collate`` layout from a Ray ``Dataset`` or ``DataIterator`` (a Ray Train
+    dataset shard) through ``iter_torch_batches``; tensors stay on the CPU (move them in the
+    loop)."""
+    from ray.data.collate_fn import NumpyBatchCollateFn
+
+    class _Collate(NumpyBatchCollateFn):
+        def __call__(self, batch):
+            return collate_numpy(batch)
+
+    yield from ds.iter_torch_batches(
+        batch_size=batch_size,
+        collate_fn=_Collate(),
+        drop_last=drop_last,
+        local_shuffle_buffer_size=local_shuffle_buffer_size,
+        local_shuffle_seed=local_shuffle_seed,
+        prefetch_batches=prefetch_batches,
+    )

@@ -1,0 +1,101 @@
+"""Ray Train: ``TorchTrainer`` runs the worker loop on ``num_workers`` workers.
+
+Checkpoints are written by rank 0 into the run folder and reported with ``ray.train.report`` to
+the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group is
+restarted up to ``max_failures`` times and resumes from the last reported checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _loop(config: dict) -> None:
+    import ray.train
+
+    from train.config import load_train_config
+    from train.dist import DistContext
+    from train.loop import fit
+
+    cfg = load_train_config(config["config"])
+    ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
+    ctx.launcher = "ray"
+    resume_from = None
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:
+        resume_from = Path(ckpt.to_directory())
+    fail_at = int(os.environ.get("REFOCUS_TEST_FAIL_AT_STEP", "0"))
+    marker = Path(config["out"]) / ".injected_failure"
+
+    def report(metrics: dict, ckpt_dir: Path):
+        if fail_at and metrics["step"] >= fail_at and not marker.exists():  # test hook
+            if ctx.is_main:
+                marker.write_text("failed once\n")
+            raise RuntimeError(f"injected worker failure at step {metrics['step']}")
+        checkpoint = ray.train.Checkpoint.from_directory(str(ckpt_dir)) if ctx.is_main else None
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+    fit(
+        cfg,
+        config["manifests"],
+        config["out"],
+        steps=config["steps"],
+        ctx=ctx,
+        report=report,
+        show_progress=False,
+        resume_from=resume_from,
+        resume=resume_from is None and config["resume"],
+    )
+
+
+def run_ray(
+    config_path: str,
+    manifests: list[str],
+    out: str,
+    steps: int | None,
+    resume: bool,
+    num_workers: int,
+    gpus_per_worker: float,
+    address: str | None = None,
+    max_failures: int = 2,
+) -> dict:
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=os.environ.get("RAY_TMPDIR"),
+            )
+    out = str(Path(out).resolve())
+    trainer = TorchTrainer(
+        _loop,
+        train_loop_config={
+            "config": str(Path(config_path).resolve()),
+            "manifests": [str(Path(m).resolve()) if "://" not in m else m for m in manifests],
+            "out": out,
+            "steps": steps,
+            "resume": resume,
+            "gpus_per_worker": gpus_per_worker,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=num_workers,
+            use_gpu=gpus_per_worker > 0,
+            resources_per_worker={"GPU": gpus_per_worker} if gpus_per_worker > 0 else {"CPU": 1},
+        ),
+        run_config=RunConfig(
+            name=Path(out).name,
+            storage_path=str(Path(out) / "ray"),
+            failure_config=FailureConfig(max_failures=max_failures),
+        ),
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    return dict(result.metrics or {})

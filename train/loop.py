@@ -1,0 +1,338 @@
+"""The one worker loop behind every launcher, for both networks.
+
+Per step: draw ``batch_size × grad_accum`` samples from the mixture sampler, build them with the
+shared sample builder, encode target and conditions, draw σ (logit-normal) and noise from a
+generator seeded by ``(seed, rank, step, micro-batch)`` (so a resumed run repeats exactly what
+an uninterrupted one does), and take an AdamW step on the trainable parameters (DDP-averaged).
+Rank 0 checkpoints, evaluates, logs (JSON lines, TensorBoard) and finally writes
+``metrics.json``, ``metrics.csv``, ``loss.png`` and ``samples.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from train.config import TrainConfig
+from train.data.build import build_sample, collate, load_rows
+from train.data.mixture import MixtureSampler
+from train.data.torch_source import split_rows
+from train.dist import DistContext, all_reduce_mean
+from train.model import build_model
+from train.objectives import flow_matching_loss, noisy, sample_sigmas
+
+
+@dataclass
+class Data:
+    """Rows, the held-out split and the sampler of one run."""
+
+    cfg: TrainConfig
+    train_rows: list[dict]
+    eval_rows: list[dict]
+    real_items: list[dict]
+    sampler: MixtureSampler
+
+    skipped_real: dict | None = None
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, manifests: list[str], ctx: DistContext) -> Data:
+        rows = load_rows(_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+        if not rows:
+            raise ValueError(f"no synthetic_pairs rows in {', '.join(map(str, manifests))}")
+        train_rows, eval_rows = split_rows(rows, cfg.data)
+        real_items: list[dict] = []
+        skipped = None
+        if cfg.data.real_ratio > 0:
+            real_items, skipped = prepare_real_items(cfg, manifests, ctx)
+        sampler = MixtureSampler(
+            len(train_rows),
+            len(real_items),
+            cfg.data.real_ratio,
+            cfg.seed,
+            ctx.rank,
+            ctx.world_size,
+        )
+        return cls(cfg, train_rows, eval_rows, real_items, sampler, skipped)
+
+    def build(self, picks, step: int, micro: int, rank: int) -> dict:
+        samples = []
+        for j, (source, idx) in enumerate(picks):
+            rng = np.random.default_rng([self.cfg.seed, rank, step, micro, j])
+            if source == "synthetic":
+                samples.append(build_sample(self.train_rows[idx], self.cfg.data, rng, True))
+            else:
+                from train.data.real_route import build_real_sample
+
+                samples.append(build_real_sample(self.real_items[idx], self.cfg.data, rng, True))
+        return collate(samples)
+
+    def eval_batches(self) -> list[dict]:
+        e = self.cfg.eval
+        rows = self.eval_rows[: e.batches * e.batch_size] or self.train_rows[: e.batch_size]
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(0, len(rows), e.batch_size):
+            out.append(
+                collate(
+                    [build_sample(r, self.cfg.data, rng, False) for r in rows[i : i + e.batch_size]]
+                )
+            )
+        return out
+
+
+def _holding(manifests: list[str], schema: str) -> list[str]:
+    """The manifests that contain ``schema`` parts."""
+    from manifests import list_parts
+    from manifests.io import ManifestError
+
+    found = []
+    for m in manifests:
+        try:
+            if list_parts(m).get(schema):
+                found.append(m)
+        except ManifestError:
+            continue
+    return found
+
+
+def prepare_real_items(cfg: TrainConfig, manifests: list[str], ctx: DistContext):
+    """BokehNet stage 2: pseudo-AIF, depth, focus and K for every usable real photo (cached)."""
+    from train.data.depth import make_depth_estimator
+    from train.data.real_route import prepare_real
+    from train.refocus import deblur_function
+
+    rows = load_rows(_holding(manifests, "real_photos"), "real_photos")
+    if cfg.real.max_photos:
+        rows = rows[: cfg.real.max_photos]
+    if not rows:
+        raise ValueError("data.real_ratio > 0 but no real_photos manifest was given (--manifest)")
+    deblur = deblur_function(cfg.real.deblur_run, cfg.real.deblur_steps)
+    depth = make_depth_estimator(cfg.data.depth_model)
+    cache = cfg.data.cache_dir
+    return prepare_real(rows, cfg.data, deblur, depth, cache, progress=ctx.is_main)
+
+
+def _generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1009 + rank) * 1_000_003 + step) * 31 + micro)
+
+
+def compute_loss(denoiser, codec, batch: dict, cfg: TrainConfig, gen: torch.Generator, device):
+    target = batch["target"].to(device)
+    conds = [c.to(device) for c in batch["cond"]]
+    with torch.no_grad():
+        z0 = codec.encode(target, generator=gen)
+        zc = [codec.encode(c, generator=gen) for c in conds]
+    o = cfg.optim
+    sigma = sample_sigmas(z0.shape[0], gen, o.sigma_logit_mean, o.sigma_logit_std).to(device)
+    noise = torch.randn(z0.shape, generator=gen).to(device)
+    z_t = noisy(z0, noise, sigma)
+    use_bf16 = cfg.model.dtype == "bfloat16" and device.type == "cuda"
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        v = denoiser(z_t, zc, sigma, o.sigma_floor)
+    return flow_matching_loss(v, z0, noise)
+
+
+def fit(
+    cfg: TrainConfig,
+    manifests: list[str],
+    out: str | Path,
+    steps: int | None = None,
+    resume: bool = False,
+    ctx: DistContext | None = None,
+    report=None,
+    show_progress: bool = True,
+    resume_from: Path | None = None,
+) -> dict:
+    """Train ``cfg`` on the manifests into run folder ``out``; returns the final metrics.
+
+    ``report(metrics, checkpoint_dir)`` is called after each checkpoint (Ray Train uses it).
+    Denormal floats are flushed to zero while it runs (random-init tiny models run 10-50x
+    slower on a CPU otherwise) and the flag is restored afterwards.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
+            return _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_from)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_from) -> dict:
+    ctx = ctx or DistContext.create()
+    out = Path(out)
+    steps = steps or cfg.optim.steps
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, default=str))
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    built = build_model(cfg, ctx.device)
+    data = Data.load(cfg, manifests, ctx)
+    opt = torch.optim.AdamW(built.trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    warm = max(1, cfg.optim.warmup_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    start, losses = 0, []
+    ckpt = resume_from or (latest_checkpoint(out) if resume else None)
+    if ckpt is not None:
+        state = load_checkpoint(ckpt, built, opt, sched)
+        start, losses = state["step"], state["losses"]
+        data.sampler.load_state_dict(state["cursor"])
+    model = built.denoiser
+    if ctx.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
+    writer = _tensorboard(out) if ctx.is_main else None
+    log = open(out / "log.jsonl", "a") if ctx.is_main else None  # noqa: SIM115
+    o, accum = cfg.optim, cfg.optim.grad_accum
+    pool = ThreadPoolExecutor(1)
+
+    def draw(step):
+        picks = [[next(data.sampler) for _ in range(o.batch_size)] for _ in range(accum)]
+        cursor = data.sampler.state_dict()
+        futures = [pool.submit(data.build, p, step, m, ctx.rank) for m, p in enumerate(picks)]
+        return futures, cursor
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=steps,
+        initial=start,
+        desc=f"{cfg.name}",
+        unit="step",
+        disable=not (show_progress and ctx.is_main),
+    )
+    metrics: dict = {}
+    t0 = time.perf_counter()
+    pending = draw(start) if start < steps else None
+    for step in range(start, steps):
+        futures, cursor = pending
+        batches = [f.result() for f in futures]
+        pending = draw(step + 1) if step + 1 < steps else None  # prefetch while computing
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro, batch in enumerate(batches):
+            loss = compute_loss(
+                model,
+                built.codec,
+                batch,
+                cfg,
+                _generator(cfg.seed, ctx.rank, step, micro),
+                ctx.device,
+            )
+            (loss / accum).backward()
+            total += loss.detach() / accum
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(built.trainable, o.grad_clip)
+        opt.step()
+        sched.step()
+        loss_val = float(all_reduce_mean(total, ctx))
+        losses.append(loss_val)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_val:.4f}")
+        done = step + 1
+        if ctx.is_main:
+            log.write(
+                json.dumps(
+                    {
+                        "step": done,
+                        "loss": loss_val,
+                        "lr": sched.get_last_lr()[0],
+                        "time_s": time.perf_counter() - t0,
+                    }
+                )
+                + "\n"
+            )
+            if writer:
+                writer.add_scalar("train/loss", loss_val, done)
+        if done % cfg.eval.every == 0 and done < steps and ctx.is_main:
+            m, _ = evaluate_now(built, data, cfg, ctx)
+            for key, value in m.items():
+                if writer:
+                    writer.add_scalar(f"eval/{key}", value, done)
+        if done % cfg.checkpoint.every == 0 or done == steps:
+            if ctx.is_main:
+                save_checkpoint(out, done, built, opt, sched, cursor, losses, cfg.checkpoint.keep)
+                log.flush()
+            ctx.barrier()
+            if report is not None:
+                report({"step": done, "loss": loss_val}, out / "checkpoints" / f"step-{done:06d}")
+    bar.close()
+    pool.shutdown()
+    loop_s = time.perf_counter() - t0
+    ddp_diff = parameter_spread(built.trainable, ctx)
+    if ctx.is_main:
+        metrics, grid = evaluate_now(built, data, cfg, ctx)
+        metrics.update(
+            step=steps,
+            final_loss=losses[-1] if losses else None,
+            train_s=loop_s,
+            steps_run=steps - start,
+            world_size=ctx.world_size,
+        )
+        if data.skipped_real is not None:
+            metrics["real_photos_used"] = len(data.real_items)
+            metrics["real_photos_skipped"] = dict(data.skipped_real)
+        if ctx.distributed:
+            metrics["ddp_param_max_diff"] = ddp_diff
+        _write_outputs(out, metrics, losses, grid)
+        if writer:
+            for key, value in metrics.items():
+                if isinstance(value, float):
+                    writer.add_scalar(f"eval/{key}", value, steps)
+            writer.close()
+        log.close()
+    ctx.barrier()
+    return metrics
+
+
+def parameter_spread(params, ctx: DistContext) -> float:
+    """Largest difference of any trainable parameter between ranks (0.0 when DDP is right)."""
+    if not ctx.distributed:
+        return 0.0
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in params])
+    lo, hi = flat.clone(), flat.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    return float((hi - lo).max())
+
+
+def evaluate_now(built, data: Data, cfg: TrainConfig, ctx: DistContext):
+    from train.validation import evaluate
+
+    return evaluate(built.denoiser, built.codec, data.eval_batches(), cfg.network, cfg, ctx.device)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def _write_outputs(out: Path, metrics: dict, losses: list[float], grid: dict) -> None:
+    from train.evaluate import write_loss_curve, write_metrics, write_sample_grid
+
+    write_metrics(metrics, out)
+    if losses:
+        write_loss_curve(list(range(1, len(losses) + 1)), losses, out / "loss.png")
+    if grid:
+        kinds = [k for k in grid if k not in ("k_sweep", "k_values")]
+        n = min(4, len(grid[kinds[0]]))
+        rows = [[grid[k][i] for k in kinds] for i in range(n)]  # one row per held-out sample
+        write_sample_grid(rows, kinds, out / "samples.png")
+        if "k_sweep" in grid:
+            write_sample_grid(
+                [list(grid["k_sweep"])], [f"K={k:g}" for k in grid["k_values"]], out / "k_sweep.png"
+            )

@@ -1,0 +1,98 @@
+"""One factory for the denoiser and its codec: ``build_model(cfg) -> Built``.
+
+``Built.denoiser(z_t, conds, sigma, sigma_floor) -> velocity`` hides the backbone (UNet, tiny
+FLUX or FLUX.1-dev with LoRA); ``Built.codec`` maps images to latents and back;
+``Built.trainable`` lists what the optimiser updates; ``Built.lora_module`` is the peft-wrapped
+transformer whose LoRA is saved in diffusers format (None without LoRA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from train.codecs import PixelCodec, VaeCodec
+from train.config import TrainConfig
+
+
+@dataclass
+class Built:
+    denoiser: torch.nn.Module
+    codec: torch.nn.Module
+    trainable: list[torch.nn.Parameter]
+    lora_module: torch.nn.Module | None
+    n_conds: int
+
+
+class UNetDenoiser(torch.nn.Module):
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+        return self.unet(z_t, conds, sigma, sigma_floor)
+
+
+class FluxWrap(torch.nn.Module):
+    def __init__(self, flux_denoiser):
+        super().__init__()
+        self.inner = flux_denoiser
+
+    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+        return self.inner(z_t, conds, sigma)
+
+
+def build_model(cfg: TrainConfig, device="cpu") -> Built:
+    """Build the denoiser; random-init parts are seeded by ``cfg.seed`` (a tiny model's frozen
+    base must be the same at training and at inference, since checkpoints hold only the LoRA)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        return _build_model(cfg, device)
+
+
+def _build_model(cfg: TrainConfig, device="cpu") -> Built:
+    m = cfg.model
+    n_conds = 1 if cfg.network == "deblurnet" else 2
+    if m.codec == "vae":
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(m.path, subfolder="vae", local_files_only=True)
+        codec = VaeCodec(vae)
+    else:
+        codec = PixelCodec(m.pixel_factor)
+    channels = codec.latent_channels
+    lora_module = None
+    if m.backbone == "unet":
+        from train.backbones.unet import SmallUNet
+
+        unet = SmallUNet(channels, n_conds, m.unet_width, m.unet_levels, m.unet_head)
+        denoiser = UNetDenoiser(unet)
+    else:
+        from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
+        from train.text import flux_prompt_embeddings, tiny_prompt_embeddings
+
+        if m.backbone == "tiny_flux":
+            transformer = tiny_flux(
+                channels * 4, m.tiny_layers, m.tiny_single_layers, m.tiny_heads, m.tiny_head_dim
+            )
+            txt, pooled = tiny_prompt_embeddings(
+                cfg.prompt,
+                m.tiny_text_tokens,
+                transformer.config.joint_attention_dim,
+                transformer.config.pooled_projection_dim,
+            )
+        else:
+            dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
+            transformer = load_flux_transformer(m.path, dtype)
+            txt, pooled = flux_prompt_embeddings(cfg.prompt, m.path, cfg.data.cache_dir or ".")
+        if m.lora_rank > 0:
+            add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
+            lora_module = transformer
+        if m.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        denoiser = FluxWrap(FluxDenoiser(transformer, txt, pooled, m.mode, cfg.guidance))
+    denoiser.to(device)
+    codec.to(device)
+    trainable = [p for p in denoiser.parameters() if p.requires_grad]
+    return Built(denoiser, codec, trainable, lora_module, n_conds)

@@ -1,0 +1,129 @@
+"""Inference: refocus one photo with a trained DeblurNet and BokehNet.
+
+photo -> DeblurNet (all-in-focus) -> depth (a local depth model, or a given .npy) -> disparity ->
+``disp_focus`` = median disparity around the chosen focus point -> defocus map
+``clip(K · |disp − disp_focus| / 100, 0, 1)`` -> BokehNet -> the refocused photo. ``K`` refers to
+the working image width (the image is resized so its sides are multiples of the model's
+granularity and its long edge at most the training crop times four).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from train.checkpoint import latest_checkpoint, load_checkpoint
+from train.config import TrainConfig, _build, validate
+from train.model import build_model
+from train.validation import defocus_maps, generate
+
+
+def load_run(path: str | Path):
+    """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder."""
+    path = Path(path)
+    ckpt = path if (path / "state.json").is_file() else latest_checkpoint(path)
+    run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
+    if ckpt is None or not (run / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
+    cfg = validate(
+        _build(TrainConfig, json.loads((run / "config.json").read_text()), "", str(run)), str(run)
+    )
+    built = build_model(cfg)
+    load_checkpoint(ckpt, built)
+    built.denoiser.eval()
+    return cfg, built
+
+
+def deblur_function(run: str | Path, steps: int = 0):
+    """A DeblurNet run as ``fn(x [1,3,H,W] in [-1,1]) -> same``, any H and W (reflect-padded to
+    the model's granularity), with ``fn.deblur_id`` naming the checkpoint for caches."""
+    import hashlib
+
+    cfg, built = load_run(run)
+    gran = _granularity(cfg)
+    ckpt = Path(run) if (Path(run) / "state.json").is_file() else latest_checkpoint(Path(run))
+    n_steps = steps or cfg.eval.sample_steps
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % gran, (-w) % gran
+        xp = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        return generate(built.denoiser, built.codec, [xp], n_steps, seed=0)[..., :h, :w]
+
+    fn.deblur_id = hashlib.sha256(f"{Path(ckpt).resolve()}|{n_steps}".encode()).hexdigest()[:16]
+    return fn
+
+
+def _granularity(cfg: TrainConfig) -> int:
+    down = cfg.model.pixel_factor if cfg.model.codec == "pixel" else 8
+    return down * (2 if cfg.model.backbone != "unet" else 2**cfg.model.unet_levels)
+
+
+def refocus(
+    deblur_run,
+    bokeh_run,
+    image: np.ndarray,
+    focus_xy: tuple[float, float],
+    k: float,
+    depth_m: np.ndarray | None = None,
+    depth_model: str | None = None,
+    steps: int = 0,
+) -> dict:
+    cfg_d, deblur = load_run(deblur_run)
+    cfg_b, bokeh = load_run(bokeh_run)
+    gran = max(_granularity(cfg_d), _granularity(cfg_b))
+    h, w = image.shape[:2]
+    scale = min(1.0, cfg_b.data.resolution_px * 4 / max(h, w))
+    nh, nw = (
+        max(gran, int(round(h * scale / gran)) * gran),
+        max(gran, int(round(w * scale / gran)) * gran),
+    )
+    img = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    aif = generate(deblur.denoiser, deblur.codec, [x], steps or cfg_d.eval.sample_steps, seed=0)
+    if depth_m is None:
+        from train.data.depth import TransformersDepth
+
+        depth_m = TransformersDepth(depth_model)(img)
+    depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
+    disp = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.maximum(depth, 1e-6), 0.0)
+    cx, cy = int(focus_xy[0] * (nw - 1)), int(focus_xy[1] * (nh - 1))
+    r = max(1, min(nw, nh) // 32)
+    disp_focus = float(np.median(disp[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]))
+    disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
+    dmap = defocus_maps(disp_t, torch.tensor([disp_focus]), k)
+    out = generate(
+        bokeh.denoiser, bokeh.codec, [aif, dmap], steps or cfg_b.eval.sample_steps, seed=0
+    )
+    to_u8 = lambda t: ((t[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)  # noqa: E731
+    return {
+        "image": to_u8(out),
+        "aif": to_u8(aif),
+        "defocus_map": dmap[0, 0].numpy(),
+        "disp_focus": disp_focus,
+        "size": (nw, nh),
+    }
+
+
+def refocus_cli(a) -> int:
+    try:
+        fx, fy = (float(v) for v in a.focus.split(","))
+        image = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
+        depth = np.load(a.depth, allow_pickle=False) if a.depth else None
+        res = refocus(a.deblur, a.bokeh, image, (fx, fy), a.k, depth, a.depth_model, a.steps)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Image.fromarray(res["image"]).save(a.out)
+    stem = Path(a.out).with_suffix("")
+    Image.fromarray(res["aif"]).save(f"{stem}_aif.png")
+    print(
+        f"refocused {a.image} at ({fx:.2f}, {fy:.2f}), K = {a.k:g} at {res['size'][0]} px wide "
+        f"(disp_focus {res['disp_focus']:.3f} 1/m) -> {a.out} (all-in-focus: {stem}_aif.png)"
+    )
+    return 0
