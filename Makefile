@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-slow lint demo clean
+.PHONY: setup test test-slow lint demo chromium clean
 
 setup: $(STAMP)
 
@@ -18,17 +18,21 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) chromium
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The main job: render -> curate -> train -> evaluate -> refocus -> runs/demo/report.html.
+# PHOTOS=dir adds your photos to the curation; DEPTH_MODEL=path lets them join BokehNet stage 2;
+# FRESH=1 starts over (otherwise finished stages are reused).
 demo: $(STAMP)
-	@echo "The end-to-end demo (synth -> curate -> train -> report) lands with issue 6."
-	@echo "Today it renders a small synthetic set with Blender and validates its manifest:"
-	$(PY) -m synth render --out runs/demo/synth --scenes 8 --resolution 128 --samples 16
-	$(PY) -m manifests validate runs/demo/synth
+	$(PY) -m demo $(if $(FRESH),--fresh) $(if $(PHOTOS),--photos "$(PHOTOS)") $(if $(DEPTH_MODEL),--depth-model "$(DEPTH_MODEL)")
+
+# Debian's chromium, only for the slow report test (headless check that every image loads).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

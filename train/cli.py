@@ -37,6 +37,7 @@ def _fit_parser(sub):
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
     f.add_argument("--steps", type=int, help="override optim.steps")
     f.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    f.add_argument("--init-from", help="start from the weights of a run or checkpoint folder")
     f.add_argument("--launcher", choices=["local", "torchrun", "ray", "worker"], default="local")
     f.add_argument("--num-workers", type=int, default=1)
     f.add_argument("--gpus-per-worker", type=float, default=0.0)

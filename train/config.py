@@ -60,6 +60,9 @@ class OptimConfig:
     sigma_logit_mean: float = 0.0
     sigma_logit_std: float = 1.0
     sigma_floor: float = 0.05  # residual head: bound on the 1/σ² weight
+    # "velocity": plain velocity MSE (FLUX); "x0": velocity MSE weighted by σ², i.e. the MSE of
+    # the implied clean image, which puts the weight on the high-noise (deblurring) regime
+    loss_weighting: str = "velocity"
 
 
 @dataclass
@@ -151,6 +154,8 @@ def validate(cfg: TrainConfig, source: str) -> TrainConfig:
         bad("optim: lr > 0, steps >= 1, batch_size >= 1, grad_accum >= 1 are required")
     if cfg.data.real_ratio > 0 and (cfg.network != "bokehnet" or not cfg.real.deblur_run):
         bad("data.real_ratio > 0 is BokehNet stage 2 and needs real.deblur_run (a DeblurNet run)")
+    if o.loss_weighting not in ("velocity", "x0"):
+        bad(f"optim.loss_weighting = {o.loss_weighting!r}: expected velocity or x0")
     want_task = {"deblurnet": "deblur", "bokehnet": "bokeh"}[cfg.network]
     if cfg.data.task != want_task:
         cfg.data.task = want_task

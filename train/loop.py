@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,22 @@ class Data:
         return out
 
 
+def _ray_batches(shard, batch_size: int, seed: int):
+    """Endless batches from a Ray Train dataset shard (a new pass when one ends)."""
+    from train.data.ray_source import iter_batches
+
+    epoch = 0
+    while True:
+        yield from iter_batches(
+            shard,
+            batch_size,
+            drop_last=True,
+            local_shuffle_buffer_size=64,
+            local_shuffle_seed=seed + epoch,
+        )
+        epoch += 1
+
+
 def _holding(manifests: list[str], schema: str) -> list[str]:
     """The manifests that contain ``schema`` parts."""
     from manifests import list_parts
@@ -137,7 +153,8 @@ def compute_loss(denoiser, codec, batch: dict, cfg: TrainConfig, gen: torch.Gene
     use_bf16 = cfg.model.dtype == "bfloat16" and device.type == "cuda"
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
         v = denoiser(z_t, zc, sigma, o.sigma_floor)
-    return flow_matching_loss(v, z0, noise)
+    weight = sigma.float() ** 2 if o.loss_weighting == "x0" else None
+    return flow_matching_loss(v, z0, noise, weight)
 
 
 def fit(
@@ -150,10 +167,14 @@ def fit(
     report=None,
     show_progress: bool = True,
     resume_from: Path | None = None,
+    ray_shard=None,
+    init_from: Path | None = None,
 ) -> dict:
     """Train ``cfg`` on the manifests into run folder ``out``; returns the final metrics.
 
     ``report(metrics, checkpoint_dir)`` is called after each checkpoint (Ray Train uses it).
+    ``init_from`` (a run or checkpoint folder) starts from its weights only, with a fresh
+    optimiser and data cursor (BokehNet stage 2 from stage 1); ``resume`` wins when both apply.
     Denormal floats are flushed to zero while it runs (random-init tiny models run 10-50x
     slower on a CPU otherwise) and the flag is restored afterwards.
     """
@@ -161,12 +182,36 @@ def fit(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
-            return _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_from)
+            return _fit(
+                cfg,
+                manifests,
+                out,
+                steps,
+                resume,
+                ctx,
+                report,
+                show_progress,
+                resume_from,
+                ray_shard,
+                init_from,
+            )
     finally:
         torch.set_flush_denormal(False)
 
 
-def _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_from) -> dict:
+def _fit(
+    cfg,
+    manifests,
+    out,
+    steps,
+    resume,
+    ctx,
+    report,
+    show_progress,
+    resume_from,
+    ray_shard=None,
+    init_from=None,
+) -> dict:
     ctx = ctx or DistContext.create()
     out = Path(out)
     steps = steps or cfg.optim.steps
@@ -181,6 +226,9 @@ def _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
     start, losses = 0, []
     ckpt = resume_from or (latest_checkpoint(out) if resume else None)
+    if ckpt is None and init_from is not None:  # weights only: e.g. BokehNet stage 2 from stage 1
+        src = Path(init_from)
+        load_checkpoint(src if (src / "state.json").is_file() else latest_checkpoint(src), built)
     if ckpt is not None:
         state = load_checkpoint(ckpt, built, opt, sched)
         start, losses = state["step"], state["losses"]
@@ -195,7 +243,16 @@ def _fit(cfg, manifests, out, steps, resume, ctx, report, show_progress, resume_
     o, accum = cfg.optim, cfg.optim.grad_accum
     pool = ThreadPoolExecutor(1)
 
+    ray_stream = _ray_batches(ray_shard, o.batch_size, cfg.seed) if ray_shard else None
+
     def draw(step):
+        if ray_stream is not None and cfg.data.real_ratio == 0:  # Ray Data feeds the batches
+            done_futures = []
+            for _ in range(accum):
+                f = Future()
+                f.set_result(next(ray_stream))
+                done_futures.append(f)
+            return done_futures, data.sampler.state_dict()
         picks = [[next(data.sampler) for _ in range(o.batch_size)] for _ in range(accum)]
         cursor = data.sampler.state_dict()
         futures = [pool.submit(data.build, p, step, m, ctx.rank) for m, p in enumerate(picks)]

@@ -33,9 +33,16 @@ def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     return noise - x0
 
 
-def flow_matching_loss(v_pred: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Mean squared velocity error (the prediction covers target tokens only)."""
-    return torch.mean((v_pred.float() - velocity_target(x0, noise).float()) ** 2)
+def flow_matching_loss(
+    v_pred: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared velocity error (the prediction covers target tokens only), optionally
+    weighted per sample (``weight = σ²`` turns it into the MSE of the implied clean image,
+    since ``x0_pred − x0 = −σ (v_pred − v)``)."""
+    err = (v_pred.float() - velocity_target(x0, noise).float()) ** 2
+    if weight is not None:
+        err = err * weight.view(-1, *([1] * (err.dim() - 1)))
+    return torch.mean(err)
 
 
 @torch.no_grad()

@@ -84,7 +84,7 @@ def refocus(
         max(gran, int(round(w * scale / gran)) * gran),
     )
     img = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 127.5 - 1
     aif = generate(deblur.denoiser, deblur.codec, [x], steps or cfg_d.eval.sample_steps, seed=0)
     if depth_m is None:
         from train.data.depth import TransformersDepth

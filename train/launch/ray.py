@@ -1,5 +1,8 @@
 """Ray Train: ``TorchTrainer`` runs the worker loop on ``num_workers`` workers.
 
+Synthetic samples come from Ray Data (``train.data.ray_source``: the same ``build_sample``,
+streamed and split across workers, batched by ``iter_torch_batches``); real photos of BokehNet
+stage 2 still come from each worker's map-style mixture.
 Checkpoints are written by rank 0 into the run folder and reported with ``ray.train.report`` to
 the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group is
 restarted up to ``max_failures`` times and resumes from the last reported checkpoint.
@@ -74,6 +77,16 @@ def run_ray(
                 _temp_dir=os.environ.get("RAY_TMPDIR"),
             )
     out = str(Path(out).resolve())
+    from train.config import load_train_config
+    from train.data.build import load_rows
+    from train.data.ray_source import ray_dataset
+    from train.data.torch_source import split_rows
+    from train.loop import _holding
+
+    cfg = load_train_config(config_path)
+    rows = load_rows(_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+    train_rows, _ = split_rows(rows, cfg.data)
+    dataset = ray_dataset(train_rows, cfg.data, train=True, seed=cfg.seed)
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
@@ -89,6 +102,7 @@ def run_ray(
             use_gpu=gpus_per_worker > 0,
             resources_per_worker={"GPU": gpus_per_worker} if gpus_per_worker > 0 else {"CPU": 1},
         ),
+        datasets={"train": dataset},
         run_config=RunConfig(
             name=Path(out).name,
             storage_path=str(Path(out) / "ray"),

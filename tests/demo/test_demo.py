@@ -1,0 +1,89 @@
+"""The main job end to end at reduced size, its resume, and its report in headless Chromium."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    p = subprocess.run(
+        [sys.executable, "-m", "demo", "--small", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return out, p.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
+    out, stdout = demo_run
+    for stage in ("synth", "curate", "real", "deblur", "bokeh_stage1", "bokeh_stage2", "refocus"):
+        assert (out / "stages" / f"{stage}.json").is_file(), stage
+    assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
+    assert re.search(r"BokehNet LVCorr \(controllability\): -?\d\.\d+", stdout)
+    assert re.search(r"photos kept / rejected: \d+ / \d+", stdout)
+    results = json.loads((out / "results.json").read_text())
+    assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
+    assert [s["label"] for s in results["refocus"]["shots"]] == ["near", "middle", "far"]
+    for shot in results["refocus"]["shots"]:
+        assert (out / shot["file"]).is_file()
+
+
+@pytest.mark.slow
+def test_demo_rerun_reuses_finished_stages(demo_run):
+    out, _ = demo_run
+    p = subprocess.run(
+        [sys.executable, "-m", "demo", "--small", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("done before, reused") == 7
+
+
+@pytest.mark.slow
+def test_report_images_all_load_in_headless_chromium(demo_run, tmp_path):
+    out, _ = demo_run
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed: run `make test-slow` (it installs it)")
+    report = out / "report.html"
+    text = report.read_text()
+    assert "file://" not in text and 'src="data:image/png;base64,' in text  # self-contained
+    p = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            f"file://{report}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    m = re.search(r'data-images-loaded="(\d+)/(\d+)"', p.stdout)
+    assert m, p.stdout[:500] + p.stderr[-2000:]
+    loaded, total = int(m.group(1)), int(m.group(2))
+    assert total >= 10 and loaded == total

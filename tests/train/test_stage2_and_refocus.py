@@ -1,0 +1,145 @@
+"""BokehNet stage 2 with real photos, and ``python -m train refocus`` with trained runs."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from manifests import read_table, write_part
+from train.loop import fit
+
+
+@pytest.fixture(scope="module")
+def runs(synth_manifest, tmp_path_factory):
+    from train.config import load_train_config
+
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for name in ("deblurnet_tiny", "bokehnet_tiny"):
+        cfg = load_train_config(f"{name}.toml")
+        cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 2
+        cfg.eval.k_sweep = [0.0, 40.0]
+        fit(cfg, [synth_manifest], root / name, steps=2, show_progress=False)
+        out[name] = root / name
+    return out
+
+
+def real_photos_from_renders(synth_manifest: str, root: Path) -> str:
+    """A real_photos manifest over synth's EXIF JPEGs, with their true depth as an extra column
+    (the real route uses ground-truth depth where a manifest has it)."""
+    rows = []
+    for r in read_table(synth_manifest, "synthetic_pairs").to_pylist()[:6]:
+        src = Path(synth_manifest) / r["bokeh_jpeg_path"]
+        rows.append(
+            {
+                "uri": f"file://{src}",
+                "sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+                "width_px": r["width_px"],
+                "height_px": r["height_px"],
+                "make": "refocus-synth",
+                "f_number": r["f_number"],
+                "focal_length_mm": r["focal_length_mm"],
+                "sensor_width_mm": r["sensor_width_mm"],
+                "sensor_width_source": "crop_35mm",
+                "split": "train",
+                "depth_path": f"file://{Path(synth_manifest) / r['depth_path']}",
+            }
+        )
+    write_part(rows, str(root), "real_photos", 0, created_by="test")
+    return str(root)
+
+
+def test_bokehnet_stage_two_mixes_real_photos(synth_manifest, runs, tmp_path):
+    from train.config import load_train_config
+
+    real = real_photos_from_renders(synth_manifest, tmp_path / "real")
+    cfg = load_train_config("bokehnet_tiny.toml")
+    cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 2
+    cfg.eval.k_sweep = [0.0, 40.0]
+    cfg.data.real_ratio = 0.5
+    cfg.data.cache_dir = str(tmp_path / "cache")
+    cfg.real.deblur_run = str(runs["deblurnet_tiny"])
+    cfg.real.deblur_steps = 2
+    m = fit(cfg, [synth_manifest, real], tmp_path / "stage2", steps=3, show_progress=False)
+    assert m["real_photos_used"] + sum(m["real_photos_skipped"].values()) == 6
+    assert m["real_photos_used"] >= 4
+    assert any((tmp_path / "cache").rglob("aif-*.png"))  # pseudo-AIF computed once, cached
+
+
+def test_stage_two_needs_a_deblurnet(tmp_path):
+    from train.config import TrainConfigError, load_train_config
+
+    cfg_text = (Path(__file__).parents[2] / "train/configs/bokehnet_tiny.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg_text.replace("[data]", "[data]\nreal_ratio = 0.5"))
+    with pytest.raises(TrainConfigError, match="real.deblur_run"):
+        load_train_config(bad)
+
+
+def test_refocus_cli(synth_manifest, runs, tmp_path):
+    row = read_table(synth_manifest, "synthetic_pairs").to_pylist()[0]
+    out = tmp_path / "refocused.png"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "refocus",
+            "--deblur",
+            str(runs["deblurnet_tiny"]),
+            "--bokeh",
+            str(runs["bokehnet_tiny"]),
+            "--image",
+            str(Path(synth_manifest) / row["bokeh_jpeg_path"]),
+            "--focus",
+            "0.5,0.5",
+            "--k",
+            "30",
+            "--depth",
+            str(Path(synth_manifest) / row["depth_path"]),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    img = np.asarray(Image.open(out))
+    assert img.shape == (64, 64, 3) and img.std() > 0
+    assert (tmp_path / "refocused_aif.png").exists() and "K = 30" in p.stdout
+
+
+def test_refocus_refuses_a_folder_without_a_run(tmp_path):
+    Image.new("RGB", (16, 16)).save(tmp_path / "x.jpg")
+    np.save(tmp_path / "d.npy", np.ones((16, 16), np.float32))
+    args = [
+        "--deblur",
+        tmp_path,
+        "--bokeh",
+        tmp_path,
+        "--image",
+        tmp_path / "x.jpg",
+        "--focus",
+        "0.5,0.5",
+        "--k",
+        "1",
+        "--depth",
+        tmp_path / "d.npy",
+        "--out",
+        tmp_path / "o.png",
+    ]
+    p = subprocess.run(
+        [sys.executable, "-m", "train", "refocus", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
+    assert "not a run folder" in p.stderr
