@@ -25,3 +25,48 @@ def camera_exif_dir() -> Path:
     if not (CAMERA_EXIF / "exiftool-reference.json").exists():
         pytest.fail(f"shared camera files missing: {CAMERA_EXIF} (the repo expects ../shared)")
     return CAMERA_EXIF
+
+
+def synth_cli(*args: str, timeout: int = 1800):
+    """``python -m synth ARGS`` in a subprocess; returns the CompletedProcess (text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "synth", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _render_synth(out: Path, scenes: int, resolution: int, samples: int, *extra: str) -> Path:
+    """Render ``scenes`` scenes into ``out`` with Blender; fails the test on error."""
+    p = synth_cli(
+        "render",
+        "--out",
+        out,
+        "--scenes",
+        scenes,
+        "--resolution",
+        resolution,
+        "--samples",
+        samples,
+        "--quiet",
+        *extra,
+    )
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def render_synth():
+    """``render_synth(out, scenes, resolution, samples, *extra_flags) -> out``."""
+    return _render_synth
+
+
+@pytest.fixture(scope="session")
+def run_synth():
+    """``run_synth(*args) -> CompletedProcess`` of ``python -m synth``."""
+    return synth_cli

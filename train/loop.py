@@ -10,6 +10,7 @@ Rank 0 checkpoints, evaluates, logs (JSON lines, TensorBoard) and finally writes
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import warnings
@@ -157,6 +158,24 @@ def compute_loss(denoiser, codec, batch: dict, cfg: TrainConfig, gen: torch.Gene
     return flow_matching_loss(v, z0, noise, weight)
 
 
+def flushing_denormals(fn):
+    """Run ``fn`` with denormal floats flushed to zero (random-init tiny models run 10-50x
+    slower on a CPU otherwise), restoring the process-wide flag afterwards."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        torch.set_flush_denormal(True)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
+                return fn(*args, **kwargs)
+        finally:
+            torch.set_flush_denormal(False)
+
+    return wrapper
+
+
+@flushing_denormals
 def fit(
     cfg: TrainConfig,
     manifests: list[str],
@@ -175,43 +194,7 @@ def fit(
     ``report(metrics, checkpoint_dir)`` is called after each checkpoint (Ray Train uses it).
     ``init_from`` (a run or checkpoint folder) starts from its weights only, with a fresh
     optimiser and data cursor (BokehNet stage 2 from stage 1); ``resume`` wins when both apply.
-    Denormal floats are flushed to zero while it runs (random-init tiny models run 10-50x
-    slower on a CPU otherwise) and the flag is restored afterwards.
     """
-    torch.set_flush_denormal(True)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
-            return _fit(
-                cfg,
-                manifests,
-                out,
-                steps,
-                resume,
-                ctx,
-                report,
-                show_progress,
-                resume_from,
-                ray_shard,
-                init_from,
-            )
-    finally:
-        torch.set_flush_denormal(False)
-
-
-def _fit(
-    cfg,
-    manifests,
-    out,
-    steps,
-    resume,
-    ctx,
-    report,
-    show_progress,
-    resume_from,
-    ray_shard=None,
-    init_from=None,
-) -> dict:
     ctx = ctx or DistContext.create()
     out = Path(out)
     steps = steps or cfg.optim.steps

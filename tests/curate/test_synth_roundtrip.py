@@ -1,8 +1,5 @@
 """Curate over synth's DoF JPEGs recovers the rendered camera exactly (the EXIF route of K)."""
 
-import subprocess
-import sys
-
 import pytest
 
 from curate.config import load_config
@@ -12,30 +9,8 @@ from optics import k_exif
 
 
 @pytest.fixture(scope="module")
-def synth_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth_for_curate") / "synth"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "3",
-            "--resolution",
-            "96",
-            "--samples",
-            "2",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stdout + p.stderr
-    return out
+def synth_out(tmp_path_factory, render_synth):
+    return render_synth(tmp_path_factory.mktemp("synth_for_curate") / "synth", 3, 96, 2)
 
 
 def test_curate_recovers_focal_length_f_number_and_sensor_width(ray_local, synth_out, tmp_path):

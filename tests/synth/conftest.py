@@ -1,8 +1,5 @@
 """Helpers for synth tests: hand-made specs for truth checks, and a tiny CLI runner."""
 
-import subprocess
-import sys
-
 import pytest
 
 from synth.spec import CameraSpec, DofSpec, HighlightSpec, MaterialSpec, ObjectSpec, SceneSpec
@@ -48,16 +45,6 @@ def emitter_at(depth_m: float, radius_m: float) -> HighlightSpec:
     return HighlightSpec((0.0, 0.0, -depth_m), radius_m, 10.0, (1.0, 1.0, 1.0))
 
 
-def run_synth(*args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "synth", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 @pytest.fixture
 def texture_dir(tmp_path):
     import numpy as np
@@ -72,7 +59,7 @@ def texture_dir(tmp_path):
 
 
 @pytest.fixture
-def spec_tools():
+def spec_tools(run_synth):
     """The helpers above, for tests (conftest modules are not importable by name)."""
     import types
 

@@ -20,7 +20,7 @@ from synth.settings import RenderSettings
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def smoke(tmp_path_factory, run_synth):
     """One CLI run: 2 scenes at 64², 4 spp, with image textures."""
     import numpy as np
 
@@ -31,27 +31,19 @@ def smoke(tmp_path_factory):
     for i in range(2):
         Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(tex / f"t{i}.png")
     out = root / "out"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "2",
-            "--resolution",
-            "64",
-            "--samples",
-            "4",
-            "--textures",
-            str(tex),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    p = run_synth(
+        "render",
+        "--out",
+        out,
+        "--scenes",
+        2,
+        "--resolution",
+        64,
+        "--samples",
+        4,
+        "--textures",
+        tex,
+        "--quiet",
     )
     assert p.returncode == 0, p.stdout + p.stderr
     return out, p
@@ -153,30 +145,22 @@ def test_jpeg_exif_recovers_the_rendered_camera(smoke):
         assert fp == pytest.approx(row["sensor_width_mm"], rel=1e-6)
 
 
-def test_rerun_skips_finished_scenes(smoke, tmp_path):
+def test_rerun_skips_finished_scenes(smoke, run_synth):
     out, _ = smoke
     before = {p.name: p.stat().st_mtime_ns for p in (out / "scenes").iterdir()}
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "2",
-            "--resolution",
-            "64",
-            "--samples",
-            "4",
-            "--textures",
-            str(out.parent / "textures"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    p = run_synth(
+        "render",
+        "--out",
+        out,
+        "--scenes",
+        2,
+        "--resolution",
+        64,
+        "--samples",
+        4,
+        "--textures",
+        out.parent / "textures",
+        "--quiet",
     )
     assert p.returncode == 0 and "0 scene(s) rendered now, 2 already done" in p.stdout
     assert {q.name: q.stat().st_mtime_ns for q in (out / "scenes").iterdir()} == before
@@ -274,31 +258,23 @@ def test_sigkill_mid_scene_then_rerun_gives_a_complete_dataset(tmp_path):
     assert validate_path(out).ok
 
 
-def test_a_local_process_pool_renders_the_same_specs(tmp_path):
+def test_a_local_process_pool_renders_the_same_specs(tmp_path, run_synth):
     out = tmp_path / "pool"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "3",
-            "--resolution",
-            "32",
-            "--samples",
-            "2",
-            "--workers",
-            "2",
-            "--threads",
-            "1",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    p = run_synth(
+        "render",
+        "--out",
+        out,
+        "--scenes",
+        3,
+        "--resolution",
+        32,
+        "--samples",
+        2,
+        "--workers",
+        2,
+        "--threads",
+        1,
+        "--quiet",
     )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "3 scene(s) rendered now" in p.stdout

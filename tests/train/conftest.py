@@ -1,38 +1,11 @@
 """Shared train fixtures: a real synthetic manifest rendered once with Blender (64², 4 spp)."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 
 @pytest.fixture(scope="session")
-def synth_manifest(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("train_synth") / "synth"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "10",
-            "--resolution",
-            "64",
-            "--samples",
-            "4",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=dict(os.environ),
-    )
-    assert p.returncode == 0, p.stdout + p.stderr
-    return str(out)
+def synth_manifest(tmp_path_factory, render_synth) -> str:
+    return str(render_synth(tmp_path_factory.mktemp("train_synth") / "synth", 10, 64, 4))
 
 
 @pytest.fixture

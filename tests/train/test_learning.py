@@ -1,8 +1,5 @@
 """Learning, measured: the tiny networks really learn on a CPU (not only run)."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -26,32 +23,11 @@ def test_deblurnet_psnr_rises_3db_over_the_untrained_model_within_300_steps(
 
 
 @pytest.mark.slow
-def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path):
+def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path, render_synth):
     """Controllability: over a K sweep the output's Laplacian variance falls as K grows."""
     from train.config import load_train_config
 
-    out = tmp_path_factory.mktemp("synth40") / "synth"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synth",
-            "render",
-            "--out",
-            str(out),
-            "--scenes",
-            "40",
-            "--resolution",
-            "96",
-            "--samples",
-            "4",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
+    out = render_synth(tmp_path_factory.mktemp("synth40") / "synth", 40, 96, 4)
     cfg = load_train_config("bokehnet_tiny.toml")
     cfg.eval.lvcorr_images = 3
     cfg.eval.every = cfg.checkpoint.every = 10**9

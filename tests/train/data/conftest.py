@@ -1,7 +1,5 @@
 """Fixtures for train.data tests: a real 4-scene synth render at 64² and tiny local HF models."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,14 +19,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def synth_root(tmp_path_factory) -> str:
+def synth_root(tmp_path_factory, render_synth) -> str:
     """``python -m synth render`` of 4 scenes (3 DoF renders each) at 64², 4 spp (~10 s)."""
-    out = tmp_path_factory.mktemp("synth") / "run"
-    cmd = [sys.executable, "-m", "synth", "render", "--out", str(out), "--scenes", "4"]
-    cmd += ["--resolution", "64", "--samples", "4", "--quiet"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return str(out)
+    return str(render_synth(tmp_path_factory.mktemp("synth") / "run", 4, 64, 4))
 
 
 @pytest.fixture(scope="session")
