@@ -67,28 +67,30 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
             if network == "bokehnet":
                 grid["defocus map"] = (b["cond"][1] * 2 - 1).cpu()
     metrics = {k: float(np.mean(v)) for k, v in scores.items()}
-    if network == "bokehnet":
-        b = _to_device(batches[0], device)
-        n = min(cfg.eval.lvcorr_images, b["target"].shape[0])
+    if network == "bokehnet":  # over held-out images from every batch, up to lvcorr_images
         values = []
-        for i in range(n):
-            outs = []
-            for k in cfg.eval.k_sweep:
-                dmap = defocus_maps(b["disparity"][i : i + 1], b["disp_focus"][i : i + 1], k)
-                outs.append(
-                    generate(
+        for bi, raw in enumerate(batches):
+            b = _to_device(raw, device)
+            for i in range(b["target"].shape[0]):
+                if len(values) >= cfg.eval.lvcorr_images:
+                    break
+                outs = []
+                for k in cfg.eval.k_sweep:
+                    dmap = defocus_maps(b["disparity"][i : i + 1], b["disp_focus"][i : i + 1], k)
+                    out = generate(
                         denoiser,
                         codec,
                         [b["cond"][0][i : i + 1], dmap],
                         cfg.eval.sample_steps,
-                        seed=77 + i,
-                    )[0].cpu()
-                )
-            values.append(lvcorr(list(cfg.eval.k_sweep), outs))
-            if i == 0:
-                grid["k_sweep"] = torch.stack(outs)
-                grid["k_values"] = list(cfg.eval.k_sweep)
+                        seed=77 + len(values),
+                    )
+                    outs.append(out[0].cpu())
+                values.append(lvcorr(list(cfg.eval.k_sweep), outs))
+                if bi == 0 and i == 0:
+                    grid["k_sweep"] = torch.stack(outs)
+                    grid["k_values"] = list(cfg.eval.k_sweep)
         metrics["lvcorr"] = float(np.mean(values))
+        metrics["lvcorr_images"] = len(values)
     if was_training:
         denoiser.train()
     return metrics, grid
