@@ -95,6 +95,7 @@ class TrainConfig:
     name: str = "run"
     network: str = "deblurnet"  # deblurnet | bokehnet
     seed: int = 0
+    data_workers: int = 1  # DataLoader worker processes building batches ahead (0: in-process)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)

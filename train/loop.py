@@ -14,7 +14,6 @@ import functools
 import json
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +86,37 @@ class Data:
                 )
             )
         return out
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """The micro-batches of step ``start + i``: micro-batch ``m`` of step ``s`` takes the mixture
+    draws at positions ``(s · accum + m) · batch + j`` (a pure function of the step, so any
+    DataLoader worker can build any step and a resumed run continues exactly)."""
+
+    def __init__(
+        self, data: Data, start: int, steps: int, accum: int, batch: int, rank: int, world: int
+    ):
+        self.data, self.start, self.steps = data, start, steps
+        self.accum, self.batch, self.rank, self.world = accum, batch, rank, world
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def __getitem__(self, i: int) -> list[dict]:
+        step = self.start + i
+        out = []
+        for m in range(self.accum):
+            first = (step * self.accum + m) * self.batch
+            picks = [
+                self.data.sampler.draw((first + j) * self.world + self.rank)
+                for j in range(self.batch)
+            ]
+            out.append(self.data.build(picks, step, m, self.rank))
+        return out
+
+
+def _one_thread(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # the worker decodes; the main process keeps the cores for compute
 
 
 def _ray_batches(shard, batch_size: int, seed: int):
@@ -224,22 +254,19 @@ def fit(
     writer = _tensorboard(out) if ctx.is_main else None
     log = open(out / "log.jsonl", "a") if ctx.is_main else None  # noqa: SIM115
     o, accum = cfg.optim, cfg.optim.grad_accum
-    pool = ThreadPoolExecutor(1)
-
     ray_stream = _ray_batches(ray_shard, o.batch_size, cfg.seed) if ray_shard else None
-
-    def draw(step):
-        if ray_stream is not None and cfg.data.real_ratio == 0:  # Ray Data feeds the batches
-            done_futures = []
-            for _ in range(accum):
-                f = Future()
-                f.set_result(next(ray_stream))
-                done_futures.append(f)
-            return done_futures, data.sampler.state_dict()
-        picks = [[next(data.sampler) for _ in range(o.batch_size)] for _ in range(accum)]
-        cursor = data.sampler.state_dict()
-        futures = [pool.submit(data.build, p, step, m, ctx.rank) for m, p in enumerate(picks)]
-        return futures, cursor
+    if ray_stream is not None and cfg.data.real_ratio == 0:  # Ray Data feeds the batches
+        batches_by_step = ([next(ray_stream) for _ in range(accum)] for _ in range(start, steps))
+    else:
+        batches_by_step = iter(
+            torch.utils.data.DataLoader(
+                StepBatches(data, start, steps, accum, o.batch_size, ctx.rank, ctx.world_size),
+                batch_size=None,
+                num_workers=cfg.data_workers,
+                worker_init_fn=_one_thread,
+                prefetch_factor=2 if cfg.data_workers else None,
+            )
+        )
 
     from tqdm import tqdm
 
@@ -252,11 +279,9 @@ def fit(
     )
     metrics: dict = {}
     t0 = time.perf_counter()
-    pending = draw(start) if start < steps else None
     for step in range(start, steps):
-        futures, cursor = pending
-        batches = [f.result() for f in futures]
-        pending = draw(step + 1) if step + 1 < steps else None  # prefetch while computing
+        batches = next(batches_by_step)  # built ahead by a DataLoader worker process
+        cursor = dict(data.sampler.state_dict(), position=(step + 1) * accum * o.batch_size)
         opt.zero_grad(set_to_none=True)
         total = 0.0
         for micro, batch in enumerate(batches):
@@ -306,7 +331,6 @@ def fit(
             if report is not None:
                 report({"step": done, "loss": loss_val}, out / "checkpoints" / f"step-{done:06d}")
     bar.close()
-    pool.shutdown()
     loop_s = time.perf_counter() - t0
     ddp_diff = parameter_spread(built.trainable, ctx)
     if ctx.is_main:

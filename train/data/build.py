@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,8 +75,43 @@ def read_bytes(path: str, root: str | None = None) -> bytes:
         raise OSError(f"{uri}: cannot read ({e})") from None
 
 
+class DecodedCache:
+    """Decoded arrays by URI, least recently used first out, within ``limit_bytes``.
+
+    Small datasets are decoded once per process (DataLoader workers keep theirs for the run);
+    large ones stream through. Arrays are returned read-only; builders copy what they modify.
+    """
+
+    def __init__(self, limit_bytes: int = 1 << 30):
+        self.limit_bytes = limit_bytes
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str, load) -> np.ndarray:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = load()
+        value.setflags(write=False)
+        if value.nbytes <= self.limit_bytes:
+            self._items[key] = value
+            self._bytes += value.nbytes
+            while self._bytes > self.limit_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
+        return value
+
+
+DECODED = DecodedCache()
+
+
 def read_rgb(path: str, root: str | None = None) -> np.ndarray:
-    """An 8-bit RGB image file as a uint8 H×W×3 array (EXIF orientation not applied)."""
+    """An 8-bit RGB image file as a uint8 H×W×3 array (EXIF orientation not applied), decoded
+    once per process while it fits in :data:`DECODED`."""
+    return DECODED.get(f"rgb:{resolve_uri(path, root)}", lambda: _decode_rgb(path, root))
+
+
+def _decode_rgb(path: str, root: str | None) -> np.ndarray:
     data = read_bytes(path, root)
     try:
         with Image.open(io.BytesIO(data)) as im:
@@ -85,7 +121,11 @@ def read_rgb(path: str, root: str | None = None) -> np.ndarray:
 
 
 def read_npy(path: str, root: str | None = None) -> np.ndarray:
-    """A ``.npy`` array (never unpickled)."""
+    """A ``.npy`` array (never unpickled), cached like :func:`read_rgb`."""
+    return DECODED.get(f"npy:{resolve_uri(path, root)}", lambda: _load_npy(path, root))
+
+
+def _load_npy(path: str, root: str | None) -> np.ndarray:
     data = read_bytes(path, root)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
@@ -196,6 +236,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
     draws do not depend on the task, so both tasks crop a row identically for the same rng.
     """
     root = row.get("_root")
+    DECODED.limit_bytes = int(cfg.decode_cache_mb) << 20
     aif_u8 = read_rgb(row["aif_path"], root)
     bokeh_u8 = read_rgb(row["bokeh_path"], root)
     depth = read_npy(row["depth_path"], root)

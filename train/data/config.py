@@ -31,6 +31,7 @@ class DataConfig:
     cache_dir: str | None = None  # pseudo-AIF / depth cache for the real route
     seed: int = 0
     real_work_short_px: int = 0  # short side of prepared real photos (0: automatic)
+    decode_cache_mb: int = 1024  # decoded images/depths kept per process (LRU); 0 disables
 
     def __post_init__(self):
         if self.task not in TASKS:
