@@ -27,9 +27,9 @@ def _img(path: Path, alt: str, width: str = "100%") -> str:
         return f"<p class=missing>missing: {html.escape(str(path))}</p>"
     data = base64.b64encode(path.read_bytes()).decode()
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-        f'style="width:{width};image-rendering:pixelated"><figcaption>{html.escape(alt)}'
-        f"</figcaption></figure>"
+        f'<figure style="width:{width}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(alt)}" style="width:100%;image-rendering:pixelated">'
+        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
     )
 
 
@@ -110,17 +110,18 @@ def write_report(out: Path, results: dict) -> Path:
         f"<h2>5. Refocusing a held-out render (scene {ref['scene']}, "
         f"K = {ref['k']:g})</h2><div class=row>"
     )
-    parts.append(_img(out / "refocus" / "input.png", "input photo", "19%"))
-    parts.append(_img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "19%"))
+    parts.append(_img(out / "refocus" / "input.png", "input photo", "18.5%"))
+    parts.append(_img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "18.5%"))
     for shot in ref["shots"]:
         parts.append(
-            _img(out / shot["file"], f"focus {shot['label']} ({shot['depth_m']:.2f} m)", "19%")
+            _img(out / shot["file"], f"focus {shot['label']} ({shot['depth_m']:.2f} m)", "18.5%")
         )
     parts.append("</div>")
     style = (
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        ".row{display:flex;gap:1%;flex-wrap:wrap}figure{margin:4px}"
+        ".row figure{display:inline-block;vertical-align:top}"
+        "figure{margin:0.4%;box-sizing:border-box}"
         "figcaption{font-size:12px;color:#444}.missing{color:#a00}</style>"
     )
     page = (
