@@ -19,6 +19,24 @@ from synth.sampling import sample_scene
 from synth.settings import RenderSettings
 
 
+def smoke_args(out):
+    """The smoke run: 2 scenes at 64², 4 spp, image textures from ``out``'s sibling folder."""
+    return (
+        "render",
+        "--out",
+        out,
+        "--scenes",
+        2,
+        "--resolution",
+        64,
+        "--samples",
+        4,
+        "--textures",
+        out.parent / "textures",
+        "--quiet",
+    )
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, run_synth):
     """One CLI run: 2 scenes at 64², 4 spp, with image textures."""
@@ -31,20 +49,7 @@ def smoke(tmp_path_factory, run_synth):
     for i in range(2):
         Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(tex / f"t{i}.png")
     out = root / "out"
-    p = run_synth(
-        "render",
-        "--out",
-        out,
-        "--scenes",
-        2,
-        "--resolution",
-        64,
-        "--samples",
-        4,
-        "--textures",
-        tex,
-        "--quiet",
-    )
+    p = run_synth(*smoke_args(out))
     assert p.returncode == 0, p.stdout + p.stderr
     return out, p
 
@@ -148,20 +153,7 @@ def test_jpeg_exif_recovers_the_rendered_camera(smoke):
 def test_rerun_skips_finished_scenes(smoke, run_synth):
     out, _ = smoke
     before = {p.name: p.stat().st_mtime_ns for p in (out / "scenes").iterdir()}
-    p = run_synth(
-        "render",
-        "--out",
-        out,
-        "--scenes",
-        2,
-        "--resolution",
-        64,
-        "--samples",
-        4,
-        "--textures",
-        out.parent / "textures",
-        "--quiet",
-    )
+    p = run_synth(*smoke_args(out))
     assert p.returncode == 0 and "0 scene(s) rendered now, 2 already done" in p.stdout
     assert {q.name: q.stat().st_mtime_ns for q in (out / "scenes").iterdir()} == before
 
