@@ -23,7 +23,7 @@ class DemoConfig:
     scenes: int = 24
     resolution_px: int = 128
     samples: int = 16
-    deblur_steps: int = 400
+    deblur_steps: int = 1500
     bokeh_steps: int = 400
     stage2_steps: int = 200
     photos: list[str] = field(default_factory=list)

@@ -53,6 +53,7 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 20
+    schedule: str = "constant"  # constant | cosine (decays to 0 at the last step)
     steps: int = 300
     batch_size: int = 4  # per worker
     grad_accum: int = 1
@@ -155,6 +156,8 @@ def validate(cfg: TrainConfig, source: str) -> TrainConfig:
         bad("optim: lr > 0, steps >= 1, batch_size >= 1, grad_accum >= 1 are required")
     if cfg.data.real_ratio > 0 and (cfg.network != "bokehnet" or not cfg.real.deblur_run):
         bad("data.real_ratio > 0 is BokehNet stage 2 and needs real.deblur_run (a DeblurNet run)")
+    if o.schedule not in ("constant", "cosine"):
+        bad(f"optim.schedule = {o.schedule!r}: expected constant or cosine")
     if o.loss_weighting not in ("velocity", "x0"):
         bad(f"optim.loss_weighting = {o.loss_weighting!r}: expected velocity or x0")
     want_task = {"deblurnet": "deblur", "bokehnet": "bokeh"}[cfg.network]

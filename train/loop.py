@@ -119,6 +119,22 @@ def _one_thread(_worker_id: int) -> None:
     torch.set_num_threads(1)  # the worker decodes; the main process keeps the cores for compute
 
 
+def lr_factor(o, steps: int):
+    """Linear warm-up, then constant or cosine decay to 0 at ``steps`` (``optim.schedule``)."""
+    import math
+
+    warm = max(1, o.warmup_steps)
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        if o.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, steps - warm))))
+        return 1.0
+
+    return factor
+
+
 def _ray_batches(shard, batch_size: int, seed: int):
     """Endless batches from a Ray Train dataset shard (a new pass when one ends)."""
     from train.data.ray_source import iter_batches
@@ -235,8 +251,7 @@ def fit(
     built = build_model(cfg, ctx.device)
     data = Data.load(cfg, manifests, ctx)
     opt = torch.optim.AdamW(built.trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    warm = max(1, cfg.optim.warmup_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg.optim, steps))
     start, losses = 0, []
     ckpt = resume_from or (latest_checkpoint(out) if resume else None)
     if ckpt is None and init_from is not None:  # weights only: e.g. BokehNet stage 2 from stage 1

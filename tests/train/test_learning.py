@@ -14,6 +14,7 @@ def test_deblurnet_psnr_rises_3db_over_the_untrained_model_within_300_steps(
     cfg = tiny_cfg("deblurnet_tiny.toml", batches=2, batch_size=4, sample_steps=8)
     cfg.model.unet_head = "velocity"  # an untrained velocity head outputs noise, not the input
     cfg.optim.loss_weighting = "velocity"
+    cfg.optim.sigma_logit_mean, cfg.optim.schedule = 0.0, "constant"  # the FLUX defaults
     cfg.checkpoint.every = 10**9
     ctx = DistContext()
     torch.manual_seed(cfg.seed)
