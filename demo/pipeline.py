@@ -187,27 +187,20 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
     folder = out / "refocus"
     folder.mkdir(exist_ok=True)
     Image.fromarray(image).save(folder / "input.png")
-    shots = []
+    labels, points, depths = [], [], []
     for label, q in (("near", 10), ("middle", 50), ("far", 90)):
         target = np.nanpercentile(finite, q)
         y, x = np.unravel_index(np.nanargmin(np.abs(finite - target)), depth.shape)
-        focus = (x / (depth.shape[1] - 1), y / (depth.shape[0] - 1))
-        res = refocus(
-            out / "deblur",
-            out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1",
-            image,
-            focus,
-            cfg.refocus_k,
-            depth_m=depth,
-        )
-        Image.fromarray(res["image"]).save(folder / f"{label}.png")
+        labels.append(label)
+        points.append((x / (depth.shape[1] - 1), y / (depth.shape[0] - 1)))
+        depths.append(float(target))
+    bokeh = out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1"
+    res = refocus(out / "deblur", bokeh, image, points, cfg.refocus_k, depth_m=depth)
+    shots = []
+    for label, point, z, img in zip(labels, points, depths, res["images"], strict=True):
+        Image.fromarray(img).save(folder / f"{label}.png")
         shots.append(
-            {
-                "label": label,
-                "focus_xy": focus,
-                "depth_m": float(target),
-                "file": f"refocus/{label}.png",
-            }
+            {"label": label, "focus_xy": point, "depth_m": z, "file": f"refocus/{label}.png"}
         )
     Image.fromarray(res["aif"]).save(folder / "aif.png")
     return {

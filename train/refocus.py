@@ -64,16 +64,26 @@ def _granularity(cfg: TrainConfig) -> int:
     return down * (2 if cfg.model.backbone != "unet" else 2**cfg.model.unet_levels)
 
 
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    return ((t[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
 def refocus(
     deblur_run,
     bokeh_run,
     image: np.ndarray,
-    focus_xy: tuple[float, float],
+    focus_points: list[tuple[float, float]],
     k: float,
     depth_m: np.ndarray | None = None,
     depth_model: str | None = None,
     steps: int = 0,
 ) -> dict:
+    """Refocus ``image`` at each ``(x, y)`` in ``focus_points`` (fractions of width/height).
+
+    The runs are loaded, the all-in-focus image and the depth computed once; only the defocus
+    map and BokehNet run per focus point. Returns ``images`` (one per point), ``aif``,
+    ``disp_focus`` (per point) and the working ``size``.
+    """
     cfg_d, deblur = load_run(deblur_run)
     cfg_b, bokeh = load_run(bokeh_run)
     gran = max(_granularity(cfg_d), _granularity(cfg_b))
@@ -83,8 +93,8 @@ def refocus(
         max(gran, int(round(h * scale / gran)) * gran),
         max(gran, int(round(w * scale / gran)) * gran),
     )
-    img = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
-    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    img = np.array(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
     aif = generate(deblur.denoiser, deblur.codec, [x], steps or cfg_d.eval.sample_steps, seed=0)
     if depth_m is None:
         from train.data.depth import TransformersDepth
@@ -92,22 +102,20 @@ def refocus(
         depth_m = TransformersDepth(depth_model)(img)
     depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
     disp = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.maximum(depth, 1e-6), 0.0)
-    cx, cy = int(focus_xy[0] * (nw - 1)), int(focus_xy[1] * (nh - 1))
-    r = max(1, min(nw, nh) // 32)
-    disp_focus = float(np.median(disp[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]))
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
-    dmap = defocus_maps(disp_t, torch.tensor([disp_focus]), k)
-    out = generate(
-        bokeh.denoiser, bokeh.codec, [aif, dmap], steps or cfg_b.eval.sample_steps, seed=0
-    )
-    to_u8 = lambda t: ((t[0].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)  # noqa: E731
-    return {
-        "image": to_u8(out),
-        "aif": to_u8(aif),
-        "defocus_map": dmap[0, 0].numpy(),
-        "disp_focus": disp_focus,
-        "size": (nw, nh),
-    }
+    r = max(1, min(nw, nh) // 32)
+    images, focus_disps = [], []
+    for fx, fy in focus_points:
+        cx, cy = int(fx * (nw - 1)), int(fy * (nh - 1))
+        window = disp[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]
+        disp_focus = float(np.median(window))
+        dmap = defocus_maps(disp_t, torch.tensor([disp_focus]), k)
+        out = generate(
+            bokeh.denoiser, bokeh.codec, [aif, dmap], steps or cfg_b.eval.sample_steps, seed=0
+        )
+        images.append(_to_uint8(out))
+        focus_disps.append(disp_focus)
+    return {"images": images, "aif": _to_uint8(aif), "disp_focus": focus_disps, "size": (nw, nh)}
 
 
 def refocus_cli(a) -> int:
@@ -115,15 +123,15 @@ def refocus_cli(a) -> int:
         fx, fy = (float(v) for v in a.focus.split(","))
         image = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
         depth = np.load(a.depth, allow_pickle=False) if a.depth else None
-        res = refocus(a.deblur, a.bokeh, image, (fx, fy), a.k, depth, a.depth_model, a.steps)
+        res = refocus(a.deblur, a.bokeh, image, [(fx, fy)], a.k, depth, a.depth_model, a.steps)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    Image.fromarray(res["image"]).save(a.out)
+    Image.fromarray(res["images"][0]).save(a.out)
     stem = Path(a.out).with_suffix("")
     Image.fromarray(res["aif"]).save(f"{stem}_aif.png")
     print(
         f"refocused {a.image} at ({fx:.2f}, {fy:.2f}), K = {a.k:g} at {res['size'][0]} px wide "
-        f"(disp_focus {res['disp_focus']:.3f} 1/m) -> {a.out} (all-in-focus: {stem}_aif.png)"
+        f"(disp_focus {res['disp_focus'][0]:.3f} 1/m) -> {a.out} (all-in-focus: {stem}_aif.png)"
     )
     return 0
