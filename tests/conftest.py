@@ -10,7 +10,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The team's shared folder lies beside the checkout (as CI lays it); REFOCUS_SHARED overrides it
+# for a clone made elsewhere.
+SHARED = Path(os.environ.get("REFOCUS_SHARED", REPO.parent / "shared"))
 CAMERA_EXIF = SHARED / "data" / "camera-exif"
 
 
@@ -23,7 +25,10 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def camera_exif_dir() -> Path:
     if not (CAMERA_EXIF / "exiftool-reference.json").exists():
-        pytest.fail(f"shared camera files missing: {CAMERA_EXIF} (the repo expects ../shared)")
+        pytest.fail(
+            f"shared camera files missing: {CAMERA_EXIF} "
+            "(the repo expects ../shared; set REFOCUS_SHARED to its path)"
+        )
     return CAMERA_EXIF
 
 
