@@ -43,15 +43,20 @@ class FluxWrap(torch.nn.Module):
         return self.inner(z_t, conds, sigma)
 
 
-def build_model(cfg: TrainConfig, device="cpu") -> Built:
+def build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     """Build the denoiser; random-init parts are seeded by ``cfg.seed`` (a tiny model's frozen
-    base must be the same at training and at inference, since checkpoints hold only the LoRA)."""
+    base must be the same at training and at inference, since checkpoints hold only the LoRA).
+
+    ``transformer``: an already built FLUX transformer used instead of ``model.path``'s (the GPU
+    bench makes a random-init one at FLUX.1-dev's full size directly on the device); the VAE and
+    the prompt embeddings still come from ``model.path``.
+    """
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
-        return _build_model(cfg, device)
+        return _build_model(cfg, device, transformer)
 
 
-def _build_model(cfg: TrainConfig, device="cpu") -> Built:
+def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     m = cfg.model
     n_conds = 1 if cfg.network == "deblurnet" else 2
     if m.codec == "vae":
@@ -83,9 +88,12 @@ def _build_model(cfg: TrainConfig, device="cpu") -> Built:
                 transformer.config.pooled_projection_dim,
             )
         else:
-            dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
-            transformer = load_flux_transformer(m.path, dtype)
-            txt, pooled = flux_prompt_embeddings(cfg.prompt, m.path, cfg.data.cache_dir or ".")
+            if transformer is None:
+                dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
+                transformer = load_flux_transformer(m.path, dtype)
+            txt, pooled = flux_prompt_embeddings(
+                cfg.prompt, m.path, cfg.data.cache_dir or ".", device
+            )
         if m.lora_rank > 0:
             add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
             lora_module = transformer

@@ -22,8 +22,12 @@ def tiny_prompt_embeddings(prompt: str, tokens: int, dim: int, pooled_dim: int):
     return torch.randn(1, tokens, dim, generator=g), torch.randn(1, pooled_dim, generator=g)
 
 
-def flux_prompt_embeddings(prompt: str, model_path: str, cache_dir: str | Path):
-    """Cached (prompt_embeds, pooled) for FLUX.1-dev in ``model_path`` (local folder only)."""
+def flux_prompt_embeddings(prompt: str, model_path: str, cache_dir: str | Path, device="cpu"):
+    """Cached (prompt_embeds, pooled) for FLUX.1-dev in ``model_path`` (local folder only).
+
+    The text encoders load (bf16) and run on ``device`` once per prompt and model folder; later
+    calls read ``cache_dir/prompt-<key>.safetensors`` and load no encoder at all.
+    """
     key = hashlib.sha256(f"{Path(model_path).resolve()}|{prompt}".encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"prompt-{key}.safetensors"
     if cache.is_file():
@@ -32,8 +36,8 @@ def flux_prompt_embeddings(prompt: str, model_path: str, cache_dir: str | Path):
     from diffusers import FluxPipeline
 
     pipe = FluxPipeline.from_pretrained(
-        model_path, transformer=None, vae=None, local_files_only=True, torch_dtype=torch.bfloat16
-    )
+        model_path, transformer=None, vae=None, local_files_only=True, dtype=torch.bfloat16
+    ).to(device)
     with torch.no_grad():
         prompt_embeds, pooled, _ = pipe.encode_prompt(
             prompt=prompt, prompt_2=prompt, max_sequence_length=512

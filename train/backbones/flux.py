@@ -64,12 +64,12 @@ def load_flux_transformer(path: str, dtype=torch.bfloat16) -> FluxTransformer2DM
             "diffusers folder (weights are never downloaded)"
         )
     return FluxTransformer2DModel.from_pretrained(
-        folder, subfolder="transformer", torch_dtype=dtype, local_files_only=True
+        folder, subfolder="transformer", dtype=dtype, local_files_only=True
     )
 
 
 def add_lora(transformer, rank: int, alpha: float | None = None, adapter: str = "default"):
-    """Attach a peft LoRA (Genfocus targets); only LoRA parameters stay trainable."""
+    """Attach a peft LoRA (Genfocus targets); only LoRA parameters stay trainable, in fp32."""
     from peft import LoraConfig
 
     transformer.requires_grad_(False)
@@ -77,6 +77,9 @@ def add_lora(transformer, rank: int, alpha: float | None = None, adapter: str = 
         r=rank, lora_alpha=alpha or rank, target_modules=LORA_TARGETS, init_lora_weights=True
     )
     transformer.add_adapter(config, adapter_name=adapter)
+    for p in transformer.parameters():  # fp32 master weights on a bf16 base (AdamW steps of
+        if p.requires_grad:  # ~1e-4 relative size vanish in bf16's 8-bit mantissa)
+            p.data = p.data.float()
     return transformer
 
 
@@ -101,13 +104,14 @@ class FluxDenoiser(torch.nn.Module):
 
     def forward(self, z_t: torch.Tensor, conds: list[torch.Tensor], sigma: torch.Tensor):
         b, _, h, w = z_t.shape
-        x = pack(z_t)
-        cs = [pack(c.to(z_t.dtype)) for c in conds]
+        dt = self.transformer.proj_out.weight.dtype  # the frozen base's (bf16 for FLUX.1-dev)
+        x = pack(z_t.to(dt))
+        cs = [pack(c.to(dt)) for c in conds]
         dev = z_t.device
         img_ids = position_ids(h, w, 0, device=dev)
         cond_ids = [position_ids(h, w, i + 1, device=dev) for i in range(len(cs))]
-        txt = self.prompt_embeds.expand(b, -1, -1).to(x.dtype)
-        pooled = self.pooled.expand(b, -1).to(x.dtype)
+        txt = self.prompt_embeds.expand(b, -1, -1).to(dt)
+        pooled = self.pooled.expand(b, -1).to(dt)
         txt_ids = torch.zeros(txt.shape[1], 3, device=dev)
         guidance = (
             torch.full((b,), self.guidance, device=dev) if self.guidance is not None else None
@@ -127,4 +131,4 @@ class FluxDenoiser(torch.nn.Module):
             out = branch_forward(
                 self.transformer, x, cs, txt, pooled, sigma, img_ids, cond_ids, txt_ids, guidance
             )
-        return unpack(out, h, w)
+        return unpack(out.to(z_t.dtype), h, w)

@@ -6,7 +6,8 @@ conditions, but each stream gets its own adaLN modulation (from its own timestep
 the LoRA is applied **only on condition tokens** (the target and text use the frozen base
 weights). All streams meet in one attention with a mask: condition i never attends to condition
 j ≠ i; everything else attends to everything. With no conditions this is exactly the stock
-diffusers forward (a test checks it).
+diffusers forward (a test checks it). ``model.enable_gradient_checkpointing()`` is honoured:
+each block is recomputed in the backward pass, as in the stock forward.
 """
 
 from __future__ import annotations
@@ -144,6 +145,15 @@ def _single(block, txt, x, conds, temb_t, temb_0, rope, mask):
     return main[:, : txt.shape[1]], main[:, txt.shape[1] :], results[1:]
 
 
+def _call(fn, *args):
+    return fn(*args)
+
+
+def _checkpointed(fn, *args):
+    """``fn(*args)`` keeping no activations: recomputed in backward (gradient checkpointing)."""
+    return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False)
+
+
 def branch_forward(
     model, x, conds, txt, pooled, timestep, img_ids, cond_ids, txt_ids, guidance=None
 ) -> torch.Tensor:
@@ -165,9 +175,10 @@ def branch_forward(
     txt = model.context_embedder(txt)
     rope = model.pos_embed(torch.cat([txt_ids, img_ids, *cond_ids], dim=0))
     mask = branch_mask([c.shape[1] for c in cs], txt.shape[1], h.shape[1], x.device)
+    run = _checkpointed if model.gradient_checkpointing and torch.is_grad_enabled() else _call
     for block in model.transformer_blocks:
-        txt, h, cs = _double(block, txt, h, cs, temb_t, temb_0, rope, mask)
+        txt, h, cs = run(_double, block, txt, h, cs, temb_t, temb_0, rope, mask)
     for block in model.single_transformer_blocks:
-        txt, h, cs = _single(block, txt, h, cs, temb_t, temb_0, rope, mask)
+        txt, h, cs = run(_single, block, txt, h, cs, temb_t, temb_0, rope, mask)
     h = model.norm_out(h, temb_t)
     return model.proj_out(h)
