@@ -59,3 +59,16 @@ def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
     steps = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert steps[-1] == 4 and 3 in steps  # resumed from the step-2 checkpoint, not from 0
     assert any((run / "ray").iterdir())  # checkpoints reported to the storage path
+
+
+def test_a_resumed_ray_launch_starts_the_data_stream_at_the_checkpoint(
+    synth_manifest, tiny_cfg, tmp_path
+):
+    from train.launch.ray import _checkpoint_step
+    from train.loop import fit
+
+    assert _checkpoint_step(str(tmp_path / "none")) == 0
+    cfg = tiny_cfg("deblurnet_tiny.toml")
+    cfg.checkpoint.every = 2
+    fit(cfg, [synth_manifest], tmp_path / "run", steps=3, show_progress=False)
+    assert _checkpoint_step(str(tmp_path / "run")) == 3  # the final checkpoint

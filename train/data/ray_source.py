@@ -3,8 +3,9 @@
 ``ray_dataset`` maps sample indices to built samples (``rng = default_rng([seed, epoch, i])``,
 exactly as :class:`train.data.torch_source.ManifestDataset`), flattened to columns Ray can batch:
 ``target``, ``cond_0``, ``cond_1``..., ``k``, ``disparity``, ``disp_focus``, ``source``, ``id``.
-``iter_batches`` turns them back into the :func:`train.data.build.collate` layout. This is the
-only module of ``train.data`` that imports Ray.
+``ray_train_stream`` is the training stream of a whole run (fresh crops every pass, resumable at
+any draw); ``iter_batches`` turns either back into the :func:`train.data.build.collate` layout.
+This is the only module of ``train.data`` that imports Ray.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from train.data.build import build_sample
 from train.data.config import DataConfig
+from train.data.mixture import MixtureSampler
 from train.data.torch_source import sample_rng
 
 NUMERIC = ("target", "k", "disparity", "disp_focus")
@@ -71,6 +73,48 @@ def ray_dataset(
     if not train:
         ds.context.execution_options.preserve_order = True
     return ds
+
+
+class _BuildDraw:
+    """Draw ``g = start + id`` of the training stream -> a built, flattened sample."""
+
+    def __init__(self, rows, cfg, seed, start, builder):
+        self.rows, self.cfg, self.seed, self.start, self.builder = rows, cfg, seed, start, builder
+        self.sampler = MixtureSampler(len(rows), 0, 0.0, seed)
+
+    def __call__(self, item: dict) -> dict:
+        g = self.start + int(item["id"])
+        _, i = self.sampler.draw(g)
+        rng = sample_rng(self.seed, i, g // len(self.rows))
+        out = flatten_sample(self.builder(self.rows[i], self.cfg, rng, True))
+        out["draw"] = np.int64(g)
+        return out
+
+
+def ray_train_stream(
+    rows: list[dict],
+    cfg: DataConfig,
+    count: int,
+    *,
+    start: int = 0,
+    seed: int | None = None,
+    builder: Callable[..., dict] = build_sample,
+):
+    """The training stream as a ``ray.data.Dataset`` of ``count`` built samples, draws
+    ``start .. start + count − 1``.
+
+    Draw ``g`` takes row ``perm_e[g mod n]`` with ``e = g // n`` (the synthetic stream of
+    :class:`train.data.mixture.MixtureSampler`: a fresh permutation per pass) and that pass's
+    crop, ``rng = sample_rng(seed, row, e)``: one dataset covers the whole run, so no crop repeats
+    from pass to pass, and a run resumed at draw ``start`` continues the stream rather than
+    restarting its first pass. Each sample carries its ``draw`` number.
+    """
+    import ray.data
+
+    if count < 1 or not rows:
+        raise ValueError(f"ray_train_stream: needs rows and count >= 1 (got {count})")
+    fn = _BuildDraw(list(rows), cfg, cfg.seed if seed is None else int(seed), int(start), builder)
+    return ray.data.range(int(count)).map(fn)
 
 
 def collate_numpy(batch: dict[str, np.ndarray]) -> dict:

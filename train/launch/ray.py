@@ -1,8 +1,12 @@
 """Ray Train: ``TorchTrainer`` runs the worker loop on ``num_workers`` workers.
 
-Synthetic samples come from Ray Data (``train.data.ray_source``: the same ``build_sample``,
-streamed and split across workers, batched by ``iter_torch_batches``); real photos of BokehNet
-stage 2 still come from each worker's map-style mixture.
+Synthetic samples come from Ray Data (``train.data.ray_source.ray_train_stream``: the same
+``build_sample``, one stream of fresh crops for the whole run, split across workers and batched
+by ``iter_torch_batches``); a ``--resume`` launch starts the stream at the latest checkpoint's
+draw. A split stream cannot be restarted mid-way, so after an in-run worker failure the
+restarted workers (resumed from the last reported checkpoint) read the launch's stream from its
+first draw again: the draws between the launch and the failure are trained on twice. Real photos
+of BokehNet stage 2 still come from each worker's map-style mixture.
 Checkpoints are written by rank 0 into the run folder and reported with ``ray.train.report`` to
 the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group is
 restarted up to ``max_failures`` times and resumes from the last reported checkpoint.
@@ -52,6 +56,16 @@ def _loop(config: dict) -> None:
     )
 
 
+def _checkpoint_step(out: str) -> int:
+    """The step of the run folder's latest checkpoint (0 without one)."""
+    import json
+
+    from train.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(Path(out))
+    return int(json.loads((ckpt / "state.json").read_text())["step"]) if ckpt else 0
+
+
 def run_ray(
     config_path: str,
     manifests: list[str],
@@ -79,14 +93,23 @@ def run_ray(
     out = str(Path(out).resolve())
     from train.config import load_train_config
     from train.data.build import load_rows
-    from train.data.ray_source import ray_dataset
+    from train.data.ray_source import ray_train_stream
     from train.data.torch_source import split_rows
     from train.loop import _holding
 
     cfg = load_train_config(config_path)
     rows = load_rows(_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
     train_rows, _ = split_rows(rows, cfg.data)
-    dataset = ray_dataset(train_rows, cfg.data, train=True, seed=cfg.seed)
+    total_steps = steps or cfg.optim.steps
+    start_step = _checkpoint_step(out) if resume else 0
+    per_step = cfg.optim.batch_size * cfg.optim.grad_accum * num_workers
+    dataset = ray_train_stream(  # the run's remaining draws, plus one step of slack
+        train_rows,
+        cfg.data,
+        (max(total_steps - start_step, 0) + 1) * per_step,
+        start=start_step * per_step,
+        seed=cfg.seed,
+    )
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
