@@ -200,6 +200,24 @@ def defocus_tensor(disparity: torch.Tensor, disp_focus: float, k: float) -> torc
     return torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1)))
 
 
+def augment(
+    kinds: tuple[str, ...], rng: np.random.Generator, rgb: list[torch.Tensor], maps: list
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Label-preserving training augmentation of one sample's crops: ``"flip"`` mirrors every
+    image and map horizontally and vertically (each with p = 0.5), ``"rgb"`` permutes the colour
+    channels of the RGB images (one permutation per sample). Defocus blur, K and disparity do not
+    depend on either. Draws 2 numbers from ``rng`` for "flip", then 1 permutation for "rgb"."""
+    if "flip" in kinds:
+        dims = [d for d, p in ((-1, rng.random()), (-2, rng.random())) if p < 0.5]
+        if dims:
+            rgb = [x.flip(dims) for x in rgb]
+            maps = [x.flip(dims) for x in maps]
+    if "rgb" in kinds:
+        perm = torch.from_numpy(rng.permutation(3))
+        rgb = [x[perm] for x in rgb]
+    return rgb, maps
+
+
 def assemble(
     cfg: DataConfig,
     *,
@@ -210,8 +228,12 @@ def assemble(
     k: float,
     source: str,
     sample_id: str,
+    rng: np.random.Generator | None = None,
 ) -> dict:
-    """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`)."""
+    """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`);
+    ``rng`` (training only) applies ``cfg.augment``."""
+    if rng is not None and cfg.augment:
+        (aif, bokeh), (disparity,) = augment(cfg.augment, rng, [aif, bokeh], [disparity])
     if cfg.task == "deblur":
         target, cond = aif, [bokeh]
     else:
@@ -260,6 +282,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
         k=k,
         source="synthetic",
         sample_id=f"{row['scene_id']}/{row['render_id']}",
+        rng=rng if train else None,
     )
 
 

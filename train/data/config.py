@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 TASKS = ("deblur", "bokeh")
+AUGMENTS = ("flip", "rgb")
 
 
 @dataclass
@@ -32,6 +33,9 @@ class DataConfig:
     seed: int = 0
     real_work_short_px: int = 0  # short side of prepared real photos (0: automatic)
     decode_cache_mb: int = 1024  # decoded images/depths kept per process (LRU); 0 disables
+    # training-only, label-preserving: "flip" (horizontal and vertical, each p = 0.5), "rgb" (one
+    # random permutation of the colour channels for every image of the sample)
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -42,6 +46,10 @@ class DataConfig:
         if not 0 < lo <= hi:
             raise ValueError(f"DataConfig.resize_range must be 0 < lo <= hi, got {lo}, {hi}")
         self.resize_range = (lo, hi)
+        self.augment = tuple(self.augment)
+        bad = [a for a in self.augment if a not in AUGMENTS]
+        if bad:
+            raise ValueError(f"DataConfig.augment: unknown {bad}; expected some of {AUGMENTS}")
         if not 0.0 <= float(self.real_ratio) <= 1.0:
             raise ValueError(f"DataConfig.real_ratio must be in [0, 1], got {self.real_ratio}")
 

@@ -288,4 +288,5 @@ def build_real_sample(item: dict, cfg: DataConfig, rng: np.random.Generator, tra
         k=float(optics.rescale_k(item["k"], item["width_px"], g.width_px)),
         source="real",
         sample_id=item["id"],
+        rng=rng if train else None,
     )

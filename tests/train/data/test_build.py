@@ -136,3 +136,39 @@ def test_bad_sizes_name_the_file(synth_rows, tmp_path):
     row["depth_path"] = str(tmp_path / "missing.npy")
     with pytest.raises(OSError, match="missing.npy"):
         build_sample(row, DataConfig(), None, train=False)
+
+
+@pytest.mark.parametrize("task", ["deblur", "bokeh"])
+def test_augment_flips_and_permutes_colours_consistently(synth_rows, task):
+    """Each augmented sample is the plain one (same crop) under one flip and one colour
+    permutation, shared by every image and map; K is unchanged; evaluation is never augmented."""
+    plain_cfg = DataConfig(task=task, resolution_px=32)
+    aug_cfg = DataConfig(task=task, resolution_px=32, augment=("flip", "rgb"))
+    seen_flips, seen_perms = set(), set()
+    for seed in range(12):
+        row = synth_rows[seed % len(synth_rows)]
+        a = build_sample(row, plain_cfg, np.random.default_rng(seed), True)
+        b = build_sample(row, aug_cfg, np.random.default_rng(seed), True)
+        assert b["k"] == a["k"] and b["disp_focus"] == a["disp_focus"]
+        found = [
+            (dims, perm)
+            for dims in ([], [-1], [-2], [-1, -2])
+            for perm in ([0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0])
+            if torch.equal(b["target"], a["target"].flip(dims)[perm])
+            and torch.equal(b["disparity"], a["disparity"].flip(dims))
+            and torch.equal(b["cond"][0], a["cond"][0].flip(dims)[perm])
+        ]
+        assert found, f"seed {seed}: not a flip + colour permutation of the plain sample"
+        dims, perm = found[0]
+        if task == "bokeh":  # the defocus map follows the flipped disparity, not the colours
+            assert torch.equal(b["cond"][1], a["cond"][1].flip(dims))
+        seen_flips.add(tuple(dims))
+        seen_perms.add(tuple(perm))
+    assert len(seen_flips) >= 3 and len(seen_perms) >= 3
+    row = synth_rows[0]
+    ev = build_sample(row, aug_cfg, np.random.default_rng(0), False)
+    assert torch.equal(
+        ev["target"], build_sample(row, plain_cfg, np.random.default_rng(0), False)["target"]
+    )
+    with pytest.raises(ValueError, match="augment"):
+        DataConfig(augment=("rotate",))
