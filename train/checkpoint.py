@@ -2,7 +2,9 @@
 
 ``RUN/checkpoints/step-000300/`` holds ``pytorch_lora_weights.safetensors`` (written by
 ``FluxPipeline.save_lora_weights``, loadable with ``pipe.load_lora_weights``) when the backbone
-has a LoRA, ``trainable.safetensors`` for fully trained tiny models, ``optimizer.pt`` and
+has a LoRA, ``trainable.safetensors`` for fully trained tiny models, ``ema.safetensors`` (the
+moving average of every trainable parameter by name, when ``optim.ema_decay > 0``; inference
+loads it over the raw weights, a resumed run restores it as is), ``optimizer.pt`` and
 ``scheduler.pt`` (tensors and plain containers only, read back with ``weights_only=True``), and
 ``state.json`` (step, data cursor, Python/NumPy RNG, losses). Rank 0 writes into a hidden temp
 folder and renames it; ``LATEST`` names the newest complete checkpoint. Nothing is unpickled.
@@ -22,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 LORA_FILE = "pytorch_lora_weights.safetensors"
 TRAINABLE_FILE = "trainable.safetensors"
+EMA_FILE = "ema.safetensors"
 
 
 def _trainable_state(denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -63,6 +66,7 @@ def save_checkpoint(
     cursor: dict,
     losses: list[float],
     keep: int = 2,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     ckpt_root = Path(run_dir) / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -75,6 +79,8 @@ def save_checkpoint(
     trainable = _trainable_state(built.denoiser)
     if trainable:
         save_file(trainable, str(tmp / TRAINABLE_FILE))
+    if ema:
+        save_file({n: t.detach().cpu().contiguous() for n, t in ema.items()}, str(tmp / EMA_FILE))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     torch.save({"torch": torch.get_rng_state()}, tmp / "rng.pt")
@@ -112,8 +118,31 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path if (path / "state.json").is_file() else None
 
 
-def load_checkpoint(path: Path, built, optimizer=None, scheduler=None) -> dict:
-    """Restore weights (and optimiser, scheduler, RNG when given); returns ``state.json``."""
+def load_ema(path: Path) -> dict[str, torch.Tensor] | None:
+    """The checkpoint's moving-average weights by parameter name (None when it has none)."""
+    f = Path(path) / EMA_FILE
+    return load_file(str(f)) if f.is_file() else None
+
+
+def apply_ema(denoiser: torch.nn.Module, ema: dict[str, torch.Tensor], where: Path) -> None:
+    """Copy moving-average weights into the denoiser's trainable parameters of the same name."""
+    params = {n: p for n, p in denoiser.named_parameters() if p.requires_grad}
+    if set(ema) != set(params):
+        odd = sorted(set(ema) ^ set(params))[:3]
+        raise ValueError(f"{where}: EMA weights do not match the trainable parameters, e.g. {odd}")
+    with torch.no_grad():
+        for n, p in params.items():
+            p.copy_(ema[n])
+
+
+def load_checkpoint(
+    path: Path, built, optimizer=None, scheduler=None, prefer_ema: bool = False
+) -> dict:
+    """Restore weights (and optimiser, scheduler, RNG when given); returns ``state.json``.
+
+    ``prefer_ema``: load the moving-average weights where the checkpoint has them (inference and
+    weights-only starts); resuming loads the raw weights and restores the average separately.
+    """
     path = Path(path)
     if built.lora_module is not None:
         load_lora(built.lora_module, path / LORA_FILE)
@@ -122,6 +151,9 @@ def load_checkpoint(path: Path, built, optimizer=None, scheduler=None) -> dict:
         missing = built.denoiser.load_state_dict(sd, strict=False)
         if missing.unexpected_keys:
             raise ValueError(f"{path}: unexpected weights {missing.unexpected_keys[:3]}")
+    ema = load_ema(path) if prefer_ema else None
+    if ema is not None:
+        apply_ema(built.denoiser, ema, path)
     state = json.loads((path / "state.json").read_text())
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))

@@ -64,13 +64,19 @@ class OptimConfig:
     # "velocity": plain velocity MSE (FLUX); "x0": velocity MSE weighted by σ², i.e. the MSE of
     # the implied clean image, which puts the weight on the high-noise (deblurring) regime
     loss_weighting: str = "velocity"
+    # exponential moving average of the trainable weights (0: off); evaluation, the final metrics
+    # and inference use the averaged weights; the effective decay warms up as (1 + n) / (10 + n)
+    ema_decay: float = 0.0
 
 
 @dataclass
 class EvalConfig:
     every: int = 100
-    batches: int = 2
+    batches: int = 2  # 0: every held-out row
     batch_size: int = 4
+    # side of the square held-out centre crops (0: data.resolution_px); a multiple of the
+    # model's granularity, at most the short side of the frame at the mean training scale
+    resolution_px: int = 0
     sample_steps: int = 8  # Euler steps (28 in the release)
     k_sweep: list[float] = field(default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0])
     lvcorr_images: int = 2
@@ -103,6 +109,13 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     real: RealConfig = field(default_factory=RealConfig)
+
+    @property
+    def granularity_px(self) -> int:
+        """Image sides the model accepts are multiples of this (codec and backbone downsampling)."""
+        m = self.model
+        down = m.pixel_factor if m.codec == "pixel" else 8
+        return down * (2**m.unet_levels if m.backbone == "unet" else 2)
 
     @property
     def prompt(self) -> str:
@@ -160,6 +173,13 @@ def validate(cfg: TrainConfig, source: str) -> TrainConfig:
         bad(f"optim.schedule = {o.schedule!r}: expected constant or cosine")
     if o.loss_weighting not in ("velocity", "x0"):
         bad(f"optim.loss_weighting = {o.loss_weighting!r}: expected velocity or x0")
+    if not 0.0 <= o.ema_decay < 1.0:
+        bad(f"optim.ema_decay = {o.ema_decay}: expected 0 (off) <= decay < 1")
+    e = cfg.eval
+    if e.batches < 0 or e.batch_size < 1 or e.resolution_px < 0:
+        bad("eval: batches >= 0, batch_size >= 1, resolution_px >= 0 are required")
+    if e.resolution_px % cfg.granularity_px:
+        bad(f"eval.resolution_px = {e.resolution_px}: not a multiple of {cfg.granularity_px}")
     want_task = {"deblurnet": "deblur", "bokehnet": "bokeh"}[cfg.network]
     if cfg.data.task != want_task:
         cfg.data.task = want_task

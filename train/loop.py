@@ -3,13 +3,17 @@
 Per step: draw ``batch_size × grad_accum`` samples from the mixture sampler, build them with the
 shared sample builder, encode target and conditions, draw σ (logit-normal) and noise from a
 generator seeded by ``(seed, rank, step, micro-batch)`` (so a resumed run repeats exactly what
-an uninterrupted one does), and take an AdamW step on the trainable parameters (DDP-averaged).
-Rank 0 checkpoints, evaluates, logs (JSON lines, TensorBoard) and finally writes
-``metrics.json``, ``metrics.csv``, ``loss.png`` and ``samples.png``.
+an uninterrupted one does), and take an AdamW step on the trainable parameters (DDP-averaged),
+then update their moving average when ``optim.ema_decay > 0`` (every rank, from the same
+averaged gradients; evaluation and inference use it). Rank 0 checkpoints, evaluates, logs
+(JSON lines, TensorBoard) and finally writes ``metrics.json``, ``metrics.csv``, ``loss.png`` and
+``samples.png``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import json
 import time
@@ -20,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from train.checkpoint import (
+    apply_ema,
+    latest_checkpoint,
+    load_checkpoint,
+    load_ema,
+    save_checkpoint,
+)
 from train.config import TrainConfig
 from train.data.build import build_sample, collate, load_rows
 from train.data.mixture import MixtureSampler
@@ -75,17 +85,59 @@ class Data:
         return collate(samples)
 
     def eval_batches(self) -> list[dict]:
+        """Centre crops (``eval.resolution_px``, at the mean training scale) of the first
+        ``eval.batches × eval.batch_size`` held-out rows (all of them when ``batches = 0``)."""
         e = self.cfg.eval
-        rows = self.eval_rows[: e.batches * e.batch_size] or self.train_rows[: e.batch_size]
+        rows = self.eval_rows[: e.batches * e.batch_size] if e.batches else self.eval_rows
+        rows = rows or self.train_rows[: e.batch_size]
+        dcfg = self.cfg.data
+        if e.resolution_px and e.resolution_px != dcfg.resolution_px:
+            dcfg = dataclasses.replace(dcfg, resolution_px=e.resolution_px)
         rng = np.random.default_rng(0)
         out = []
         for i in range(0, len(rows), e.batch_size):
             out.append(
-                collate(
-                    [build_sample(r, self.cfg.data, rng, False) for r in rows[i : i + e.batch_size]]
-                )
+                collate([build_sample(r, dcfg, rng, False) for r in rows[i : i + e.batch_size]])
             )
         return out
+
+
+class WeightEMA:
+    """Exponential moving average of the trainable parameters, by name. The decay of update
+    ``n`` (the optimiser step, so a resumed run repeats it) is ``min(decay, (1 + n) / (10 + n))``:
+    early averages forget the random or identity initialisation quickly."""
+
+    def __init__(self, denoiser: torch.nn.Module, decay: float):
+        named = [(n, p) for n, p in denoiser.named_parameters() if p.requires_grad]
+        self.decay = decay
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - d)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.shadow, strict=True))
+
+    def load_state_dict(self, sd: dict[str, torch.Tensor], where: Path) -> None:
+        if set(sd) != set(self.names):
+            raise ValueError(f"{where}: EMA weights do not match the trainable parameters")
+        with torch.no_grad():
+            for n, t in zip(self.names, self.shadow, strict=True):
+                t.copy_(sd[n])
+
+    @contextlib.contextmanager
+    def applied(self, denoiser: torch.nn.Module):
+        """The averaged weights in the model for the ``with`` body, the raw ones after."""
+        raw = {n: p.detach().clone() for n, p in zip(self.names, self.params, strict=True)}
+        apply_ema(denoiser, self.state_dict(), Path("<ema>"))
+        try:
+            yield
+        finally:
+            apply_ema(denoiser, raw, Path("<raw>"))
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -256,11 +308,19 @@ def fit(
     ckpt = resume_from or (latest_checkpoint(out) if resume else None)
     if ckpt is None and init_from is not None:  # weights only: e.g. BokehNet stage 2 from stage 1
         src = Path(init_from)
-        load_checkpoint(src if (src / "state.json").is_file() else latest_checkpoint(src), built)
+        src = src if (src / "state.json").is_file() else latest_checkpoint(src)
+        load_checkpoint(src, built, prefer_ema=True)
+    ema = WeightEMA(built.denoiser, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     if ckpt is not None:
         state = load_checkpoint(ckpt, built, opt, sched)
         start, losses = state["step"], state["losses"]
         data.sampler.load_state_dict(state["cursor"])
+        if ema is not None:
+            saved = load_ema(ckpt)
+            if saved is None and start > 0:
+                raise ValueError(f"{ckpt}: optim.ema_decay > 0 but the checkpoint has no EMA")
+            if saved is not None:
+                ema.load_state_dict(saved, ckpt)
     model = built.denoiser
     if ctx.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -314,6 +374,8 @@ def fit(
             torch.nn.utils.clip_grad_norm_(built.trainable, o.grad_clip)
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(step)
         loss_val = float(all_reduce_mean(total, ctx))
         losses.append(loss_val)
         bar.update(1)
@@ -334,13 +396,23 @@ def fit(
             if writer:
                 writer.add_scalar("train/loss", loss_val, done)
         if done % cfg.eval.every == 0 and done < steps and ctx.is_main:
-            m, _ = evaluate_now(built, data, cfg, ctx)
+            m, _ = evaluate_now(built, data, cfg, ctx, ema)
             for key, value in m.items():
                 if writer:
                     writer.add_scalar(f"eval/{key}", value, done)
         if done % cfg.checkpoint.every == 0 or done == steps:
             if ctx.is_main:
-                save_checkpoint(out, done, built, opt, sched, cursor, losses, cfg.checkpoint.keep)
+                save_checkpoint(
+                    out,
+                    done,
+                    built,
+                    opt,
+                    sched,
+                    cursor,
+                    losses,
+                    cfg.checkpoint.keep,
+                    ema.state_dict() if ema is not None else None,
+                )
                 log.flush()
             ctx.barrier()
             if report is not None:
@@ -349,7 +421,11 @@ def fit(
     loop_s = time.perf_counter() - t0
     ddp_diff = parameter_spread(built.trainable, ctx)
     if ctx.is_main:
-        metrics, grid = evaluate_now(built, data, cfg, ctx)
+        metrics, grid = evaluate_now(built, data, cfg, ctx, ema)
+        if ema is not None:  # the raw weights too, to see what averaging buys
+            raw, _ = evaluate_now(built, data, cfg, ctx)
+            keep = ("psnr", "ssim", "lvcorr")
+            metrics.update({f"raw_{k}": v for k, v in raw.items() if k in keep})
         metrics.update(
             step=steps,
             final_loss=losses[-1] if losses else None,
@@ -386,10 +462,13 @@ def parameter_spread(params, ctx: DistContext) -> float:
     return float((hi - lo).max())
 
 
-def evaluate_now(built, data: Data, cfg: TrainConfig, ctx: DistContext):
+def evaluate_now(built, data: Data, cfg: TrainConfig, ctx: DistContext, ema=None):
+    """Held-out metrics and sample images, with the moving-average weights when ``ema`` is given."""
     from train.validation import evaluate
 
-    return evaluate(built.denoiser, built.codec, data.eval_batches(), cfg.network, cfg, ctx.device)
+    batches = data.eval_batches()
+    with ema.applied(built.denoiser) if ema is not None else contextlib.nullcontext():
+        return evaluate(built.denoiser, built.codec, batches, cfg.network, cfg, ctx.device)
 
 
 def _tensorboard(out: Path):

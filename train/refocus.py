@@ -24,7 +24,8 @@ from train.validation import defocus_maps, generate
 
 
 def load_run(path: str | Path):
-    """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder."""
+    """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder, with the
+    moving-average weights when the run kept them (``optim.ema_decay > 0``)."""
     path = Path(path)
     ckpt = path if (path / "state.json").is_file() else latest_checkpoint(path)
     run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
@@ -34,7 +35,7 @@ def load_run(path: str | Path):
         _build(TrainConfig, json.loads((run / "config.json").read_text()), "", str(run)), str(run)
     )
     built = build_model(cfg)
-    load_checkpoint(ckpt, built)
+    load_checkpoint(ckpt, built, prefer_ema=True)
     built.denoiser.eval()
     return cfg, built
 

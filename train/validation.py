@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from train.evaluate import lvcorr, psnr, ssim
+from train.evaluate import lvcorr, psnr_per_image, ssim_per_image
 from train.objectives import euler_sample
 
 
@@ -45,7 +45,7 @@ def defocus_maps(disparity: torch.Tensor, disp_focus: torch.Tensor, k: float) ->
 
 @torch.no_grad()
 def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) -> tuple[dict, dict]:
-    """Metrics over the eval batches and a few images for the sample grid."""
+    """Metrics over the eval batches (means over images) and a few images for the sample grid."""
     was_training = denoiser.training
     denoiser.eval()
     scores: dict[str, list[float]] = {}
@@ -53,11 +53,10 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
     for bi, raw in enumerate(batches):
         b = _to_device(raw, device)
         out = generate(denoiser, codec, b["cond"], cfg.eval.sample_steps, seed=1000 + bi)
-        scores.setdefault("psnr", []).append(psnr(out, b["target"]))
-        scores.setdefault("ssim", []).append(ssim(out, b["target"]))
-        if network == "deblurnet":
-            scores.setdefault("psnr_identity", []).append(psnr(b["cond"][0], b["target"]))
-            scores.setdefault("ssim_identity", []).append(ssim(b["cond"][0], b["target"]))
+        pairs = [("", out)] + ([("_identity", b["cond"][0])] if network == "deblurnet" else [])
+        for suffix, img in pairs:  # the identity baseline: the blurry input itself
+            scores.setdefault(f"psnr{suffix}", []).extend(psnr_per_image(img, b["target"]).tolist())
+            scores.setdefault(f"ssim{suffix}", []).extend(ssim_per_image(img, b["target"]).tolist())
         if bi == 0:
             grid = {
                 "condition": b["cond"][0].cpu(),
@@ -67,6 +66,11 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
             if network == "bokehnet":
                 grid["defocus map"] = (b["cond"][1] * 2 - 1).cpu()
     metrics = {k: float(np.mean(v)) for k, v in scores.items()}
+    metrics["eval_images"] = len(scores["psnr"])
+    if network == "deblurnet":  # per image: the mean in dB is dominated by nearly sharp inputs
+        gain = np.asarray(scores["psnr"]) - np.asarray(scores["psnr_identity"])
+        metrics["psnr_gain_median"] = float(np.median(gain))
+        metrics["improved_fraction"] = float(np.mean(gain > 0))
     if network == "bokehnet":  # over held-out images from every batch, up to lvcorr_images
         values = []
         for bi, raw in enumerate(batches):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,10 +76,14 @@ def _losses(run: Path) -> dict[int, float]:
 
 
 def test_a_killed_run_resumes_exactly(synth_manifest, tmp_path):
-    """SIGKILL after the step-3 checkpoint, --resume, and the losses continue as if unbroken."""
+    """SIGKILL after the step-3 checkpoint, --resume, and the losses continue as if unbroken; the
+    weight average resumes too, and a loaded run carries the averaged weights."""
     cfg_path = tmp_path / "cfg.toml"
     text = (Path(__file__).parents[2] / "train/configs/deblurnet_tiny.toml").read_text()
     text = text.replace("every = 100", "every = 3").replace("sample_steps = 8", "sample_steps = 2")
+    text = re.sub(r"(?m)^ema_decay = .*\n", "", text).replace(
+        "[optim]\n", "[optim]\nema_decay = 0.5\n"
+    )
     cfg_path.write_text(text.replace("batches = 2", "batches = 1"))
     base = [
         sys.executable,
@@ -117,6 +122,18 @@ def test_a_killed_run_resumes_exactly(synth_manifest, tmp_path):
     assert max(got) == 6 and json.loads((run / "metrics.json").read_text())["step"] == 6
     for step in (4, 5, 6):  # continuity: the resumed steps repeat the uninterrupted ones
         assert got[step] == pytest.approx(want[step], rel=1e-5, abs=1e-7)
+    last = "checkpoints/step-000006"
+    ema, ema_ref = (load_file(str(r / last / "ema.safetensors")) for r in (run, ref))
+    raw = load_file(str(run / last / "trainable.safetensors"))
+    assert set(ema) == set(raw) == set(ema_ref)
+    for name in ema:  # the resumed average is the unbroken run's, not a restart from step 3
+        torch.testing.assert_close(ema[name], ema_ref[name], rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(ema[n], raw[n]) for n in ema)  # an average, not the last weights
+    from train.refocus import load_run
+
+    _, built = load_run(run)
+    for name, param in built.denoiser.named_parameters():
+        assert torch.equal(param.detach(), ema[name]), name
 
 
 def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_path):
@@ -148,3 +165,22 @@ def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_pat
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     m = json.loads((run / "metrics.json").read_text())
     assert m["world_size"] == 2 and m["ddp_param_max_diff"] == 0.0
+
+
+def test_heldout_evaluation_takes_large_crops_of_every_heldout_row(synth_manifest, tiny_cfg):
+    from train.dist import DistContext
+    from train.loop import Data, evaluate_now
+    from train.model import build_model
+
+    cfg = tiny_cfg("deblurnet_tiny.toml", batches=0, batch_size=3, resolution_px=48, sample_steps=1)
+    ctx = DistContext()
+    data = Data.load(cfg, [synth_manifest], ctx)
+    batches = data.eval_batches()
+    assert sum(len(b["id"]) for b in batches) == len(data.eval_rows) > 0
+    assert all(b["target"].shape[-2:] == b["cond"][0].shape[-2:] == (48, 48) for b in batches)
+    held = {i.split("/")[0] for b in batches for i in b["id"]}
+    assert not held & {str(r["scene_id"]) for r in data.train_rows}  # whole scenes held out
+    m, _ = evaluate_now(build_model(cfg), data, cfg, ctx)
+    # an untrained residual head is the identity: it scores exactly the blurry input's PSNR
+    assert m["eval_images"] == len(data.eval_rows)
+    assert m["psnr"] == pytest.approx(m["psnr_identity"], abs=1e-3)
