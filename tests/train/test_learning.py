@@ -11,7 +11,7 @@ from train.model import build_model
 def test_deblurnet_psnr_rises_3db_over_the_untrained_model_within_300_steps(
     synth_manifest, tiny_cfg, tmp_path
 ):
-    cfg = tiny_cfg("deblurnet_tiny.toml", batches=2, batch_size=4, sample_steps=8)
+    cfg = tiny_cfg("deblurnet_tiny.toml", batches=2, batch_size=4, sample_steps=8, resolution_px=0)
     cfg.model.unet_head = "velocity"  # an untrained velocity head outputs noise, not the input
     cfg.optim.loss_weighting = "velocity"
     cfg.optim.sigma_logit_mean, cfg.optim.schedule = 0.0, "constant"  # the FLUX defaults
@@ -35,3 +35,45 @@ def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path, render_syn
     cfg.eval.every = cfg.checkpoint.every = 10**9
     m = fit(cfg, [str(out)], tmp_path / "bokeh", steps=1500, show_progress=False)
     assert m["lvcorr"] >= 0.9, m
+
+
+HELDOUT_SYNTH = """# scenes never seen in training: another dataset seed, every scene in split 'val'
+dataset_id = "synth-heldout"
+dataset_seed = 1
+[split]
+val = 0.999
+test = 0.0
+"""
+
+
+@pytest.mark.slow
+def test_tiny_deblurnet_beats_the_blurry_input_on_heldout_scenes(
+    tmp_path_factory, tmp_path, render_synth
+):
+    """Learning, measured: deblurnet_tiny trained as the demo trains it (1,500 steps, 24 scenes
+    at 128 px) beats the identity baseline (the blurry input) in mean PSNR on 96 px centre crops
+    of 72 renders of 24 scenes of another dataset seed, never seen in training. Measured on this
+    data (2-core CPU, load ~1.5), seeds 0/1/2: +0.37/+0.49/+0.74 dB (+0.31/+0.43/+0.73 with an
+    EMA of 0.999), median image +1.04/+1.20/+1.17 dB, 64-67% of images improved; without the
+    flip/rgb augmentation it was -0.12/-0.27/-0.27 dB. Asserted: +0.2 dB, median +0.5 dB, half."""
+    from train.config import load_train_config
+
+    root = tmp_path_factory.mktemp("deblur_heldout")
+    train = render_synth(root / "train", 24, 128, 4)
+    (root / "heldout.toml").write_text(HELDOUT_SYNTH)
+    heldout = render_synth(root / "heldout", 24, 128, 4, "--config", str(root / "heldout.toml"))
+    cfg = load_train_config("deblurnet_tiny.toml")
+    cfg.data.eval_split = "val"
+    cfg.eval.resolution_px, cfg.eval.batches, cfg.eval.batch_size = 96, 0, 8
+    cfg.eval.every = cfg.checkpoint.every = 10**9
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # on a loaded 2-core machine two compute threads stall each other
+    try:
+        m = fit(
+            cfg, [str(train), str(heldout)], tmp_path / "deblur", steps=1500, show_progress=False
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert m["eval_images"] == 72, m  # every held-out render, none of them trained on
+    assert m["psnr"] > m["psnr_identity"] + 0.2, m
+    assert m["psnr_gain_median"] >= 0.5 and m["improved_fraction"] >= 0.5, m
