@@ -85,14 +85,16 @@ class Data:
         return collate(samples)
 
     def eval_batches(self) -> list[dict]:
-        """Centre crops (``eval.resolution_px``, at the mean training scale) of the first
-        ``eval.batches × eval.batch_size`` held-out rows (all of them when ``batches = 0``)."""
+        """Centre crops (``eval.resolution_px``, at the mean training scale, smaller when the
+        frames are) of the first ``eval.batches × eval.batch_size`` held-out rows (all of them
+        when ``batches = 0``)."""
         e = self.cfg.eval
         rows = self.eval_rows[: e.batches * e.batch_size] if e.batches else self.eval_rows
         rows = rows or self.train_rows[: e.batch_size]
         dcfg = self.cfg.data
         if e.resolution_px and e.resolution_px != dcfg.resolution_px:
-            dcfg = dataclasses.replace(dcfg, resolution_px=e.resolution_px)
+            res = max(dcfg.resolution_px, min(e.resolution_px, self._fitting_crop(rows)))
+            dcfg = dataclasses.replace(dcfg, resolution_px=res)
         rng = np.random.default_rng(0)
         out = []
         for i in range(0, len(rows), e.batch_size):
@@ -100,6 +102,14 @@ class Data:
                 collate([build_sample(r, dcfg, rng, False) for r in rows[i : i + e.batch_size]])
             )
         return out
+
+    def _fitting_crop(self, rows: list[dict]) -> int:
+        """The largest crop side (a multiple of the model's granularity) inside every row's frame
+        at the mean training scale: frames are never upscaled for a larger evaluation crop."""
+        lo, hi = self.cfg.data.resize_range
+        short = min(min(int(r["width_px"]), int(r["height_px"])) for r in rows)
+        gran = self.cfg.granularity_px
+        return int(round(short * 0.5 * (lo + hi))) // gran * gran
 
 
 class WeightEMA:

@@ -184,3 +184,21 @@ def test_heldout_evaluation_takes_large_crops_of_every_heldout_row(synth_manifes
     # an untrained residual head is the identity: it scores exactly the blurry input's PSNR
     assert m["eval_images"] == len(data.eval_rows)
     assert m["psnr"] == pytest.approx(m["psnr_identity"], abs=1e-3)
+    # 64 px frames at the mean training scale 0.8 hold a 48 px crop: a larger request is clamped
+    cfg.eval.resolution_px = 96
+    assert {b["target"].shape[-1] for b in data.eval_batches()} == {48}
+
+
+def test_a_dataloader_worker_builds_the_same_batches_as_the_main_process(
+    synth_manifest, tiny_cfg, tmp_path
+):
+    """``data_workers`` is a speed setting only: batches are a pure function of the step."""
+    losses = {}
+    for workers in (0, 1):
+        cfg = tiny_cfg("deblurnet_tiny.toml")
+        cfg.data_workers = workers
+        cfg.checkpoint.every = 10**9
+        fit(cfg, [synth_manifest], tmp_path / f"w{workers}", steps=4, show_progress=False)
+        log = (tmp_path / f"w{workers}" / "log.jsonl").read_text().splitlines()
+        losses[workers] = [json.loads(line)["loss"] for line in log]
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
