@@ -42,15 +42,13 @@ _VAE_SCALE = dict(scaling_factor=0.3611, shift_factor=0.1159)
 PRESETS = {
     "tiny": dict(
         transformer=dict(
-            patch_size=1,
-            in_channels=64,
+            DEV_TRANSFORMER,
             num_layers=1,
             num_single_layers=1,
             num_attention_heads=2,
             attention_head_dim=16,
             joint_attention_dim=32,
             pooled_projection_dim=32,
-            guidance_embeds=True,
             axes_dims_rope=(4, 6, 6),
         ),
         vae=dict(block_out_channels=(8, 8, 8, 8), layers_per_block=1, latent_channels=16),
