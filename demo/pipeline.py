@@ -1,5 +1,6 @@
-"""The demo's stages, each resumable: synth -> curate -> deblur -> bokeh 1 -> bokeh 2 ->
-refocus -> report. A stage that finished leaves ``OUT/stages/<name>.json``; a rerun skips it
+"""The demo's stages, each resumable: synth (training renders) -> synth_heldout (other scenes,
+never trained on: evaluation and the refocus example) -> curate -> deblur -> bokeh 1 -> bokeh 2
+-> refocus -> report. A stage that finished leaves ``OUT/stages/<name>.json``; a rerun skips it
 (and the stages themselves resume inside: finished scenes, shards and checkpoints)."""
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 class DemoConfig:
     out: str = "runs/demo"
     scenes: int = 24
+    heldout_scenes: int = 8  # rendered with another dataset seed, all split "val": never trained
     resolution_px: int = 128
     samples: int = 16
     deblur_steps: int = 1500
-    bokeh_steps: int = 400
+    bokeh_steps: int = 1500
     stage2_steps: int = 200
     photos: list[str] = field(default_factory=list)
     depth_model: str | None = None
@@ -35,6 +37,7 @@ class DemoConfig:
         """Reduced size for tests: a few minutes on two cores."""
         return cls(
             scenes=6,
+            heldout_scenes=2,
             resolution_px=64,
             samples=4,
             deblur_steps=20,
@@ -60,23 +63,40 @@ def _stage(out: Path, name: str, fn, *args) -> dict:
     return result
 
 
-def run_synth(cfg: DemoConfig, out: Path) -> dict:
+HELDOUT_SYNTH = """# the demo's held-out renders: other scenes (dataset seed 1), all in split "val"
+dataset_id = "synth-heldout"
+dataset_seed = 1
+[split]
+val = 0.999
+test = 0.0
+"""
+
+
+def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
+    """Render the training set (``synth/``), or the held-out set (``synth_heldout/``) that the
+    networks are evaluated on and the refocus examples come from."""
+    name, scenes, extra = "synth", cfg.scenes, []
+    if heldout:
+        name, scenes = "synth_heldout", cfg.heldout_scenes
+        (out / "heldout.toml").write_text(HELDOUT_SYNTH)
+        extra = ["--config", str((out / "heldout.toml").resolve())]
     cmd = [
         sys.executable,
         "-m",
         "synth",
         "render",
         "--out",
-        str(out / "synth"),
+        str(out / name),
         "--scenes",
-        str(cfg.scenes),
+        str(scenes),
         "--resolution",
         str(cfg.resolution_px),
         "--samples",
         str(cfg.samples),
+        *extra,
     ]
     subprocess.run(cmd, check=True, cwd=REPO)
-    stats = json.loads((out / "synth" / "stats.json").read_text())
+    stats = json.loads((out / name / "stats.json").read_text())
     return {"stats": stats, "summary": f"{stats['kept']} scenes, {stats['renders']} DoF renders"}
 
 
@@ -134,18 +154,18 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
     from train.config import load_train_config
     from train.loop import fit
 
-    synth = str(out / "synth")
+    synth = [str(out / "synth"), str(out / "synth_heldout")]  # trains on the first only
     if name == "deblur":
         tcfg, manifests, steps, init = (
             load_train_config("deblurnet_tiny.toml"),
-            [synth],
+            synth,
             cfg.deblur_steps,
             None,
         )
     elif name == "bokeh_stage1":
         tcfg, manifests, steps, init = (
             load_train_config("bokehnet_tiny.toml"),
-            [synth],
+            synth,
             cfg.bokeh_steps,
             None,
         )
@@ -156,10 +176,13 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
         tcfg.data.cache_dir = str(out / "cache")
         tcfg.data.depth_model = cfg.depth_model
         tcfg.real.deblur_run = str(out / "deblur")
-        manifests, steps, init = [synth, str(out / "real")], cfg.stage2_steps, out / "bokeh_stage1"
+        manifests, steps, init = [*synth, str(out / "real")], cfg.stage2_steps, out / "bokeh_stage1"
+    tcfg.data.eval_split = "val"  # the held-out renders (and the training set's few val scenes)
+    tcfg.eval.batches = 0  # all of them
     tcfg.eval.every = 10**9
     tcfg.checkpoint.every = max(10, steps // 4)
-    tcfg.eval.lvcorr_images = 3
+    tcfg.eval.lvcorr_images = 8
+    tcfg.eval.resolution_px = max(tcfg.eval.resolution_px, 96)  # large held-out crops
     run = out / name
     metrics = fit(tcfg, manifests, run, steps=steps, resume=True, init_from=init)
     keys = ("psnr", "psnr_identity", "ssim", "lvcorr", "real_photos_used")
@@ -177,10 +200,8 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
     from manifests import read_table
     from train.refocus import refocus
 
-    rows = read_table(out / "synth", "synthetic_pairs").to_pylist()
-    held = [r for r in rows if r["split"] != "train"] or rows[-3:]
-    row = held[0]
-    synth = out / "synth"
+    synth = out / "synth_heldout"
+    row = read_table(synth, "synthetic_pairs").to_pylist()[0]
     image = np.asarray(Image.open(synth / row["bokeh_path"]).convert("RGB"))
     depth = np.load(synth / row["depth_path"])
     finite = np.where(np.isfinite(depth), depth, np.nan)
@@ -204,6 +225,7 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
         )
     Image.fromarray(res["aif"]).save(folder / "aif.png")
     return {
+        "dataset": row["dataset_id"],
         "scene": row["scene_id"],
         "shots": shots,
         "k": cfg.refocus_k,
@@ -219,6 +241,7 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
     (out / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     results = {
         "synth": _stage(out, "synth", run_synth, cfg, out),
+        "synth_heldout": _stage(out, "synth_heldout", run_synth, cfg, out, True),
         "curate": _stage(out, "curate", run_curate, cfg, out),
         "real": _stage(out, "real", real_manifest_with_depth, cfg, out),
         "deblur": _stage(out, "deblur", train_net, cfg, out, "deblur"),

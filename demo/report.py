@@ -56,9 +56,15 @@ def write_report(out: Path, results: dict) -> Path:
     parts.append("<h2>1. Synthetic paired set (Blender Cycles)</h2>")
     parts.append(
         f"<p>{synth['kept']} scenes, {synth['renders']} depth-of-field renders "
-        f"({synth['rejected']} failed). Each row: all-in-focus | disparity | DoF renders"
-        " | signed CoC map.</p>"
+        f"({synth['rejected']} failed) for training. Each row: all-in-focus | disparity | DoF"
+        " renders | signed CoC map.</p>"
     )
+    if "synth_heldout" in results:
+        held = results["synth_heldout"]["stats"]
+        parts.append(
+            f"<p>Held out: {held['kept']} other scenes ({held['renders']} renders, another "
+            "dataset seed), never trained on: the metrics below and the refocus example.</p>"
+        )
     for sheet in sorted((out / "synth" / "contact").glob("*.png")):
         parts.append(_img(sheet, f"contact sheet {sheet.stem}"))
     parts.append("<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>")
@@ -75,6 +81,7 @@ def write_report(out: Path, results: dict) -> Path:
             rows.append(
                 [
                     name,
+                    m.get("eval_images", ""),
                     m.get("psnr"),
                     m.get("psnr_identity", ""),
                     m.get("ssim"),
@@ -85,7 +92,17 @@ def write_report(out: Path, results: dict) -> Path:
             )
     parts.append(
         _table(
-            rows, ["run", "PSNR dB", "identity PSNR dB", "SSIM", "LVCorr", "steps", "real photos"]
+            rows,
+            [
+                "run",
+                "held-out images",
+                "PSNR dB",
+                "identity PSNR dB",
+                "SSIM",
+                "LVCorr",
+                "steps",
+                "real photos",
+            ],
         )
     )
     parts.append(

@@ -37,13 +37,17 @@ def demo_run(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     out, stdout = demo_run
-    for stage in ("synth", "curate", "real", "deblur", "bokeh_stage1", "bokeh_stage2", "refocus"):
+    stages = ("synth", "synth_heldout", "curate", "real", "deblur", "bokeh_stage1")
+    for stage in (*stages, "bokeh_stage2", "refocus"):
         assert (out / "stages" / f"{stage}.json").is_file(), stage
     assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
     assert re.search(r"BokehNet LVCorr \(controllability\): -?\d\.\d+", stdout)
     assert re.search(r"photos kept / rejected: \d+ / \d+", stdout)
     results = json.loads((out / "results.json").read_text())
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
+    # evaluation and the refocus example use the held-out renders only (another dataset)
+    assert results["deblur"]["metrics"]["eval_images"] >= 2 * 3  # every held-out render
+    assert results["refocus"]["dataset"] == "synth-heldout"
     assert [s["label"] for s in results["refocus"]["shots"]] == ["near", "middle", "far"]
     for shot in results["refocus"]["shots"]:
         assert (out / shot["file"]).is_file()
@@ -59,7 +63,7 @@ def test_demo_rerun_reuses_finished_stages(demo_run):
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.count("done before, reused") == 7
+    assert p.stdout.count("done before, reused") == 8
 
 
 @pytest.mark.slow
