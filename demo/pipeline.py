@@ -63,13 +63,7 @@ def _stage(out: Path, name: str, fn, *args) -> dict:
     return result
 
 
-HELDOUT_SYNTH = """# the demo's held-out renders: other scenes (dataset seed 1), all in split "val"
-dataset_id = "synth-heldout"
-dataset_seed = 1
-[split]
-val = 0.999
-test = 0.0
-"""
+HELDOUT_CONFIG = REPO / "synth" / "configs" / "heldout.toml"  # another seed, all "val"
 
 
 def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
@@ -78,8 +72,7 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
     name, scenes, extra = "synth", cfg.scenes, []
     if heldout:
         name, scenes = "synth_heldout", cfg.heldout_scenes
-        (out / "heldout.toml").write_text(HELDOUT_SYNTH)
-        extra = ["--config", str((out / "heldout.toml").resolve())]
+        extra = ["--config", str(HELDOUT_CONFIG)]
     cmd = [
         sys.executable,
         "-m",

@@ -46,3 +46,17 @@ def test_bad_configs_are_refused_in_one_line(tmp_path, body, needle):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="config file not found"):
         load_config("/nonexistent/synth.toml")
+
+
+def test_heldout_config_is_other_scenes_all_in_val():
+    """``synth/configs/heldout.toml`` (the demo's and the learning test's held-out renders)."""
+    from pathlib import Path
+
+    from synth.sampling import split_for
+
+    held = load_config(Path(DEFAULT_CONFIG).parent / "heldout.toml")
+    default = load_config()
+    assert held.dataset_seed != default.dataset_seed and held.dataset_id != default.dataset_id
+    assert held.render == default.render and held.scene == default.scene
+    splits = {split_for(held.dataset_seed, i, held.split.val, held.split.test) for i in range(200)}
+    assert splits == {"val"}

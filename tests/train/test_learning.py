@@ -1,5 +1,7 @@
 """Learning, measured: the tiny networks really learn on a CPU (not only run)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -37,15 +39,6 @@ def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path, render_syn
     assert m["lvcorr"] >= 0.9, m
 
 
-HELDOUT_SYNTH = """# scenes never seen in training: another dataset seed, every scene in split 'val'
-dataset_id = "synth-heldout"
-dataset_seed = 1
-[split]
-val = 0.999
-test = 0.0
-"""
-
-
 @pytest.mark.slow
 def test_tiny_deblurnet_beats_the_blurry_input_on_heldout_scenes(
     tmp_path_factory, tmp_path, render_synth
@@ -60,8 +53,8 @@ def test_tiny_deblurnet_beats_the_blurry_input_on_heldout_scenes(
 
     root = tmp_path_factory.mktemp("deblur_heldout")
     train = render_synth(root / "train", 24, 128, 4)
-    (root / "heldout.toml").write_text(HELDOUT_SYNTH)
-    heldout = render_synth(root / "heldout", 24, 128, 4, "--config", str(root / "heldout.toml"))
+    heldout_toml = Path(__file__).parents[2] / "synth" / "configs" / "heldout.toml"
+    heldout = render_synth(root / "heldout", 24, 128, 4, "--config", str(heldout_toml))
     cfg = load_train_config("deblurnet_tiny.toml")
     cfg.data.eval_split = "val"
     cfg.eval.resolution_px, cfg.eval.batches, cfg.eval.batch_size = 96, 0, 8
