@@ -296,12 +296,15 @@ def fit(
     resume_from: Path | None = None,
     ray_shard=None,
     init_from: Path | None = None,
+    ray_skip_steps: int = 0,
 ) -> dict:
     """Train ``cfg`` on the manifests into run folder ``out``; returns the final metrics.
 
     ``report(metrics, checkpoint_dir)`` is called after each checkpoint (Ray Train uses it).
     ``init_from`` (a run or checkpoint folder) starts from its weights only, with a fresh
     optimiser and data cursor (BokehNet stage 2 from stage 1); ``resume`` wins when both apply.
+    ``ray_skip_steps``: the steps of ``ray_shard``'s stream already trained on (an in-run Ray
+    restart reads the stream from the launch's first draw); their batches are skipped.
     """
     ctx = ctx or DistContext.create()
     out = Path(out)
@@ -340,7 +343,11 @@ def fit(
     log = open(out / "log.jsonl", "a") if ctx.is_main else None  # noqa: SIM115
     o, accum = cfg.optim, cfg.optim.grad_accum
     ray_stream = _ray_batches(ray_shard, o.batch_size, cfg.seed) if ray_shard else None
+    skipped = 0
     if ray_stream is not None and cfg.data.real_ratio == 0:  # Ray Data feeds the batches
+        for _ in range(ray_skip_steps * accum):
+            next(ray_stream)
+            skipped += 1
         batches_by_step = ([next(ray_stream) for _ in range(accum)] for _ in range(start, steps))
     else:
         batches_by_step = iter(
@@ -443,6 +450,8 @@ def fit(
             steps_run=steps - start,
             world_size=ctx.world_size,
         )
+        if ray_stream is not None:
+            metrics["ray_batches_skipped"] = skipped
         if data.skipped_real is not None:
             metrics["real_photos_used"] = len(data.real_items)
             metrics["real_photos_skipped"] = dict(data.skipped_real)

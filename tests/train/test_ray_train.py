@@ -57,7 +57,9 @@ def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     assert m["step"] == 4 and m["world_size"] == 2 and m["ddp_param_max_diff"] == 0.0
     steps = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()]
-    assert steps[-1] == 4 and 3 in steps  # resumed from the step-2 checkpoint, not from 0
+    # failed at the step-4 report, resumed from the reported step-2 checkpoint (not from 0)
+    assert steps == [1, 2, 3, 4, 3, 4], steps
+    assert m["ray_batches_skipped"] == 2  # the 2 steps before the checkpoint: not trained twice
     assert any((run / "ray").iterdir())  # checkpoints reported to the storage path
 
 

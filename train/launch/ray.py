@@ -3,10 +3,11 @@
 Synthetic samples come from Ray Data (``train.data.ray_source.ray_train_stream``: the same
 ``build_sample``, one stream of fresh crops for the whole run, split across workers and batched
 by ``iter_torch_batches``); a ``--resume`` launch starts the stream at the latest checkpoint's
-draw. A split stream cannot be restarted mid-way, so after an in-run worker failure the
-restarted workers (resumed from the last reported checkpoint) read the launch's stream from its
-first draw again: the draws between the launch and the failure are trained on twice. Real photos
-of BokehNet stage 2 still come from each worker's map-style mixture.
+draw. A split stream cannot be restarted mid-way (Ray Data restarts a dataset's iteration from
+its beginning), so after an in-run worker failure the restarted workers, resumed from the last
+reported checkpoint, read the launch's stream from its first draw and skip the batches of the
+steps between the launch and that checkpoint (they are built again, not trained on twice). Real
+photos of BokehNet stage 2 still come from each worker's map-style mixture.
 Checkpoints are written by rank 0 into the run folder and reported with ``ray.train.report`` to
 the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group is
 restarted up to ``max_failures`` times and resumes from the last reported checkpoint.
@@ -14,6 +15,7 @@ restarted up to ``max_failures`` times and resumes from the last reported checkp
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,15 +30,18 @@ def _loop(config: dict) -> None:
     cfg = load_train_config(config["config"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
-    resume_from = None
+    resume_from, skip_steps = None, 0
     ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:
+    if ckpt is not None:  # an in-run restart: the split stream starts again at the launch's draw
         resume_from = Path(ckpt.to_directory())
+        state = json.loads((resume_from / "state.json").read_text())
+        skip_steps = int(state["step"]) - int(config["data_start_step"])
     fail_at = int(os.environ.get("REFOCUS_TEST_FAIL_AT_STEP", "0"))
     marker = Path(config["out"]) / ".injected_failure"
 
     def report(metrics: dict, ckpt_dir: Path):
-        if fail_at and metrics["step"] >= fail_at and not marker.exists():  # test hook
+        # test hook: fail once at the first report after the checkpoint of step ``fail_at``
+        if fail_at and metrics["step"] > fail_at and not marker.exists():
             if ctx.is_main:
                 marker.write_text("failed once\n")
             raise RuntimeError(f"injected worker failure at step {metrics['step']}")
@@ -53,6 +58,8 @@ def _loop(config: dict) -> None:
         show_progress=False,
         resume_from=resume_from,
         resume=resume_from is None and config["resume"],
+        ray_shard=ray.train.get_dataset_shard("train"),
+        ray_skip_steps=max(skip_steps, 0),
     )
 
 
@@ -85,7 +92,10 @@ def run_ray(
         if address:
             ray.init(address=address)
         else:
+            # Ray Data builds samples with the CPUs the train workers leave free: a local Ray
+            # gets at least one logical CPU beyond the workers (else the stream never starts)
             ray.init(
+                num_cpus=max(os.cpu_count() or 1, num_workers + 1),
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 _temp_dir=os.environ.get("RAY_TMPDIR"),
@@ -118,6 +128,7 @@ def run_ray(
             "out": out,
             "steps": steps,
             "resume": resume,
+            "data_start_step": start_step,
             "gpus_per_worker": gpus_per_worker,
         },
         scaling_config=ScalingConfig(
