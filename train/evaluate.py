@@ -21,12 +21,13 @@ import csv
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from train.files import atomic_write
 
 LAPLACIAN_3X3 = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
@@ -157,18 +158,6 @@ def to_uint8(img) -> np.ndarray:
     return a.permute(1, 2, 0).numpy()
 
 
-def _atomic_write(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_sample_grid(
     rows_of_tensors: Sequence[Sequence], labels: Sequence[str] | None, path_png: str
 ) -> str:
@@ -201,7 +190,7 @@ def write_sample_grid(
         draw = ImageDraw.Draw(canvas)
         for c, label in enumerate(labels):
             draw.text((pad + c * (w + pad), 1), str(label)[: max(1, w // 6)], fill=(0, 0, 0))
-    _atomic_write(path_png, lambda p: canvas.save(p, format="PNG"))
+    atomic_write(path_png, lambda p: canvas.save(p, format="PNG"))
     return path_png
 
 
@@ -233,7 +222,7 @@ def write_loss_curve(steps, losses, path_png: str, title: str = "training loss")
     ax.legend(loc="upper right")
     fig.tight_layout()
     try:
-        _atomic_write(path_png, lambda p: fig.savefig(p, format="png"))
+        atomic_write(path_png, lambda p: fig.savefig(p, format="png"))
     finally:
         plt.close(fig)
     return path_png
@@ -285,6 +274,6 @@ def write_metrics(metrics: dict, run_dir: str) -> tuple[str, str]:
             for k, v in sorted(_flatten(metrics).items()):
                 w.writerow([k, v])
 
-    _atomic_write(json_path, write_json)
-    _atomic_write(csv_path, write_csv)
+    atomic_write(json_path, write_json)
+    atomic_write(csv_path, write_csv)
     return json_path, csv_path

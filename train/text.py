@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from train.files import atomic_write
+
 
 def tiny_prompt_embeddings(prompt: str, tokens: int, dim: int, pooled_dim: int):
     seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:8], "big") % 2**63
@@ -43,14 +45,9 @@ def flux_prompt_embeddings(prompt: str, model_path: str, cache_dir: str | Path, 
             prompt=prompt, prompt_2=prompt, max_sequence_length=512
         )
     del pipe
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    save_file(
-        {
-            "prompt_embeds": prompt_embeds.float().contiguous().cpu(),
-            "pooled": pooled.float().contiguous().cpu(),
-        },
-        str(tmp),
-    )
-    tmp.replace(cache)
+    tensors = {
+        "prompt_embeds": prompt_embeds.float().contiguous().cpu(),
+        "pooled": pooled.float().contiguous().cpu(),
+    }
+    atomic_write(cache, lambda tmp: save_file(tensors, tmp))
     return prompt_embeds.float().cpu(), pooled.float().cpu()

@@ -21,7 +21,6 @@ import hashlib
 import io
 import math
 import os
-import uuid
 from collections import Counter
 from collections.abc import Callable
 
@@ -42,6 +41,7 @@ from train.data.build import (
 from train.data.config import DataConfig
 from train.data.depth import DepthEstimator, GroundTruthDepth, short_id
 from train.data.focus import make_focus_masker
+from train.files import atomic_write
 
 SKIP_REASONS = (
     "no_f_number",
@@ -83,18 +83,8 @@ def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
     return a.permute(1, 2, 0).cpu().numpy()
 
 
-def _atomic_save(path: str, save: Callable[[str], None]) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _save_png(path: str, img: np.ndarray) -> None:
-    _atomic_save(path, lambda p: Image.fromarray(img).save(p, format="PNG"))
+    atomic_write(path, lambda p: Image.fromarray(img).save(p, format="PNG"))
 
 
 def _save_npy(path: str, a: np.ndarray) -> None:
@@ -102,7 +92,7 @@ def _save_npy(path: str, a: np.ndarray) -> None:
         with open(p, "wb") as f:
             np.save(f, a, allow_pickle=False)
 
-    _atomic_save(path, save)
+    atomic_write(path, save)
 
 
 def _load_png(path: str) -> np.ndarray:
