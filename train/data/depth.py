@@ -11,10 +11,11 @@ metres. ``GroundTruthDepth`` serves a row's own ``depth_path`` (``.npy``, metres
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from train.files import local_model_dir
 
 MIN_DEPTH_M = 0.05
 MAX_DEPTH_M = 1000.0
@@ -48,12 +49,7 @@ class TransformersDepth:
             MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES,
         )
 
-        path = os.path.abspath(os.path.expanduser(str(local_path)))
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise FileNotFoundError(
-                f"{path}: no depth model here (expected a local transformers model directory "
-                "with config.json; nothing is downloaded)"
-            )
+        path = local_model_dir(local_path, "depth")
         try:
             config = AutoConfig.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError) as e:

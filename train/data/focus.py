@@ -12,9 +12,9 @@ image).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from train.files import local_model_dir
 
 MIN_MASK_FRACTION = 0.01
 FALLBACK_TOP_FRACTION = 0.10
@@ -105,12 +105,7 @@ class SegmentationFocus:
         import torch
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
-        path = os.path.abspath(os.path.expanduser(str(local_path)))
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise FileNotFoundError(
-                f"{path}: no segmentation model here (expected a local transformers model "
-                "directory with config.json; nothing is downloaded)"
-            )
+        path = local_model_dir(local_path, "segmentation")
         try:
             self.processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
             self.model = AutoModelForSemanticSegmentation.from_pretrained(
