@@ -87,12 +87,12 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
 
 
 def fit_case(cfg, manifest: str, out: Path) -> dict:
-    from train.loop import fit
+    from train.launch.local import train_local
 
     cfg.data.resolution_px = 64
     cfg.optim.grad_accum, cfg.optim.warmup_steps = 2, 1
     cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 4
-    m = fit(cfg, [manifest], out, steps=4, show_progress=False)
+    m = train_local(cfg, [manifest], out, steps=4, show_progress=False)
     ckpt = out / "checkpoints" / "step-000004"
     return {
         "case": "fit end to end (64 px, 4 steps x accumulation 2)",

@@ -37,14 +37,15 @@ def preloaded_steps(cfg, manifest: str, steps: int) -> list[float]:
     """End time of each step (s after the first began) on batches built beforehand."""
     import torch
 
+    from train.data.feed import TrainData
     from train.dist import DistContext
-    from train.loop import Data, _generator, compute_loss
+    from train.loop import _generator, compute_loss
     from train.model import build_model
 
     ctx = DistContext()
     torch.manual_seed(cfg.seed)
     built = build_model(cfg)
-    data = Data.load(cfg, [manifest], ctx)
+    data = TrainData.load(cfg, [manifest])
     batches = [
         data.build([next(data.sampler) for _ in range(cfg.optim.batch_size)], s, 0, 0)
         for s in range(steps)
@@ -79,7 +80,7 @@ def main() -> None:
     import torch
 
     from train.config import load_train_config
-    from train.loop import fit
+    from train.launch.local import train_local
 
     torch.set_flush_denormal(True)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
@@ -113,7 +114,7 @@ def main() -> None:
     for workers in a.data_workers:
         cfg.data_workers = workers
         run = tmp / f"one-w{workers}"
-        m = fit(cfg, [manifest], run, steps=a.steps, show_progress=False)
+        m = train_local(cfg, [manifest], run, steps=a.steps, show_progress=False)
         log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
         piped[workers] = (m["train_s"], [e["time_s"] for e in log])
     env = dict(os.environ, OMP_NUM_THREADS="1")

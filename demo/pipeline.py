@@ -145,7 +145,7 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
 
 def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
     from train.config import load_train_config
-    from train.loop import fit
+    from train.launch.local import train_local
 
     synth = [str(out / "synth"), str(out / "synth_heldout")]  # trains on the first only
     if name == "deblur":
@@ -177,7 +177,7 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
     tcfg.eval.lvcorr_images = 8
     tcfg.eval.resolution_px = max(tcfg.eval.resolution_px, 96)  # large held-out crops
     run = out / name
-    metrics = fit(tcfg, manifests, run, steps=steps, resume=True, init_from=init)
+    metrics = train_local(tcfg, manifests, run, steps=steps, resume=True, init_from=init)
     keys = ("psnr", "psnr_identity", "ssim", "lvcorr", "real_photos_used")
     summary = ", ".join(
         f"{k} {metrics[k]:.3g}" for k in keys if isinstance(metrics.get(k), (int, float))

@@ -99,14 +99,21 @@ def main(argv: list[str] | None = None) -> int:
             a.num_workers,
             a.gpus_per_worker,
             a.ray_address,
+            init_from=a.init_from,
         )
         print(json.dumps(metrics, default=str))
         return 0
-    from train.loop import fit
+    from train.launch.local import train_local
 
     try:
-        metrics = fit(
-            cfg, a.manifest, a.out, steps=a.steps, resume=a.resume, show_progress=not a.quiet
+        metrics = train_local(
+            cfg,
+            a.manifest,
+            a.out,
+            steps=a.steps,
+            resume=a.resume,
+            init_from=a.init_from,
+            show_progress=not a.quiet,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Inference: refocus one photo with a trained DeblurNet and BokehNet.
 
-photo -> DeblurNet (all-in-focus) -> depth (a local depth model, or a given .npy) -> disparity ->
+photo -> DeblurNet (all-in-focus) -> depth (a local depth model run on the all-in-focus image,
+as in training's real-photo route, or a given .npy) -> disparity ->
 ``disp_focus`` = median disparity around the chosen focus point -> defocus map
 ``clip(K · |disp − disp_focus| / 100, 0, 1)`` -> BokehNet -> the refocused photo. ``K`` refers to
 the working image width (the image is resized so its sides are multiples of the model's
@@ -19,8 +20,8 @@ from PIL import Image, ImageOps
 
 from train.checkpoint import latest_checkpoint, load_checkpoint
 from train.config import TrainConfig, _build, validate
+from train.heldout import defocus_maps, generate
 from train.model import build_model
-from train.validation import defocus_maps, generate
 
 
 def load_run(path: str | Path):
@@ -97,10 +98,10 @@ def refocus(
     img = np.array(Image.fromarray(image).resize((nw, nh), Image.BICUBIC))
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
     aif = generate(deblur.denoiser, deblur.codec, [x], steps or cfg_d.eval.sample_steps, seed=0)
-    if depth_m is None:
-        from train.data.depth import TransformersDepth
+    if depth_m is None:  # on the all-in-focus image, as the real-photo route of training does:
+        from train.data.depth import TransformersDepth  # defocus blur misleads depth models
 
-        depth_m = TransformersDepth(depth_model)(img)
+        depth_m = TransformersDepth(depth_model)(_to_uint8(aif))
     depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
     disp = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.maximum(depth, 1e-6), 0.0)
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]

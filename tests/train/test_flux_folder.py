@@ -66,13 +66,13 @@ def test_fit_with_the_release_config_and_the_lora_loads_into_flux_pipeline(
     from diffusers import FluxPipeline
     from safetensors.torch import load_file
 
-    from train.loop import fit
+    from train.launch.local import train_local
 
     cfg = load_train_config("deblurnet_flux.toml")
     cfg.model.path, cfg.data.cache_dir = str(flux_folder), str(tmp_path / "cache")
     cfg.data.resolution_px, cfg.optim.grad_accum, cfg.optim.warmup_steps = 64, 2, 1
     cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 2
-    m = fit(cfg, [synth_manifest], tmp_path / "run", steps=2, show_progress=False)
+    m = train_local(cfg, [synth_manifest], tmp_path / "run", steps=2, show_progress=False)
     assert m["steps_run"] == 2 and m["psnr"] > 0 and m["psnr_identity"] > 0
     ckpt = tmp_path / "run" / "checkpoints" / "step-000002"
     saved = load_file(str(ckpt / "pytorch_lora_weights.safetensors"))

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from train.data.feed import TrainData
 from train.dist import DistContext
-from train.loop import Data, evaluate_now, fit
+from train.heldout import evaluate_held_out
+from train.launch.local import train_local
 from train.model import build_model
 
 
@@ -20,8 +22,9 @@ def test_deblurnet_psnr_rises_3db_over_the_untrained_model_within_300_steps(
     cfg.checkpoint.every = 10**9
     ctx = DistContext()
     torch.manual_seed(cfg.seed)
-    untrained, _ = evaluate_now(build_model(cfg), Data.load(cfg, [synth_manifest], ctx), cfg, ctx)
-    trained = fit(cfg, [synth_manifest], tmp_path / "run", steps=150, show_progress=False)
+    data = TrainData.load(cfg, [synth_manifest])
+    untrained, _ = evaluate_held_out(build_model(cfg), data, cfg, ctx.device)
+    trained = train_local(cfg, [synth_manifest], tmp_path / "run", steps=150, show_progress=False)
     assert trained["psnr"] >= untrained["psnr"] + 3.0, (untrained, trained)
 
 
@@ -35,7 +38,7 @@ def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path, render_syn
     cfg.data.eval_split = "test"  # more held-out scenes than "val" alone
     cfg.eval.batches, cfg.eval.lvcorr_images = 3, 8
     cfg.eval.every = cfg.checkpoint.every = 10**9
-    m = fit(cfg, [str(out)], tmp_path / "bokeh", steps=1500, show_progress=False)
+    m = train_local(cfg, [str(out)], tmp_path / "bokeh", steps=1500, show_progress=False)
     assert m["lvcorr"] >= 0.9, m
 
 
@@ -62,7 +65,7 @@ def test_tiny_deblurnet_beats_the_blurry_input_on_heldout_scenes(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # on a loaded 2-core machine two compute threads stall each other
     try:
-        m = fit(
+        m = train_local(
             cfg, [str(train), str(heldout)], tmp_path / "deblur", steps=1500, show_progress=False
         )
     finally:

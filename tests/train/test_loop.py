@@ -13,14 +13,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from train.loop import fit
+from train.launch.local import train_local
 
 
 def test_fit_writes_metrics_plots_logs_and_checkpoints(synth_manifest, tiny_cfg, tmp_path):
     cfg = tiny_cfg("deblurnet_tiny.toml")
     cfg.checkpoint.every = 2
     run = tmp_path / "run"
-    metrics = fit(cfg, [synth_manifest], run, steps=4, show_progress=False)
+    metrics = train_local(cfg, [synth_manifest], run, steps=4, show_progress=False)
     assert {"psnr", "psnr_identity", "ssim"} <= set(metrics) and metrics["step"] == 4
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["psnr"] == pytest.approx(metrics["psnr"])
@@ -36,7 +36,7 @@ def test_fit_writes_metrics_plots_logs_and_checkpoints(synth_manifest, tiny_cfg,
 
 def test_bokehnet_reports_psnr_ssim_and_lvcorr(synth_manifest, tiny_cfg, tmp_path):
     cfg = tiny_cfg("bokehnet_tiny.toml", k_sweep=[0.0, 40.0, 80.0])
-    metrics = fit(cfg, [synth_manifest], tmp_path / "bokeh", steps=2, show_progress=False)
+    metrics = train_local(cfg, [synth_manifest], tmp_path / "bokeh", steps=2, show_progress=False)
     assert {"psnr", "ssim", "lvcorr"} <= set(metrics)
     assert -1.0 <= metrics["lvcorr"] <= 1.0
     assert (tmp_path / "bokeh" / "k_sweep.png").exists()
@@ -46,7 +46,7 @@ def test_tiny_flux_lora_checkpoint_is_diffusers_format(synth_manifest, tiny_cfg,
     from diffusers import FluxPipeline
 
     cfg = tiny_cfg("deblurnet_tinyflux.toml")
-    fit(cfg, [synth_manifest], tmp_path / "flux", steps=2, show_progress=False)
+    train_local(cfg, [synth_manifest], tmp_path / "flux", steps=2, show_progress=False)
     ckpt = tmp_path / "flux" / "checkpoints" / "step-000002"
     sd = load_file(str(ckpt / "pytorch_lora_weights.safetensors"))
     assert sd and all(k.startswith("transformer.") for k in sd)
@@ -168,19 +168,20 @@ def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_pat
 
 
 def test_heldout_evaluation_takes_large_crops_of_every_heldout_row(synth_manifest, tiny_cfg):
+    from train.data.feed import TrainData
     from train.dist import DistContext
-    from train.loop import Data, evaluate_now
+    from train.heldout import evaluate_held_out
     from train.model import build_model
 
     cfg = tiny_cfg("deblurnet_tiny.toml", batches=0, batch_size=3, resolution_px=48, sample_steps=1)
     ctx = DistContext()
-    data = Data.load(cfg, [synth_manifest], ctx)
+    data = TrainData.load(cfg, [synth_manifest])
     batches = data.eval_batches()
     assert sum(len(b["id"]) for b in batches) == len(data.eval_rows) > 0
     assert all(b["target"].shape[-2:] == b["cond"][0].shape[-2:] == (48, 48) for b in batches)
     held = {i.split("/")[0] for b in batches for i in b["id"]}
     assert not held & {str(r["scene_id"]) for r in data.train_rows}  # whole scenes held out
-    m, _ = evaluate_now(build_model(cfg), data, cfg, ctx)
+    m, _ = evaluate_held_out(build_model(cfg), data, cfg, ctx.device)
     # an untrained residual head is the identity: it scores exactly the blurry input's PSNR
     assert m["eval_images"] == len(data.eval_rows)
     assert m["psnr"] == pytest.approx(m["psnr_identity"], abs=1e-3)
@@ -198,7 +199,7 @@ def test_a_dataloader_worker_builds_the_same_batches_as_the_main_process(
         cfg = tiny_cfg("deblurnet_tiny.toml")
         cfg.data_workers = workers
         cfg.checkpoint.every = 10**9
-        fit(cfg, [synth_manifest], tmp_path / f"w{workers}", steps=4, show_progress=False)
+        train_local(cfg, [synth_manifest], tmp_path / f"w{workers}", steps=4, show_progress=False)
         log = (tmp_path / f"w{workers}" / "log.jsonl").read_text().splitlines()
         losses[workers] = [json.loads(line)["loss"] for line in log]
     assert len(losses[0]) == 4 and losses[0] == losses[1]

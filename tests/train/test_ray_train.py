@@ -6,49 +6,58 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
+
+FAILING_RUN = """
+import sys
+from pathlib import Path
+
+from train.launch.ray import run_ray
+
+
+class FailOnce:
+    \"\"\"Fail every worker once, at the first report after the step-{after} checkpoint.\"\"\"
+
+    def __init__(self, after: int, marker: Path):
+        self.after, self.marker = after, marker
+
+    def __call__(self, metrics: dict, is_rank0: bool) -> None:
+        if metrics["step"] > self.after and not self.marker.exists():
+            if is_rank0:
+                self.marker.write_text("failed once\\n")
+            raise RuntimeError(f"injected worker failure at step {metrics['step']}")
+
+
+cfg, manifest, out = sys.argv[1:4]
+hook = FailOnce(2, Path(out) / ".injected_failure")  # defined in __main__: pickled by value
+run_ray(cfg, [manifest], out, 4, False, 2, 0.0, before_report=hook)
+"""
 
 
 @pytest.mark.slow
 def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
     run = tmp_path / "ray_run"
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    env = dict(
-        os.environ, RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0", REFOCUS_TEST_FAIL_AT_STEP="2"
-    )
+    repo = Path(__file__).parents[2]
+    env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(repo))
     cfg = tmp_path / "cfg.toml"
-    from pathlib import Path
 
-    text = (Path(__file__).parents[2] / "train/configs/deblurnet_tiny.toml").read_text()
+    text = (repo / "train/configs/deblurnet_tiny.toml").read_text()
     cfg.write_text(
         text.replace("every = 100", "every = 2").replace("sample_steps = 8", "sample_steps = 2")
     )
+    script = tmp_path / "failing_run.py"
+    script.write_text(FAILING_RUN)
     try:
         p = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "train",
-                "fit",
-                "--config",
-                str(cfg),
-                "--manifest",
-                synth_manifest,
-                "--out",
-                str(run),
-                "--steps",
-                "4",
-                "--launcher",
-                "ray",
-                "--num-workers",
-                "2",
-                "--quiet",
-            ],
+            [sys.executable, str(script), str(cfg), synth_manifest, str(run)],
             capture_output=True,
             text=True,
             timeout=1200,
             env=env,
+            cwd=repo,
         )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -66,11 +75,11 @@ def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
 def test_a_resumed_ray_launch_starts_the_data_stream_at_the_checkpoint(
     synth_manifest, tiny_cfg, tmp_path
 ):
+    from train.launch.local import train_local
     from train.launch.ray import _checkpoint_step
-    from train.loop import fit
 
     assert _checkpoint_step(str(tmp_path / "none")) == 0
     cfg = tiny_cfg("deblurnet_tiny.toml")
     cfg.checkpoint.every = 2
-    fit(cfg, [synth_manifest], tmp_path / "run", steps=3, show_progress=False)
+    train_local(cfg, [synth_manifest], tmp_path / "run", steps=3, show_progress=False)
     assert _checkpoint_step(str(tmp_path / "run")) == 3  # the final checkpoint

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from manifests import read_table, write_part
-from train.loop import fit
+from train.launch.local import train_local
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def runs(synth_manifest, tmp_path_factory):
         cfg = load_train_config(f"{name}.toml")
         cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 2
         cfg.eval.k_sweep = [0.0, 40.0]
-        fit(cfg, [synth_manifest], root / name, steps=2, show_progress=False)
+        train_local(cfg, [synth_manifest], root / name, steps=2, show_progress=False)
         out[name] = root / name
     return out
 
@@ -64,7 +64,7 @@ def test_bokehnet_stage_two_mixes_real_photos(synth_manifest, runs, tmp_path):
     cfg.data.cache_dir = str(tmp_path / "cache")
     cfg.real.deblur_run = str(runs["deblurnet_tiny"])
     cfg.real.deblur_steps = 2
-    m = fit(cfg, [synth_manifest, real], tmp_path / "stage2", steps=3, show_progress=False)
+    m = train_local(cfg, [synth_manifest, real], tmp_path / "stage2", steps=3, show_progress=False)
     assert m["real_photos_used"] + sum(m["real_photos_skipped"].values()) == 6
     assert m["real_photos_used"] >= 4
     assert any((tmp_path / "cache").rglob("aif-*.png"))  # pseudo-AIF computed once, cached

@@ -1,11 +1,12 @@
 """Ray Data source: the same :func:`build_sample` under Ray, batched by ``iter_torch_batches``.
 
-``ray_dataset`` maps sample indices to built samples (``rng = default_rng([seed, epoch, i])``,
-exactly as :class:`train.data.torch_source.ManifestDataset`), flattened to columns Ray can batch:
-``target``, ``cond_0``, ``cond_1``..., ``k``, ``disparity``, ``disp_focus``, ``source``, ``id``.
-``ray_train_stream`` is the training stream of a whole run (fresh crops every pass, resumable at
-any draw); ``iter_batches`` turns either back into the :func:`train.data.build.collate` layout.
-This is the only module of ``train.data`` that imports Ray.
+``ray_train_stream`` is the training stream of a whole run as a ``ray.data.Dataset``: draw ``g``
+is a built sample (``rng = sample_rng(seed, row, pass)``: fresh crops every pass, resumable at
+any draw), flattened to columns Ray can batch (``target``, ``cond_0``, ``cond_1``..., ``k``,
+``disparity``, ``disp_focus``, ``source``, ``id``, ``draw``). ``iter_batches`` turns a dataset or
+a Ray Train shard back into the :func:`train.data.build.collate` layout, and
+:class:`RayStreamSource` is the loop's batch source over a shard
+(``train.data.feed.BatchSource``). This is the only module of ``train.data`` that imports Ray.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import torch
 from train.data.build import build_sample
 from train.data.config import DataConfig
 from train.data.mixture import MixtureSampler
-from train.data.torch_source import sample_rng
 
 NUMERIC = ("target", "k", "disparity", "disp_focus")
+
+
+def sample_rng(seed: int, index: int, epoch: int = 0) -> np.random.Generator:
+    """The generator for one sample of the stream: ``default_rng([seed, epoch, index])``."""
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
 
 
 def flatten_sample(sample: dict) -> dict:
@@ -36,43 +41,6 @@ def flatten_sample(sample: dict) -> dict:
     for i, c in enumerate(sample["cond"]):
         out[f"cond_{i}"] = c.numpy()
     return out
-
-
-class _Build:
-    def __init__(self, rows, cfg, train, seed, epoch, builder):
-        self.rows, self.cfg, self.train = rows, cfg, train
-        self.seed, self.epoch, self.builder = seed, epoch, builder
-
-    def __call__(self, item: dict) -> dict:
-        i = int(item["index"])
-        rng = sample_rng(self.seed, i, self.epoch)
-        return flatten_sample(self.builder(self.rows[i], self.cfg, rng, self.train))
-
-
-def ray_dataset(
-    rows: list[dict],
-    cfg: DataConfig,
-    train: bool,
-    *,
-    seed: int | None = None,
-    epoch: int = 0,
-    builder: Callable[..., dict] = build_sample,
-):
-    """A ``ray.data.Dataset`` of built samples (one per row, in row order when ``train=False``).
-
-    ``seed`` defaults to ``cfg.seed``; for a new epoch's crops build a new dataset with
-    ``epoch=e``. Shuffling is left to the caller (``ds.random_shuffle`` or a local buffer in
-    :func:`iter_batches`).
-    """
-    import ray.data
-
-    fn = _Build(
-        list(rows), cfg, bool(train), cfg.seed if seed is None else int(seed), epoch, builder
-    )
-    ds = ray.data.from_items([{"index": i} for i in range(len(rows))]).map(fn)
-    if not train:
-        ds.context.execution_options.preserve_order = True
-    return ds
 
 
 class _BuildDraw:
@@ -157,3 +125,39 @@ def iter_batches(
         local_shuffle_seed=local_shuffle_seed,
         prefetch_batches=prefetch_batches,
     )
+
+
+class RayStreamSource:
+    """The loop's batches from a Ray Train dataset shard of :func:`ray_train_stream`.
+
+    The shard starts at the launch's first draw. ``skip_steps``: the steps of that stream already
+    trained on (after an in-run restart resumed from a later checkpoint, Ray Data restarts the
+    split stream from its beginning); their batches are read and dropped, not trained on twice.
+    """
+
+    def __init__(self, shard, batch_size: int, grad_accum: int, seed: int, skip_steps: int = 0):
+        self.shard, self.batch_size, self.accum = shard, batch_size, grad_accum
+        self.seed, self.skip_steps, self.skipped = seed, max(0, skip_steps), 0
+
+    def _endless(self) -> Iterator[dict]:
+        epoch = 0
+        while True:  # a new pass of the shard when one ends
+            yield from iter_batches(
+                self.shard,
+                self.batch_size,
+                drop_last=True,
+                local_shuffle_buffer_size=64,
+                local_shuffle_seed=self.seed + epoch,
+            )
+            epoch += 1
+
+    def steps(self, start: int, stop: int) -> Iterator[list[dict]]:
+        stream = self._endless()
+        for _ in range(self.skip_steps * self.accum):
+            next(stream)
+            self.skipped += 1
+        for _ in range(start, stop):
+            yield [next(stream) for _ in range(self.accum)]
+
+    def summary(self) -> dict:
+        return {"ray_batches_skipped": self.skipped}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -24,42 +25,48 @@ def _loop(config: dict) -> None:
     import ray.train
 
     from train.config import load_train_config
+    from train.data.feed import MapStyleSource
+    from train.data.ray_source import RayStreamSource
     from train.dist import DistContext
-    from train.loop import fit
+    from train.launch.local import load_data
+    from train.loop import Hooks, fit
 
     cfg = load_train_config(config["config"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
-    resume_from, skip_steps = None, 0
+    resume, skip_steps = config["resume"], 0
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:  # an in-run restart: the split stream starts again at the launch's draw
-        resume_from = Path(ckpt.to_directory())
-        state = json.loads((resume_from / "state.json").read_text())
+        resume = Path(ckpt.to_directory())
+        state = json.loads((resume / "state.json").read_text())
         skip_steps = int(state["step"]) - int(config["data_start_step"])
-    fail_at = int(os.environ.get("REFOCUS_TEST_FAIL_AT_STEP", "0"))
-    marker = Path(config["out"]) / ".injected_failure"
+    data = load_data(cfg, config["manifests"], ctx)
+    if cfg.data.real_ratio == 0:  # Ray Data feeds the synthetic batches
+        shard = ray.train.get_dataset_shard("train")
+        o = cfg.optim
+        source = RayStreamSource(shard, o.batch_size, o.grad_accum, cfg.seed, skip_steps)
+    else:  # real photos of BokehNet stage 2 come from each worker's map-style mixture
+        source = MapStyleSource(data, ctx.rank, ctx.world_size)
+    before_report = config.get("before_report")
 
     def report(metrics: dict, ckpt_dir: Path):
-        # test hook: fail once at the first report after the checkpoint of step ``fail_at``
-        if fail_at and metrics["step"] > fail_at and not marker.exists():
-            if ctx.is_main:
-                marker.write_text("failed once\n")
-            raise RuntimeError(f"injected worker failure at step {metrics['step']}")
+        if before_report is not None:
+            before_report(metrics, ctx.is_main)
         checkpoint = ray.train.Checkpoint.from_directory(str(ckpt_dir)) if ctx.is_main else None
         ray.train.report(metrics, checkpoint=checkpoint)
 
+    init = config.get("init_from")
+    hooks = Hooks(on_checkpoint=report, progress=False)
     fit(
         cfg,
-        config["manifests"],
         config["out"],
+        data,
+        source,
+        ctx,
+        hooks,
         steps=config["steps"],
-        ctx=ctx,
-        report=report,
-        show_progress=False,
-        resume_from=resume_from,
-        resume=resume_from is None and config["resume"],
-        ray_shard=ray.train.get_dataset_shard("train"),
-        ray_skip_steps=max(skip_steps, 0),
+        resume=resume,
+        init_from=Path(init) if init else None,
     )
 
 
@@ -83,7 +90,14 @@ def run_ray(
     gpus_per_worker: float,
     address: str | None = None,
     max_failures: int = 2,
+    init_from: str | None = None,
+    before_report: Callable[[dict, bool], None] | None = None,
 ) -> dict:
+    """Train on ``num_workers`` Ray Train workers; returns the last reported metrics.
+
+    ``before_report(metrics, is_rank0)`` runs on every worker before each checkpoint report (a
+    test injects a worker failure with it); it must be picklable.
+    """
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -103,12 +117,12 @@ def run_ray(
     out = str(Path(out).resolve())
     from train.config import load_train_config
     from train.data.build import load_rows
+    from train.data.feed import manifests_holding
     from train.data.ray_source import ray_train_stream
-    from train.data.torch_source import split_rows
-    from train.loop import _holding
+    from train.data.split import split_rows
 
     cfg = load_train_config(config_path)
-    rows = load_rows(_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+    rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
     train_rows, _ = split_rows(rows, cfg.data)
     total_steps = steps or cfg.optim.steps
     start_step = _checkpoint_step(out) if resume else 0
@@ -130,6 +144,8 @@ def run_ray(
             "resume": resume,
             "data_start_step": start_step,
             "gpus_per_worker": gpus_per_worker,
+            "init_from": str(Path(init_from).resolve()) if init_from else None,
+            "before_report": before_report,
         },
         scaling_config=ScalingConfig(
             num_workers=num_workers,

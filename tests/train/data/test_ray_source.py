@@ -1,4 +1,4 @@
-"""Ray Data batches equal the map-style ones for the same rows and rng seeds."""
+"""Ray Data builds the same samples as the in-process builder; the stream resumes mid-way."""
 
 import os
 import shutil
@@ -7,9 +7,8 @@ import uuid
 import pytest
 import torch
 
-from train.data.build import collate
+from train.data.build import build_sample
 from train.data.config import DataConfig
-from train.data.torch_source import ManifestDataset
 
 
 @pytest.fixture(scope="module")
@@ -29,37 +28,41 @@ def ray_local():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("task", ["bokeh"])
-def test_ray_batches_equal_map_style(synth_rows, ray_local, task):
-    from train.data.ray_source import iter_batches, ray_dataset
+def test_ray_stream_builds_the_same_samples_as_the_in_process_builder(synth_rows, ray_local):
+    """Ray Data runs the very same ``build_sample``: draw g of the stream, batched through
+    ``iter_batches``, equals building that row in-process with the draw's generator."""
+    from train.data.mixture import MixtureSampler
+    from train.data.ray_source import RayStreamSource, ray_train_stream, sample_rng
 
-    cfg = DataConfig(task=task, resolution_px=32, seed=4)
+    cfg = DataConfig(task="bokeh", resolution_px=32, seed=4)
     rows = synth_rows[:7]
-    ref = ManifestDataset(rows, cfg, train=False, seed=cfg.seed)
-    got = list(iter_batches(ray_dataset(rows, cfg, train=False), batch_size=4))
-    assert [b["target"].shape[0] for b in got] == [4, 3]
-    for j, b in enumerate(got):
-        want = collate([ref[i] for i in range(4 * j, min(4 * j + 4, len(rows)))])
-        assert b["id"] == want["id"] and b["source"] == want["source"]
-        assert torch.equal(b["target"], want["target"])
-        assert len(b["cond"]) == 2
-        for c, w in zip(b["cond"], want["cond"], strict=True):
-            assert torch.equal(c, w)
-        assert torch.equal(b["disparity"], want["disparity"])
-        assert torch.allclose(b["k"], want["k"]) and torch.allclose(
-            b["disp_focus"], want["disp_focus"]
-        )
-    # training mode: same rng per (seed, epoch, index) -> the same random crops as map-style
-    train_ref = ManifestDataset(rows, cfg, train=True, seed=cfg.seed)
-    train_ref.set_epoch(2)
-    ds = ray_dataset(rows, cfg, train=True, epoch=2)
-    by_id = {}
-    for b in iter_batches(ds, batch_size=3):
-        by_id.update(zip(b["id"], b["target"], strict=True))
-    assert set(by_id) == {f"{r['scene_id']}/{r['render_id']}" for r in rows}
-    for i in range(len(rows)):
-        s = train_ref[i]
-        assert torch.equal(by_id[s["id"]], s["target"])
+    stream = ray_train_stream(rows, cfg, 14)
+    stream.context.execution_options.preserve_order = True
+    source = RayStreamSource(stream, batch_size=3, grad_accum=2, seed=cfg.seed)
+    steps = list(source.steps(0, 2))
+    assert [[b["target"].shape[0] for b in s] for s in steps] == [[3, 3], [3, 3]]
+    sampler = MixtureSampler(len(rows), 0, 0.0, cfg.seed)
+    seen = 0
+    for batch in (b for s in steps for b in s):
+        for j, draw_id in enumerate(batch["id"]):
+            i = next(
+                n for n, r in enumerate(rows) if f"{r['scene_id']}/{r['render_id']}" == draw_id
+            )
+            g = [g for g in range(14) if sampler.draw(g)[1] == i]
+            want = [
+                build_sample(rows[i], cfg, sample_rng(cfg.seed, i, x // len(rows)), True) for x in g
+            ]
+            assert any(
+                torch.equal(batch["target"][j], w["target"])
+                and all(
+                    torch.equal(c[j], wc) for c, wc in zip(batch["cond"], w["cond"], strict=True)
+                )
+                for w in want
+            )
+            seen += 1
+    assert seen == 12 and source.summary() == {"ray_batches_skipped": 0}
+    skipping = RayStreamSource(stream, batch_size=3, grad_accum=2, seed=cfg.seed, skip_steps=1)
+    assert len(list(skipping.steps(1, 2))) == 1 and skipping.summary()["ray_batches_skipped"] == 2
 
 
 def test_ray_train_stream_fresh_crops_every_pass_and_resumes_mid_stream(synth_rows, ray_local):

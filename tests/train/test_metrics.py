@@ -10,16 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from train.evaluate import (
-    laplacian_variance,
-    lvcorr,
-    psnr,
-    ssim,
-    to_uint8,
-    write_loss_curve,
-    write_metrics,
-    write_sample_grid,
-)
+from train.metrics import laplacian_variance, lvcorr, psnr, ssim
+from train.outputs import to_uint8, write_loss_curve, write_metrics, write_sample_grid
 
 
 def test_psnr_identical_and_known_offsets():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from train.evaluate import lvcorr, psnr_per_image, ssim_per_image
+from train.ema import averaged
+from train.metrics import lvcorr, psnr_per_image, ssim_per_image
 from train.objectives import euler_sample
 
 
@@ -98,3 +99,11 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
     if was_training:
         denoiser.train()
     return metrics, grid
+
+
+def evaluate_held_out(built, data, cfg, device, ema=None) -> tuple[dict, dict]:
+    """Held-out metrics and sample images of a built model (``train.model.Built``) on
+    ``data.eval_batches()`` (``train.data.feed.TrainData``), with the moving-average weights of
+    ``ema`` (a ``train.ema.WeightEMA``) when given."""
+    with averaged(ema, built.denoiser):
+        return evaluate(built.denoiser, built.codec, data.eval_batches(), cfg.network, cfg, device)

@@ -1,0 +1,202 @@
+"""What the worker loop trains on: the run's data and the batch sources that feed it.
+
+``TrainData`` holds one run's rows (the held-out split, the prepared real photos of BokehNet
+stage 2) and the mixture sampler whose position is the checkpoint's data cursor. A batch source
+yields, for each step from a start step, that step's ``grad_accum`` micro-batches (each in the
+:func:`train.data.build.collate` layout); it is resumable because the start step alone fixes
+what follows. Two implementations: :class:`MapStyleSource` here (in-process or one DataLoader
+worker building steps ahead: micro-batch ``m`` of step ``s`` takes the mixture draws at
+``(s · accum + m) · batch + j``, a pure function of the step) and
+``train.data.ray_source.RayStreamSource`` (a Ray Train dataset shard). Neither knows the model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from train.data.build import build_sample, collate, load_rows
+from train.data.mixture import MixtureSampler
+from train.data.split import split_rows
+
+Batches = list[dict]  # the micro-batches of one step
+DeblurFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class BatchSource(Protocol):
+    """Yields each step's micro-batches from ``start`` to ``stop`` (exclusive)."""
+
+    def steps(self, start: int, stop: int) -> Iterator[Batches]: ...
+
+    def summary(self) -> dict:
+        """Facts for ``metrics.json`` (e.g. batches skipped after a restart)."""
+        ...
+
+
+def manifests_holding(manifests: list[str], schema: str) -> list[str]:
+    """The manifests that contain ``schema`` parts."""
+    from manifests import list_parts
+    from manifests.io import ManifestError
+
+    found = []
+    for m in manifests:
+        try:
+            if list_parts(m).get(schema):
+                found.append(m)
+        except ManifestError:
+            continue
+    return found
+
+
+@dataclass
+class TrainData:
+    """Rows, the held-out split and the mixture sampler of one run."""
+
+    cfg: object  # train.config.TrainConfig
+    train_rows: list[dict]
+    eval_rows: list[dict]
+    real_items: list[dict]
+    sampler: MixtureSampler
+    skipped_real: dict | None = None
+
+    @classmethod
+    def load(
+        cls,
+        cfg,
+        manifests: list[str],
+        rank: int = 0,
+        world_size: int = 1,
+        deblur_fn: DeblurFn | None = None,
+        progress: bool = False,
+    ) -> TrainData:
+        """``synthetic_pairs`` rows from ``manifests``, split by scene; with
+        ``data.real_ratio > 0`` also the real photos, prepared with ``deblur_fn``."""
+        rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+        if not rows:
+            raise ValueError(f"no synthetic_pairs rows in {', '.join(map(str, manifests))}")
+        train_rows, eval_rows = split_rows(rows, cfg.data)
+        real_items, skipped = [], None
+        if cfg.data.real_ratio > 0:
+            if deblur_fn is None:
+                raise ValueError("data.real_ratio > 0 needs a DeblurNet for the pseudo-AIF")
+            real_items, skipped = prepare_real_items(cfg, manifests, deblur_fn, progress)
+        sampler = MixtureSampler(
+            len(train_rows), len(real_items), cfg.data.real_ratio, cfg.seed, rank, world_size
+        )
+        return cls(cfg, train_rows, eval_rows, real_items, sampler, skipped)
+
+    def cursor(self, step: int) -> dict:
+        """The data cursor a checkpoint after ``step`` steps stores."""
+        o = self.cfg.optim
+        return dict(self.sampler.state_dict(), position=step * o.grad_accum * o.batch_size)
+
+    def restore(self, cursor: dict) -> None:
+        self.sampler.load_state_dict(cursor)
+
+    def build(self, picks, step: int, micro: int, rank: int) -> dict:
+        samples = []
+        for j, (source, idx) in enumerate(picks):
+            rng = np.random.default_rng([self.cfg.seed, rank, step, micro, j])
+            if source == "synthetic":
+                samples.append(build_sample(self.train_rows[idx], self.cfg.data, rng, True))
+            else:
+                from train.data.real_route import build_real_sample
+
+                samples.append(build_real_sample(self.real_items[idx], self.cfg.data, rng, True))
+        return collate(samples)
+
+    def eval_batches(self) -> list[dict]:
+        """Centre crops (``eval.resolution_px``, at the mean training scale, smaller when the
+        frames are) of the first ``eval.batches × eval.batch_size`` held-out rows (all of them
+        when ``batches = 0``)."""
+        e = self.cfg.eval
+        rows = self.eval_rows[: e.batches * e.batch_size] if e.batches else self.eval_rows
+        rows = rows or self.train_rows[: e.batch_size]
+        dcfg = self.cfg.data
+        if e.resolution_px and e.resolution_px != dcfg.resolution_px:
+            dcfg = copy.copy(dcfg)
+            dcfg.resolution_px = max(
+                self.cfg.data.resolution_px, min(e.resolution_px, self._fitting_crop(rows))
+            )
+        rng = np.random.default_rng(0)
+        return [
+            collate([build_sample(r, dcfg, rng, False) for r in rows[i : i + e.batch_size]])
+            for i in range(0, len(rows), e.batch_size)
+        ]
+
+    def _fitting_crop(self, rows: list[dict]) -> int:
+        """The largest crop side (a multiple of the model's granularity) inside every row's frame
+        at the mean training scale: frames are never upscaled for a larger evaluation crop."""
+        lo, hi = self.cfg.data.resize_range
+        short = min(min(int(r["width_px"]), int(r["height_px"])) for r in rows)
+        gran = self.cfg.granularity_px
+        return int(round(short * 0.5 * (lo + hi))) // gran * gran
+
+
+def prepare_real_items(cfg, manifests: list[str], deblur_fn: DeblurFn, progress: bool = False):
+    """BokehNet stage 2: pseudo-AIF, depth, focus and K for every usable real photo (cached)."""
+    from train.data.depth import make_depth_estimator
+    from train.data.real_route import prepare_real
+
+    rows = load_rows(manifests_holding(manifests, "real_photos"), "real_photos")
+    if cfg.real.max_photos:
+        rows = rows[: cfg.real.max_photos]
+    if not rows:
+        raise ValueError("data.real_ratio > 0 but no real_photos manifest was given (--manifest)")
+    depth = make_depth_estimator(cfg.data.depth_model)
+    return prepare_real(rows, cfg.data, deblur_fn, depth, cfg.data.cache_dir, progress=progress)
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``i``: the micro-batches of step ``start + i`` (any worker can build any step)."""
+
+    def __init__(self, data: TrainData, start: int, stop: int, rank: int, world: int):
+        self.data, self.start, self.stop, self.rank, self.world = data, start, stop, rank, world
+        self.accum, self.batch = data.cfg.optim.grad_accum, data.cfg.optim.batch_size
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> Batches:
+        step = self.start + i
+        out = []
+        for m in range(self.accum):
+            first = (step * self.accum + m) * self.batch
+            picks = [
+                self.data.sampler.draw((first + j) * self.world + self.rank)
+                for j in range(self.batch)
+            ]
+            out.append(self.data.build(picks, step, m, self.rank))
+        return out
+
+
+def _one_thread(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # the worker decodes; the main process keeps the cores for compute
+
+
+class MapStyleSource:
+    """Steps built from :class:`TrainData` in-process (``data_workers = 0``) or ahead by
+    DataLoader worker processes."""
+
+    def __init__(self, data: TrainData, rank: int = 0, world_size: int = 1):
+        self.data, self.rank, self.world_size = data, rank, world_size
+
+    def steps(self, start: int, stop: int) -> Iterator[Batches]:
+        workers = self.data.cfg.data_workers
+        return iter(
+            torch.utils.data.DataLoader(
+                StepBatches(self.data, start, stop, self.rank, self.world_size),
+                batch_size=None,
+                num_workers=workers,
+                worker_init_fn=_one_thread,
+                prefetch_factor=2 if workers else None,
+            )
+        )
+
+    def summary(self) -> dict:
+        return {}
