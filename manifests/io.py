@@ -4,7 +4,8 @@ Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go to a hidden temp
 folder, are fsynced and renamed, so a killed writer leaves no visible partial part (readers skip
 names starting with ``.`` or ``_``, as pyarrow does). Object stores (``s3://``, ``gs://``) get the
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
-and creating tool in its metadata; readers refuse a major version they do not know.
+and creating tool in its metadata; readers refuse a major version they do not know. Paths and
+URIs are resolved by ``manifests.uri``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from manifests.schemas import SCHEMAS, ManifestSchema, get_schema
+from manifests.uri import join, resolve_filesystem
 
 META_SCHEMA = b"refocus.schema"
 META_VERSION = b"refocus.schema_version"
@@ -45,23 +47,6 @@ def project_version() -> str:
         return "unknown"
 
 
-def _is_uri(path: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(path)) is not None
-
-
-def resolve(path_or_uri) -> tuple[pafs.FileSystem, str]:
-    """``(filesystem, path)`` for a local path or a URI (``s3://``, ``gs://``, ``file://``)."""
-    text = str(path_or_uri)
-    if _is_uri(text):
-        fs, path = pafs.FileSystem.from_uri(text)
-        return fs, path.rstrip("/")
-    return pafs.LocalFileSystem(), os.path.abspath(text)
-
-
-def _join(base: str, *names: str) -> str:
-    return "/".join([base.rstrip("/"), *names])
-
-
 def _shard_name(shard) -> str:
     if isinstance(shard, int):
         return f"{shard:05d}"
@@ -74,16 +59,12 @@ def _shard_name(shard) -> str:
 def part_path(root, schema_name: str, shard) -> str:
     """Where the part for ``shard`` of ``schema_name`` lives under ``root`` (same style as root)."""
     get_schema(schema_name)
-    name = f"{PART_PREFIX}{_shard_name(shard)}{PART_SUFFIX}"
-    text = str(root)
-    if _is_uri(text):
-        return _join(text, schema_name, name)
-    return os.path.join(text, schema_name, name)
+    return join(root, schema_name, f"{PART_PREFIX}{_shard_name(shard)}{PART_SUFFIX}")
 
 
 def part_exists(root, schema_name: str, shard) -> bool:
     """True when that shard's part was completely written (a re-run can skip the shard)."""
-    fs, path = resolve(part_path(root, schema_name, shard))
+    fs, path = resolve_filesystem(part_path(root, schema_name, shard))
     return fs.get_file_info(path).type == pafs.FileType.File
 
 
@@ -160,7 +141,7 @@ def write_part(
         }
     )
     table = table.replace_schema_metadata(meta)
-    fs, path = resolve(target)
+    fs, path = resolve_filesystem(target)
     folder = path.rsplit("/", 1)[0]
     fs.create_dir(folder, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
@@ -215,7 +196,7 @@ def _visible_parts(fs: pafs.FileSystem, folder: str) -> list[str]:
 
 def locate(path_or_uri, schema_name: str | None = None) -> Located:
     """Find the root and parts for a root folder, a schema folder or a single part file."""
-    fs, path = resolve(path_or_uri)
+    fs, path = resolve_filesystem(path_or_uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise ManifestError(f"{path_or_uri}: no such file or folder")
@@ -228,7 +209,7 @@ def locate(path_or_uri, schema_name: str | None = None) -> Located:
         name = schema_name or read_part_info(fs, direct[0])[0]
         return Located(fs, path.rsplit("/", 1)[0], {name: direct})
     names = [schema_name] if schema_name else list(SCHEMAS)
-    parts = {n: _visible_parts(fs, _join(path, n)) for n in names}
+    parts = {n: _visible_parts(fs, join(path, n)) for n in names}
     parts = {n: p for n, p in parts.items() if p}
     if not parts and schema_name is None:
         raise ManifestError(

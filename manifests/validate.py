@@ -2,15 +2,14 @@
 
 Every problem is one line, ``<file>: <what is wrong>``, so the CLI and the writers can print it
 as is. Paths in path columns must be relative POSIX paths that stay inside the manifest root, or
-full URIs with a scheme (``s3://``, ``gs://``, ``file://``). A job's ``stats.json`` at the root
-must satisfy ``inputs = kept + rejected`` and agree with the row counts of the parts.
+full URIs with a scheme (``s3://``, ``gs://``, ``file://``; :func:`manifests.uri.path_problem`).
+A job's ``stats.json`` at the root must satisfy ``inputs = kept + rejected`` and agree with the
+row counts of the parts.
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from manifests.io import ManifestError, locate, read_part_info
 from manifests.schemas import ManifestSchema, get_schema
+from manifests.uri import path_problem
 
 STATS_FILE = "stats.json"
 
@@ -32,20 +32,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}"
-
-
-def path_problem(value: str) -> str | None:
-    """Why ``value`` is not an acceptable manifest path, or None when it is."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S", value):
-        return None
-    if value == "" or value.strip() != value:
-        return "is empty or has surrounding spaces"
-    if value.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", value) or "\\" in value:
-        return "is absolute (use a path relative to the manifest root or a full URI)"
-    norm = posixpath.normpath(value)
-    if norm == ".." or norm.startswith("../"):
-        return "escapes the manifest root"
-    return None
 
 
 def _first(mask: np.ndarray) -> int:

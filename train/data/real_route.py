@@ -29,13 +29,13 @@ import torch
 from PIL import Image, ImageOps
 
 import optics
+from manifests.uri import join_root
 from train.data.build import (
     apply_geometry,
     assemble,
     disparity_from_depth,
     draw_geometry,
     read_bytes,
-    resolve_uri,
     rgb_to_tensor,
 )
 from train.data.config import DataConfig
@@ -159,7 +159,7 @@ def prepare_real(
 
 def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_id, cache_dir):
     root = row.get("_root")
-    uri = resolve_uri(row["uri"], root)
+    uri = join_root(row["uri"], root)
     f_number = _positive(row.get("f_number"))
     focal_mm = _positive(row.get("focal_length_mm"))
     sensor_mm = _positive(row.get("sensor_width_mm"))
