@@ -5,13 +5,15 @@ Three schemas (``synthetic_pairs``, ``real_photos``, ``rejects``) are defined on
 tool in its Parquet metadata, and readers refuse an unknown major version. A manifest lives under
 a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
 ``ROOT/<schema>/part-<shard>.parquet``; paths inside it are relative to ROOT (or full URIs) and
-may not escape it. ``io`` writes parts atomically and reads many parts as one table;
-``validate`` checks files, values and the count identity ``inputs = kept + rejected``.
+may not escape it. ``io`` writes parts atomically (with ``atomic_write``, which the stages also
+use for their own files) and reads many parts as one table; ``validate`` checks files, values
+and the count identity ``inputs = kept + rejected``.
 Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names.
 """
 
 from manifests.io import (
     ManifestError,
+    atomic_write,
     list_parts,
     open_dataset,
     part_exists,
@@ -37,6 +39,7 @@ __all__ = [
     "ManifestError",
     "ManifestSchema",
     "Problem",
+    "atomic_write",
     "check_counts",
     "get_schema",
     "list_parts",

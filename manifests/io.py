@@ -1,8 +1,9 @@
 """Atomic, sharded manifest writes and multi-part reads over local paths and object-store URIs.
 
-Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go to a hidden temp file in the same
-folder, are fsynced and renamed, so a killed writer leaves no visible partial part (readers skip
-names starting with ``.`` or ``_``, as pyarrow does). Object stores (``s3://``, ``gs://``) get the
+Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go through :func:`atomic_write` (a
+hidden temp file in the same folder, fsynced, then renamed), so a killed writer leaves no visible
+partial part (readers skip names starting with ``.`` or ``_``, as pyarrow does); the other stages
+use the same ``atomic_write`` for their own files. Object stores (``s3://``, ``gs://``) get the
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
 and creating tool in its metadata; readers refuse a major version they do not know. Paths and
 URIs are resolved by ``manifests.uri``.
@@ -14,7 +15,7 @@ import importlib.metadata
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -32,7 +33,7 @@ META_SHARD = b"refocus.shard"
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
-_TMP_MARK = ".tmp-"
+_TMP_MARK = ".tmp-"  # atomic_write names its temp file ".<name>.tmp-<random>"
 
 
 class ManifestError(ValueError):
@@ -45,6 +46,21 @@ def project_version() -> str:
         return importlib.metadata.version("refocus-engine")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Create ``path``'s folder, call ``write(tmp)``, rename ``tmp`` to ``path``; the temp file
+    is removed if ``write`` fails."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _shard_name(shard) -> str:
@@ -145,7 +161,7 @@ def write_part(
     folder = path.rsplit("/", 1)[0]
     fs.create_dir(folder, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
-        _write_local_atomic(table, path, row_group_size)
+        _write_local(table, path, row_group_size)
     else:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, row_group_size=row_group_size)
@@ -154,24 +170,21 @@ def write_part(
     return target
 
 
-def _write_local_atomic(table: pa.Table, path: str, row_group_size: int | None) -> None:
+def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None:
     folder, name = os.path.split(path)
     for stale in os.listdir(folder):  # leftovers of a writer of this same shard that was killed
         if stale.startswith(f".{name}{_TMP_MARK}"):
             os.unlink(os.path.join(folder, stale))
-    tmp = os.path.join(folder, f".{name}{_TMP_MARK}{uuid.uuid4().hex}")
-    try:
+
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             with pq.ParquetWriter(f, table.schema) as writer:
                 for batch in table.to_batches(max_chunksize=row_group_size):
                     writer.write_batch(batch)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageOps
 
 import optics
+from manifests.io import atomic_write
 from manifests.uri import join_root
 from train.data.build import (
     apply_geometry,
@@ -41,7 +42,6 @@ from train.data.build import (
 from train.data.config import DataConfig
 from train.data.depth import DepthEstimator, GroundTruthDepth, short_id
 from train.data.focus import make_focus_masker
-from train.files import atomic_write
 
 SKIP_REASONS = (
     "no_f_number",
