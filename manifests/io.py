@@ -6,7 +6,7 @@ partial part (readers skip names starting with ``.`` or ``_``, as pyarrow does);
 use the same ``atomic_write`` for their own files. Object stores (``s3://``, ``gs://``) get the
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
 and creating tool in its metadata; readers refuse a major version they do not know. Paths and
-URIs are resolved by ``manifests.uri``.
+URIs are resolved by ``manifests.uri``; rows are checked by ``manifests.schemas.validate_table``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from manifests.schemas import SCHEMAS, ManifestSchema, get_schema
+from manifests.schemas import SCHEMAS, ManifestSchema, get_schema, validate_table
 from manifests.uri import join, resolve_filesystem
 
 META_SCHEMA = b"refocus.schema"
@@ -135,15 +135,13 @@ def write_part(
 
     ``data`` is a ``pa.Table``, record batches or a list of row dicts. The table is cast to the
     schema (extra columns are kept) and, with ``validate=True``, checked by
-    :func:`manifests.validate.validate_table` first: invalid rows raise :class:`ManifestError`
+    :func:`manifests.schemas.validate_table` first: invalid rows raise :class:`ManifestError`
     and nothing is written.
     """
     schema = get_schema(schema_name)
     table = _to_table(data, schema)
     target = part_path(root, schema_name, shard)
     if validate:
-        from manifests.validate import validate_table
-
         problems = validate_table(table, schema, source=target)
         if problems:
             raise ManifestError(f"{problems[0]} ({len(problems)} problem(s); nothing written)")
