@@ -123,13 +123,6 @@ def _load_npy(path: str, root: str | None) -> np.ndarray:
         raise OSError(f"{join_root(path, root)}: not a readable .npy ({e})") from None
 
 
-def disparity_from_depth(depth_m: np.ndarray) -> np.ndarray:
-    """``1/z`` in 1/m as float32; 0 where the depth is infinite (background), non-finite or <= 0."""
-    z = np.asarray(depth_m, dtype=np.float64)
-    ok = np.isfinite(z) & (z > 0)
-    return np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0).astype(np.float32)
-
-
 def rgb_to_tensor(img_uint8: np.ndarray) -> torch.Tensor:
     """uint8 H×W×3 -> float32 [3, H, W] in [-1, 1] (``x / 127.5 - 1``)."""
     t = torch.from_numpy(np.require(img_uint8, np.uint8, ["C", "W"])).permute(2, 0, 1).float()
@@ -262,7 +255,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
     g = draw_geometry(rng, w, h, cfg, train)
     k_file = optics.rescale_k(row["k_genrefocus"], row["k_ref_width_px"], w)
     k = float(optics.rescale_k(k_file, w, g.width_px))
-    disp = torch.from_numpy(disparity_from_depth(depth))[None]
+    disp = torch.from_numpy(optics.disparity_from_depth(depth))[None]
     return assemble(
         cfg,
         aif=apply_geometry(rgb_to_tensor(aif_u8), g, "rgb"),

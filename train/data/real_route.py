@@ -34,7 +34,6 @@ from manifests.uri import join_root
 from train.data.build import (
     apply_geometry,
     assemble,
-    disparity_from_depth,
     draw_geometry,
     read_bytes,
     rgb_to_tensor,
@@ -196,7 +195,7 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
         aif = pseudo_aif(photo, deblur_fn)
     if row.get("depth_path"):
         depth_fn: DepthEstimator = GroundTruthDepth(row["depth_path"], root)
-        disparity = disparity_from_depth(depth_fn(photo))
+        disparity = optics.disparity_from_depth(depth_fn(photo))
         if folder:
             disp_path = os.path.join(folder, "disparity-ground_truth.npy")
             _save_npy(disp_path, disparity)
@@ -212,7 +211,7 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
         if disp_path and os.path.exists(disp_path):
             disparity = np.load(disp_path, allow_pickle=False)
         else:
-            disparity = disparity_from_depth(depth_estimator(aif))
+            disparity = optics.disparity_from_depth(depth_estimator(aif))
             if disp_path:
                 _save_npy(disp_path, disparity)
     mask = np.asarray(masker(photo), dtype=bool)
