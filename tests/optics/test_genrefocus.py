@@ -5,16 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optics import (
-    MIN_DEPTH_M,
-    coc_cycles_px,
-    defocus_level,
-    defocus_map,
-    disparity_from_depth,
-    k_exif,
-    k_synthetic,
-    rescale_k,
-)
+from optics import coc_cycles_px, defocus_map, k_exif, k_synthetic, rescale_k
+from optics.genrefocus import MIN_DEPTH_M, defocus_level, disparity_from_depth
 
 REL = 1e-3
 
