@@ -55,7 +55,8 @@ from manifests import (  # noqa: E402
     read_table,
     write_part,
 )
-from manifests.io import resolve  # noqa: E402
+from manifests.uri import is_uri, join, resolve_filesystem  # noqa: E402
+from manifests.uri import read_bytes as read_uri  # noqa: E402
 
 WORK = "_work"
 CREATED_BY = "curate"
@@ -65,15 +66,9 @@ class JobError(RuntimeError):
     """A job-level problem; ``str()`` is one line saying what and what to do."""
 
 
-def _join(root: str, *names: str) -> str:
-    if "://" in root:
-        return "/".join([root.rstrip("/"), *names])
-    return os.path.join(root, *names)
-
-
 def write_bytes(root: str, name: str, data: bytes) -> str:
-    target = _join(root, name)
-    fs, path = resolve(target)
+    target = join(root, name)
+    fs, path = resolve_filesystem(target)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write(data)
@@ -81,11 +76,9 @@ def write_bytes(root: str, name: str, data: bytes) -> str:
 
 
 def read_bytes(root: str, name: str) -> bytes | None:
-    fs, path = resolve(_join(root, name))
     try:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    except (FileNotFoundError, OSError):
+        return read_uri(join(root, name))
+    except OSError:
         return None
 
 
@@ -168,8 +161,8 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     if not ray.is_initialized():
         raise JobError("Ray is not initialised; call ray.init() or use main()")
     t_start = time.perf_counter()
-    out = out.rstrip("/") if "://" in out else os.path.abspath(out)
-    work = _join(out, WORK)
+    out = out.rstrip("/") if is_uri(out) else os.path.abspath(out)
+    work = join(out, WORK)
     listing = list_inputs(inputs, cfg.listing.extensions)
     entries = listing.entries
     shard_lists = shards(entries, cfg.listing.shard_size)

@@ -7,17 +7,17 @@ shards of ``shard_size``: shard ``k`` is ``entries[k·size : (k+1)·size]``, det
 given listing, so a re-run finds the same shards and skips the finished ones. Hidden files (a
 name starting with ``.``) are never listed; files whose extension is not in the configured list
 are counted as ``ignored`` and not treated as inputs. Object-store credentials come from the
-standard environment and config files (pyarrow.fs); they are never part of a URI here.
-Imports pyarrow only.
+standard environment and config files (pyarrow.fs); they are never part of a URI here. URIs
+are resolved and read by ``manifests.uri``. Imports pyarrow and ``manifests`` only.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
+
+from manifests.uri import read_bytes, resolve_filesystem, to_uri
 
 
 class ListingError(ValueError):
@@ -36,33 +36,18 @@ class Listing:
     ignored: int  # files skipped because of their extension
 
 
-def _is_uri(text: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
-
-
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    """``(filesystem, path)`` for a ``file://``, ``s3://`` or ``gs://`` URI or a local path."""
-    if uri.startswith("file://"):
-        return pafs.LocalFileSystem(), uri[len("file://") :]
-    if _is_uri(uri):
-        try:
-            fs, path = pafs.FileSystem.from_uri(uri)
-        except (ValueError, OSError) as e:
-            raise ListingError(f"{uri}: cannot open this location ({_first_line(e)})") from None
-        return fs, path
-    return pafs.LocalFileSystem(), os.path.abspath(uri)
+    """``(filesystem, path)`` for a ``file://``, ``s3://`` or ``gs://`` URI or a local path
+    (:func:`manifests.uri.resolve_filesystem`; a location it cannot open is a ListingError)."""
+    try:
+        return resolve_filesystem(uri)
+    except (ValueError, OSError) as e:
+        raise ListingError(f"{uri}: cannot open this location ({_first_line(e)})") from None
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
-
-
-def _uri_of(root_uri: str, fs: pafs.FileSystem, path: str) -> str:
-    if isinstance(fs, pafs.LocalFileSystem):
-        return "file://" + path
-    scheme = root_uri.split("://", 1)[0]
-    return f"{scheme}://{path}"
 
 
 def _wanted(name: str, extensions: set[str]) -> bool:
@@ -99,7 +84,7 @@ def list_inputs(inputs: list[str], extensions: list[str] | tuple[str, ...] = ())
             if not _wanted(i.base_name, exts):
                 ignored += 1
                 continue
-            uri = _uri_of(given, fs, i.path)
+            uri = to_uri(fs, i.path, like=given)
             found[uri] = Entry(uri, int(i.size or 0))
     return Listing(sorted(found.values(), key=lambda e: e.uri), ignored)
 
@@ -114,28 +99,10 @@ def shards(entries: list[Entry], shard_size: int) -> list[list[Entry]]:
 
 
 def read_head(uri: str, n_bytes: int, fs_cache: dict | None = None) -> bytes:
-    """The first ``n_bytes`` of a file (one ranged read on object stores)."""
-    if uri.startswith("file://"):  # plain open: the cheapest local read
-        with open(uri[len("file://") :], "rb") as f:
-            return f.read(n_bytes)
-    fs, path = _cached_fs(uri, fs_cache)
-    with fs.open_input_file(path) as f:
-        return f.read(n_bytes)
+    """The first ``n_bytes`` of a file (one ranged read on object stores); ``fs_cache`` keeps
+    one filesystem per bucket across a shard's files."""
+    return read_bytes(uri, n_bytes, fs_cache=fs_cache)
 
 
 def read_all(uri: str, fs_cache: dict | None = None) -> bytes:
-    fs, path = _cached_fs(uri, fs_cache)
-    with fs.open_input_stream(path) as f:
-        return f.read()
-
-
-def _cached_fs(uri: str, cache: dict | None) -> tuple[pafs.FileSystem, str]:
-    if cache is None:
-        return filesystem_for(uri)
-    key = uri.split("://", 1)[0] + "://" + uri.split("://", 1)[-1].split("/", 1)[0]
-    if key not in cache:
-        cache[key] = filesystem_for(uri)[0]
-    fs = cache[key]
-    if isinstance(fs, pafs.LocalFileSystem):
-        return fs, filesystem_for(uri)[1]
-    return fs, uri.split("://", 1)[1]
+    return read_bytes(uri, fs_cache=fs_cache)

@@ -5,13 +5,17 @@ Three schemas (``synthetic_pairs``, ``real_photos``, ``rejects``) are defined on
 tool in its Parquet metadata, and readers refuse an unknown major version. A manifest lives under
 a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
 ``ROOT/<schema>/part-<shard>.parquet``; paths inside it are relative to ROOT (or full URIs) and
-may not escape it. ``io`` writes parts atomically and reads many parts as one table;
-``validate`` checks files, values and the count identity ``inputs = kept + rejected``.
+may not escape it. Modules, each importing only those before it: ``uri`` (local paths and
+URIs: filesystem, byte reads, the manifest-path rule), ``schemas`` (columns, value rules and
+``validate_table``), ``io`` (parts written atomically with ``atomic_write``, which the stages
+also use for their own files; many parts read as one table), ``validate`` (files, values and
+the count identity ``inputs = kept + rejected``).
 Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names.
 """
 
 from manifests.io import (
     ManifestError,
+    atomic_write,
     list_parts,
     open_dataset,
     part_exists,
@@ -25,9 +29,11 @@ from manifests.schemas import (
     SCHEMAS,
     SPLITS,
     ManifestSchema,
+    Problem,
     get_schema,
+    validate_table,
 )
-from manifests.validate import Problem, check_counts, validate_path, validate_table
+from manifests.validate import check_counts, validate_path
 
 __all__ = [
     "REJECT_REASONS",
@@ -37,6 +43,7 @@ __all__ = [
     "ManifestError",
     "ManifestSchema",
     "Problem",
+    "atomic_write",
     "check_counts",
     "get_schema",
     "list_parts",

@@ -1,10 +1,12 @@
 """Atomic, sharded manifest writes and multi-part reads over local paths and object-store URIs.
 
-Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go to a hidden temp file in the same
-folder, are fsynced and renamed, so a killed writer leaves no visible partial part (readers skip
-names starting with ``.`` or ``_``, as pyarrow does). Object stores (``s3://``, ``gs://``) get the
+Layout: ``ROOT/<schema>/part-<shard>.parquet``. Local writes go through :func:`atomic_write` (a
+hidden temp file in the same folder, fsynced, then renamed), so a killed writer leaves no visible
+partial part (readers skip names starting with ``.`` or ``_``, as pyarrow does); the other stages
+use the same ``atomic_write`` for their own files. Object stores (``s3://``, ``gs://``) get the
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
-and creating tool in its metadata; readers refuse a major version they do not know.
+and creating tool in its metadata; readers refuse a major version they do not know. Paths and
+URIs are resolved by ``manifests.uri``; rows are checked by ``manifests.schemas.validate_table``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib.metadata
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,7 +23,8 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from manifests.schemas import SCHEMAS, ManifestSchema, get_schema
+from manifests.schemas import SCHEMAS, ManifestSchema, get_schema, validate_table
+from manifests.uri import join, resolve_filesystem
 
 META_SCHEMA = b"refocus.schema"
 META_VERSION = b"refocus.schema_version"
@@ -30,7 +33,7 @@ META_SHARD = b"refocus.shard"
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
-_TMP_MARK = ".tmp-"
+_TMP_MARK = ".tmp-"  # atomic_write names its temp file ".<name>.tmp-<random>"
 
 
 class ManifestError(ValueError):
@@ -45,21 +48,19 @@ def project_version() -> str:
         return "unknown"
 
 
-def _is_uri(path: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", str(path)) is not None
-
-
-def resolve(path_or_uri) -> tuple[pafs.FileSystem, str]:
-    """``(filesystem, path)`` for a local path or a URI (``s3://``, ``gs://``, ``file://``)."""
-    text = str(path_or_uri)
-    if _is_uri(text):
-        fs, path = pafs.FileSystem.from_uri(text)
-        return fs, path.rstrip("/")
-    return pafs.LocalFileSystem(), os.path.abspath(text)
-
-
-def _join(base: str, *names: str) -> str:
-    return "/".join([base.rstrip("/"), *names])
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Create ``path``'s folder, call ``write(tmp)``, rename ``tmp`` to ``path``; the temp file
+    is removed if ``write`` fails."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _shard_name(shard) -> str:
@@ -74,16 +75,12 @@ def _shard_name(shard) -> str:
 def part_path(root, schema_name: str, shard) -> str:
     """Where the part for ``shard`` of ``schema_name`` lives under ``root`` (same style as root)."""
     get_schema(schema_name)
-    name = f"{PART_PREFIX}{_shard_name(shard)}{PART_SUFFIX}"
-    text = str(root)
-    if _is_uri(text):
-        return _join(text, schema_name, name)
-    return os.path.join(text, schema_name, name)
+    return join(root, schema_name, f"{PART_PREFIX}{_shard_name(shard)}{PART_SUFFIX}")
 
 
 def part_exists(root, schema_name: str, shard) -> bool:
     """True when that shard's part was completely written (a re-run can skip the shard)."""
-    fs, path = resolve(part_path(root, schema_name, shard))
+    fs, path = resolve_filesystem(part_path(root, schema_name, shard))
     return fs.get_file_info(path).type == pafs.FileType.File
 
 
@@ -138,15 +135,13 @@ def write_part(
 
     ``data`` is a ``pa.Table``, record batches or a list of row dicts. The table is cast to the
     schema (extra columns are kept) and, with ``validate=True``, checked by
-    :func:`manifests.validate.validate_table` first: invalid rows raise :class:`ManifestError`
+    :func:`manifests.schemas.validate_table` first: invalid rows raise :class:`ManifestError`
     and nothing is written.
     """
     schema = get_schema(schema_name)
     table = _to_table(data, schema)
     target = part_path(root, schema_name, shard)
     if validate:
-        from manifests.validate import validate_table
-
         problems = validate_table(table, schema, source=target)
         if problems:
             raise ManifestError(f"{problems[0]} ({len(problems)} problem(s); nothing written)")
@@ -160,11 +155,11 @@ def write_part(
         }
     )
     table = table.replace_schema_metadata(meta)
-    fs, path = resolve(target)
+    fs, path = resolve_filesystem(target)
     folder = path.rsplit("/", 1)[0]
     fs.create_dir(folder, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
-        _write_local_atomic(table, path, row_group_size)
+        _write_local(table, path, row_group_size)
     else:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, row_group_size=row_group_size)
@@ -173,24 +168,21 @@ def write_part(
     return target
 
 
-def _write_local_atomic(table: pa.Table, path: str, row_group_size: int | None) -> None:
+def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None:
     folder, name = os.path.split(path)
     for stale in os.listdir(folder):  # leftovers of a writer of this same shard that was killed
         if stale.startswith(f".{name}{_TMP_MARK}"):
             os.unlink(os.path.join(folder, stale))
-    tmp = os.path.join(folder, f".{name}{_TMP_MARK}{uuid.uuid4().hex}")
-    try:
+
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             with pq.ParquetWriter(f, table.schema) as writer:
                 for batch in table.to_batches(max_chunksize=row_group_size):
                     writer.write_batch(batch)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 @dataclass(frozen=True)
@@ -215,7 +207,7 @@ def _visible_parts(fs: pafs.FileSystem, folder: str) -> list[str]:
 
 def locate(path_or_uri, schema_name: str | None = None) -> Located:
     """Find the root and parts for a root folder, a schema folder or a single part file."""
-    fs, path = resolve(path_or_uri)
+    fs, path = resolve_filesystem(path_or_uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise ManifestError(f"{path_or_uri}: no such file or folder")
@@ -228,7 +220,7 @@ def locate(path_or_uri, schema_name: str | None = None) -> Located:
         name = schema_name or read_part_info(fs, direct[0])[0]
         return Located(fs, path.rsplit("/", 1)[0], {name: direct})
     names = [schema_name] if schema_name else list(SCHEMAS)
-    parts = {n: _visible_parts(fs, _join(path, n)) for n in names}
+    parts = {n: _visible_parts(fs, join(path, n)) for n in names}
     parts = {n: p for n, p in parts.items() if p}
     if not parts and schema_name is None:
         raise ManifestError(

@@ -1,9 +1,11 @@
-"""Schema definitions: columns, Arrow types, nullability and value rules, one place for all.
+"""Schema definitions: columns, Arrow types, nullability and value rules, one place for all,
+and :func:`validate_table`, which checks a table against them.
 
 Each ``Column`` names its Arrow type, whether nulls are allowed, an optional value rule (a
 vectorised predicate over the non-null values with a human-readable description), and whether
 it holds a path that must stay inside the manifest root. Adding a column is a minor version bump;
 renaming or removing one (or changing its meaning) is a major bump, which old readers refuse.
+Imports ``manifests.uri`` (the path rule) and ``optics`` (the sensor-source names).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from manifests.uri import path_problem
 from optics.sensor import SENSOR_WIDTH_MAX_MM, SENSOR_WIDTH_MIN_MM, SOURCES
 
 SPLITS = ("train", "val", "test")
@@ -206,3 +210,69 @@ def get_schema(name: str) -> ManifestSchema:
         return SCHEMAS[name]
     except KeyError:
         raise KeyError(f"unknown manifest schema {name!r}; known: {', '.join(SCHEMAS)}") from None
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def validate_table(table: pa.Table, schema: ManifestSchema | str, source: str) -> list[Problem]:
+    """Check one table against a schema; returns problems (empty when valid)."""
+    if isinstance(schema, str):
+        schema = get_schema(schema)
+    problems: list[Problem] = []
+    for col in schema.columns:
+        if col.name not in table.column_names:
+            problems.append(Problem(source, f"missing required column {col.name!r}"))
+            continue
+        arr = table.column(col.name)
+        if arr.type != col.type:
+            problems.append(
+                Problem(source, f"column {col.name!r} has type {arr.type}, expected {col.type}")
+            )
+            continue
+        nulls = arr.null_count
+        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        if nulls and not col.nullable:
+            problems.append(
+                Problem(
+                    source,
+                    f"column {col.name!r}: {nulls} null value(s), first at row "
+                    f"{_first(~valid)}; it is required",
+                )
+            )
+        if col.rule is None and not col.is_path:
+            continue
+        rows = np.flatnonzero(valid)
+        values = arr.drop_null().to_numpy(zero_copy_only=False)
+        if col.rule is not None and len(values):
+            predicate, description = col.rule
+            with np.errstate(invalid="ignore"):
+                ok = np.asarray(predicate(values), dtype=bool)
+            if not ok.all():
+                i = _first(~ok)
+                problems.append(
+                    Problem(
+                        source,
+                        f"column {col.name!r}: {int((~ok).sum())} value(s) out of range "
+                        f"({description}), first at row {int(rows[i])}: {values[i]!r}",
+                    )
+                )
+        if col.is_path:
+            for i, v in enumerate(values):
+                why = path_problem(v)
+                if why:
+                    problems.append(
+                        Problem(source, f"column {col.name!r} row {int(rows[i])}: {v!r} {why}")
+                    )
+                    break
+    return problems

@@ -1,108 +1,26 @@
-"""Validation of manifest tables and files: schema, version, nulls, value ranges, paths, counts.
+"""Validation of manifests on disk: every part's schema, version, nulls, value ranges and paths,
+and the job's counts.
 
 Every problem is one line, ``<file>: <what is wrong>``, so the CLI and the writers can print it
-as is. Paths in path columns must be relative POSIX paths that stay inside the manifest root, or
-full URIs with a scheme (``s3://``, ``gs://``, ``file://``). A job's ``stats.json`` at the root
-must satisfy ``inputs = kept + rejected`` and agree with the row counts of the parts.
+as is. The per-table checks are :func:`manifests.schemas.validate_table` (the same check
+``write_part`` runs before writing); paths in path columns must be relative POSIX paths that
+stay inside the manifest root, or full URIs with a scheme (:func:`manifests.uri.path_problem`).
+A job's ``stats.json`` at the root must satisfy ``inputs = kept + rejected`` and agree with the
+row counts of the parts. Imports ``io`` and ``schemas``; neither imports this module.
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
-import re
 from dataclasses import dataclass
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from manifests.io import ManifestError, locate, read_part_info
-from manifests.schemas import ManifestSchema, get_schema
+from manifests.schemas import Problem, get_schema, validate_table
 
 STATS_FILE = "stats.json"
-
-
-@dataclass(frozen=True)
-class Problem:
-    source: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.message}"
-
-
-def path_problem(value: str) -> str | None:
-    """Why ``value`` is not an acceptable manifest path, or None when it is."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S", value):
-        return None
-    if value == "" or value.strip() != value:
-        return "is empty or has surrounding spaces"
-    if value.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", value) or "\\" in value:
-        return "is absolute (use a path relative to the manifest root or a full URI)"
-    norm = posixpath.normpath(value)
-    if norm == ".." or norm.startswith("../"):
-        return "escapes the manifest root"
-    return None
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def validate_table(table: pa.Table, schema: ManifestSchema | str, source: str) -> list[Problem]:
-    """Check one table against a schema; returns problems (empty when valid)."""
-    if isinstance(schema, str):
-        schema = get_schema(schema)
-    problems: list[Problem] = []
-    for col in schema.columns:
-        if col.name not in table.column_names:
-            problems.append(Problem(source, f"missing required column {col.name!r}"))
-            continue
-        arr = table.column(col.name)
-        if arr.type != col.type:
-            problems.append(
-                Problem(source, f"column {col.name!r} has type {arr.type}, expected {col.type}")
-            )
-            continue
-        nulls = arr.null_count
-        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-        if nulls and not col.nullable:
-            problems.append(
-                Problem(
-                    source,
-                    f"column {col.name!r}: {nulls} null value(s), first at row "
-                    f"{_first(~valid)}; it is required",
-                )
-            )
-        if col.rule is None and not col.is_path:
-            continue
-        rows = np.flatnonzero(valid)
-        values = arr.drop_null().to_numpy(zero_copy_only=False)
-        if col.rule is not None and len(values):
-            predicate, description = col.rule
-            with np.errstate(invalid="ignore"):
-                ok = np.asarray(predicate(values), dtype=bool)
-            if not ok.all():
-                i = _first(~ok)
-                problems.append(
-                    Problem(
-                        source,
-                        f"column {col.name!r}: {int((~ok).sum())} value(s) out of range "
-                        f"({description}), first at row {int(rows[i])}: {values[i]!r}",
-                    )
-                )
-        if col.is_path:
-            for i, v in enumerate(values):
-                why = path_problem(v)
-                if why:
-                    problems.append(
-                        Problem(source, f"column {col.name!r} row {int(rows[i])}: {v!r} {why}")
-                    )
-                    break
-    return problems
 
 
 def check_counts(stats: dict, source: str, kept_rows=None, rejected_rows=None) -> list[Problem]:

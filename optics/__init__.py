@@ -3,8 +3,9 @@
 Conventions (DESIGN.md section 3): lengths in metres unless a name says ``_mm`` or ``_px``;
 depth ``z`` is planar camera-z; disparity is ``1/z`` in 1/m; the focus distance ``S`` is planar.
 ``coc`` holds circle-of-confusion physics (Cycles and textbook thin lens, hyperfocal distance,
-depth-of-field limits, inverse focus), ``genrefocus`` the K scale and defocus map the released
-BokehNet consumes, ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields.
+depth-of-field limits, inverse focus), ``genrefocus`` disparity, the K scale and the defocus map
+the released BokehNet consumes (``defocus_level`` also takes torch tensors, without importing
+torch), ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields.
 This package imports only numpy; it must never import bpy, Ray or torch.
 """
 
@@ -18,7 +19,10 @@ from optics.coc import (
     hyperfocal_m,
 )
 from optics.genrefocus import (
+    MIN_DEPTH_M,
+    defocus_level,
     defocus_map,
+    disparity_from_depth,
     k_exif,
     k_synthetic,
     rescale_k,
@@ -34,6 +38,7 @@ from optics.sensor import (
 )
 
 __all__ = [
+    "MIN_DEPTH_M",
     "SENSOR_WIDTH_MAX_MM",
     "SENSOR_WIDTH_MIN_MM",
     "SensorWidth",
@@ -42,7 +47,9 @@ __all__ = [
     "coc_thin_lens_m",
     "coc_thin_lens_px",
     "crop_factor",
+    "defocus_level",
     "defocus_map",
+    "disparity_from_depth",
     "dof_limits_m",
     "f_number_equivalent",
     "focus_for_coc_m",

@@ -1,4 +1,4 @@
-"""The GenRefocus blur scale K and the defocus map the released BokehNet consumes.
+"""The GenRefocus blur scale K, disparity, and the defocus map the released BokehNet consumes.
 
 ``K`` is a blur *radius* in pixels per 1/m of disparity, valid at the image width
 ``k_ref_width_px`` it was computed for; it scales linearly when the image is resized.
@@ -7,7 +7,11 @@
   ``2 · K · |1/S - 1/z|`` is the Cycles CoC diameter in pixels.
 * Real photos (paper Eq. 3, textbook lens): ``K = f² S / (2 N (S - f)) · pixel_ratio / 1000``
   with f and S in mm and ``pixel_ratio = max(W, H) / sensor_w_mm``.
+* Disparity: ``disp = 1/z`` in 1/m, 0 where the depth is infinite (background), not finite or
+  not positive.
 * Defocus map: ``D = clip(K · |disp - disp_focus| / 100, 0, 1)``, 3 channels, raw in [0, 1].
+  :func:`defocus_level` is that formula for numpy arrays and torch tensors alike (the trainer
+  calls it on batches); :func:`defocus_map` is the numpy H×W×C map.
 """
 
 from __future__ import annotations
@@ -45,6 +49,30 @@ def rescale_k(k, k_ref_width_px, new_width_px) -> np.ndarray:
     return np.asarray(k, dtype=np.float64) * np.asarray(new_width_px) / np.asarray(k_ref_width_px)
 
 
+MIN_DEPTH_M = 1e-6  # depths below one micrometre count as one: disparity stays finite (<= 1e6)
+
+
+def disparity_from_depth(depth_m, dtype=np.float32) -> np.ndarray:
+    """Disparity ``1/z`` in 1/m of a planar depth map in metres (float32 unless ``dtype`` says).
+
+    0 where the depth is infinite (the background), not finite or not positive; depths below
+    :data:`MIN_DEPTH_M` count as ``MIN_DEPTH_M``, so the result is always finite.
+    """
+    z = np.asarray(depth_m, dtype=np.float64)
+    ok = np.isfinite(z) & (z > 0)
+    return np.where(ok, 1.0 / np.maximum(np.where(ok, z, 1.0), MIN_DEPTH_M), 0.0).astype(dtype)
+
+
+def defocus_level(disparity, disp_focus, k):
+    """``clip(K · |disp - disp_focus| / 100, 0, 1)`` element-wise, in the type it is given.
+
+    Uses only arithmetic, ``abs`` and ``.clip``, so numpy arrays and torch tensors (any shape,
+    ``disp_focus`` broadcast against ``disparity``) get the same formula and keep their type,
+    dtype and device. Python numbers are not arrays: pass ``np.asarray`` of them.
+    """
+    return (k * abs(disparity - disp_focus) / 100.0).clip(0.0, 1.0)
+
+
 def defocus_map(disparity, disp_focus, k, channels: int = 3) -> np.ndarray:
     """GenRefocus defocus map ``clip(K · |disp - disp_focus| / 100, 0, 1)`` as float32 H×W×C.
 
@@ -52,7 +80,7 @@ def defocus_map(disparity, disp_focus, k, channels: int = 3) -> np.ndarray:
     (unlike RGB conditions it is *not* mapped to [-1, 1]). ``channels=3`` replicates it.
     """
     d = np.asarray(disparity, dtype=np.float64)
-    m = np.clip(float(k) * np.abs(d - float(disp_focus)) / 100.0, 0.0, 1.0).astype(np.float32)
+    m = defocus_level(d, float(disp_focus), float(k)).astype(np.float32)
     if channels == 1:
         return m
     return np.repeat(m[..., None], channels, axis=-1)

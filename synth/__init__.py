@@ -1,6 +1,14 @@
 """synth: the headless Blender (Cycles) render farm for the physically based paired set.
 
-Not built yet (issue 3). It will sample scene specs with pure numpy, render them through
-``synth/blender/`` (the only ``bpy`` user) and write ``synthetic_pairs`` manifests; it may import
-``optics`` and ``manifests``, never ``curate`` or ``train``.
+Each scene id gets a ``SceneSpec`` (``spec``: plain dataclasses with a JSON round trip and a
+content hash) sampled with pure numpy from ``(dataset_seed, scene_id)`` (``sampling``, driven by
+``config``). ``blender/`` (the only ``bpy`` user) builds the scene and renders its depth, its
+all-in-focus image and several thin-lens depth-of-field renders; ``worker`` derives the exact
+labels with ``optics`` (signed CoC map, K, ``disp_focus``), writes the files (``io``: JPEGs with
+camera EXIF, atomic JSON) into a scene folder committed atomically with a done marker
+(``shard``), and gathers each shard's scenes into a ``synthetic_pairs`` manifest part, its
+rejects, stats and a contact sheet (``contact_sheet``). ``launch`` runs the same worker in this
+process, in a local process pool, as one task of an array job (``--shard k/n``) or as Ray
+tasks; ``cli`` is ``python -m synth render``. It may import ``optics`` and ``manifests``, never
+``curate`` or ``train``.
 """

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from optics import disparity_from_depth
 from synth.shard import scene_dir
 
 # A perceptual ramp (dark blue -> teal -> yellow), 5 stops, linearly interpolated.
@@ -35,7 +36,7 @@ def colormap(x: np.ndarray) -> np.ndarray:
 
 
 def depth_image(depth_m: np.ndarray) -> np.ndarray:
-    disp = np.where(np.isfinite(depth_m), 1.0 / np.maximum(depth_m, 1e-6), 0.0)
+    disp = disparity_from_depth(depth_m)
     hi = np.percentile(disp, 99) or 1.0
     return colormap(disp / hi)
 

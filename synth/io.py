@@ -1,4 +1,5 @@
-"""File writers for synth outputs: PNG/npy helpers, DoF JPEGs carrying camera EXIF, atomic JSON.
+"""File writers for synth outputs: DoF JPEGs carrying camera EXIF, and atomic JSON (through
+``manifests.io.atomic_write``, the project's one atomic write).
 
 The JPEG EXIF is what a camera would write, so ``curate`` ingests renders like photos: Make
 ``refocus-synth``, Model (the sensor), FNumber, FocalLength, FocalLengthIn35mmFilm, and the
@@ -8,11 +9,12 @@ focal-plane resolution in pixels per centimetre with the image width it refers t
 from __future__ import annotations
 
 import json
-import os
 from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image, TiffImagePlugin
+
+from manifests.io import atomic_write
 
 EXIF_MAKE = "refocus-synth"
 
@@ -61,7 +63,6 @@ def write_exif_jpeg(
 
 
 def write_json_atomic(path: Path, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    """``data`` as indented, key-sorted JSON, written atomically (its folder is created)."""
+    text = json.dumps(data, indent=1, sort_keys=True, default=str)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))

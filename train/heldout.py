@@ -39,9 +39,11 @@ def generate(denoiser, codec, cond_images: list[torch.Tensor], steps: int, seed:
 
 
 def defocus_maps(disparity: torch.Tensor, disp_focus: torch.Tensor, k: float) -> torch.Tensor:
-    """``clip(K · |disp − disp_focus| / 100, 0, 1)`` replicated to 3 channels (raw [0, 1])."""
-    d = (k * (disparity - disp_focus.view(-1, 1, 1, 1)).abs() / 100.0).clamp(0, 1)
-    return d.expand(-1, 3, -1, -1)
+    """``optics.defocus_level`` (``clip(K · |disp − disp_focus| / 100, 0, 1)``) of a [B, 1, H, W]
+    disparity batch with one ``disp_focus`` per image, replicated to 3 channels (raw [0, 1])."""
+    from optics import defocus_level
+
+    return defocus_level(disparity, disp_focus.view(-1, 1, 1, 1), k).expand(-1, 3, -1, -1)
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+import optics
 from train.checkpoint import latest_checkpoint, load_checkpoint
 from train.config import TrainConfig, _build, validate
 from train.heldout import defocus_maps, generate
@@ -47,7 +48,7 @@ def deblur_function(run: str | Path, steps: int = 0):
     import hashlib
 
     cfg, built = load_run(run)
-    gran = _granularity(cfg)
+    gran = cfg.granularity_px
     ckpt = Path(run) if (Path(run) / "state.json").is_file() else latest_checkpoint(Path(run))
     n_steps = steps or cfg.eval.sample_steps
 
@@ -59,11 +60,6 @@ def deblur_function(run: str | Path, steps: int = 0):
 
     fn.deblur_id = hashlib.sha256(f"{Path(ckpt).resolve()}|{n_steps}".encode()).hexdigest()[:16]
     return fn
-
-
-def _granularity(cfg: TrainConfig) -> int:
-    down = cfg.model.pixel_factor if cfg.model.codec == "pixel" else 8
-    return down * (2 if cfg.model.backbone != "unet" else 2**cfg.model.unet_levels)
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -88,7 +84,7 @@ def refocus(
     """
     cfg_d, deblur = load_run(deblur_run)
     cfg_b, bokeh = load_run(bokeh_run)
-    gran = max(_granularity(cfg_d), _granularity(cfg_b))
+    gran = max(cfg_d.granularity_px, cfg_b.granularity_px)
     h, w = image.shape[:2]
     scale = min(1.0, cfg_b.data.resolution_px * 4 / max(h, w))
     nh, nw = (
@@ -103,7 +99,7 @@ def refocus(
 
         depth_m = TransformersDepth(depth_model)(_to_uint8(aif))
     depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
-    disp = np.where(np.isfinite(depth) & (depth > 0), 1.0 / np.maximum(depth, 1e-6), 0.0)
+    disp = optics.disparity_from_depth(depth)
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
     r = max(1, min(nw, nh) // 32)
     images, focus_disps = [], []

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optics import coc_cycles_px, defocus_map, k_exif, k_synthetic, rescale_k
+from optics.genrefocus import MIN_DEPTH_M, defocus_level, disparity_from_depth
 
 REL = 1e-3
 
@@ -82,3 +83,37 @@ def test_defocus_map_single_channel():
     m = defocus_map(np.full((3, 4), 2.0), 1.0, 50.0, channels=1)
     assert m.shape == (3, 4)
     np.testing.assert_allclose(m, 0.5)
+
+
+def test_disparity_is_one_over_z_and_zero_where_depth_is_not_usable():
+    depth = np.array([2.0, 0.5, np.inf, 0.0, -1.0, np.nan, 1e-9, 5e-324])
+    disp = disparity_from_depth(depth)
+    assert disp.dtype == np.float32 and np.all(np.isfinite(disp))
+    np.testing.assert_array_equal(disp, [0.5, 2.0, 0, 0, 0, 0, 1 / MIN_DEPTH_M, 1 / MIN_DEPTH_M])
+    as64 = disparity_from_depth(np.array([[3.0]]), dtype=np.float64)
+    assert as64.dtype == np.float64 and as64.shape == (1, 1) and as64[0, 0] == 1.0 / 3.0
+
+
+def test_disparity_of_float32_depth_equals_float32_division():
+    # the trainer's and the refocus CLI's maps: 1/z rounded once to float32
+    depth = np.random.default_rng(0).uniform(0.1, 100.0, 10_000).astype(np.float32)
+    np.testing.assert_array_equal(disparity_from_depth(depth), np.float32(1.0) / depth)
+
+
+def test_defocus_level_is_the_map_formula_on_any_array():
+    disp = np.array([[0.5, 1.0], [0.25, 10.0]])
+    level = defocus_level(disp, 0.5, 20.0)
+    assert level.dtype == np.float64
+    np.testing.assert_array_equal(level.astype(np.float32), defocus_map(disp, 0.5, 20.0)[..., 0])
+
+
+def test_defocus_level_on_torch_batches_matches_numpy():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    disp = rng.uniform(0, 2, (2, 1, 4, 5)).astype(np.float32)
+    focus = np.array([0.3, 1.1], dtype=np.float32)
+    got = defocus_level(torch.from_numpy(disp), torch.from_numpy(focus).view(-1, 1, 1, 1), 40.0)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+    for i in range(2):
+        expected = defocus_map(disp[i, 0], focus[i], 40.0, channels=1)
+        np.testing.assert_allclose(got[i, 0].numpy(), expected, rtol=1e-6)

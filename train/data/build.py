@@ -17,7 +17,6 @@ own width and every resize); a crop does not change it. The BokehNet defocus map
 from __future__ import annotations
 
 import io
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -27,10 +26,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 import optics
-from manifests.io import locate, resolve
+from manifests.io import locate
+from manifests.uri import is_uri, join_root, to_uri
+from manifests.uri import read_bytes as read_uri
 from train.data.config import DataConfig
 
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
 
 
@@ -38,7 +38,7 @@ def load_rows(manifests: list[str], schema: str) -> list[dict]:
     """All rows of ``schema`` from each manifest, each with ``_root`` (its manifest root).
 
     ``_root`` is a local absolute path or a URI with its scheme, so that a row's relative paths
-    resolve with :func:`resolve_uri`.
+    resolve with :func:`manifests.uri.join_root`.
     """
     from manifests import read_table
 
@@ -46,9 +46,7 @@ def load_rows(manifests: list[str], schema: str) -> list[dict]:
     for m in manifests:
         text = str(m)
         loc = locate(text, schema)
-        root = loc.root
-        if _URI.match(text):
-            root = f"{text.split('://', 1)[0]}://{root}"  # file:///abs, s3://bucket/key
+        root = to_uri(loc.fs, loc.root, like=text) if is_uri(text) else loc.root
         table = read_table(text, schema)
         keep = [c for c in table.column_names if c not in _DROP_COLUMNS]
         for row in table.select(keep).to_pylist():
@@ -57,22 +55,14 @@ def load_rows(manifests: list[str], schema: str) -> list[dict]:
     return rows
 
 
-def resolve_uri(path: str, root: str | None) -> str:
-    """A manifest path made absolute: full URIs stay, relative ones join the manifest root."""
-    if _URI.match(path) or root is None or path.startswith("/"):
-        return path
-    return f"{root.rstrip('/')}/{path}"
-
-
 def read_bytes(path: str, root: str | None = None) -> bytes:
-    """The bytes of a manifest path (local or object store, through ``pyarrow.fs``)."""
-    uri = resolve_uri(path, root)
+    """The bytes of a manifest path (:func:`manifests.uri.read_bytes` of it joined to its root);
+    an error is one ``OSError`` naming the file."""
+    full = join_root(path, root)
     try:
-        fs, p = resolve(uri)
-        with fs.open_input_stream(p) as f:
-            return f.read()
+        return read_uri(full)
     except (OSError, ValueError) as e:
-        raise OSError(f"{uri}: cannot read ({e})") from None
+        raise OSError(f"{full}: cannot read ({e})") from None
 
 
 class DecodedCache:
@@ -108,7 +98,7 @@ DECODED = DecodedCache()
 def read_rgb(path: str, root: str | None = None) -> np.ndarray:
     """An 8-bit RGB image file as a uint8 H×W×3 array (EXIF orientation not applied), decoded
     once per process while it fits in :data:`DECODED`."""
-    return DECODED.get(f"rgb:{resolve_uri(path, root)}", lambda: _decode_rgb(path, root))
+    return DECODED.get(f"rgb:{join_root(path, root)}", lambda: _decode_rgb(path, root))
 
 
 def _decode_rgb(path: str, root: str | None) -> np.ndarray:
@@ -117,12 +107,12 @@ def _decode_rgb(path: str, root: str | None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError) as e:
-        raise OSError(f"{resolve_uri(path, root)}: not a readable image ({e})") from None
+        raise OSError(f"{join_root(path, root)}: not a readable image ({e})") from None
 
 
 def read_npy(path: str, root: str | None = None) -> np.ndarray:
     """A ``.npy`` array (never unpickled), cached like :func:`read_rgb`."""
-    return DECODED.get(f"npy:{resolve_uri(path, root)}", lambda: _load_npy(path, root))
+    return DECODED.get(f"npy:{join_root(path, root)}", lambda: _load_npy(path, root))
 
 
 def _load_npy(path: str, root: str | None) -> np.ndarray:
@@ -130,14 +120,7 @@ def _load_npy(path: str, root: str | None) -> np.ndarray:
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise OSError(f"{resolve_uri(path, root)}: not a readable .npy ({e})") from None
-
-
-def disparity_from_depth(depth_m: np.ndarray) -> np.ndarray:
-    """``1/z`` in 1/m as float32; 0 where the depth is infinite (background), non-finite or <= 0."""
-    z = np.asarray(depth_m, dtype=np.float64)
-    ok = np.isfinite(z) & (z > 0)
-    return np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0).astype(np.float32)
+        raise OSError(f"{join_root(path, root)}: not a readable .npy ({e})") from None
 
 
 def rgb_to_tensor(img_uint8: np.ndarray) -> torch.Tensor:
@@ -266,13 +249,13 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
     for name, shape in (("bokeh_path", bokeh_u8.shape[:2]), ("depth_path", depth.shape)):
         if tuple(shape) != (h, w):
             raise ValueError(
-                f"{resolve_uri(row[name], root)}: size {tuple(shape)} differs from the AIF "
+                f"{join_root(row[name], root)}: size {tuple(shape)} differs from the AIF "
                 f"image's {(h, w)}"
             )
     g = draw_geometry(rng, w, h, cfg, train)
     k_file = optics.rescale_k(row["k_genrefocus"], row["k_ref_width_px"], w)
     k = float(optics.rescale_k(k_file, w, g.width_px))
-    disp = torch.from_numpy(disparity_from_depth(depth))[None]
+    disp = torch.from_numpy(optics.disparity_from_depth(depth))[None]
     return assemble(
         cfg,
         aif=apply_geometry(rgb_to_tensor(aif_u8), g, "rgb"),

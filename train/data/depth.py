@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from manifests.uri import join_root
 from train.files import local_model_dir
 
 MIN_DEPTH_M = 0.05
@@ -99,13 +100,13 @@ class GroundTruthDepth:
         self.depth_id = "ground_truth"
 
     def __call__(self, image_rgb_uint8: np.ndarray) -> np.ndarray:
-        from train.data.build import read_npy, resolve_uri
+        from train.data.build import read_npy
 
         depth = read_npy(self.depth_path, self.root).astype(np.float32)
         h, w = np.asarray(image_rgb_uint8).shape[:2]
         if depth.ndim != 2 or abs(depth.shape[1] / depth.shape[0] - w / h) > 0.01 * (w / h):
             raise ValueError(
-                f"{resolve_uri(self.depth_path, self.root)}: depth shape {depth.shape} does not "
+                f"{join_root(self.depth_path, self.root)}: depth shape {depth.shape} does not "
                 f"match the image's {h}×{w}"
             )
         return _resize_nearest(depth, h, w)

@@ -29,19 +29,18 @@ import torch
 from PIL import Image, ImageOps
 
 import optics
+from manifests.io import atomic_write
+from manifests.uri import join_root
 from train.data.build import (
     apply_geometry,
     assemble,
-    disparity_from_depth,
     draw_geometry,
     read_bytes,
-    resolve_uri,
     rgb_to_tensor,
 )
 from train.data.config import DataConfig
 from train.data.depth import DepthEstimator, GroundTruthDepth, short_id
 from train.data.focus import make_focus_masker
-from train.files import atomic_write
 
 SKIP_REASONS = (
     "no_f_number",
@@ -159,7 +158,7 @@ def prepare_real(
 
 def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_id, cache_dir):
     root = row.get("_root")
-    uri = resolve_uri(row["uri"], root)
+    uri = join_root(row["uri"], root)
     f_number = _positive(row.get("f_number"))
     focal_mm = _positive(row.get("focal_length_mm"))
     sensor_mm = _positive(row.get("sensor_width_mm"))
@@ -196,7 +195,7 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
         aif = pseudo_aif(photo, deblur_fn)
     if row.get("depth_path"):
         depth_fn: DepthEstimator = GroundTruthDepth(row["depth_path"], root)
-        disparity = disparity_from_depth(depth_fn(photo))
+        disparity = optics.disparity_from_depth(depth_fn(photo))
         if folder:
             disp_path = os.path.join(folder, "disparity-ground_truth.npy")
             _save_npy(disp_path, disparity)
@@ -212,7 +211,7 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
         if disp_path and os.path.exists(disp_path):
             disparity = np.load(disp_path, allow_pickle=False)
         else:
-            disparity = disparity_from_depth(depth_estimator(aif))
+            disparity = optics.disparity_from_depth(depth_estimator(aif))
             if disp_path:
                 _save_npy(disp_path, disparity)
     mask = np.asarray(masker(photo), dtype=bool)

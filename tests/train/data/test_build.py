@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import optics
+from optics import disparity_from_depth
 from train.data.build import (
     build_sample,
     collate,
-    disparity_from_depth,
     draw_geometry,
     read_npy,
     read_rgb,

@@ -1,0 +1,150 @@
+"""manifests.uri: URI or path, its filesystem, its bytes, and the paths a manifest may hold."""
+
+import os
+from types import SimpleNamespace
+
+import pyarrow.fs as pafs
+import pytest
+
+import manifests.uri
+from manifests import read_table, write_part
+from manifests.example import reject_rows
+from manifests.uri import (
+    is_uri,
+    join,
+    join_root,
+    path_problem,
+    read_bytes,
+    resolve_filesystem,
+    to_uri,
+)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("s3://bucket/key.jpg", True),
+        ("gs://bucket", True),
+        ("file:///abs/a.jpg", True),
+        ("git+ssh://host/x", True),
+        ("/abs/a.jpg", False),
+        ("rel/a.jpg", False),
+        ("C:/photos/a.jpg", False),
+        ("s3:/bucket", False),
+        ("3s://bucket", False),
+        ("", False),
+    ],
+)
+def test_is_uri(text, expected):
+    assert is_uri(text) is expected
+
+
+def test_local_paths_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fs, path = resolve_filesystem("sub/a.jpg")
+    assert isinstance(fs, pafs.LocalFileSystem) and path == f"{tmp_path}/sub/a.jpg"
+
+
+def test_file_uris_are_the_literal_absolute_path(tmp_path):
+    # curate writes "file://" + the path, unencoded: a space, '#' or '%' must not be parsed.
+    name = tmp_path / "IMG 1#2 100%.jpg"
+    name.write_bytes(b"abcdef")
+    fs, path = resolve_filesystem(f"file://{name}")
+    assert isinstance(fs, pafs.LocalFileSystem) and path == str(name)
+    assert resolve_filesystem(f"file://{tmp_path}/")[1] == str(tmp_path)
+    assert resolve_filesystem("file:///") == (pafs.LocalFileSystem(), "/")
+    assert read_bytes(f"file://{name}") == b"abcdef"
+    assert read_bytes(f"file://{name}", 2) == b"ab" and read_bytes(str(name), 100) == b"abcdef"
+    with pytest.raises(ValueError, match="needs an absolute path"):
+        resolve_filesystem("file://relative/a.jpg")
+
+
+def test_missing_files_raise_the_filesystem_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_bytes(f"file://{tmp_path}/nope.jpg")
+
+
+class _FakeStore:
+    """``from_uri`` for a fake ``mem://`` object store kept in a local folder, counting calls."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.calls = 0
+
+    def __call__(self, uri):
+        self.calls += 1
+        scheme, rest = uri.split("://", 1)
+        assert scheme == "mem"
+        return pafs.SubTreeFileSystem(str(self.folder), pafs.LocalFileSystem()), rest.rstrip("/")
+
+
+def test_object_store_reads_and_one_filesystem_per_bucket(tmp_path, monkeypatch):
+    store = _FakeStore(tmp_path)
+    fake_pafs = SimpleNamespace(
+        FileSystem=SimpleNamespace(from_uri=store), LocalFileSystem=pafs.LocalFileSystem
+    )
+    monkeypatch.setattr(manifests.uri, "pafs", fake_pafs)
+    (tmp_path / "bucket" / "raw").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / "bucket" / "raw" / name).write_bytes(b"0123456789")
+    fs, path = resolve_filesystem("mem://bucket/raw/")
+    assert path == "bucket/raw" and not isinstance(fs, pafs.LocalFileSystem)
+    assert to_uri(fs, "bucket/raw/a.jpg", like="mem://bucket/raw") == "mem://bucket/raw/a.jpg"
+    store.calls = 0
+    cache: dict = {}
+    assert read_bytes("mem://bucket/raw/a.jpg", 4, fs_cache=cache) == b"0123"  # ranged read
+    assert read_bytes("mem://bucket/raw/b.jpg", fs_cache=cache) == b"0123456789"
+    assert store.calls == 1 and list(cache) == ["mem://bucket"]
+
+
+def test_to_uri_inverts_resolve_filesystem_for_local_files(tmp_path):
+    fs, path = resolve_filesystem(str(tmp_path / "x.jpg"))
+    assert to_uri(fs, path, like=str(tmp_path)) == f"file://{tmp_path}/x.jpg"
+    assert resolve_filesystem(to_uri(fs, path, like="")) == (fs, path)
+
+
+def test_join_keeps_the_root_style():
+    assert join("s3://bucket/run/", "rejects", "part-00000.parquet") == (
+        "s3://bucket/run/rejects/part-00000.parquet"
+    )
+    assert join("/data/run", "stats.json") == os.path.join("/data/run", "stats.json")
+
+
+@pytest.mark.parametrize(
+    "path,root,expected",
+    [
+        ("scenes/0/aif.png", "/data/run", "/data/run/scenes/0/aif.png"),
+        ("scenes/0/aif.png", "s3://bucket/run/", "s3://bucket/run/scenes/0/aif.png"),
+        ("s3://other/x.jpg", "/data/run", "s3://other/x.jpg"),
+        ("/abs/x.jpg", "/data/run", "/abs/x.jpg"),
+        ("x.jpg", None, "x.jpg"),
+    ],
+)
+def test_join_root(path, root, expected):
+    assert join_root(path, root) == expected
+
+
+@pytest.mark.parametrize(
+    "value,why",
+    [
+        ("scenes/000001/aif.png", None),
+        ("s3://bucket/a b.jpg", None),
+        ("file:///abs/x.jpg", None),
+        ("", "is empty or has surrounding spaces"),
+        (" a.png", "is empty or has surrounding spaces"),
+        ("/abs/a.png", "is absolute"),
+        ("C:\\x\\a.png", "is absolute"),
+        ("..", "escapes the manifest root"),
+        ("a/../../b.png", "escapes the manifest root"),
+    ],
+)
+def test_path_problem(value, why):
+    found = path_problem(value)
+    assert found is None if why is None else found.startswith(why)
+
+
+def test_a_manifest_given_as_a_file_uri_with_odd_characters(tmp_path):
+    root = tmp_path / "run #1 (50%)"
+    rows = reject_rows()
+    write_part(rows, str(root), "rejects", 0)
+    assert read_table(f"file://{root}", "rejects").num_rows == len(rows)
