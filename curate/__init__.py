@@ -4,10 +4,11 @@ It lists inputs (local folders, ``s3://``/``gs://`` prefixes) into deterministic
 reads the first 128 KiB of each file for EXIF (``exif``) and applies the aperture / focal-length
 / size filters (``filters``); pass 2 reads survivors fully, decodes them with a real decode
 check (``decode``), computes weight-free quality signals (``quality``), CLIP scores from a local
-checkpoint (``scoring``) and content / perceptual hashes, drops duplicates (``dedup``) and writes
-``real_photos`` and ``rejects`` manifests, ``stats.json`` and a summary (``summary``). Every
-input ends up kept or rejected with a reason. ``listing``, ``exif``, ``filters``, ``decode``,
-``quality``, ``dedup`` and ``passes`` are pure (no Ray, no torch); ``scoring`` is the only torch
-user and ``job`` the only Ray user. It may import ``optics`` and ``manifests``, never ``synth``
-or ``train``.
+checkpoint (``scoring``) and content / perceptual hashes, drops duplicates across all shards
+(``dedup``, ``merge``) and writes ``real_photos`` and ``rejects`` manifests, ``stats.json``
+(``stats``) and a summary (``summary``) into the output folder (``outputs``). Every input ends
+up kept or rejected with a reason. ``listing``, ``exif``, ``filters``, ``decode``, ``quality``,
+``dedup``, ``passes``, ``merge``, ``stats`` and ``outputs`` are pure (no Ray, no torch);
+``scoring`` is the only torch user and ``job`` the only Ray user (tasks, the CLIP actor pool
+and the CLI). It may import ``optics`` and ``manifests``, never ``synth`` or ``train``.
 """

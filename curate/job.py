@@ -27,8 +27,6 @@ stats.json (inputs = kept + rejected, checked), summary.png, summary.html.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 import time
@@ -38,48 +36,19 @@ REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__" and str(REPO) not in sys.path:  # `python curate/job.py`
     sys.path.insert(0, str(REPO))
 
-import pyarrow as pa  # noqa: E402
 import ray  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from curate import passes  # noqa: E402
+from curate import merge, outputs, passes  # noqa: E402
 from curate.config import DEFAULT_CONFIG, ConfigError, CurateConfig, load_config  # noqa: E402
-from curate.dedup import Item, find_duplicates  # noqa: E402
 from curate.listing import Entry, ListingError, list_inputs, shards  # noqa: E402
-from curate.summary import html_report, plot_png, text_summary  # noqa: E402
-from manifests import (  # noqa: E402
-    ManifestError,
-    check_counts,
-    part_exists,
-    part_path,
-    read_table,
-    write_part,
-)
-from manifests.uri import is_uri, join, resolve_filesystem  # noqa: E402
-from manifests.uri import read_bytes as read_uri  # noqa: E402
-
-WORK = "_work"
-CREATED_BY = "curate"
+from curate.stats import job_stats, rate  # noqa: E402
+from curate.summary import text_summary  # noqa: E402
+from manifests import ManifestError, read_table  # noqa: E402
 
 
 class JobError(RuntimeError):
     """A job-level problem; ``str()`` is one line saying what and what to do."""
-
-
-def write_bytes(root: str, name: str, data: bytes) -> str:
-    target = join(root, name)
-    fs, path = resolve_filesystem(target)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as f:
-        f.write(data)
-    return target
-
-
-def read_bytes(root: str, name: str) -> bytes | None:
-    try:
-        return read_uri(join(root, name))
-    except OSError:
-        return None
 
 
 # ---- Ray wrappers -----------------------------------------------------------------------------
@@ -117,26 +86,22 @@ class ClipActor:
         return out
 
 
-def start_clip_actors(clip_cfg) -> list:
+def start_clip(clip_cfg, needed: bool) -> tuple[list, int | None, dict]:
+    """``(actors, CLIP input size, the stats' clip entry)``. CLIP runs from a local checkpoint
+    or not at all (never random weights, never a download); no actors when no shard needs them."""
+    clip_stats = {"enabled": False, "model": clip_cfg.model}
+    if not clip_cfg.checkpoint:
+        clip_stats["reason"] = "no checkpoint configured (set clip.checkpoint to a local file)"
+        return [], None, clip_stats
+    if not needed:
+        return [], None, {**clip_stats, "enabled": True, "actors": 0}
     gpus = int(ray.cluster_resources().get("GPU", 0))
     n = clip_cfg.actors or (gpus if gpus else 1)
     threads = max(1, int(clip_cfg.cpus_per_actor))
     options = {"num_cpus": clip_cfg.cpus_per_actor, "num_gpus": 1 if gpus else 0}
-    return [ClipActor.options(**options).remote(clip_cfg, threads) for _ in range(n)]
-
-
-# ---- the job ------------------------------------------------------------------------------------
-
-
-def listing_fingerprint(entries: list[Entry], shard_size: int) -> str:
-    h = hashlib.sha256(f"{shard_size}\n".encode())
-    for e in entries:
-        h.update(e.uri.encode() + b"\n")
-    return h.hexdigest()
-
-
-def _shard_done(out: str, k: int) -> bool:
-    return part_exists(out, "real_photos", k) and part_exists(out, "rejects", k)
+    actors = [ClipActor.options(**options).remote(clip_cfg, threads) for _ in range(n)]
+    clip_stats.update(enabled=True, actors=len(actors))
+    return actors, ray.get(actors[0].size_px.remote()), clip_stats
 
 
 def run_pass1(shard_lists, cfg, progress=True) -> tuple[list, float]:
@@ -156,187 +121,69 @@ def run_pass1(shard_lists, cfg, progress=True) -> tuple[list, float]:
     return results, time.perf_counter() - t0
 
 
-def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True) -> dict:
-    """Run the whole job on the current Ray (``ray.init`` first); returns the stats dict."""
-    if not ray.is_initialized():
-        raise JobError("Ray is not initialised; call ray.init() or use main()")
-    t_start = time.perf_counter()
-    out = out.rstrip("/") if is_uri(out) else os.path.abspath(out)
-    work = join(out, WORK)
-    listing = list_inputs(inputs, cfg.listing.extensions)
-    entries = listing.entries
-    shard_lists = shards(entries, cfg.listing.shard_size)
-    fingerprint = listing_fingerprint(entries, cfg.listing.shard_size)
-    previous = read_bytes(work, "listing.json")
-    if previous is not None and json.loads(previous)["fingerprint"] != fingerprint:
-        raise JobError(
-            f"{out}: holds parts of a different listing (files were added/removed or "
-            "listing.shard_size changed); use a fresh --out or delete it to start over"
-        )
-    write_bytes(
-        work,
-        "listing.json",
-        json.dumps({"fingerprint": fingerprint, "files": len(entries)}).encode(),
-    )
-
-    todo = [
-        k
-        for k in range(len(shard_lists))
-        if not _shard_done(out, k) and not part_exists(work, "real_photos", k)
-    ]
-    skipped = sum(_shard_done(out, k) for k in range(len(shard_lists)))
-
-    # CLIP: a local checkpoint or nothing (never random weights, never a download).
-    clip_stats = {"enabled": False, "model": cfg.clip.model}
-    actors = []
-    clip_size = None
-    if not cfg.clip.checkpoint:
-        clip_stats["reason"] = "no checkpoint configured (set clip.checkpoint to a local file)"
-    elif todo:
-        actors = start_clip_actors(cfg.clip)
-        clip_size = ray.get(actors[0].size_px.remote())
-        clip_stats.update(enabled=True, actors=len(actors))
-    else:
-        clip_stats.update(enabled=True, actors=0)
-
-    # Pass 1
-    p1_results, p1_seconds = run_pass1([shard_lists[k] for k in todo], cfg, progress)
-    p1_files = sum(len(shard_lists[k]) for k in todo)
-
-    # Pass 2 (+ CLIP), candidates written per shard as each finishes.
-    t2 = time.perf_counter()
+def run_pass2(out, todo, p1_results, cfg, actors, clip_size, progress=True) -> tuple[int, float]:
+    """Pass 2 (+ CLIP on ``actors``) as Ray tasks over pass 1's survivors of shards ``todo``;
+    each shard's candidates are written as soon as it finishes. Returns (files, seconds)."""
+    t0 = time.perf_counter()
     waiting = {}
     for j, k in enumerate(todo):
         survivors, _ = p1_results[j]
         rows_ref, rej_ref, crops_ref = pass2_task.remote(survivors, cfg, clip_size)
         score_ref = actors[j % len(actors)].score.remote(crops_ref) if actors else None
         waiting[rows_ref] = (k, j, rej_ref, score_ref)
-    p2_files = sum(len(r[0]) for r in p1_results)
+    n_files = sum(len(r[0]) for r in p1_results)
     pending = list(waiting)
-    with tqdm(total=p2_files, desc="pass 2 decode+score", unit="file", disable=not progress) as bar:
+    with tqdm(total=n_files, desc="pass 2 decode+score", unit="file", disable=not progress) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             k, j, rej_ref, score_ref = waiting[done[0]]
             rows = ray.get(done[0])
-            rejects = p1_results[j][1] + ray.get(rej_ref)
             if score_ref is not None:
-                scores = ray.get(score_ref)
-                for key, values in scores.items():
-                    for row, v in zip(rows, values, strict=True):
-                        row[key] = v
-            write_part(rows, work, "real_photos", k, created_by=CREATED_BY)
-            write_part(rejects, work, "rejects", k, created_by=CREATED_BY)
+                merge.attach_scores(rows, ray.get(score_ref))
+            merge.write_candidates(out, k, rows, p1_results[j][1] + ray.get(rej_ref))
             bar.update(len(p1_results[j][0]))
-    p2_seconds = time.perf_counter() - t2
+    return n_files, time.perf_counter() - t0
+
+
+# ---- the job ------------------------------------------------------------------------------------
+
+
+def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True) -> dict:
+    """Run the whole job on the current Ray (``ray.init`` first); returns the stats dict."""
+    if not ray.is_initialized():
+        raise JobError("Ray is not initialised; call ray.init() or use main()")
+    t_start = time.perf_counter()
+    out = outputs.out_root(out)
+    listing = list_inputs(inputs, cfg.listing.extensions)
+    shard_lists = shards(listing.entries, cfg.listing.shard_size)
+    n_shards = len(shard_lists)
+    fingerprint = outputs.listing_fingerprint(listing.entries, cfg.listing.shard_size)
+    if outputs.previous_fingerprint(out) not in (None, fingerprint):
+        raise JobError(
+            f"{out}: holds parts of a different listing (files were added/removed or "
+            "listing.shard_size changed); use a fresh --out or delete it to start over"
+        )
+    outputs.write_listing(out, fingerprint, len(listing.entries))
+
+    # Finished shards are skipped; shards with candidates from a killed run only need the merge.
+    done = [outputs.shard_done(out, k) for k in range(n_shards)]
+    todo = [k for k in range(n_shards) if not done[k] and not outputs.has_candidates(out, k)]
+    actors, clip_size, clip_stats = start_clip(cfg.clip, needed=bool(todo))
+    p1_results, p1_seconds = run_pass1([shard_lists[k] for k in todo], cfg, progress)
+    p2_files, p2_seconds = run_pass2(out, todo, p1_results, cfg, actors, clip_size, progress)
     for a in actors:
         ray.kill(a)
+    merge.finalize(out, n_shards, cfg.dedup.phash_max_distance)
 
-    # Global dedup over every shard's candidates, then the final parts.
-    candidates = {
-        k: read_table(part_path(work, "real_photos", k), "real_photos")
-        for k in range(len(shard_lists))
-        if not _shard_done(out, k)
-    }
-    kept_elsewhere = _kept_items(out, [k for k in range(len(shard_lists)) if _shard_done(out, k)])
-    items = kept_elsewhere + [it for t in candidates.values() for it in _items(t)]
-    dups = find_duplicates(items, cfg.dedup.phash_max_distance)
-    for k, table in candidates.items():
-        uris = table.column("uri").to_pylist()
-        keep_mask = pa.array([u not in dups for u in uris], type=pa.bool_())
-        dup_rows = [
-            passes.reject(u, "dedup", "duplicate", dups[u][1], duplicate_of=dups[u][0])
-            for u in uris
-            if u in dups
-        ]
-        work_rejects = read_table(part_path(work, "rejects", k), "rejects")
-        write_part(table.filter(keep_mask), out, "real_photos", k, created_by=CREATED_BY)
-        rejects = work_rejects.to_pylist() + dup_rows
-        write_part(rejects, out, "rejects", k, created_by=CREATED_BY)
-
-    stats = finish(out, cfg, listing, len(shard_lists), skipped, clip_stats)
+    kept, rejects = read_table(out, "real_photos"), read_table(out, "rejects")
+    stats = job_stats(kept, rejects, listing, n_shards, sum(done), out, clip_stats, cfg)
+    outputs.write_summaries(out, stats, kept, rejects)
     stats["timing"] = {
-        "pass1": _rate(p1_files, p1_seconds),
-        "pass2": _rate(p2_files, p2_seconds),
+        "pass1": rate(sum(len(shard_lists[k]) for k in todo), p1_seconds),
+        "pass2": rate(p2_files, p2_seconds),
         "total_seconds": round(time.perf_counter() - t_start, 3),
     }
-    write_bytes(out, "stats.json", json.dumps(stats, indent=1).encode())
-    return stats
-
-
-def _rate(files: int, seconds: float) -> dict:
-    return {
-        "files": files,
-        "seconds": round(seconds, 3),
-        "files_per_s": files / seconds if seconds > 0 else 0.0,
-    }
-
-
-def _items(table: pa.Table) -> list[Item]:
-    if table.num_rows == 0:  # an empty part carries only the contract columns
-        return []
-    quality = table.column("quality_score").to_pylist()
-    clip = table.column("clip_quality").to_pylist()
-    pixels = [
-        w * h
-        for w, h in zip(
-            table.column("width_px").to_pylist(), table.column("height_px").to_pylist(), strict=True
-        )
-    ]
-    return [
-        Item(uri, sha, ph, (c if c is not None else -1.0, q, px))
-        for uri, sha, ph, c, q, px in zip(
-            table.column("uri").to_pylist(),
-            table.column("sha256").to_pylist(),
-            table.column("phash").to_pylist(),
-            clip,
-            quality,
-            pixels,
-            strict=True,
-        )
-    ]
-
-
-def _kept_items(out: str, done_shards: list[int]) -> list[Item]:
-    """Photos kept by already finished shards: new candidates may duplicate them (resume)."""
-    items = []
-    for k in done_shards:
-        t = read_table(part_path(out, "real_photos", k), "real_photos")
-        # Rank above everything new, so a kept photo is never turned into a duplicate later.
-        items += [Item(i.id, i.sha256, i.phash, (float("inf"),) + i.rank) for i in _items(t)]
-    return items
-
-
-def finish(out, cfg, listing, n_shards, skipped, clip_stats) -> dict:
-    """Count the final parts, check ``inputs = kept + rejected``, write the summary files."""
-    kept = read_table(out, "real_photos")
-    rejects = read_table(out, "rejects")
-    reasons: dict[str, int] = {}
-    stages: dict[str, int] = {}
-    for reason, stage in zip(
-        rejects.column("reason").to_pylist(), rejects.column("stage").to_pylist(), strict=True
-    ):
-        reasons[reason] = reasons.get(reason, 0) + 1
-        stages[stage] = stages.get(stage, 0) + 1
-    stats = {
-        "kept_schema": "real_photos",
-        "inputs": len(listing.entries),
-        "kept": kept.num_rows,
-        "rejected": rejects.num_rows,
-        "reasons": reasons,
-        "stages": stages,
-        "ignored_by_extension": listing.ignored,
-        "shards": n_shards,
-        "shards_skipped": skipped,
-        "out": out,
-        "clip": clip_stats,
-        "config": cfg.to_dict(),
-    }
-    problems = check_counts(stats, f"{out}/stats.json", kept.num_rows, rejects.num_rows)
-    stats["counts_ok"] = not problems
-    stats["count_problems"] = [str(p) for p in problems]
-    png = plot_png(kept, rejects)
-    write_bytes(out, "summary.png", png)
-    write_bytes(out, "summary.html", html_report(stats, png).encode())
+    outputs.write_json(out, "stats.json", stats)
     return stats
 
 

@@ -1,0 +1,45 @@
+"""stats.json's counts and speeds from plain tables (no Ray)."""
+
+import pyarrow as pa
+
+from curate.config import load_config
+from curate.listing import Entry, Listing
+from curate.stats import job_stats, rate
+
+
+def rejects_table(pairs):
+    return pa.table({"reason": [r for r, _ in pairs], "stage": [s for _, s in pairs]})
+
+
+def stats_for(n_inputs, n_kept, rejects):
+    cfg = load_config()
+    listing = Listing([Entry(f"file:///p{i}.jpg", 1) for i in range(n_inputs)], ignored=2)
+    kept = pa.table({"uri": [f"file:///k{i}" for i in range(n_kept)]})
+    clip = {"enabled": False, "model": "ViT-B-32"}
+    return job_stats(kept, rejects_table(rejects), listing, 3, 1, "/o", clip, cfg), cfg
+
+
+def test_counts_by_reason_and_stage():
+    rejects = [("too_small", "filter"), ("no_exif", "exif"), ("too_small", "decode")]
+    stats, cfg = stats_for(5, 2, rejects)
+    assert stats["inputs"] == 5 and stats["kept"] == 2 and stats["rejected"] == 3
+    assert stats["reasons"] == {"too_small": 2, "no_exif": 1}
+    assert stats["stages"] == {"filter": 1, "exif": 1, "decode": 1}
+    assert stats["ignored_by_extension"] == 2
+    assert (stats["shards"], stats["shards_skipped"], stats["out"]) == (3, 1, "/o")
+    assert stats["kept_schema"] == "real_photos" and stats["config"] == cfg.to_dict()
+    assert stats["counts_ok"] and stats["count_problems"] == []
+    assert not stats["clip"]["enabled"]
+
+
+def test_a_broken_count_identity_is_reported_not_raised():
+    stats, _ = stats_for(4, 2, [("too_small", "filter")])
+    assert not stats["counts_ok"]
+    (problem,) = stats["count_problems"]
+    assert "/o/stats.json" in problem and "inputs 4 != kept 2 + rejected 1" in problem
+
+
+def test_rate():
+    assert rate(10, 4.0) == {"files": 10, "seconds": 4.0, "files_per_s": 2.5}
+    assert rate(0, 0.0) == {"files": 0, "seconds": 0.0, "files_per_s": 0.0}
+    assert rate(3, 1.23456)["seconds"] == 1.235
