@@ -126,6 +126,8 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
         if (out / "curate" / "real_photos").is_dir()
         else []
     )
+    from manifests.uri import is_uri
+
     keep = []
     scenes = (out / "synth" / "scenes").resolve()
     for r in rows:
@@ -137,7 +139,7 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
                 dict(r, uri=f"file://{path}", depth_path=f"file://{path.parent / 'depth.npy'}")
             )
         elif cfg.depth_model:
-            keep.append(dict(r, uri=r["uri"] if "://" in r["uri"] else f"file://{path}"))
+            keep.append(dict(r, uri=r["uri"] if is_uri(r["uri"]) else f"file://{path}"))
     if keep:
         write_part(keep, str(out / "real"), "real_photos", 0, created_by="demo")
     return {"photos": len(keep), "summary": f"{len(keep)} curated photos for stage 2"}

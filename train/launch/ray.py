@@ -115,6 +115,7 @@ def run_ray(
                 _temp_dir=os.environ.get("RAY_TMPDIR"),
             )
     out = str(Path(out).resolve())
+    from manifests.uri import is_uri
     from train.config import load_train_config
     from train.data.build import load_rows
     from train.data.feed import manifests_holding
@@ -138,7 +139,7 @@ def run_ray(
         _loop,
         train_loop_config={
             "config": str(Path(config_path).resolve()),
-            "manifests": [str(Path(m).resolve()) if "://" not in m else m for m in manifests],
+            "manifests": [m if is_uri(m) else str(Path(m).resolve()) for m in manifests],
             "out": out,
             "steps": steps,
             "resume": resume,
