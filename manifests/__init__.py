@@ -7,7 +7,8 @@ a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
 ``ROOT/<schema>/part-<shard>.parquet``; paths inside it are relative to ROOT (or full URIs) and
 may not escape it. ``io`` writes parts atomically and reads many parts as one table;
 ``validate`` checks files, values and the count identity ``inputs = kept + rejected``.
-Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names.
+Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names; ``config_file`` (the
+typed TOML config loader every stage uses, not imported here) needs pydantic.
 """
 
 from manifests.io import (
