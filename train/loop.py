@@ -13,7 +13,6 @@ averaged gradients; evaluation and inference use it). Rank 0 checkpoints, evalua
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import time
@@ -94,7 +93,7 @@ class Data:
         dcfg = self.cfg.data
         if e.resolution_px and e.resolution_px != dcfg.resolution_px:
             res = max(dcfg.resolution_px, min(e.resolution_px, self._fitting_crop(rows)))
-            dcfg = dataclasses.replace(dcfg, resolution_px=res)
+            dcfg = dcfg.model_copy(update={"resolution_px": res})
         rng = np.random.default_rng(0)
         out = []
         for i in range(0, len(rows), e.batch_size):

@@ -27,7 +27,7 @@ def _loop(config: dict) -> None:
     from train.dist import DistContext
     from train.loop import fit
 
-    cfg = load_train_config(config["config"])
+    cfg = load_train_config(config["config"], config["overrides"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
     resume_from, skip_steps = None, 0
@@ -83,6 +83,7 @@ def run_ray(
     gpus_per_worker: float,
     address: str | None = None,
     max_failures: int = 2,
+    overrides: list[str] | None = None,
 ) -> dict:
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -101,13 +102,14 @@ def run_ray(
                 _temp_dir=os.environ.get("RAY_TMPDIR"),
             )
     out = str(Path(out).resolve())
-    from train.config import load_train_config
+    from manifests.config_file import find_config
+    from train.config import CONFIG_DIR, load_train_config
     from train.data.build import load_rows
     from train.data.ray_source import ray_train_stream
     from train.data.torch_source import split_rows
     from train.loop import _holding
 
-    cfg = load_train_config(config_path)
+    cfg = load_train_config(config_path, overrides)
     rows = load_rows(_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
     train_rows, _ = split_rows(rows, cfg.data)
     total_steps = steps or cfg.optim.steps
@@ -123,7 +125,8 @@ def run_ray(
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
-            "config": str(Path(config_path).resolve()),
+            "config": str(find_config(config_path, CONFIG_DIR).resolve()),
+            "overrides": list(overrides or []),
             "manifests": [str(Path(m).resolve()) if "://" not in m else m for m in manifests],
             "out": out,
             "steps": steps,
