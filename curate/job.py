@@ -14,7 +14,7 @@ Usage (all three run the same code):
   ray submit curate/cluster.yaml curate/job.py --input s3://bucket/raw/ --out s3://bucket/cur
 
 Inside a job started by `ray job submit`/`ray submit`, RAY_ADDRESS is set and the job joins that
-cluster; `--address auto` joins a cluster started on this machine. Object-store credentials come
+cluster; `--ray-address auto` joins a cluster started on this machine. Object-store credentials come
 from the standard environment and config files (AWS_*, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS)
 and are never printed or written. A re-run with the same --input/--out skips finished shards.
 
@@ -191,7 +191,7 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
 
 
 def _init_ray(a) -> bool:
-    """Join a cluster (RAY_ADDRESS or --address), else start a private local one. True: started."""
+    """Join a cluster (RAY_ADDRESS or --ray-address), else start a private one. True: started."""
     address = a.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
@@ -225,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override one config key, e.g. --set filters.max_f_number=4",
+        help="override one config key (a TOML value), e.g. --set filters.max_f_number=4",
     )
-    p.add_argument("--address", help="Ray cluster address ('auto' joins one on this machine)")
+    p.add_argument(
+        "--ray-address",
+        "--address",
+        dest="address",
+        help="Ray cluster address ('auto' joins one on this machine)",
+    )
     p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
     p.add_argument("--ray-temp-dir", help="temp dir for a local Ray (keep it short)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

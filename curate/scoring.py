@@ -1,7 +1,7 @@
 """CLIP scores with open_clip: the only module of curate that imports torch.
 
 ``ClipScorer(cfg)`` builds ``cfg.model`` (optionally registering the JSON model config at
-``cfg.model_config`` first) with no pretrained tag, then loads the **local** state dict at
+``cfg.model_config_file`` first) with no pretrained tag, then loads the **local** state dict at
 ``cfg.checkpoint``; it never downloads anything and refuses to run without a checkpoint, so
 random weights are never used silently. ``score(batch)`` takes uint8 (B, S, S, 3) arrays already
 resized/cropped to the model's input size (``curate.decode.clip_input``) and returns, per image:
@@ -70,7 +70,7 @@ class ClipScorer:
         if flush_denormal:
             torch.set_flush_denormal(True)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = build_model(cfg.model, cfg.checkpoint, cfg.model_config, self.device)
+        self.model = build_model(cfg.model, cfg.checkpoint, cfg.model_config_file, self.device)
         self.size_px = input_size(self.model)
         pp = getattr(self.model.visual, "preprocess_cfg", {}) or {}
         mean = pp.get("mean", open_clip.OPENAI_DATASET_MEAN)

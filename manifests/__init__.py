@@ -10,7 +10,8 @@ URIs: filesystem, byte reads, the manifest-path rule), ``schemas`` (columns, val
 ``validate_table``), ``io`` (parts written atomically with ``atomic_write``, which the stages
 also use for their own files; many parts read as one table), ``validate`` (files, values and
 the count identity ``inputs = kept + rejected``).
-Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names.
+Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names; ``config_file`` (the
+typed TOML config loader every stage uses, not imported here) needs pydantic.
 """
 
 from manifests.io import (

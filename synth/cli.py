@@ -4,7 +4,9 @@ Examples:
   python -m synth render --out runs/synth --scenes 24 --resolution 128 --samples 16
   python -m synth render --out /shared/synth --scenes 10000 --shard 3/16   # one array-job task
   SHARD_INDEX=3 SHARD_COUNT=16 python -m synth render --out /shared/synth --scenes 10000
-  python -m synth render --out /shared/synth --scenes 10000 --ray auto --shards 64 --threads 4
+  python -m synth render --out /shared/synth --scenes 10000 --ray-address auto --shards 64 \\
+      --threads 4
+  python -m synth render --out runs/synth --scenes 8 --set render.exr=true --set render.device=cpu
   python -m synth render --out runs/synth --scenes 8 --textures ~/photos --workers 2 --threads 1
 """
 
@@ -67,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resolution", type=int, help="render width in px (overrides the config)")
     r.add_argument("--samples", type=int, help="Cycles samples (overrides the config)")
     r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (a TOML value), e.g. --set render.device=cpu; repeatable",
+    )
+    r.add_argument(
         "--shard",
         help="render only shard k/n (0-based); default from SHARD_INDEX/SHARD_COUNT, else 0/1",
     )
@@ -79,14 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--textures", help="folder of photos used as image textures")
     r.add_argument(
+        "--ray-address",
         "--ray",
+        dest="ray_address",
         nargs="?",
         const="",
         default=None,
         metavar="ADDRESS",
         help="run one Ray task per shard (ADDRESS, 'auto', or empty for local Ray)",
     )
-    r.add_argument("--shards", type=int, help="shards for --ray (default: one per 8 scenes)")
+    r.add_argument("--shards", type=int, help="shards with Ray (default: one per 8 scenes)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -121,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             raise PreflightError(f"--scenes {a.scenes}: need at least 1")
         if a.workers < 1 or a.threads < 0:
             raise PreflightError("--workers must be >= 1 and --threads >= 0")
-        cfg = load_config(a.config, resolution_px=a.resolution, samples=a.samples)
+        cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)
         textures_dir, textures = list_textures(a.textures)
         k, n = parse_shard(a.shard)
         from synth.blender.compat import require_bpy
@@ -149,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         workers=a.workers,
         threads=a.threads,
     )
-    if a.ray is not None:
+    if a.ray_address is not None:
         shards = a.shards or max(1, -(-a.scenes // 8))
-        stats = run_ray(job, shards, a.ray or None)
+        stats = run_ray(job, shards, a.ray_address or None)
     else:
         stats = [run_shard_local(job, k, n, show_progress=not a.quiet)]
     print(_summary(stats, out))

@@ -19,6 +19,7 @@ PINS = {
     "exifread": ("exifread", lambda v: v.startswith("3.5."), "==3.5.*"),
     "pyarrow": ("pyarrow", lambda v: 21 <= int(v.split(".")[0]) < 26, ">=21,<26"),
     "pandas": ("pandas", lambda v: True, "any"),
+    "pydantic": ("pydantic", lambda v: int(v.split(".")[0]) >= 2, ">=2"),
     "safetensors": ("safetensors", lambda v: True, "any"),
     "pillow_heif": ("pillow_heif", lambda v: True, "any"),
     "OpenEXR": ("OpenEXR", lambda v: True, "any"),

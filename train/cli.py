@@ -3,7 +3,7 @@
 Examples:
   python -m train fit --config deblurnet_tiny.toml --manifest runs/synth --out runs/deblur
   python -m train fit --config bokehnet_tiny.toml --manifest runs/synth --out runs/bokeh \\
-      --launcher torchrun --num-workers 2
+      --launcher torchrun --num-workers 2 --set optim.lr=3e-4 --set data.resolution_px=48
   python -m train fit --config bokehnet_flux.toml --manifest s3://b/synth --out /shared/bokeh \\
       --launcher ray --num-workers 8 --gpus-per-worker 1 --resume
   python -m train refocus --deblur runs/deblur --bokeh runs/bokeh --image photo.jpg \\
@@ -35,6 +35,13 @@ def _fit_parser(sub):
         help="manifest root (repeat for several; synthetic_pairs and real_photos)",
     )
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
+    f.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (a TOML value), e.g. --set optim.lr=3e-4; repeatable",
+    )
     f.add_argument("--steps", type=int, help="override optim.steps")
     f.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     f.add_argument("--init-from", help="start from the weights of a run or checkpoint folder")
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return refocus_cli(a)
     try:
-        cfg = load_train_config(a.config)
+        cfg = load_train_config(a.config, a.set)
     except TrainConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -100,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             a.gpus_per_worker,
             a.ray_address,
             init_from=a.init_from,
+            overrides=a.set,
         )
         print(json.dumps(metrics, default=str))
         return 0

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 import optics
 from train.checkpoint import latest_checkpoint, load_checkpoint
-from train.config import TrainConfig, _build, validate
+from train.config import TrainConfig, train_config_from_dict
 from train.heldout import defocus_maps, generate
 from train.model import build_model
 
@@ -33,9 +33,7 @@ def load_run(path: str | Path):
     run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
     if ckpt is None or not (run / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
-    cfg = validate(
-        _build(TrainConfig, json.loads((run / "config.json").read_text()), "", str(run)), str(run)
-    )
+    cfg = train_config_from_dict(json.loads((run / "config.json").read_text()), str(run))
     built = build_model(cfg)
     load_checkpoint(ckpt, built, prefer_ema=True)
     built.denoiser.eval()

@@ -91,3 +91,35 @@ def test_machine_without_bpy(tmp_path):
 def test_help_shows_examples(spec_tools):
     p = spec_tools.run_synth("render", "--help")
     assert p.returncode == 0 and "--shard 3/16" in p.stdout and "SHARD_INDEX" in p.stdout
+
+
+def test_bad_set_value(tmp_path, spec_tools):
+    out = tmp_path / "out"
+    p = spec_tools.run_synth(
+        "render", "--out", str(out), "--scenes", "1", "--set", "render.samples=lots"
+    )
+    refused(p, "default.toml: render.samples: must be an integer, got 'lots' (from --set)", out)
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_set_and_ray_address_reach_the_job(tmp_path, monkeypatch):
+    import synth.launch
+    from synth.cli import main
+
+    seen = {}
+    stats = {"kept": 0, "rejected": 0, "rendered_now": 0, "skipped_done": 0, "renders": 0}
+    stats.update(render_s=0.0, scene_wall_s=0.0, failed={}, shard="0-of-1")
+    monkeypatch.setattr(
+        synth.launch, "run_shard_local", lambda job, k, n, **kw: seen.update(job=job) or stats
+    )
+    monkeypatch.setattr(
+        synth.launch, "run_ray", lambda job, shards, address: seen.update(ray=address) or [stats]
+    )
+    base = ["render", "--out", str(tmp_path / "out"), "--scenes", "2", "--quiet"]
+    sets = ["--set", "render.samples=3", "--set", "scene.objects=[2, 4]", "--resolution", "32"]
+    assert main([*base, *sets]) == 0
+    cfg = seen["job"].cfg
+    assert (cfg.render.samples, cfg.scene.objects, cfg.render.resolution_px) == (3, [2, 4], 32)
+    for flag in ("--ray-address", "--ray"):  # --ray: the old spelling
+        seen.pop("ray", None)
+        assert main([*base, flag, "auto"]) == 0 and seen["ray"] == "auto"

@@ -22,12 +22,12 @@ def test_overrides_replace_render_values():
 @pytest.mark.parametrize(
     "body,needle",
     [
-        ("[camera]\nfocal_mm = [18, 50]\n", "unknown key camera.focal_mm"),
-        ("colour = 1\n", "unknown key colour"),
-        ("[aperture]\nf_number = [8, 1.2]\n", "aperture.f_number = [8, 1.2] is impossible"),
+        ("[camera]\nfocal_mm = [18, 50]\n", "camera.focal_mm: unknown key"),
+        ("colour = 1\n", "colour: unknown key"),
+        ("[aperture]\nf_number = [8, 1.2]\n", "aperture.f_number: [8, 1.2] is impossible"),
         ("[scene]\ndepth_m = [-1, 5]\n", "scene.depth_m"),
-        ("[render]\nsamples = 0\n", "render.samples = 0"),
-        ("[render]\ndenoise = 3\n", "render.denoise must be true or false"),
+        ("[render]\nsamples = 0\n", "render.samples: must be >= 1, got 0"),
+        ("[render]\ndenoise = 3\n", "render.denoise: must be true or false"),
         ("[camera]\nsensors = ['medium_format']\n", "camera.sensors"),
         ("[aperture]\nblades = [2]\n", "aperture.blades"),
         ("[split]\nval = 0.6\ntest = 0.5\n", "split.val + split.test"),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from manifests.config_file import ConfigModel, tuple_from_list
 
 TASKS = ("deblur", "bokeh")
 AUGMENTS = ("flip", "rgb")
 
 
-@dataclass
-class DataConfig:
+class DataConfig(ConfigModel):
     """What a training sample looks like and where its extra models come from.
 
     ``resize_range``: in training the full image is rescaled by ``s ~ U(lo, hi)`` before the
@@ -21,10 +24,12 @@ class DataConfig:
     still fits the crop).
     """
 
-    task: str = "deblur"  # "deblur" | "bokeh"
-    resolution_px: int = 64  # square training crops
-    resize_range: tuple[float, float] = (0.6, 1.0)  # random rescale before the crop (train only)
-    real_ratio: float = 0.0  # share of real-photo samples in the mixture (bokeh stage 2)
+    task: Literal[TASKS] = "deblur"  # in a train config: follows from `network`
+    resolution_px: Annotated[int, Field(ge=8)] = 64  # square training crops
+    # random rescale before the crop (train only)
+    resize_range: Annotated[tuple[float, float], tuple_from_list] = (0.6, 1.0)
+    # share of real-photo samples in the mixture (bokeh stage 2)
+    real_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     train_split: str = "train"
     eval_split: str = "val"  # falls back to "test", then to a deterministic 10% of scenes
     depth_model: str | None = None  # local path of a transformers depth-estimation model
@@ -35,23 +40,14 @@ class DataConfig:
     decode_cache_mb: int = 1024  # decoded images/depths kept per process (LRU); 0 disables
     # training-only, label-preserving: "flip" (horizontal and vertical, each p = 0.5), "rgb" (one
     # random permutation of the colour channels for every image of the sample)
-    augment: tuple[str, ...] = ()
+    augment: Annotated[tuple[Literal[AUGMENTS], ...], tuple_from_list] = ()
 
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"DataConfig.task must be one of {TASKS}, got {self.task!r}")
-        if int(self.resolution_px) < 8:
-            raise ValueError(f"DataConfig.resolution_px must be >= 8, got {self.resolution_px}")
-        lo, hi = (float(v) for v in self.resize_range)
-        if not 0 < lo <= hi:
-            raise ValueError(f"DataConfig.resize_range must be 0 < lo <= hi, got {lo}, {hi}")
-        self.resize_range = (lo, hi)
-        self.augment = tuple(self.augment)
-        bad = [a for a in self.augment if a not in AUGMENTS]
-        if bad:
-            raise ValueError(f"DataConfig.augment: unknown {bad}; expected some of {AUGMENTS}")
-        if not 0.0 <= float(self.real_ratio) <= 1.0:
-            raise ValueError(f"DataConfig.real_ratio must be in [0, 1], got {self.real_ratio}")
+    @field_validator("resize_range")
+    @classmethod
+    def _ordered(cls, r: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < r[0] <= r[1]:
+            raise ValueError(f"must be 0 < lo <= hi, got {list(r)}")
+        return r
 
     def work_short_px(self) -> int:
         """Short side of a prepared real photo (see the class docstring)."""

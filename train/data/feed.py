@@ -12,7 +12,6 @@ worker building steps ahead: micro-batch ``m`` of step ``s`` takes the mixture d
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -119,10 +118,8 @@ class TrainData:
         rows = rows or self.train_rows[: e.batch_size]
         dcfg = self.cfg.data
         if e.resolution_px and e.resolution_px != dcfg.resolution_px:
-            dcfg = copy.copy(dcfg)
-            dcfg.resolution_px = max(
-                self.cfg.data.resolution_px, min(e.resolution_px, self._fitting_crop(rows))
-            )
+            res = max(dcfg.resolution_px, min(e.resolution_px, self._fitting_crop(rows)))
+            dcfg = dcfg.model_copy(update={"resolution_px": res})
         rng = np.random.default_rng(0)
         return [
             collate([build_sample(r, dcfg, rng, False) for r in rows[i : i + e.batch_size]])

@@ -31,7 +31,7 @@ def _loop(config: dict) -> None:
     from train.launch.local import load_data
     from train.loop import Hooks, fit
 
-    cfg = load_train_config(config["config"])
+    cfg = load_train_config(config["config"], config["overrides"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
     resume, skip_steps = config["resume"], 0
@@ -90,6 +90,7 @@ def run_ray(
     gpus_per_worker: float,
     address: str | None = None,
     max_failures: int = 2,
+    overrides: list[str] | None = None,
     init_from: str | None = None,
     before_report: Callable[[dict, bool], None] | None = None,
 ) -> dict:
@@ -115,14 +116,15 @@ def run_ray(
                 _temp_dir=os.environ.get("RAY_TMPDIR"),
             )
     out = str(Path(out).resolve())
+    from manifests.config_file import find_config
     from manifests.uri import is_uri
-    from train.config import load_train_config
+    from train.config import CONFIG_DIR, load_train_config
     from train.data.build import load_rows
     from train.data.feed import manifests_holding
     from train.data.ray_source import ray_train_stream
     from train.data.split import split_rows
 
-    cfg = load_train_config(config_path)
+    cfg = load_train_config(config_path, overrides)
     rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
     train_rows, _ = split_rows(rows, cfg.data)
     total_steps = steps or cfg.optim.steps
@@ -138,7 +140,8 @@ def run_ray(
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
-            "config": str(Path(config_path).resolve()),
+            "config": str(find_config(config_path, CONFIG_DIR).resolve()),
+            "overrides": list(overrides or []),
             "manifests": [m if is_uri(m) else str(Path(m).resolve()) for m in manifests],
             "out": out,
             "steps": steps,
