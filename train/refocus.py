@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 import optics
 from train.checkpoint import latest_checkpoint, load_checkpoint
-from train.config import TrainConfig, train_config_from_dict
+from train.config import train_config_from_dict
 from train.heldout import defocus_maps, generate
 from train.model import build_model
 
