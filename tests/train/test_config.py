@@ -84,21 +84,23 @@ def test_cli_bad_set_is_one_line_exit_2(tmp_path):
 
 
 def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
+    import train.launch.local
     import train.launch.ray
-    import train.loop
     from train.cli import main
 
     seen = {}
-    monkeypatch.setattr(train.loop, "fit", lambda cfg, *a, **k: seen.update(cfg=cfg) or {})
+    fake_train = lambda cfg, *a, **k: seen.update(cfg=cfg) or {}  # noqa: E731
+    monkeypatch.setattr(train.launch.local, "train_local", fake_train)
     base = ["fit", "--config", "deblurnet_tiny.toml", "--manifest", "m", "--out", str(tmp_path)]
     assert main([*base, "--set", "optim.lr=3e-4", "--set", "data.resolution_px=48"]) == 0
     assert seen["cfg"].optim.lr == 3e-4 and seen["cfg"].data.resolution_px == 48
 
-    def fake_run_ray(*args, overrides=None):
-        seen.update(args=args, overrides=overrides)
+    def fake_run_ray(*args, overrides=None, init_from=None):
+        seen.update(args=args, overrides=overrides, init_from=init_from)
         return {}
 
     monkeypatch.setattr(train.launch.ray, "run_ray", fake_run_ray)
     argv = [*base, "--launcher", "ray", "--ray-address", "auto", "--set", "optim.steps=2"]
     assert main(argv) == 0
     assert seen["overrides"] == ["optim.steps=2"] and seen["args"][-1] == "auto"
+    assert seen["init_from"] is None

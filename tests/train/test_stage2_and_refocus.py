@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from manifests import read_table, write_part
 from train.launch.local import train_local
@@ -143,3 +145,26 @@ def test_refocus_refuses_a_folder_without_a_run(tmp_path):
     )
     assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
     assert "not a run folder" in p.stderr
+
+
+def test_init_from_on_the_cli_starts_from_the_given_runs_weights(synth_manifest, tmp_path):
+    """``python -m train fit --init-from RUN`` (BokehNet stage 2 from stage 1): the new run
+    starts from RUN's weights (with a vanishing learning rate it stays there), fresh optimiser."""
+    from train.cli import main
+
+    fast = ["--quiet", "--set", "eval.batches=1", "--set", "eval.sample_steps=1"]
+    fast += ["--set", "eval.lvcorr_images=1", "--set", "eval.k_sweep=[0.0, 40.0]"]
+    base = ["fit", "--config", "bokehnet_tiny.toml", "--manifest", synth_manifest, *fast]
+    assert main([*base, "--out", str(tmp_path / "s1"), "--steps", "3"]) == 0
+    still = ["--steps", "1", "--set", "optim.lr=1e-12", "--set", "optim.warmup_steps=1"]
+    s1 = tmp_path / "s1"
+    assert main([*base, "--out", str(tmp_path / "s2"), *still, "--init-from", str(s1)]) == 0
+    assert main([*base, "--out", str(tmp_path / "fresh"), *still]) == 0
+
+    def weights(run, step):
+        return load_file(str(run / "checkpoints" / f"step-{step:06d}" / "trainable.safetensors"))
+
+    w1, w2, w0 = weights(s1, 3), weights(tmp_path / "s2", 1), weights(tmp_path / "fresh", 1)
+    assert set(w1) == set(w2)
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
+    assert any(not torch.allclose(w1[k], w0[k], atol=1e-4) for k in w1)  # not the fresh init
