@@ -45,6 +45,7 @@ from curate.listing import Entry, ListingError, list_inputs, shards  # noqa: E40
 from curate.stats import job_stats, rate  # noqa: E402
 from curate.summary import text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
+from manifests.config_file import add_set_argument  # noqa: E402
 
 
 class JobError(RuntimeError):
@@ -220,13 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", action="append", required=True, help="folder, file or s3:// gs://")
     p.add_argument("--out", required=True, help="output root (folder or s3:// / gs:// prefix)")
     p.add_argument("--config", help=f"TOML config (defaults: {DEFAULT_CONFIG.relative_to(REPO)})")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (a TOML value), e.g. --set filters.max_f_number=4",
-    )
+    add_set_argument(p, "filters.max_f_number=4")
     p.add_argument(
         "--ray-address",
         "--address",

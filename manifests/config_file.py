@@ -48,6 +48,18 @@ class ConfigModel(BaseModel):
 tuple_from_list = BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)
 
 
+def add_set_argument(parser, example: str) -> None:
+    """The ``--set SECTION.KEY=VALUE`` option every stage CLI takes (repeatable; read into
+    ``args.set`` and handed to the stage's loader as ``overrides``)."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override one config key (a TOML value), e.g. --set {example}; repeatable",
+    )
+
+
 def find_config(path: str | Path, config_dir: Path | None = None) -> Path:
     """``path`` itself, or a file of that name in ``config_dir`` when ``path`` does not exist."""
     path = Path(path)

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from manifests.config_file import add_set_argument
 from synth.config import ConfigError, load_config
 from synth.shard import ShardError, parse_shard
 
@@ -68,13 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scenes", type=int, required=True, help="dataset size: scene ids 0..N-1")
     r.add_argument("--resolution", type=int, help="render width in px (overrides the config)")
     r.add_argument("--samples", type=int, help="Cycles samples (overrides the config)")
-    r.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (a TOML value), e.g. --set render.device=cpu; repeatable",
-    )
+    add_set_argument(r, "render.device=cpu")
     r.add_argument(
         "--shard",
         help="render only shard k/n (0-based); default from SHARD_INDEX/SHARD_COUNT, else 0/1",

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+from manifests.config_file import add_set_argument
 from train.config import TrainConfigError, load_train_config
 
 
@@ -35,13 +36,7 @@ def _fit_parser(sub):
         help="manifest root (repeat for several; synthetic_pairs and real_photos)",
     )
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
-    f.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (a TOML value), e.g. --set optim.lr=3e-4; repeatable",
-    )
+    add_set_argument(f, "optim.lr=3e-4")
     f.add_argument("--steps", type=int, help="override optim.steps")
     f.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     f.add_argument("--init-from", help="start from the weights of a run or checkpoint folder")
