@@ -37,7 +37,6 @@ if __name__ == "__main__" and str(REPO) not in sys.path:  # `python curate/job.p
     sys.path.insert(0, str(REPO))
 
 import ray  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from curate import merge, outputs, passes  # noqa: E402
 from curate.config import DEFAULT_CONFIG, ConfigError, CurateConfig, load_config  # noqa: E402
@@ -46,6 +45,7 @@ from curate.stats import job_stats, rate  # noqa: E402
 from curate.summary import text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
 from manifests.config_file import add_set_argument  # noqa: E402
+from manifests.progress import progress_bar  # noqa: E402
 
 
 class JobError(RuntimeError):
@@ -113,7 +113,7 @@ def run_pass1(shard_lists, cfg, progress=True) -> tuple[list, float]:
     results: list = [None] * len(refs)
     pending = list(refs)
     n_files = sum(len(s) for s in shard_lists)
-    with tqdm(total=n_files, desc="pass 1 EXIF", unit="file", disable=not progress) as bar:
+    with progress_bar(total=n_files, desc="pass 1 EXIF", unit="file", disable=not progress) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             i = index[done[0]]
@@ -134,7 +134,9 @@ def run_pass2(out, todo, p1_results, cfg, actors, clip_size, progress=True) -> t
         waiting[rows_ref] = (k, j, rej_ref, score_ref)
     n_files = sum(len(r[0]) for r in p1_results)
     pending = list(waiting)
-    with tqdm(total=n_files, desc="pass 2 decode+score", unit="file", disable=not progress) as bar:
+    with progress_bar(
+        total=n_files, desc="pass 2 decode+score", unit="file", disable=not progress
+    ) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             k, j, rej_ref, score_ref = waiting[done[0]]

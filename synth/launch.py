@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from tqdm import tqdm
-
+from manifests.progress import progress_bar
 from synth.config import SynthConfig
 from synth.sampling import sample_scene
 from synth.settings import make_settings
@@ -68,7 +67,9 @@ def run_shard_local(job: Job, k: int, n: int, show_progress: bool = True) -> dic
     ids = scene_ids(job.n_scenes, k, n)
     log = _log_path(job.out, name)
     t0 = time.perf_counter()
-    bar = tqdm(total=len(ids), desc=f"synth shard {name}", unit="scene", disable=not show_progress)
+    bar = progress_bar(
+        total=len(ids), desc=f"synth shard {name}", unit="scene", disable=not show_progress
+    )
     if job.workers <= 1:
         settings = make_settings(job.cfg, job.threads)
         counts = render_scenes(
@@ -121,7 +122,7 @@ def run_ray(job: Job, n_shards: int, address: str | None) -> list[dict]:
 
     pending = [shard_task.remote(job, k, n_shards) for k in range(n_shards)]
     results = []
-    with tqdm(total=n_shards, desc="synth shards (ray)", unit="shard") as bar:
+    with progress_bar(total=n_shards, desc="synth shards (ray)", unit="shard") as bar:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             results.append(ray.get(ready[0]))

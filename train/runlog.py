@@ -9,7 +9,6 @@ and at the end ``metrics.json``, ``metrics.csv``, ``loss.png``, ``samples.png`` 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -25,17 +24,9 @@ class RunLog:
         self.log = open(self.out / "log.jsonl", "a")  # noqa: SIM115
         self.writer = _tensorboard(self.out)
         if progress:
-            from tqdm import tqdm
+            from manifests.progress import progress_bar
 
-            tty = sys.stderr.isatty()  # a log file gets a line every 10 s, not redrawn bars
-            self.bar = tqdm(
-                total=steps,
-                initial=start,
-                desc=cfg.name,
-                unit="step",
-                mininterval=0.1 if tty else 10.0,
-                ascii=not tty,
-            )
+            self.bar = progress_bar(total=steps, initial=start, desc=cfg.name, unit="step")
 
     def step(self, done: int, loss: float, lr: float) -> None:
         if self.bar is not None:

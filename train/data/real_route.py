@@ -142,9 +142,9 @@ def prepare_real(
     prepared: list[dict] = []
     it = rows
     if progress:
-        from tqdm import tqdm
+        from manifests.progress import progress_bar
 
-        it = tqdm(rows, desc="real photos", unit="photo")
+        it = progress_bar(rows, desc="real photos", unit="photo")
     for row in it:
         reason, item = _prepare_one(
             row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_id, cache_dir
