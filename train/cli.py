@@ -61,6 +61,26 @@ def _refocus_parser(sub):
     r.add_argument("--steps", type=int, default=0, help="Euler steps (default: the configs')")
 
 
+def _benchmark_parser(sub):
+    b = sub.add_parser(
+        "benchmark",
+        help="DeblurNet + BokehNet against Cycles truth on held-out scenes (whole frames)",
+        description="Writes benchmark.json, benchmark.md, benchmark_grid.png and k_sweep.png.",
+    )
+    b.add_argument("--deblur", required=True, help="DeblurNet run folder or checkpoint")
+    b.add_argument("--bokeh", required=True, help="BokehNet run folder or checkpoint")
+    b.add_argument(
+        "--manifest",
+        action="append",
+        required=True,
+        help="held-out synthetic_pairs manifest root (repeatable)",
+    )
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--max-scenes", type=int, default=0, help="at most N scenes (0: all)")
+    b.add_argument("--focus-k", type=float, default=40.0, help="K of the focus-follows test")
+    b.add_argument("--steps", type=int, default=0, help="Euler steps (default: the configs')")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m train",
@@ -71,9 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     _fit_parser(sub)
     _refocus_parser(sub)
+    _benchmark_parser(sub)
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if a.command == "benchmark":
+        return _benchmark(a)
     if a.command == "refocus":
         from train.refocus import refocus_cli
 
@@ -140,3 +163,22 @@ def _strip_launcher(args: list[str]) -> list[str]:
             continue
         out.append(x)
     return out
+
+
+def _benchmark(a) -> int:
+    from train.benchmark import BenchmarkError, benchmark, table_markdown
+
+    if a.max_scenes < 0 or not 0 <= a.focus_k <= 1000 or not 0 <= a.steps <= 1000:
+        print(
+            "error: --max-scenes >= 0, 0 <= --focus-k <= 1000, 0 <= --steps <= 1000",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        results = benchmark(a.deblur, a.bokeh, a.manifest, a.out, a.max_scenes, a.focus_k, a.steps)
+    except (BenchmarkError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(table_markdown(results), end="")
+    print(f"benchmark: {a.out}/benchmark.json, benchmark.md, benchmark_grid.png, k_sweep.png")
+    return 0

@@ -55,6 +55,9 @@ class ModelConfig(ConfigModel):
     tiny_text_tokens: int = 8
     dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast on GPU
     gradient_checkpointing: bool = False
+    # BokehNet, UNet in pixel space: the network corrects a classical render computed from its
+    # own conditions (train.backbones.prior; BokehMe's classical + neural design)
+    bokeh_prior: Literal["none", "classical"] = "none"
 
     @model_validator(mode="after")
     def _local_flux(self):
@@ -157,6 +160,17 @@ class TrainConfig(ConfigModel):
             raise ConfigRule(
                 "real.deblur_run",
                 "data.real_ratio > 0 is BokehNet stage 2 and needs a DeblurNet run here",
+            )
+        m = self.model
+        if m.bokeh_prior != "none" and (
+            self.network != "bokehnet"
+            or m.backbone != "unet"
+            or m.codec != "pixel"
+            or m.pixel_factor != 1
+        ):
+            raise ConfigRule(
+                "model.bokeh_prior",
+                "needs network = bokehnet, backbone = unet, codec = pixel, pixel_factor = 1",
             )
         if self.eval.resolution_px % self.granularity_px:
             raise ConfigRule(

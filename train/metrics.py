@@ -137,3 +137,46 @@ def lvcorr(k_values, images, method: str = "pearson") -> float:
     if method == "spearman":
         return -pearson(_ranks(k_values), _ranks(lv))
     return -pearson(k_values, lv)
+
+
+def band_sharpness(image, reference, bands, n_bands: int) -> np.ndarray:
+    """Per depth band, the Laplacian energy of ``image`` relative to ``reference`` (the
+    all-in-focus image): ``mean(lap(image)²) / mean(lap(reference)²)`` over the band's pixels
+    whose 3×3 neighbourhood lies inside the band (band edges are depth edges). The ratio removes
+    the band's own texture: 1 = as sharp as the reference, → 0 = blurred away. ``bands`` is an
+    H×W integer array in ``[0, n_bands)``; a band with no interior pixels or no texture is nan.
+    """
+    x, ref = _batch(image), _batch(reference)
+    if x.shape != ref.shape or tuple(x.shape[-2:]) != tuple(np.shape(bands)):
+        raise ValueError(
+            f"band_sharpness: shapes differ, {tuple(x.shape)}, {tuple(ref.shape)}, "
+            f"bands {np.shape(bands)}"
+        )
+    k = torch.tensor(LAPLACIAN_3X3, dtype=torch.float64)[None, None]
+    lap_x = F.conv2d(x.mean(1, keepdim=True), k)[0, 0].numpy() ** 2
+    lap_r = F.conv2d(ref.mean(1, keepdim=True), k)[0, 0].numpy() ** 2
+    b = np.asarray(bands)
+    out = np.full(n_bands, np.nan)
+    for i in range(n_bands):
+        inside = torch.from_numpy((b == i).astype(np.float64))[None, None]
+        interior = (F.conv2d(inside, torch.ones(1, 1, 3, 3, dtype=torch.float64)) == 9)[0, 0]
+        m = interior.numpy()
+        if m.sum() >= 4 and lap_r[m].mean() > 1e-12:
+            out[i] = lap_x[m].mean() / lap_r[m].mean()
+    return out
+
+
+def focus_follows(image, reference, disparity, disp_focus: float, n_bands: int = 4) -> bool:
+    """Whether the depth band holding ``disp_focus`` is the sharpest band of ``image`` (relative
+    to the all-in-focus ``reference``, :func:`band_sharpness`), by more than 1% over every other
+    band. Bands are disparity quantiles of the frame, so each holds about the same number of
+    pixels."""
+    d = np.asarray(disparity, dtype=np.float64)
+    edges = np.quantile(d, np.linspace(0, 1, n_bands + 1)[1:-1])
+    bands = np.searchsorted(edges, d, side="right")
+    target = int(np.searchsorted(edges, disp_focus, side="right"))
+    s = band_sharpness(image, reference, bands, n_bands)
+    others = np.delete(s, target)
+    others = others[np.isfinite(others)]
+    # strictly the sharpest (by 1%): an image blurred nowhere, or everywhere alike, does not follow
+    return bool(np.isfinite(s[target]) and others.size and s[target] > 1.01 * others.max())

@@ -34,6 +34,21 @@ class UNetDenoiser(torch.nn.Module):
         return self.unet(z_t, conds, sigma, sigma_floor)
 
 
+class PriorUNetDenoiser(torch.nn.Module):
+    """BokehNet as a correction of the classical prior: the UNet sees ``[prior, AIF, map]`` and
+    its residual head starts from the prior (``train.backbones.prior``)."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+        from train.backbones.prior import classical_bokeh
+
+        base = classical_bokeh(conds[0], conds[1])
+        return self.unet(z_t, [base, *conds], sigma, sigma_floor)
+
+
 class FluxWrap(torch.nn.Module):
     def __init__(self, flux_denoiser):
         super().__init__()
@@ -71,8 +86,9 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     if m.backbone == "unet":
         from train.backbones.unet import SmallUNet
 
-        unet = SmallUNet(channels, n_conds, m.unet_width, m.unet_levels, m.unet_head)
-        denoiser = UNetDenoiser(unet)
+        prior = m.bokeh_prior == "classical"
+        unet = SmallUNet(channels, n_conds + prior, m.unet_width, m.unet_levels, m.unet_head)
+        denoiser = PriorUNetDenoiser(unet) if prior else UNetDenoiser(unet)
     else:
         from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
         from train.text import flux_prompt_embeddings, tiny_prompt_embeddings

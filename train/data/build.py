@@ -214,9 +214,11 @@ def assemble(
     rng: np.random.Generator | None = None,
 ) -> dict:
     """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`);
-    ``rng`` (training only) applies ``cfg.augment``."""
+    ``rng`` (training only) applies ``cfg.augment`` and ``cfg.sharp_fraction``."""
     if rng is not None and cfg.augment:
         (aif, bokeh), (disparity,) = augment(cfg.augment, rng, [aif, bokeh], [disparity])
+    if rng is not None and cfg.task == "deblur" and cfg.sharp_fraction > 0:
+        bokeh = aif if rng.random() < cfg.sharp_fraction else bokeh  # sharp in, sharp out
     if cfg.task == "deblur":
         target, cond = aif, [bokeh]
     else:

@@ -41,6 +41,9 @@ class DataConfig(ConfigModel):
     # training-only, label-preserving: "flip" (horizontal and vertical, each p = 0.5), "rgb" (one
     # random permutation of the colour channels for every image of the sample)
     augment: Annotated[tuple[Literal[AUGMENTS], ...], tuple_from_list] = ()
+    # deblur, training only: this share of samples shows the all-in-focus image as the input too
+    # (a deblurrer must leave sharp pixels alone)
+    sharp_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
     @field_validator("resize_range")
     @classmethod

@@ -1,0 +1,134 @@
+"""The refocus benchmark: its metrics on constructed images, the CLI end to end on a rendered
+held-out set with tiny runs, and one-line errors for bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from train.metrics import band_sharpness, focus_follows
+
+
+def _texture(h=48, w=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, h, w, generator=g, dtype=torch.float64) * 2 - 1
+
+
+def _box_blur(x, r):
+    k = torch.ones(3, 1, 2 * r + 1, 2 * r + 1, dtype=x.dtype) / (2 * r + 1) ** 2
+    return torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (r,) * 4, mode="reflect"), k, groups=3
+    )
+
+
+def test_band_sharpness_is_one_where_untouched_and_falls_with_blur():
+    aif = _texture()
+    bands = np.repeat(np.arange(4), 12)[None, :].repeat(48, 0)  # four vertical bands
+    out = aif.clone()
+    out[..., 12:24] = _box_blur(aif, 1)[..., 12:24]
+    out[..., 24:] = _box_blur(aif, 3)[..., 24:]
+    s = band_sharpness(out, aif, bands, 4)
+    assert s[0] == pytest.approx(1.0) and 1.0 > s[1] > max(s[2], s[3]) > 0
+
+
+def test_focus_follows_the_sharpest_band_strictly():
+    aif = _texture()
+    disp = np.tile(np.linspace(0.1, 2.0, 48), (48, 1))  # disparity grows left to right
+    near = aif.clone()
+    near[..., :36] = _box_blur(aif, 2)[..., :36]  # only the nearest quarter sharp
+    assert focus_follows(near, aif, disp, disp_focus=1.9)
+    assert not focus_follows(near, aif, disp, disp_focus=0.2)
+    assert not focus_follows(aif, aif, disp, disp_focus=1.9)  # blurred nowhere: follows nothing
+    with pytest.raises(ValueError, match="shapes differ"):
+        focus_follows(near[..., :40], aif, disp, 1.0)
+
+
+@pytest.fixture(scope="module")
+def runs(synth_manifest, tmp_path_factory):
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    root = tmp_path_factory.mktemp("bench_runs")
+    for name, toml in (("deblur", "deblurnet_tiny.toml"), ("bokeh", "bokehnet_tiny.toml")):
+        cfg = load_train_config(
+            toml,
+            [
+                "eval.batches=1",
+                "eval.sample_steps=1",
+                "eval.lvcorr_images=1",
+                "checkpoint.every=1000",
+            ],
+        )
+        train_local(cfg, [synth_manifest], root / name, steps=2, show_progress=False)
+    return root
+
+
+def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, capsys):
+    from train.cli import main
+
+    out = tmp_path / "bench"
+    argv = [
+        "benchmark",
+        "--deblur",
+        str(runs / "deblur"),
+        "--bokeh",
+        str(runs / "bokeh"),
+        "--manifest",
+        synth_manifest,
+        "--out",
+        str(out),
+        "--max-scenes",
+        "2",
+        "--steps",
+        "1",
+    ]
+    assert main(argv) == 0
+    r = json.loads((out / "benchmark.json").read_text())
+    assert set(r["deblur"]) == {"deblurnet", "identity (blurry input)"}
+    assert set(r["bokeh"]) == {"bokehnet", "reference", "aif"}
+    assert set(r["refocus"]) == {
+        "deblurnet + bokehnet",
+        "deblurnet + reference",
+        "identity (input render)",
+    }
+    assert r["deblur"]["deblurnet"]["images"] == 6  # 2 scenes x 3 renders
+    assert r["refocus"]["deblurnet + bokehnet"]["images"] == 12  # ordered pairs of renders
+    # the reference renders: it beats the sharp AIF against Cycles' DoF renders
+    assert r["bokeh"]["reference"]["psnr"] > r["bokeh"]["aif"]["psnr"]
+    assert set(r["lvcorr"]) == set(r["focus_follows"]) == {"bokehnet", "reference"}
+    for f in ("benchmark.md", "benchmark_grid.png", "k_sweep.png"):
+        assert (out / f).stat().st_size > 0
+    assert "| bokeh | reference |" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):
+    from train.cli import main
+
+    base = ["benchmark", "--out", str(tmp_path / "b"), "--max-scenes", "1", "--steps", "1"]
+    wrong = [
+        *base,
+        "--deblur",
+        str(runs / "bokeh"),
+        "--bokeh",
+        str(runs / "bokeh"),
+        "--manifest",
+        synth_manifest,
+    ]
+    assert main(wrong) == 2
+    assert "a bokehnet run, expected a deblurnet run" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    runs_ok = ["--deblur", str(runs / "deblur"), "--bokeh", str(runs / "bokeh")]
+    assert main([*base, *runs_ok, "--manifest", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "synthetic_pairs" in err and err.count("\n") == 1
+    bad = tmp_path / "bad"
+    shutil.copytree(synth_manifest, bad)
+    dof = next(bad.rglob("dof_00.png"))
+    Image.new("RGB", (20, 10)).save(dof)
+    assert main([*base, *runs_ok, "--manifest", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "dof_00.png" in err and "vs the AIF" in err and err.count("\n") == 1

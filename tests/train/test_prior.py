@@ -1,0 +1,46 @@
+"""The classical prior of the tiny BokehNet (train.backbones.prior) on constructed images."""
+
+import math
+
+import torch
+
+from train.backbones.prior import classical_bokeh, disc_kernel
+
+
+def _edge(width=64):
+    img = -torch.ones(1, 3, width, width, dtype=torch.float64)
+    img[..., width // 2 :] = 1.0
+    return img
+
+
+def test_zero_defocus_is_the_input_and_a_disc_sums_to_one():
+    img = torch.rand(2, 3, 24, 24) * 2 - 1
+    assert torch.equal(classical_bokeh(img, torch.zeros(2, 3, 24, 24)), img)
+    for r in (0.3, 1.0, 2.5, 7.0):
+        k = disc_kernel(r)
+        assert abs(float(k.sum()) - 1) < 1e-12 and k.shape[0] == 2 * max(0, math.ceil(r - 0.5)) + 1
+
+
+def test_uniform_blur_keeps_the_mean_and_widens_with_the_radius():
+    img = _edge()
+    widths = []
+    for d in (0.02, 0.05, 0.1):  # radius 2, 5, 10 px
+        out = classical_bokeh(img, torch.full((1, 3, 64, 64), d))
+        assert abs(float(out.mean() - img.mean())) < 1e-9  # normalised by the coverage
+        row = out[0, 0, 32]
+        widths.append(int(((row > -0.8) & (row < 0.8)).sum()))
+    assert widths[0] < widths[1] < widths[2], widths
+    assert abs(widths[2] - 16) <= 3  # a 10 px disc spreads a step over ~0.8 of its diameter
+
+
+def test_sharp_content_stays_on_top_of_blurred_content():
+    img = _edge()
+    dmap = torch.full((1, 3, 64, 64), 0.1)
+    dmap[..., 32:] = 0.0  # the right half in focus
+    out = classical_bokeh(img, dmap)
+    assert torch.allclose(out[..., 33:], img[..., 33:], atol=1e-9)  # nothing bleeds over it
+    # the blurred dark half keeps its own colour up to the sharp edge: a defocused background
+    # seen past a sharp foreground edge holds only background
+    assert torch.allclose(out[..., :32], img[..., :32], atol=1e-9)
+    both = classical_bokeh(img, torch.full((1, 3, 64, 64), 0.1))
+    assert float(both[0, 0, 32, 28]) > -0.9  # blurred on both sides: the bright side spreads

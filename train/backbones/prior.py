@@ -1,0 +1,69 @@
+"""A classical bokeh prior computed from BokehNet's own conditions (tiny models, pixel space).
+
+BokehMe's design (a classical renderer plus a network that corrects it) for the tiny CPU
+BokehNet: from the all-in-focus image and the GenRefocus defocus map ``D`` alone (no extra
+information), the CoC radius is ``r = 100 · D`` px (``D = clip(K·|disp − disp_focus|/100, 0, 1)``,
+so ``100 · D = K·|Δdisp|`` clipped at 100 px). Pixels are quantised into layers by radius; each
+layer's premultiplied colour and coverage are blurred with an anti-aliased disc of its radius
+(FFT convolution, any radius, so the blur is never limited by the network's receptive field),
+and layers are composited sharp over blurred (the map is unsigned: near and far are not told
+apart, so in-focus content stays crisp over defocused content), then normalised by the
+accumulated coverage. The network then learns a correction (``model.bokeh_prior``). No grad.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+MAX_RADIUS_PX = 100.0  # the defocus map's clip
+
+
+def disc_kernel(radius_px: float, supersample: int = 4) -> torch.Tensor:
+    """An anti-aliased disc (area coverage, ``supersample²`` points per pixel) summing to 1."""
+    if radius_px < 0.5:
+        return torch.ones(1, 1, dtype=torch.float64)
+    n = int(math.ceil(radius_px - 0.5))
+    s = supersample
+    offs = (torch.arange(s, dtype=torch.float64) + 0.5) / s - 0.5
+    grid = torch.arange(-n, n + 1, dtype=torch.float64)
+    y = (grid[:, None, None, None] + offs[None, None, :, None]) ** 2
+    x = (grid[None, :, None, None] + offs[None, None, None, :]) ** 2
+    k = ((x + y) <= radius_px**2).double().mean((2, 3))
+    return k / k.sum()
+
+
+def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``x`` [B, C, H, W] convolved with a centred ``kernel`` [k, k], zero outside the frame."""
+    k = kernel.shape[0]
+    if k == 1:
+        return x
+    h, w = x.shape[-2:]
+    ph, pw = h + k - 1, w + k - 1
+    fx = torch.fft.rfft2(x.double(), s=(ph, pw))
+    fk = torch.fft.rfft2(kernel.to(x.device), s=(ph, pw))
+    y = torch.fft.irfft2(fx * fk, s=(ph, pw))
+    c = k // 2
+    return y[..., c : c + h, c : c + w].to(x.dtype)
+
+
+@torch.no_grad()
+def classical_bokeh(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) -> torch.Tensor:
+    """The prior for ``image`` [B, 3, H, W] (any range) and ``dmap`` [B, ≥1, H, W] in [0, 1]."""
+    radius = dmap[:, :1].clamp(0, 1) * MAX_RADIUS_PX
+    top = float(radius.max())
+    if top < 0.5:
+        return image.clone()
+    step = max(1.0, top / max_layers)
+    level = torch.round(radius / step)
+    colour = torch.zeros_like(image, dtype=torch.float64)
+    alpha = torch.zeros_like(radius, dtype=torch.float64)
+    for v in torch.unique(level).flip(0).tolist():  # largest blur first, sharpest on top
+        mask = (level == v).double()
+        k = disc_kernel(v * step)
+        c = _fft_blur(image.double() * mask, k)
+        a = _fft_blur(mask, k).clamp(0, 1)
+        colour = c + (1 - a) * colour
+        alpha = a + (1 - a) * alpha
+    return (colour / alpha.clamp_min(1e-6)).to(image.dtype)

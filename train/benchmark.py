@@ -1,0 +1,290 @@
+"""The refocus benchmark: trained DeblurNet and BokehNet against path-traced truth, whole frames.
+
+A held-out ``synthetic_pairs`` manifest holds, per scene, the all-in-focus image, planar depth
+and several Cycles depth-of-field renders at different focus distances and f-numbers, each with
+its exact K and focus disparity. Frames are resized once to the models' working size (sides a
+multiple of both models' granularity; K rescaled with the width) and never cropped. Sections:
+
+* ``deblur``: each DoF render in, the AIF expected (DeblurNet, and the input itself as the
+  identity row); ``deblur_sharp``: the AIF in, the AIF expected (a deblurrer must leave sharp
+  pixels alone).
+* ``bokeh``: AIF + the render's defocus map in, the Cycles render expected (BokehNet, the
+  classical reference renderer ``optics.render_bokeh``, and "return the AIF").
+* ``refocus``: render *a* in, render *b* of the same scene expected (DeblurNet then BokehNet,
+  DeblurNet then the reference, and render *a* itself as the identity row).
+* ``lvcorr``: one AIF per scene at the first render's focus plane over the eval K sweep,
+  ``−pearson(K, Laplacian variance)`` (BokehNet and the reference: what a perfectly controllable
+  renderer scores on the same sweep).
+* ``focus_follows``: per scene a near and a far focus plane (90th / 10th disparity percentile) at
+  ``focus_k``; the fraction of outputs whose sharpest depth band (relative to the AIF) is the one
+  in focus.
+
+Rows report the mean and the worst image (PSNR in dB, SSIM). Outputs: ``benchmark.json``,
+``benchmark.md`` (the table), ``benchmark_grid.png`` and ``k_sweep.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import optics
+from train.data.build import load_rows, read_npy, read_rgb, rgb_to_tensor
+from train.heldout import defocus_maps, generate
+from train.metrics import focus_follows, lvcorr, psnr_per_image, ssim_per_image
+
+
+class BenchmarkError(ValueError):
+    """Bad input to the benchmark; ``str()`` is one line naming what is wrong."""
+
+
+@dataclass
+class Scene:
+    key: str
+    aif: torch.Tensor  # [1, 3, H, W] in [-1, 1] at the working size
+    disparity: torch.Tensor  # [1, 1, H, W], 1/m
+    renders: list[dict]  # dof [1, 3, H, W], k (at the working width), disp_focus, id
+
+
+class Model:
+    """A trained run as ``model(conditions) -> image`` (Euler sampling, the run's eval steps)."""
+
+    def __init__(self, run: str | Path, network: str, steps: int = 0):
+        from train.refocus import load_run
+
+        try:
+            self.cfg, self.built = load_run(run)
+        except (FileNotFoundError, ValueError) as e:
+            raise BenchmarkError(str(e)) from None
+        if self.cfg.network != network:
+            raise BenchmarkError(f"{run}: a {self.cfg.network} run, expected a {network} run")
+        self.steps = steps or self.cfg.eval.sample_steps
+
+    @torch.no_grad()
+    def __call__(self, conds: list[torch.Tensor]) -> torch.Tensor:
+        return generate(self.built.denoiser, self.built.codec, conds, self.steps, seed=0)
+
+
+def _resize(img: np.ndarray, w: int, h: int, resample) -> np.ndarray:
+    if img.shape[1] == w and img.shape[0] == h:
+        return img
+    return np.asarray(Image.fromarray(img).resize((w, h), resample))
+
+
+def load_scenes(manifests: list[str], granularity: int, max_scenes: int = 0) -> list[Scene]:
+    """Held-out scenes at the working size (sides rounded to ``granularity``)."""
+    try:
+        rows = load_rows(manifests, "synthetic_pairs")
+    except Exception as e:  # noqa: BLE001 - any unreadable manifest is one line
+        raise BenchmarkError(f"{', '.join(manifests)}: no readable synthetic_pairs ({e})") from None
+    by_scene: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("bokeh_path"):
+            by_scene[f"{r.get('dataset_id', '')}/{r['scene_id']}"].append(r)
+    if not by_scene:
+        raise BenchmarkError(f"{', '.join(manifests)}: no depth-of-field renders (bokeh_path)")
+    scenes = []
+    for key in sorted(by_scene)[: max_scenes or None]:
+        group = sorted(by_scene[key], key=lambda r: r["render_id"])
+        scenes.append(_scene(key, group, granularity))
+    return scenes
+
+
+def _scene(key: str, group: list[dict], gran: int) -> Scene:
+    r0 = group[0]
+    aif = read_rgb(r0["aif_path"], r0["_root"])
+    depth = read_npy(r0["depth_path"], r0["_root"]).astype(np.float32)
+    h, w = aif.shape[:2]
+    if depth.shape != (h, w):
+        raise BenchmarkError(f"{r0['depth_path']}: depth {depth.shape} vs AIF {(h, w)}")
+    ww, hh = max(gran, round(w / gran) * gran), max(gran, round(h / gran) * gran)
+    disp = optics.disparity_from_depth(_resize(depth, ww, hh, Image.NEAREST))
+    renders = []
+    for r in group:
+        dof = read_rgb(r["bokeh_path"], r["_root"])
+        if dof.shape[:2] != (h, w):
+            raise BenchmarkError(f"{r['bokeh_path']}: {dof.shape[:2]} vs the AIF's {(h, w)}")
+        k = float(optics.rescale_k(r["k_genrefocus"], r["k_ref_width_px"], ww))
+        renders.append(
+            {
+                "dof": rgb_to_tensor(_resize(dof, ww, hh, Image.BICUBIC))[None],
+                "k": k,
+                "disp_focus": float(r["disp_focus"]),
+                "id": f"{key}/{r['render_id']}",
+            }
+        )
+    aif_t = rgb_to_tensor(_resize(aif, ww, hh, Image.BICUBIC))[None]
+    return Scene(key, aif_t, torch.from_numpy(np.ascontiguousarray(disp))[None, None], renders)
+
+
+def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float):
+    """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out)."""
+    img = (aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0
+    out = optics.render_bokeh(img, disparity[0, 0].double().numpy(), k, disp_focus)
+    return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
+
+
+class Scores:
+    """Per-row PSNR/SSIM lists, summarised as mean and worst image."""
+
+    def __init__(self):
+        self.rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    def add(self, row: str, out: torch.Tensor, target: torch.Tensor) -> None:
+        self.rows[row]["psnr"].extend(psnr_per_image(out, target).tolist())
+        self.rows[row]["ssim"].extend(ssim_per_image(out, target).tolist())
+
+    def summary(self) -> dict:
+        return {
+            row: {
+                "psnr": float(np.mean(v["psnr"])),
+                "psnr_worst": float(np.min(v["psnr"])),
+                "ssim": float(np.mean(v["ssim"])),
+                "ssim_worst": float(np.min(v["ssim"])),
+                "images": len(v["psnr"]),
+            }
+            for row, v in self.rows.items()
+        }
+
+
+def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float) -> dict:
+    """Every section over ``scenes``; returns the results and the images for the figures."""
+    k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
+    sections = {s: Scores() for s in ("deblur", "deblur_sharp", "bokeh", "refocus")}
+    lv = defaultdict(list)
+    follows = defaultdict(list)
+    shots = []
+    for si, sc in enumerate(scenes):
+        sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
+        deblurred = []
+        for r in sc.renders:
+            d = deblur([r["dof"]])
+            deblurred.append(d)
+            sections["deblur"].add("deblurnet", d, sc.aif)
+            sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
+            out = bokeh(
+                [sc.aif, defocus_maps(sc.disparity, torch.tensor([r["disp_focus"]]), r["k"])]
+            )
+            ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
+            for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
+                sections["bokeh"].add(row, img, r["dof"])
+        for a, ra in enumerate(sc.renders):
+            for b, rb in enumerate(sc.renders):
+                if a == b:
+                    continue
+                dmap = defocus_maps(sc.disparity, torch.tensor([rb["disp_focus"]]), rb["k"])
+                out = bokeh([deblurred[a], dmap])
+                ref = reference(deblurred[a], sc.disparity, rb["k"], rb["disp_focus"])
+                rows = (
+                    ("deblurnet + bokehnet", out),
+                    ("deblurnet + reference", ref),
+                    ("identity (input render)", ra["dof"]),
+                )
+                for row, img in rows:
+                    sections["refocus"].add(row, img, rb["dof"])
+                if a == 0 and b == 1 and len(shots) < 4:
+                    shots.append(
+                        {
+                            "input": ra["dof"],
+                            "deblurred": deblurred[a],
+                            "aif": sc.aif,
+                            "bokehnet": out,
+                            "reference": ref,
+                            "cycles": rb["dof"],
+                        }
+                    )
+        df0 = sc.renders[0]["disp_focus"]
+        sweep = {"bokehnet": [], "reference": []}
+        for k in k_sweep:
+            dmap = defocus_maps(sc.disparity, torch.tensor([df0]), k)
+            sweep["bokehnet"].append(bokeh([sc.aif, dmap])[0])
+            sweep["reference"].append(reference(sc.aif, sc.disparity, k, df0)[0])
+        for row, imgs in sweep.items():
+            lv[row].append(lvcorr(k_sweep, imgs))
+        if si == 0:
+            strip = sweep
+        disp = sc.disparity[0, 0].numpy()
+        for pct in (90, 10):  # a near and a far focus plane
+            df = float(np.percentile(disp, pct))
+            dmap = defocus_maps(sc.disparity, torch.tensor([df]), focus_k)
+            outs = {
+                "bokehnet": bokeh([sc.aif, dmap]),
+                "reference": reference(sc.aif, sc.disparity, focus_k, df),
+            }
+            for row, img in outs.items():
+                follows[row].append(focus_follows(img, sc.aif, disp, df))
+    results = {name: s.summary() for name, s in sections.items()}
+    results["lvcorr"] = {row: float(np.nanmean(v)) for row, v in lv.items()}
+    results["focus_follows"] = {row: float(np.mean(v)) for row, v in follows.items()}
+    results["setup"] = {
+        "scenes": len(scenes),
+        "k_sweep": k_sweep,
+        "focus_k": focus_k,
+        "size_px": list(scenes[0].aif.shape[-2:][::-1]) if scenes else None,
+        "deblur_steps": deblur.steps,
+        "bokeh_steps": bokeh.steps,
+    }
+    return {"results": results, "shots": shots, "strip": strip, "k_sweep": k_sweep}
+
+
+def table_markdown(results: dict) -> str:
+    """The results as a Markdown table (one row per section and method)."""
+    lines = [
+        "| section | method | PSNR dB | worst | SSIM | worst | images |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("deblur", "deblur_sharp", "bokeh", "refocus"):
+        for row, v in results[name].items():
+            lines.append(
+                f"| {name} | {row} | {v['psnr']:.2f} | {v['psnr_worst']:.2f} | "
+                f"{v['ssim']:.3f} | {v['ssim_worst']:.3f} | {v['images']} |"
+            )
+    lines += ["", "| controllability | LVCorr | focus follows |", "|---|---|---|"]
+    for row in results["lvcorr"]:
+        lines.append(
+            f"| {row} | {results['lvcorr'][row]:.3f} | "
+            f"{results['focus_follows'].get(row, float('nan')):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, bench: dict) -> dict:
+    from manifests.io import atomic_write
+    from train.outputs import write_sample_grid
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = bench["results"]
+    text = json.dumps(results, indent=1, sort_keys=True)
+    atomic_write(out / "benchmark.json", lambda p: Path(p).write_text(text))
+    atomic_write(out / "benchmark.md", lambda p: Path(p).write_text(table_markdown(results)))
+    if bench["shots"]:
+        kinds = list(bench["shots"][0])
+        rows = [[s[k][0] for k in kinds] for s in bench["shots"]]
+        write_sample_grid(rows, kinds, str(out / "benchmark_grid.png"))
+    labels = [f"K={k:g}" for k in bench["k_sweep"]]
+    strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
+    write_sample_grid(strip, labels, str(out / "k_sweep.png"))
+    return results
+
+
+def benchmark(
+    deblur_run,
+    bokeh_run,
+    manifests: list[str],
+    out,
+    max_scenes: int = 0,
+    focus_k: float = 40.0,
+    steps: int = 0,
+) -> dict:
+    """Load the runs and the held-out scenes, run every section, write the outputs."""
+    deblur = Model(deblur_run, "deblurnet", steps)
+    bokeh = Model(bokeh_run, "bokehnet", steps)
+    gran = max(deblur.cfg.granularity_px, bokeh.cfg.granularity_px)
+    scenes = load_scenes(manifests, gran, max_scenes)
+    return write_outputs(Path(out), run_benchmark(deblur, bokeh, scenes, focus_k))
