@@ -200,6 +200,18 @@ def _fft_convolve_full(stack: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.fft.irfft2(spec, s=(fh, fw))[:, :oh, :ow]
 
 
+def _convolve_in_frame(stack, box, k, frame_hw):
+    """Convolve ``stack`` (c×h×w, the frame's ``box`` = (r0, r1, c0, c1), zero outside) with ``k``.
+
+    Returns the result and its box: ``box`` grown by the kernel's half-size, cut to the frame.
+    """
+    full = _fft_convolve_full(stack, k)
+    top, left = box[0] - k.shape[0] // 2, box[2] - k.shape[1] // 2
+    r0, r1 = max(0, top), min(frame_hw[0], top + full.shape[1])
+    c0, c1 = max(0, left), min(frame_hw[1], left + full.shape[2])
+    return full[:, r0 - top : r1 - top, c0 - left : c1 - left], (r0, r1, c0, c1)
+
+
 def _check_inputs(image, disparity, k, disp_focus, kernel):
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] < 1 or img.shape[0] < 1 or img.shape[1] < 1:
@@ -274,33 +286,25 @@ def render_bokeh(
     index, radii = layer_grid(signed_coc_radius_px(disp, disp_focus, k), layer_step_px, max_layers)
     kern = None if kernel is None else np.asarray(kernel, dtype=np.float64)
 
-    acc_c = np.zeros((height, width, channels))
-    acc_a = np.zeros((height, width))
+    planes = np.moveaxis(x, -1, 0)  # C×H×W
+    acc = np.zeros((channels + 1, height, width))  # premultiplied colour planes, then alpha
     for i in np.unique(index):  # ascending index = far to near
         mask = index == i
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        m = mask[r0:r1, c0:c1].astype(np.float64)
+        box = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
+        m = mask[box[0] : box[1], box[2] : box[3]].astype(np.float64)
         kk = aperture_kernel(radii[i], kern)
-        if kk.size == 1:
-            layer_c = x[r0:r1, c0:c1] * m[..., None]
-            layer_a = m
-        else:
-            stack = np.concatenate([np.moveaxis(x[r0:r1, c0:c1], -1, 0) * m, m[None]], axis=0)
-            full = _fft_convolve_full(stack, kk)
-            hy, hx = kk.shape[0] // 2, kk.shape[1] // 2
-            # full[:, j] is frame row r0 - hy + j: crop to the frame.
-            top, left = r0 - hy, c0 - hx
-            r0, r1 = max(0, top), min(height, top + full.shape[1])
-            c0, c1 = max(0, left), min(width, left + full.shape[2])
-            full = full[:, r0 - top : r1 - top, c0 - left : c1 - left]
-            layer_c = np.moveaxis(full[:channels], 0, -1)
-            layer_a = np.clip(full[channels], 0.0, 1.0)
-        keep = 1.0 - layer_a
-        acc_c[r0:r1, c0:c1] = layer_c + keep[..., None] * acc_c[r0:r1, c0:c1]
-        acc_a[r0:r1, c0:c1] = layer_a + keep * acc_a[r0:r1, c0:c1]
+        layer = np.concatenate([planes[:, box[0] : box[1], box[2] : box[3]] * m, m[None]])
+        if kk.size > 1:
+            layer, box = _convolve_in_frame(layer, box, kk, (height, width))
+            layer[-1] = np.clip(layer[-1], 0.0, 1.0)
+        r0, r1, c0, c1 = box
+        acc[:, r0:r1, c0:c1] = layer + (1.0 - layer[-1]) * acc[:, r0:r1, c0:c1]
 
-    out = acc_c / np.maximum(acc_a, np.finfo(np.float64).tiny)[..., None]
+    out = (
+        np.moveaxis(acc[:channels], 0, -1)
+        / np.maximum(acc[-1], np.finfo(np.float64).tiny)[..., None]
+    )
     if srgb:
         out = linear_to_srgb(np.clip(out, 0.0, 1.0))
         if img.dtype == np.uint8:
