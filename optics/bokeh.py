@@ -11,7 +11,9 @@ i.e. ``K · |Δdisp|`` clipped at 100 px; for a Cycles render with the synthetic
 the Cycles CoC diameter. The *signed* radius follows :mod:`optics.coc`: negative in front of the
 focus plane (``disp > disp_focus``), positive behind it (:func:`signed_coc_radius_px`).
 
-Occlusion (scatter/gather with depth order, as BokehMe's classical branch orders it):
+Occlusion: a gather with explicit depth order. (BokehMe's classical scatter weights each
+scattered pixel by about ``1/r²`` and normalises by the summed weight, so sharp pixels dominate
+their neighbourhood without any order; here the layers are ordered.)
 
 1. The signed radius is quantised into layers on a grid that is uniform in
    ``u(s) = s`` for ``|s| ≤ 10 px`` and ``sign(s) · 10 · (1 + ln(|s| / 10))`` beyond, with a
@@ -28,7 +30,10 @@ Occlusion (scatter/gather with depth order, as BokehMe's classical branch orders
    hides all far colour behind it.
 4. The result is ``C / A``. Dividing by the accumulated alpha fills the holes that a single AIF
    cannot know (what lies behind a near object) with the nearby visible colour, and makes the
-   frame border a normalised convolution (only in-frame pixels are gathered).
+   frame border a normalised convolution (only in-frame pixels are gathered). The known limit:
+   inside the silhouette of a defocused near object, where a real lens sees the background
+   through the blurred rim, this fills with the near colour, so the silhouette keeps a
+   half-contrast step (docs/optics.md measures it against Cycles).
 
 Energy is conserved: a constant-disparity image is one layer blurred by a kernel of sum 1.
 
