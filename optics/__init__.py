@@ -5,10 +5,12 @@ depth ``z`` is planar camera-z; disparity is ``1/z`` in 1/m; the focus distance 
 ``coc`` holds circle-of-confusion physics (Cycles and textbook thin lens, hyperfocal distance,
 depth-of-field limits, inverse focus), ``genrefocus`` disparity, the K scale and the defocus map
 the released BokehNet consumes (``defocus_level`` also takes torch tensors, without importing
-torch), ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields.
+torch), ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields, ``bokeh`` the
+classical layered reference renderer (AIF + disparity + K -> bokeh with that same CoC).
 This package imports only numpy; it must never import bpy, Ray or torch.
 """
 
+from optics.bokeh import linear_to_srgb, render_bokeh, signed_coc_radius_px, srgb_to_linear
 from optics.coc import (
     coc_cycles_m,
     coc_cycles_px,
@@ -56,7 +58,11 @@ __all__ = [
     "hyperfocal_m",
     "k_exif",
     "k_synthetic",
+    "linear_to_srgb",
     "pixel_ratio",
+    "render_bokeh",
     "rescale_k",
     "sensor_width_from_exif",
+    "signed_coc_radius_px",
+    "srgb_to_linear",
 ]
