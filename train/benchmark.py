@@ -124,9 +124,10 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
 
 
 def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float):
-    """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out)."""
-    img = (aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0
-    out = optics.render_bokeh(img, disparity[0, 0].double().numpy(), k, disp_focus)
+    """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
+    linear light (the images are sRGB-encoded renders and photos)."""
+    img = ((aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0, 1)
+    out = optics.render_bokeh(img, disparity[0, 0].double().numpy(), k, disp_focus, srgb=True)
     return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
 
 

@@ -127,7 +127,7 @@ def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):
     assert err.startswith("error: ") and "synthetic_pairs" in err and err.count("\n") == 1
     bad = tmp_path / "bad"
     shutil.copytree(synth_manifest, bad)
-    dof = next(bad.rglob("dof_00.png"))
+    dof = sorted(bad.rglob("dof_00.png"))[0]  # scene 0, the first one benchmarked
     Image.new("RGB", (20, 10)).save(dof)
     assert main([*base, *runs_ok, "--manifest", str(bad)]) == 2
     err = capsys.readouterr().err
