@@ -234,13 +234,7 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
     from train.benchmark import benchmark
 
     bokeh = out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1"
-    r = benchmark(
-        out / "deblur",
-        bokeh,
-        [str(out / "synth_heldout")],
-        out / "benchmark",
-        focus_k=cfg.refocus_k,
-    )
+    r = benchmark(out / "deblur", bokeh, [str(out / "synth_heldout")], out / "benchmark")
     b, rf = r["bokeh"], r["refocus"]
     summary = (
         f"bokeh PSNR {b['bokehnet']['psnr']:.2f} (reference {b['reference']['psnr']:.2f}, "

@@ -15,9 +15,9 @@ multiple of both models' granularity; K rescaled with the width) and never cropp
 * ``lvcorr``: one AIF per scene at the first render's focus plane over the eval K sweep,
   ``−pearson(K, Laplacian variance)`` (BokehNet and the reference: what a perfectly controllable
   renderer scores on the same sweep).
-* ``focus_follows``: per scene a near and a far focus plane (90th / 10th disparity percentile) at
-  ``focus_k``; the fraction of outputs whose sharpest depth band (relative to the AIF) is the one
-  in focus.
+* ``focus_follows``: per scene a near and a far focus plane (the centres of the nearest and the
+  farthest of four equal-width disparity bands) at ``focus_k``; the fraction of outputs whose
+  sharpest depth band (relative to the AIF) is the one in focus.
 
 Rows report the mean and the worst image (PSNR in dB, SSIM). Outputs: ``benchmark.json``,
 ``benchmark.md`` (the table), ``benchmark_grid.png`` and ``k_sweep.png``.
@@ -37,7 +37,7 @@ from PIL import Image
 import optics
 from train.data.build import load_rows, read_npy, read_rgb, rgb_to_tensor
 from train.heldout import defocus_maps, generate
-from train.metrics import focus_follows, lvcorr, psnr_per_image, ssim_per_image
+from train.metrics import depth_bands, focus_follows, lvcorr, psnr_per_image, ssim_per_image
 
 
 class BenchmarkError(ValueError):
@@ -154,33 +154,64 @@ class Scores:
         }
 
 
-def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float) -> dict:
-    """Every section over ``scenes``; returns the results and the images for the figures."""
-    k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
-    sections = {s: Scores() for s in ("deblur", "deblur_sharp", "bokeh", "refocus")}
-    lv = defaultdict(list)
-    follows = defaultdict(list)
-    shots = []
-    for si, sc in enumerate(scenes):
-        sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
-        deblurred = []
+def _dmap(sc: Scene, disp_focus: float, k: float) -> torch.Tensor:
+    return defocus_maps(sc.disparity, torch.tensor([disp_focus]), k)
+
+
+def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
+    """AIF + each render's defocus map in, the Cycles render expected."""
+    for sc in scenes:
         for r in sc.renders:
-            d = deblur([r["dof"]])
-            deblurred.append(d)
-            sections["deblur"].add("deblurnet", d, sc.aif)
-            sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
-            out = bokeh(
-                [sc.aif, defocus_maps(sc.disparity, torch.tensor([r["disp_focus"]]), r["k"])]
-            )
+            out = bokeh([sc.aif, _dmap(sc, r["disp_focus"], r["k"])])
             ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
             for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
-                sections["bokeh"].add(row, img, r["dof"])
+                scores.add(row, img, r["dof"])
+
+
+def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) -> dict:
+    """LVCorr over ``k_sweep`` (first render's focus plane) and focus-follows at ``focus_k``
+    (nearest and farthest band centres), for BokehNet and the reference; ``strip``: the first
+    scene's sweep images."""
+    lv, follows, strip = defaultdict(list), defaultdict(list), None
+    for sc in scenes:
+        df0 = sc.renders[0]["disp_focus"]
+        sweep = {
+            "bokehnet": [bokeh([sc.aif, _dmap(sc, df0, k)])[0] for k in k_sweep],
+            "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in k_sweep],
+        }
+        for row, imgs in sweep.items():
+            lv[row].append(lvcorr(k_sweep, imgs))
+        strip = strip or sweep
+        disp = sc.disparity[0, 0].numpy()
+        for df in depth_bands(disp)[1][[-1, 0]].tolist():
+            outs = {
+                "bokehnet": bokeh([sc.aif, _dmap(sc, df, focus_k)]),
+                "reference": reference(sc.aif, sc.disparity, focus_k, df),
+            }
+            for row, img in outs.items():
+                follows[row].append(focus_follows(img, sc.aif, disp, df))
+    return {
+        "lvcorr": {row: float(np.nanmean(v)) for row, v in lv.items()},
+        "focus_follows": {row: float(np.mean(v)) for row, v in follows.items()},
+        "strip": strip,
+    }
+
+
+def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], sections: dict):
+    """The deblur sections, and refocus over every ordered pair of renders of a scene; returns
+    up to four refocus shots for the figure."""
+    shots = []
+    for sc in scenes:
+        sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
+        deblurred = [deblur([r["dof"]]) for r in sc.renders]
+        for r, d in zip(sc.renders, deblurred, strict=True):
+            sections["deblur"].add("deblurnet", d, sc.aif)
+            sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
         for a, ra in enumerate(sc.renders):
             for b, rb in enumerate(sc.renders):
                 if a == b:
                     continue
-                dmap = defocus_maps(sc.disparity, torch.tensor([rb["disp_focus"]]), rb["k"])
-                out = bokeh([deblurred[a], dmap])
+                out = bokeh([deblurred[a], _dmap(sc, rb["disp_focus"], rb["k"])])
                 ref = reference(deblurred[a], sc.disparity, rb["k"], rb["disp_focus"])
                 rows = (
                     ("deblurnet + bokehnet", out),
@@ -200,38 +231,27 @@ def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: flo
                             "cycles": rb["dof"],
                         }
                     )
-        df0 = sc.renders[0]["disp_focus"]
-        sweep = {"bokehnet": [], "reference": []}
-        for k in k_sweep:
-            dmap = defocus_maps(sc.disparity, torch.tensor([df0]), k)
-            sweep["bokehnet"].append(bokeh([sc.aif, dmap])[0])
-            sweep["reference"].append(reference(sc.aif, sc.disparity, k, df0)[0])
-        for row, imgs in sweep.items():
-            lv[row].append(lvcorr(k_sweep, imgs))
-        if si == 0:
-            strip = sweep
-        disp = sc.disparity[0, 0].numpy()
-        for pct in (90, 10):  # a near and a far focus plane
-            df = float(np.percentile(disp, pct))
-            dmap = defocus_maps(sc.disparity, torch.tensor([df]), focus_k)
-            outs = {
-                "bokehnet": bokeh([sc.aif, dmap]),
-                "reference": reference(sc.aif, sc.disparity, focus_k, df),
-            }
-            for row, img in outs.items():
-                follows[row].append(focus_follows(img, sc.aif, disp, df))
+    return shots
+
+
+def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float) -> dict:
+    """Every section over ``scenes``; returns the results and the images for the figures."""
+    k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
+    sections = {s: Scores() for s in ("deblur", "deblur_sharp", "bokeh", "refocus")}
+    shots = deblur_and_refocus(deblur, bokeh, scenes, sections)
+    bokeh_section(bokeh, scenes, sections["bokeh"])
+    ctrl = controllability(bokeh, scenes, k_sweep, focus_k)
     results = {name: s.summary() for name, s in sections.items()}
-    results["lvcorr"] = {row: float(np.nanmean(v)) for row, v in lv.items()}
-    results["focus_follows"] = {row: float(np.mean(v)) for row, v in follows.items()}
+    results["lvcorr"], results["focus_follows"] = ctrl["lvcorr"], ctrl["focus_follows"]
     results["setup"] = {
         "scenes": len(scenes),
         "k_sweep": k_sweep,
         "focus_k": focus_k,
-        "size_px": list(scenes[0].aif.shape[-2:][::-1]) if scenes else None,
+        "size_px": list(scenes[0].aif.shape[-2:][::-1]),
         "deblur_steps": deblur.steps,
         "bokeh_steps": bokeh.steps,
     }
-    return {"results": results, "shots": shots, "strip": strip, "k_sweep": k_sweep}
+    return {"results": results, "shots": shots, "strip": ctrl["strip"], "k_sweep": k_sweep}
 
 
 def table_markdown(results: dict) -> str:
@@ -280,7 +300,7 @@ def benchmark(
     manifests: list[str],
     out,
     max_scenes: int = 0,
-    focus_k: float = 40.0,
+    focus_k: float = 20.0,
     steps: int = 0,
 ) -> dict:
     """Load the runs and the held-out scenes, run every section, write the outputs."""

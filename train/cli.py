@@ -77,7 +77,7 @@ def _benchmark_parser(sub):
     )
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--max-scenes", type=int, default=0, help="at most N scenes (0: all)")
-    b.add_argument("--focus-k", type=float, default=40.0, help="K of the focus-follows test")
+    b.add_argument("--focus-k", type=float, default=20.0, help="K of the focus-follows test")
     b.add_argument("--steps", type=int, default=0, help="Euler steps (default: the configs')")
 
 

@@ -166,17 +166,27 @@ def band_sharpness(image, reference, bands, n_bands: int) -> np.ndarray:
     return out
 
 
+def depth_bands(disparity, n_bands: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``(bands, centres)``: each pixel's band index in ``[0, n_bands)`` for bands of equal
+    width in disparity between the 2nd and 98th percentile (the outliers join the end bands),
+    and the bands' centre disparities (band 0 is the farthest)."""
+    d = np.asarray(disparity, dtype=np.float64)
+    lo, hi = np.percentile(d, [2, 98])
+    edges = np.linspace(lo, hi, n_bands + 1)
+    bands = np.clip(np.searchsorted(edges[1:-1], d, side="right"), 0, n_bands - 1)
+    return bands, 0.5 * (edges[:-1] + edges[1:])
+
+
 def focus_follows(image, reference, disparity, disp_focus: float, n_bands: int = 4) -> bool:
     """Whether the depth band holding ``disp_focus`` is the sharpest band of ``image`` (relative
     to the all-in-focus ``reference``, :func:`band_sharpness`), by more than 1% over every other
-    band. Bands are disparity quantiles of the frame, so each holds about the same number of
-    pixels."""
-    d = np.asarray(disparity, dtype=np.float64)
-    edges = np.quantile(d, np.linspace(0, 1, n_bands + 1)[1:-1])
-    bands = np.searchsorted(edges, d, side="right")
-    target = int(np.searchsorted(edges, disp_focus, side="right"))
+    band that holds at least 2% of the pixels (:func:`depth_bands`)."""
+    bands, centres = depth_bands(disparity, n_bands)
+    edges = 0.5 * (centres[:-1] + centres[1:])
+    target = int(np.clip(np.searchsorted(edges, disp_focus, side="right"), 0, n_bands - 1))
     s = band_sharpness(image, reference, bands, n_bands)
-    others = np.delete(s, target)
-    others = others[np.isfinite(others)]
+    share = np.bincount(bands.ravel(), minlength=n_bands) / bands.size
+    others = [s[i] for i in range(n_bands) if i != target and share[i] >= 0.02]
+    others = [v for v in others if np.isfinite(v)]
     # strictly the sharpest (by 1%): an image blurred nowhere, or everywhere alike, does not follow
-    return bool(np.isfinite(s[target]) and others.size and s[target] > 1.01 * others.max())
+    return bool(np.isfinite(s[target]) and others and s[target] > 1.01 * max(others))

@@ -29,17 +29,42 @@ def test_deblurnet_psnr_rises_3db_over_the_untrained_model_within_300_steps(
 
 
 @pytest.mark.slow
-def test_tiny_bokehnet_reaches_lvcorr_0_9(tmp_path_factory, tmp_path, render_synth):
-    """Controllability: over a K sweep the output's Laplacian variance falls as K grows."""
+def test_tiny_bokehnet_is_controllable_on_whole_heldout_frames(
+    tmp_path_factory, tmp_path, render_synth
+):
+    """bokehnet_tiny as the demo trains it (1,500 steps on 24 scenes at 128 px), scored by the
+    refocus benchmark on whole 128 px frames of 8 held-out scenes of another dataset seed against
+    their Cycles renders. Measured on the demo's data: bokeh PSNR 22.2 dB (reference 21.4, the
+    AIF 19.2), LVCorr 0.60 against the reference's 0.63 on the same sweep, focus follows 0.94.
+    Asserted with margins: above the AIF and within 2 dB of the reference, LVCorr >= 0.9 x the
+    reference's, focus follows >= 0.75 (the reference itself misses some planes)."""
+    from train.benchmark import Model, Scores, bokeh_section, controllability, load_scenes
     from train.config import load_train_config
 
-    out = render_synth(tmp_path_factory.mktemp("synth40") / "synth", 40, 96, 4)
+    root = tmp_path_factory.mktemp("bokeh_heldout")
+    train = render_synth(root / "train", 24, 128, 16)
+    heldout_toml = Path(__file__).parents[2] / "synth" / "configs" / "heldout.toml"
+    heldout = render_synth(root / "heldout", 8, 128, 16, "--config", str(heldout_toml))
     cfg = load_train_config("bokehnet_tiny.toml")
-    cfg.data.eval_split = "test"  # more held-out scenes than "val" alone
-    cfg.eval.batches, cfg.eval.lvcorr_images = 3, 8
     cfg.eval.every = cfg.checkpoint.every = 10**9
-    m = train_local(cfg, [str(out)], tmp_path / "bokeh", steps=1500, show_progress=False)
-    assert m["lvcorr"] >= 0.9, m
+    cfg.eval.batches, cfg.eval.lvcorr_images = 1, 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_local(cfg, [str(train)], tmp_path / "bokeh", steps=1500, show_progress=False)
+        bokeh = Model(tmp_path / "bokeh", "bokehnet")
+        scenes = load_scenes([str(heldout)], bokeh.cfg.granularity_px)
+        scores = Scores()
+        bokeh_section(bokeh, scenes, scores)
+        ctrl = controllability(bokeh, scenes, list(cfg.eval.k_sweep), 20.0)
+    finally:
+        torch.set_num_threads(threads)
+    b = scores.summary()
+    assert b["bokehnet"]["psnr"] > b["aif"]["psnr"] + 0.5, b
+    assert b["bokehnet"]["psnr"] >= b["reference"]["psnr"] - 2.0, b
+    lv, ff = ctrl["lvcorr"], ctrl["focus_follows"]
+    assert lv["bokehnet"] >= 0.9 * lv["reference"] and lv["reference"] > 0.4, lv
+    assert ff["bokehnet"] >= 0.75, ff
 
 
 @pytest.mark.slow
