@@ -132,3 +132,37 @@ def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):
     assert main([*base, *runs_ok, "--manifest", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "dof_00.png" in err and "vs the AIF" in err and err.count("\n") == 1
+
+
+def test_the_same_benchmark_runs_the_flux_configs(synth_manifest, tmp_path):
+    """The random-init tiny FLUX (the FLUX.1 code path with a LoRA, branch mode) as DeblurNet and
+    BokehNet through the same benchmark."""
+    from train.cli import main
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    fast = ["eval.batches=1", "eval.sample_steps=1", "eval.lvcorr_images=1", "checkpoint.every=10"]
+    deblur = load_train_config("deblurnet_tinyflux.toml", fast)
+    bokeh = load_train_config("deblurnet_tinyflux.toml", [*fast, "network='bokehnet'"])
+    for name, cfg in (("deblur", deblur), ("bokeh", bokeh)):
+        train_local(cfg, [synth_manifest], tmp_path / name, steps=1, show_progress=False)
+    out = tmp_path / "bench"
+    argv = [
+        "benchmark",
+        "--deblur",
+        str(tmp_path / "deblur"),
+        "--bokeh",
+        str(tmp_path / "bokeh"),
+        "--manifest",
+        synth_manifest,
+        "--out",
+        str(out),
+        "--max-scenes",
+        "1",
+        "--steps",
+        "1",
+    ]
+    assert main(argv) == 0
+    r = json.loads((out / "benchmark.json").read_text())
+    assert r["bokeh"]["bokehnet"]["images"] == 3 and np.isfinite(r["bokeh"]["bokehnet"]["psnr"])
+    assert np.isfinite(r["deblur"]["deblurnet"]["psnr"]) and "bokehnet" in r["lvcorr"]
