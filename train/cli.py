@@ -21,6 +21,15 @@ from manifests.config_file import add_set_argument
 from train.config import TrainConfigError, load_train_config
 
 
+def _manifest_argument(parser, help_text: str) -> None:
+    parser.add_argument("--manifest", action="append", required=True, help=help_text)
+
+
+def _run_arguments(parser) -> None:
+    parser.add_argument("--deblur", required=True, help="DeblurNet run folder or checkpoint")
+    parser.add_argument("--bokeh", required=True, help="BokehNet run folder or checkpoint")
+
+
 def _fit_parser(sub):
     f = sub.add_parser(
         "fit",
@@ -29,12 +38,7 @@ def _fit_parser(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("--config", required=True, help="TOML file (or a name in train/configs/)")
-    f.add_argument(
-        "--manifest",
-        action="append",
-        required=True,
-        help="manifest root (repeat for several; synthetic_pairs and real_photos)",
-    )
+    _manifest_argument(f, "manifest root (repeat for several; synthetic_pairs and real_photos)")
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
     add_set_argument(f, "optim.lr=3e-4")
     f.add_argument("--steps", type=int, help="override optim.steps")
@@ -49,8 +53,7 @@ def _fit_parser(sub):
 
 def _refocus_parser(sub):
     r = sub.add_parser("refocus", help="deblur -> depth -> defocus map -> bokeh on one image")
-    r.add_argument("--deblur", required=True, help="DeblurNet run folder or checkpoint")
-    r.add_argument("--bokeh", required=True, help="BokehNet run folder or checkpoint")
+    _run_arguments(r)
     r.add_argument("--image", required=True)
     r.add_argument("--focus", required=True, help="x,y of the point to focus on, in [0, 1]")
     r.add_argument("--k", type=float, required=True, help="blur strength K (px per 1/m)")
@@ -67,14 +70,8 @@ def _benchmark_parser(sub):
         help="DeblurNet + BokehNet against Cycles truth on held-out scenes (whole frames)",
         description="Writes benchmark.json, benchmark.md, benchmark_grid.png and k_sweep.png.",
     )
-    b.add_argument("--deblur", required=True, help="DeblurNet run folder or checkpoint")
-    b.add_argument("--bokeh", required=True, help="BokehNet run folder or checkpoint")
-    b.add_argument(
-        "--manifest",
-        action="append",
-        required=True,
-        help="held-out synthetic_pairs manifest root (repeatable)",
-    )
+    _run_arguments(b)
+    _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--max-scenes", type=int, default=0, help="at most N scenes (0: all)")
     b.add_argument("--focus-k", type=float, default=20.0, help="K of the focus-follows test")

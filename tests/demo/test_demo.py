@@ -38,11 +38,16 @@ def demo_run(tmp_path_factory):
 def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     out, stdout = demo_run
     stages = ("synth", "synth_heldout", "curate", "real", "deblur", "bokeh_stage1")
-    for stage in (*stages, "bokeh_stage2", "refocus"):
+    for stage in (*stages, "bokeh_stage2", "refocus", "benchmark"):
         assert (out / "stages" / f"{stage}.json").is_file(), stage
     assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
     assert re.search(r"BokehNet LVCorr \(controllability\): -?\d\.\d+", stdout)
     assert re.search(r"photos kept / rejected: \d+ / \d+", stdout)
+    assert re.search(r"benchmark on whole held-out frames: bokeh PSNR \d+\.\d+", stdout)
+    bench = json.loads((out / "benchmark" / "benchmark.json").read_text())
+    assert bench["setup"]["scenes"] == 2 and {"bokehnet", "reference"} <= set(bench["lvcorr"])
+    assert "Benchmark: 2 held-out scenes" in (out / "report.html").read_text()
+    assert bench["refocus"]["identity (input render)"]["images"] == 2 * 6
     results = json.loads((out / "results.json").read_text())
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
     # evaluation and the refocus example use the held-out renders only (another dataset)
@@ -63,7 +68,7 @@ def test_demo_rerun_reuses_finished_stages(demo_run):
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.count("done before, reused") == 8
+    assert p.stdout.count("done before, reused") == 9  # every stage, the benchmark too
 
 
 @pytest.mark.slow
