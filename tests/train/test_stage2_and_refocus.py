@@ -155,7 +155,8 @@ def test_init_from_on_the_cli_starts_from_the_given_runs_weights(synth_manifest,
     fast = ["--quiet", "--set", "eval.batches=1", "--set", "eval.sample_steps=1"]
     fast += ["--set", "eval.lvcorr_images=1", "--set", "eval.k_sweep=[0.0, 40.0]"]
     base = ["fit", "--config", "bokehnet_tiny.toml", "--manifest", synth_manifest, *fast]
-    assert main([*base, "--out", str(tmp_path / "s1"), "--steps", "3"]) == 0
+    moved = ["--set", "optim.lr=1e-2", "--set", "optim.warmup_steps=1"]  # far from the init
+    assert main([*base, "--out", str(tmp_path / "s1"), "--steps", "3", *moved]) == 0
     still = ["--steps", "1", "--set", "optim.lr=1e-12", "--set", "optim.warmup_steps=1"]
     s1 = tmp_path / "s1"
     assert main([*base, "--out", str(tmp_path / "s2"), *still, "--init-from", str(s1)]) == 0
