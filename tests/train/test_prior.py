@@ -18,7 +18,8 @@ def test_zero_defocus_is_the_input_and_a_disc_sums_to_one():
     assert torch.equal(classical_bokeh(img, torch.zeros(2, 3, 24, 24)), img)
     for r in (0.3, 1.0, 2.5, 7.0):
         k = disc_kernel(r)
-        assert abs(float(k.sum()) - 1) < 1e-12 and k.shape[0] == 2 * max(0, math.ceil(r - 0.5)) + 1
+        side = 1 if r < 0.5 else 2 * math.floor(r + 0.5) + 1
+        assert abs(float(k.sum()) - 1) < 1e-12 and k.shape[0] == side
 
 
 def test_uniform_blur_keeps_the_mean_and_widens_with_the_radius():

@@ -13,25 +13,17 @@ accumulated coverage. The network then learns a correction (``model.bokeh_prior`
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from optics.bokeh import aperture_kernel
 
 MAX_RADIUS_PX = 100.0  # the defocus map's clip
 
 
-def disc_kernel(radius_px: float, supersample: int = 4) -> torch.Tensor:
-    """An anti-aliased disc (area coverage, ``supersample²`` points per pixel) summing to 1."""
-    if radius_px < 0.5:
-        return torch.ones(1, 1, dtype=torch.float64)
-    n = int(math.ceil(radius_px - 0.5))
-    s = supersample
-    offs = (torch.arange(s, dtype=torch.float64) + 0.5) / s - 0.5
-    grid = torch.arange(-n, n + 1, dtype=torch.float64)
-    y = (grid[:, None, None, None] + offs[None, None, :, None]) ** 2
-    x = (grid[None, :, None, None] + offs[None, None, None, :]) ** 2
-    k = ((x + y) <= radius_px**2).double().mean((2, 3))
-    return k / k.sum()
+def disc_kernel(radius_px: float) -> torch.Tensor:
+    """The reference renderer's anti-aliased disc (``optics.bokeh.aperture_kernel``, sum 1; a
+    radius under 0.5 px is the identity) as a float64 tensor."""
+    return torch.from_numpy(aperture_kernel(radius_px))
 
 
 def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
