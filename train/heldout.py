@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from optics import defocus_level
 from train.ema import averaged
 from train.metrics import lvcorr, psnr_per_image, ssim_per_image
 from train.objectives import euler_sample
@@ -41,8 +42,6 @@ def generate(denoiser, codec, cond_images: list[torch.Tensor], steps: int, seed:
 def defocus_maps(disparity: torch.Tensor, disp_focus: torch.Tensor, k: float) -> torch.Tensor:
     """``optics.defocus_level`` (``clip(K · |disp − disp_focus| / 100, 0, 1)``) of a [B, 1, H, W]
     disparity batch with one ``disp_focus`` per image, replicated to 3 channels (raw [0, 1])."""
-    from optics import defocus_level
-
     return defocus_level(disparity, disp_focus.view(-1, 1, 1, 1), k).expand(-1, 3, -1, -1)
 
 
