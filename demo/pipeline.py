@@ -26,12 +26,13 @@ class DemoConfig:
     heldout_scenes: int = 8  # rendered with another dataset seed, all split "val": never trained
     resolution_px: int = 128
     samples: int = 16
-    deblur_steps: int = 1500
+    deblur_steps: int = 3000
     bokeh_steps: int = 1500
     stage2_steps: int = 200
     photos: list[str] = field(default_factory=list)
     depth_model: str | None = None
     refocus_k: float = 40.0
+    train_seed: int = 0  # the seed of the three trainings (bench/demo_seeds.py varies it)
 
     @classmethod
     def small(cls, **kw) -> DemoConfig:
@@ -173,6 +174,7 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
         tcfg.data.depth_model = cfg.depth_model
         tcfg.real.deblur_run = str(out / "deblur")
         manifests, steps, init = [*synth, str(out / "real")], cfg.stage2_steps, out / "bokeh_stage1"
+    tcfg.seed = cfg.train_seed
     tcfg.data.eval_split = "val"  # the held-out renders (and the training set's few val scenes)
     tcfg.eval.batches = 0  # all of them
     tcfg.eval.every = 10**9

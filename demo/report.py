@@ -65,6 +65,13 @@ def _benchmark_section(out: Path, r: dict) -> str:
         "and aperture expected. Reference = the classical layered renderer "
         "(<code>optics.render_bokeh</code>).</p>"
         + _table(ctrl, [f"K sweep {setup['k_sweep']}", "LVCorr", "focus follows"])
+        + _table(
+            [
+                [t["target"], t["value"], t["threshold"], "yes" if t["ok"] else "no"]
+                for t in r.get("targets", [])
+            ],
+            ["target (docs/train.md)", "value", "threshold", "met"],
+        )
         + _img(out / "benchmark" / "k_sweep.png", "K sweep: BokehNet (top), reference (bottom)")
         + _img(
             out / "benchmark" / "benchmark_grid.png",

@@ -15,9 +15,9 @@ multiple of both models' granularity; K rescaled with the width) and never cropp
 * ``lvcorr``: one AIF per scene at the first render's focus plane over the eval K sweep,
   ``−pearson(K, Laplacian variance)`` (BokehNet and the reference: what a perfectly controllable
   renderer scores on the same sweep).
-* ``focus_follows``: per scene a near and a far focus plane (the centres of the nearest and the
-  farthest of four equal-width disparity bands) at ``focus_k``; the fraction of outputs whose
-  sharpest depth band (relative to the AIF) is the one in focus.
+* ``focus_follows``: per scene a near and a far focus plane (the median disparity of the
+  nearest and of the farthest of four equal-width disparity bands) at ``focus_k``; the
+  fraction of outputs whose sharpest depth band (relative to the AIF) is the one in focus.
 
 Rows report the mean and the worst image (PSNR in dB, SSIM). Outputs: ``benchmark.json``,
 ``benchmark.md`` (the table), ``benchmark_grid.png`` and ``k_sweep.png``.
@@ -37,7 +37,7 @@ from PIL import Image
 import optics
 from train.data.build import load_rows, read_npy, read_rgb, rgb_to_tensor
 from train.heldout import defocus_maps, generate
-from train.metrics import depth_bands, focus_follows, lvcorr, psnr_per_image, ssim_per_image
+from train.metrics import band_medians, focus_follows, lvcorr, psnr_per_image, ssim_per_image
 
 
 class BenchmarkError(ValueError):
@@ -170,8 +170,8 @@ def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
 
 def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) -> dict:
     """LVCorr over ``k_sweep`` (first render's focus plane) and focus-follows at ``focus_k``
-    (nearest and farthest band centres), for BokehNet and the reference; ``strip``: the first
-    scene's sweep images."""
+    (the nearest and the farthest band's median disparity), for BokehNet and the reference;
+    ``strip``: the first scene's sweep images."""
     lv, follows, strip = defaultdict(list), defaultdict(list), None
     for sc in scenes:
         df0 = sc.renders[0]["disp_focus"]
@@ -183,7 +183,7 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
             lv[row].append(lvcorr(k_sweep, imgs))
         strip = strip or sweep
         disp = sc.disparity[0, 0].numpy()
-        for df in depth_bands(disp)[1][[-1, 0]].tolist():
+        for df in band_medians(disp)[[-1, 0]].tolist():
             outs = {
                 "bokehnet": bokeh([sc.aif, _dmap(sc, df, focus_k)]),
                 "reference": reference(sc.aif, sc.disparity, focus_k, df),
@@ -272,6 +272,10 @@ def table_markdown(results: dict) -> str:
             f"| {row} | {results['lvcorr'][row]:.3f} | "
             f"{results['focus_follows'].get(row, float('nan')):.2f} |"
         )
+    lines += ["", "| target | value | threshold | met |", "|---|---|---|---|"]
+    for t in check_targets(results):
+        met = "yes" if t["ok"] else "no"
+        lines.append(f"| {t['target']} | {t['value']:.3f} | {t['threshold']:.3f} | {met} |")
     return "\n".join(lines) + "\n"
 
 
@@ -281,6 +285,7 @@ def write_outputs(out: Path, bench: dict) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     results = bench["results"]
+    results["targets"] = check_targets(results)
     text = json.dumps(results, indent=1, sort_keys=True)
     atomic_write(out / "benchmark.json", lambda p: Path(p).write_text(text))
     atomic_write(out / "benchmark.md", lambda p: Path(p).write_text(table_markdown(results)))
@@ -309,3 +314,65 @@ def benchmark(
     gran = max(deblur.cfg.granularity_px, bokeh.cfg.granularity_px)
     scenes = load_scenes(manifests, gran, max_scenes)
     return write_outputs(Path(out), run_benchmark(deblur, bokeh, scenes, focus_k))
+
+
+# The issue's model targets (docs/train.md): (name, value, threshold) from a results dict.
+TARGETS = (
+    ("BokehNet LVCorr >= 0.9", lambda r: r["lvcorr"]["bokehnet"], lambda r: 0.9),
+    (
+        "BokehNet LVCorr >= 0.9 x reference",
+        lambda r: r["lvcorr"]["bokehnet"],
+        lambda r: 0.9 * r["lvcorr"]["reference"],
+    ),
+    ("focus follows >= 0.9", lambda r: r["focus_follows"]["bokehnet"], lambda r: 0.9),
+    (
+        "bokeh PSNR > return the AIF",
+        lambda r: r["bokeh"]["bokehnet"]["psnr"],
+        lambda r: r["bokeh"]["aif"]["psnr"] + 1e-9,
+    ),
+    (
+        "bokeh PSNR >= reference - 2 dB",
+        lambda r: r["bokeh"]["bokehnet"]["psnr"],
+        lambda r: r["bokeh"]["reference"]["psnr"] - 2.0,
+    ),
+    (
+        "DeblurNet gain >= +1 dB",
+        lambda r: r["deblur"]["deblurnet"]["psnr"] - r["deblur"]["identity (blurry input)"]["psnr"],
+        lambda r: 1.0,
+    ),
+    (
+        "DeblurNet SSIM >= the input's",
+        lambda r: r["deblur"]["deblurnet"]["ssim"],
+        lambda r: r["deblur"]["identity (blurry input)"]["ssim"],
+    ),
+    (
+        "sharp inputs >= 30 dB, worst image",
+        lambda r: r["deblur_sharp"]["deblurnet"]["psnr_worst"],
+        lambda r: 30.0,
+    ),
+    (
+        "refocus PSNR > identity",
+        lambda r: r["refocus"]["deblurnet + bokehnet"]["psnr"],
+        lambda r: r["refocus"]["identity (input render)"]["psnr"] + 1e-9,
+    ),
+)
+
+
+def check_targets(results: dict) -> list[dict]:
+    """Each target of ``TARGETS`` on a results dict: name, value, threshold, ok."""
+    out = []
+    for name, value, threshold in TARGETS:
+        v, t = float(value(results)), float(threshold(results))
+        out.append({"target": name, "value": v, "threshold": t, "ok": bool(v >= t)})
+    return out
+
+
+def mean_results(runs: list[dict]) -> dict:
+    """The mean of several results dicts (same keys), leaf by leaf; ``setup`` from the first."""
+
+    def mean(vals):
+        if isinstance(vals[0], dict):
+            return {k: mean([v[k] for v in vals]) for k in vals[0] if k not in ("setup", "targets")}
+        return float(np.mean(vals))
+
+    return {**mean(runs), "setup": runs[0]["setup"]}

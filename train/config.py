@@ -57,7 +57,9 @@ class ModelConfig(ConfigModel):
     gradient_checkpointing: bool = False
     # BokehNet, UNet in pixel space: the network corrects a classical render computed from its
     # own conditions (train.backbones.prior; BokehMe's classical + neural design)
-    bokeh_prior: Literal["none", "classical"] = "none"
+    # "classical": the UNet's output is added to the prior; "classical_edit": the UNet edits the
+    # AIF and the same layered blur renders the edit (the output follows the map by construction)
+    bokeh_prior: Literal["none", "classical", "classical_edit"] = "none"
 
     @model_validator(mode="after")
     def _local_flux(self):
@@ -171,6 +173,10 @@ class TrainConfig(ConfigModel):
             raise ConfigRule(
                 "model.bokeh_prior",
                 "needs network = bokehnet, backbone = unet, codec = pixel, pixel_factor = 1",
+            )
+        if m.bokeh_prior == "classical_edit" and m.unet_head != "residual":
+            raise ConfigRule(
+                "model.unet_head", "classical_edit needs the residual head (zero init)"
             )
         if self.eval.resolution_px % self.granularity_px:
             raise ConfigRule(

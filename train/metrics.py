@@ -177,6 +177,18 @@ def depth_bands(disparity, n_bands: int = 4) -> tuple[np.ndarray, np.ndarray]:
     return bands, 0.5 * (edges[:-1] + edges[1:])
 
 
+def band_medians(disparity, n_bands: int = 4) -> np.ndarray:
+    """The median disparity of each :func:`depth_bands` band's pixels (nan for an empty band):
+    where a band's content is. A band's nominal centre can lie in an empty disparity range (a
+    far band holding only a backdrop at its far edge), and focusing there leaves the band's
+    content blurred; the median is in focus for at least half of it."""
+    d = np.asarray(disparity, dtype=np.float64)
+    bands, _ = depth_bands(d, n_bands)
+    return np.array(
+        [float(np.median(d[bands == i])) if (bands == i).any() else np.nan for i in range(n_bands)]
+    )
+
+
 def focus_follows(image, reference, disparity, disp_focus: float, n_bands: int = 4) -> bool:
     """Whether the depth band holding ``disp_focus`` is the sharpest band of ``image`` (relative
     to the all-in-focus ``reference``, :func:`band_sharpness`), by more than 1% over every other

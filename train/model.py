@@ -49,6 +49,26 @@ class PriorUNetDenoiser(torch.nn.Module):
         return self.unet(z_t, [base, *conds], sigma, sigma_floor)
 
 
+class PriorEditDenoiser(torch.nn.Module):
+    """BokehNet as an edit of the AIF before the classical blur: the UNet sees ``[prior, AIF,
+    map]`` (as :class:`PriorUNetDenoiser`) and its residual ``r`` is added to the AIF, which
+    ``train.backbones.prior.layered_blur`` then blurs with the map's layers. The network can
+    change what is blurred (brighten clipped highlights, fix colours) but not how much: defocused
+    regions stay as smooth as the map says, so the output follows the map by construction."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+        from train.backbones.prior import classical_bokeh, layered_blur
+        from train.backbones.unet import velocity_from_x0
+
+        base = classical_bokeh(conds[0], conds[1])
+        r = self.unet.correction(z_t, [base, *conds], sigma)
+        return velocity_from_x0(z_t, layered_blur(conds[0] + r, conds[1]), sigma, sigma_floor)
+
+
 class FluxWrap(torch.nn.Module):
     def __init__(self, flux_denoiser):
         super().__init__()
@@ -86,9 +106,14 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     if m.backbone == "unet":
         from train.backbones.unet import SmallUNet
 
-        prior = m.bokeh_prior == "classical"
+        prior = m.bokeh_prior != "none"
         unet = SmallUNet(channels, n_conds + prior, m.unet_width, m.unet_levels, m.unet_head)
-        denoiser = PriorUNetDenoiser(unet) if prior else UNetDenoiser(unet)
+        wrap = {
+            "none": UNetDenoiser,
+            "classical": PriorUNetDenoiser,
+            "classical_edit": PriorEditDenoiser,
+        }
+        denoiser = wrap[m.bokeh_prior](unet)
     else:
         from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
         from train.text import flux_prompt_embeddings, tiny_prompt_embeddings

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from train.metrics import band_sharpness, focus_follows
+from train.benchmark import TARGETS, check_targets, mean_results
+from train.metrics import band_medians, band_sharpness, depth_bands, focus_follows
 
 
 def _texture(h=48, w=48, seed=0):
@@ -44,6 +45,16 @@ def test_focus_follows_the_sharpest_band_strictly():
     assert not focus_follows(aif, aif, disp, disp_focus=1.9)  # blurred nowhere: follows nothing
     with pytest.raises(ValueError, match="shapes differ"):
         focus_follows(near[..., :40], aif, disp, 1.0)
+
+
+def test_band_medians_sit_where_the_bands_content_is():
+    disp = np.full((20, 20), 0.1)
+    disp[:, 10:] = 1.0  # a backdrop at 10 m and a plane at 1 m, nothing between
+    med = band_medians(disp)
+    _, centres = depth_bands(disp)
+    assert med[0] == pytest.approx(0.1) and med[3] == pytest.approx(1.0)
+    assert np.isnan(med[1]) and np.isnan(med[2])
+    assert centres[0] == pytest.approx(0.2125)  # the nominal centre: no content there
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +110,60 @@ def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, caps
     # the reference renders: it beats the sharp AIF against Cycles' DoF renders
     assert r["bokeh"]["reference"]["psnr"] > r["bokeh"]["aif"]["psnr"]
     assert set(r["lvcorr"]) == set(r["focus_follows"]) == {"bokehnet", "reference"}
+    assert [t["target"] for t in r["targets"]] == [t[0] for t in TARGETS]
     for f in ("benchmark.md", "benchmark_grid.png", "k_sweep.png"):
         assert (out / f).stat().st_size > 0
     assert "| bokeh | reference |" in capsys.readouterr().out
+
+
+def _row(p, s=0.7):
+    return {"psnr": p, "psnr_worst": p - 5, "ssim": s, "ssim_worst": s / 2, "images": 4}
+
+
+def _results(**over):
+    row = _row
+    r = {
+        "deblur": {"deblurnet": row(21.0, 0.65), "identity (blurry input)": row(19.5, 0.64)},
+        "deblur_sharp": {"deblurnet": row(40.0)},
+        "bokeh": {"bokehnet": row(22.0), "reference": row(21.5), "aif": row(19.0)},
+        "refocus": {
+            "deblurnet + bokehnet": row(21.5),
+            "deblurnet + reference": row(21.0),
+            "identity (input render)": row(20.5),
+        },
+        "lvcorr": {"bokehnet": 0.92, "reference": 0.6},
+        "focus_follows": {"bokehnet": 0.9, "reference": 0.94},
+        "setup": {"scenes": 8},
+    }
+    for path, v in over.items():
+        *keys, last = path.split("/")
+        node = r
+        for k in keys:
+            node = node[k]
+        node[last] = v
+    return r
+
+
+def test_targets_are_checked_on_each_number_and_on_means_over_seeds():
+    assert all(t["ok"] for t in check_targets(_results()))
+    failed = {
+        "deblur_sharp/deblurnet/psnr_worst": 29.9,
+        "deblur/deblurnet/ssim": 0.63,
+        "focus_follows/bokehnet": 0.875,
+        "bokeh/bokehnet/psnr": 19.0,  # = the AIF, and 2.5 dB under the reference
+        "refocus/deblurnet + bokehnet/psnr": 20.5,
+        "lvcorr/bokehnet": 0.5,
+    }
+    for path, value in failed.items():
+        bad = [t["target"] for t in check_targets(_results(**{path: value})) if not t["ok"]]
+        assert bad, path
+    assert (
+        len([t for t in check_targets(_results(**{"bokeh/bokehnet/psnr": 19.0})) if not t["ok"]])
+        == 2
+    )
+    mean = mean_results([_results(), _results(**{"lvcorr/bokehnet": 0.5})])
+    assert mean["lvcorr"]["bokehnet"] == pytest.approx(0.71)
+    assert mean["deblur"]["deblurnet"]["psnr"] == 21.0 and mean["setup"] == {"scenes": 8}
 
 
 def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):

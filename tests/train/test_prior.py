@@ -45,3 +45,41 @@ def test_sharp_content_stays_on_top_of_blurred_content():
     assert torch.allclose(out[..., :32], img[..., :32], atol=1e-9)
     both = classical_bokeh(img, torch.full((1, 3, 64, 64), 0.1))
     assert float(both[0, 0, 32, 28]) > -0.9  # blurred on both sides: the bright side spreads
+
+
+def test_an_edit_of_a_defocused_region_is_blurred_with_it_and_carries_gradients():
+    from train.backbones.prior import layered_blur
+
+    torch.manual_seed(0)
+    img = torch.zeros(1, 3, 48, 48, dtype=torch.float64)
+    dmap = torch.zeros(1, 3, 48, 48, dtype=torch.float64)
+    dmap[..., :24] = 0.06  # the left half defocused (6 px radius), the right half in focus
+    edit = (torch.rand(1, 3, 48, 48, dtype=torch.float64) - 0.5).requires_grad_()
+    out = layered_blur(img + edit, dmap)
+    assert torch.allclose(out[..., 25:], edit[..., 25:])  # in focus: the edit as it is
+
+    def lap(x):
+        c = x[..., 1:-1, 1:-1] * 4 - x[..., :-2, 1:-1] - x[..., 2:, 1:-1]
+        return c - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]
+
+    # defocused: the noise edit comes out smooth (a network cannot add texture there)
+    d, e = out.detach(), edit.detach()
+    assert float(lap(d[..., 8:40, 4:18]).std()) < 0.1 * float(lap(e[..., 8:40, 4:18]).std())
+    out.sum().backward()
+    assert edit.grad is not None and float(edit.grad.abs().sum()) > 0
+
+
+def test_the_edit_bokehnet_starts_as_its_prior():
+    from train.backbones.prior import classical_bokeh
+    from train.config import load_train_config
+    from train.heldout import generate
+    from train.model import PriorEditDenoiser, build_model
+
+    cfg = load_train_config("bokehnet_tiny.toml")
+    built = build_model(cfg)
+    assert isinstance(built.denoiser, PriorEditDenoiser)
+    aif = torch.rand(1, 3, 32, 32) * 2 - 1
+    dmap = torch.full((1, 3, 32, 32), 0.03)
+    with torch.no_grad():
+        out = generate(built.denoiser, built.codec, [aif, dmap], steps=1, seed=0)
+    assert torch.allclose(out, classical_bokeh(aif, dmap).clamp(-1, 1), atol=1e-5)

@@ -8,7 +8,9 @@ layer's premultiplied colour and coverage are blurred with an anti-aliased disc 
 (FFT convolution, any radius, so the blur is never limited by the network's receptive field),
 and layers are composited sharp over blurred (the map is unsigned: near and far are not told
 apart, so in-focus content stays crisp over defocused content), then normalised by the
-accumulated coverage. The network then learns a correction (``model.bokeh_prior``). No grad.
+accumulated coverage. The network then learns a correction (``model.bokeh_prior``): added to
+the prior (``classical``), or made to the AIF before this blur (``classical_edit``, which then
+carries gradients to the edit).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def classical_bokeh(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) -> torch.Tensor:
     """The prior for ``image`` [B, 3, H, W] (any range) and ``dmap`` [B, ≥1, H, W] in [0, 1]."""
+    return layered_blur(image, dmap, max_layers)
+
+
+def layered_blur(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) -> torch.Tensor:
+    """:func:`classical_bokeh` with gradients to ``image`` (the layers come from ``dmap``)."""
     radius = dmap[:, :1].clamp(0, 1) * MAX_RADIUS_PX
     top = float(radius.max())
     if top < 0.5:

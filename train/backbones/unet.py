@@ -67,7 +67,8 @@ class SmallUNet(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
-    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+    def correction(self, z_t, conds, sigma) -> torch.Tensor:
+        """The network's raw output: the velocity (velocity head) or the residual ``r``."""
         e = self.emb(sigma_embedding(sigma, self.width))
         h = self.inp(torch.cat([z_t, *conds], dim=1))
         skips = []
@@ -79,9 +80,16 @@ class SmallUNet(nn.Module):
         for block in self.up:
             h = F.interpolate(h, scale_factor=2, mode="nearest")
             h = block(torch.cat([h, skips.pop()], dim=1), e)
-        r = self.out(F.silu(self.out_norm(h)))
+        return self.out(F.silu(self.out_norm(h)))
+
+    def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
+        r = self.correction(z_t, conds, sigma)
         if self.head == "velocity":
             return r
-        x0 = conds[0] + r
-        s = sigma.clamp(min=sigma_floor).view(-1, 1, 1, 1)
-        return (z_t - x0) / s
+        return velocity_from_x0(z_t, conds[0] + r, sigma, sigma_floor)
+
+
+def velocity_from_x0(z_t, x0, sigma, sigma_floor: float = 1e-4) -> torch.Tensor:
+    """The flow-matching velocity ``(x_t − x0) / σ`` of a clean-image prediction (σ floored)."""
+    s = sigma.clamp(min=sigma_floor).view(-1, 1, 1, 1)
+    return (z_t - x0) / s

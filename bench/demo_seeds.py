@@ -1,0 +1,98 @@
+"""The demo's model targets as means over training seeds (issue: "means over three training
+seeds, each within the demo's budget").
+
+Takes a finished demo (``make demo``: its rendered training and held-out sets and its curated
+photos) and, for each seed, trains DeblurNet, BokehNet stage 1 and stage 2 exactly as the
+demo does (``demo.pipeline.train_net`` with ``DemoConfig.train_seed``, the current configs)
+into ``OUT/seed<N>``, then runs the benchmark on the same held-out frames. Prints each seed's
+numbers, their mean, and every target of ``train.benchmark.TARGETS`` on the mean and on each
+seed; writes ``OUT/demo_seeds.json``.
+Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
+
+  .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SHARED = ("synth", "synth_heldout", "real")  # the demo's data, linked (trained on, never written)
+
+
+def seed_dir(demo: Path, out: Path, seed: int) -> Path:
+    """A demo folder for ``seed``: the demo's data linked in, its own runs and cache."""
+    d = out / f"seed{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in SHARED:
+        if (demo / name).exists() and not (d / name).exists():
+            os.symlink((demo / name).resolve(), d / name, target_is_directory=True)
+    return d
+
+
+def run_seed(demo: Path, out: Path, seed: int) -> dict:
+    from demo.pipeline import DemoConfig, _stage, run_benchmark, train_net
+
+    base = json.loads((demo / "demo_config.json").read_text())
+    d = seed_dir(demo, out, seed)
+    # the data settings are the demo's; the training settings today's defaults
+    data = {k: base[k] for k in ("scenes", "heldout_scenes", "resolution_px", "samples")}
+    cfg = DemoConfig(**data, out=str(d), train_seed=seed, depth_model=base.get("depth_model"))
+    (d / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    names = ["deblur", "bokeh_stage1"] + (["bokeh_stage2"] if (d / "real").exists() else [])
+    for name in names:
+        _stage(d, name, train_net, cfg, d, name)
+    _stage(d, "benchmark", run_benchmark, cfg, d)
+    return json.loads((d / "benchmark" / "benchmark.json").read_text())
+
+
+def main(argv=None) -> int:
+    from train.benchmark import check_targets, mean_results
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--demo", default="runs/demo", help="a finished demo folder")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default="runs/demo_seeds")
+    a = ap.parse_args(argv)
+    demo, out = Path(a.demo), Path(a.out)
+    if not (demo / "demo_config.json").is_file() or not (demo / "synth_heldout").is_dir():
+        ap.error(f"{demo}: not a finished demo (run make demo first)")
+    if not all(0 <= s < 2**31 for s in a.seeds) or len(set(a.seeds)) != len(a.seeds):
+        ap.error("--seeds: distinct integers in [0, 2^31)")
+    out.mkdir(parents=True, exist_ok=True)
+    runs, t0 = {}, time.perf_counter()
+    for s in a.seeds:
+        print(f"== seed {s} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        runs[s] = run_seed(demo, out, s)
+    mean = mean_results(list(runs.values()))
+    per_seed = {s: check_targets(r) for s, r in runs.items()}
+    print(f"\ntargets over seeds {a.seeds} ({time.perf_counter() - t0:.0f} s):")
+    print(
+        "| target | " + " | ".join(f"seed {s}" for s in runs) + " | mean | threshold (mean) | met |"
+    )
+    print("|---" * (len(runs) + 4) + "|")
+    for i, t in enumerate(check_targets(mean)):
+        vals = " | ".join(f"{per_seed[s][i]['value']:.3f}" for s in runs)
+        met = "yes" if t["ok"] else "no"
+        print(f"| {t['target']} | {vals} | {t['value']:.3f} | {t['threshold']:.3f} | {met} |")
+    doc = {
+        "seeds": list(runs),
+        "mean": mean,
+        "targets_mean": check_targets(mean),
+        "targets_per_seed": {str(s): v for s, v in per_seed.items()},
+        "runs": {str(s): r for s, r in runs.items()},
+    }
+    (out / "demo_seeds.json").write_text(json.dumps(doc, indent=1))
+    print(f"wrote {out / 'demo_seeds.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
