@@ -2,17 +2,22 @@
 
 Every key has a default that runs on a laptop; a TOML file overrides any subset, and
 ``--set section.key=value`` on the command line overrides the file (the shared mechanism of
-``manifests.config_file``). Unknown keys and wrong types are one-line errors (a typo must not
-silently fall back to a default). See docs/curate.md for the meaning of each key.
+``manifests.config_file``). Unknown keys, wrong types, numbers outside their range (every number
+has one; NaN and infinity are refused) and a CLIP checkpoint that is not a weights file are
+one-line errors before any work starts (a typo must not silently fall back to a default). See
+docs/curate.md for the meaning of each key.
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from curate.filters import F_NUMBER_RANGE, FOCAL_LENGTH_RANGE_MM, PLAUSIBLE
 from manifests.config_file import ConfigError, ConfigModel, ConfigRule, load_config_file
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.toml"
@@ -25,34 +30,63 @@ __all__ = ["DEFAULT_CONFIG", "IMAGE_EXTENSIONS", "ConfigError", "CurateConfig", 
 PromptPair = Annotated[list[str], Field(min_length=2, max_length=2)]
 
 
+def int_in(lo: int, hi: int):
+    """An integer in ``[lo, hi]``."""
+    return Annotated[int, Field(ge=lo, le=hi)]
+
+
+def finite_in(lo: float, hi: float, *, above: bool = False):
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``above``); an int is accepted."""
+    low = {"gt": lo} if above else {"ge": lo}
+    return Annotated[float, Field(le=hi, allow_inf_nan=False, **low)]
+
+
+F_NUMBER = finite_in(*F_NUMBER_RANGE)
+F_NUMBER_EQ = finite_in(*PLAUSIBLE["f_number_equivalent"][1:3])
+FOCAL_LENGTH_MM = finite_in(0.0, FOCAL_LENGTH_RANGE_MM[1])
+MAX_SIDE_PX = 1_000_000
+
+
 class ListingConfig(ConfigModel):
     extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS))
-    shard_size: Annotated[int, Field(ge=1)] = 256  # files per shard (one Ray task per shard, pass)
+    shard_size: int_in(1, 1_000_000) = 256  # files per shard (one Ray task per shard, pass)
 
 
 class ExifConfig(ConfigModel):
     # pass 1 reads only this many bytes (a ranged GET on object stores)
-    head_bytes: Annotated[int, Field(ge=4096)] = 131072
+    head_bytes: int_in(4096, 64 * 2**20) = 131072
 
 
 class FilterConfig(ConfigModel):
-    max_f_number: float = 8.0
-    max_f_number_equivalent: float = 8.0  # N * crop; only checked when the sensor is resolved
+    max_f_number: F_NUMBER = 8.0
+    max_f_number_equivalent: F_NUMBER_EQ = 8.0  # N * crop; only checked when the sensor is known
     require_sensor_width: bool = False  # True: reject photos whose N_eq cannot be computed
-    min_focal_length_mm: float = 1.0
-    max_focal_length_mm: float = 2000.0
-    min_short_side_px: int = 512
+    min_focal_length_mm: FOCAL_LENGTH_MM = 1.0
+    max_focal_length_mm: FOCAL_LENGTH_MM = 2000.0
+    min_short_side_px: int_in(0, MAX_SIDE_PX) = 512
+
+    @model_validator(mode="after")
+    def _focal_range(self):
+        if self.min_focal_length_mm > self.max_focal_length_mm:
+            raise ConfigRule(
+                "min_focal_length_mm",
+                f"must be <= max_focal_length_mm ({self.max_focal_length_mm:g}), "
+                f"got {self.min_focal_length_mm:g}",
+            )
+        return self
 
 
 class DecodeConfig(ConfigModel):
-    max_pixels: int = 200_000_000  # decompression-bomb limit (full-resolution pixels)
-    analysis_long_edge_px: int = 512  # quality signals and hashes work at this size
+    # decompression-bomb limit (full-resolution pixels); 2 GP keeps every side within int32
+    max_pixels: int_in(1, 2_000_000_000) = 200_000_000
+    analysis_long_edge_px: int_in(32, 8192) = 512  # quality signals and hashes work at this size
 
 
 class QualityConfig(ConfigModel):
-    grid: int = 4  # sharpness is measured in grid x grid regions
-    min_sharpness: float = 0.0  # below: rejected as low_quality (0 disables)
-    max_exposure_clipping: float = 1.0  # above: rejected as low_quality (1 disables)
+    grid: int_in(1, 32) = 4  # sharpness is measured in grid x grid regions
+    # below: rejected as low_quality (0 disables); a Laplacian variance of 8-bit luma is < 4.2e6
+    min_sharpness: finite_in(0.0, 1e7) = 0.0
+    max_exposure_clipping: finite_in(0.0, 1.0) = 1.0  # above: rejected as low_quality (1 disables)
 
 
 class ClipConfig(ConfigModel):
@@ -61,9 +95,9 @@ class ClipConfig(ConfigModel):
     # pydantic reserves for itself, hence the attribute name)
     model_config_file: str = Field("", alias="model_config")
     checkpoint: str = ""  # local state_dict file; empty: CLIP columns stay null
-    batch_size: int = 32
-    actors: int = 0  # 0: one per GPU when the cluster has GPUs, else 1
-    cpus_per_actor: float = 1.0
+    batch_size: int_in(1, 65536) = 32
+    actors: int_in(0, 4096) = 0  # 0: one per GPU when the cluster has GPUs, else 1
+    cpus_per_actor: finite_in(0.0, 1024.0, above=True) = 1.0
     quality_prompts: PromptPair = Field(
         default_factory=lambda: [
             "a high quality, well exposed, professional photo",
@@ -80,21 +114,27 @@ class ClipConfig(ConfigModel):
     @field_validator("checkpoint")
     @classmethod
     def _local_checkpoint(cls, path: str) -> str:
-        if path and not Path(path).is_file():
-            raise ValueError(
-                f"{path!r}: no such local file (weights are never downloaded; leave it empty to "
-                "run without CLIP scores)"
-            )
+        problem = checkpoint_problem(path) if path else None
+        if problem:
+            raise ValueError(f"{path!r}: {problem}")
+        return path
+
+    @field_validator("model_config_file")
+    @classmethod
+    def _model_config(cls, path: str) -> str:
+        problem = model_config_problem(path) if path else None
+        if problem:
+            raise ValueError(f"{path!r}: {problem}")
         return path
 
 
 class DedupConfig(ConfigModel):
-    phash_max_distance: int = 4  # Hamming distance (of 64 bits) for a near duplicate
+    phash_max_distance: int_in(0, 64) = 4  # Hamming distance (of 64 bits) for a near duplicate
 
 
 class SplitConfig(ConfigModel):
-    val_fraction: Annotated[float, Field(ge=0.0)] = 0.05
-    test_fraction: Annotated[float, Field(ge=0.0)] = 0.05
+    val_fraction: finite_in(0.0, 1.0) = 0.05
+    test_fraction: finite_in(0.0, 1.0) = 0.05
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -112,6 +152,61 @@ class CurateConfig(ConfigModel):
     clip: ClipConfig = Field(default_factory=ClipConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a CLIP weights file open_clip loads, from its first bytes (no
+    torch): a ``torch.save`` zip (with ``data.pkl``) or pickle, ``.safetensors``, ``.npz``/
+    ``.npy`` (by suffix, as open_clip decides). None when it looks right."""
+    p = Path(path)
+    if not p.is_file():
+        return (
+            "no such local file (weights are never downloaded; leave it empty to run without "
+            "CLIP scores)"
+        )
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(16)
+        names = None
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                names = z.namelist()
+    except (OSError, zipfile.BadZipFile) as e:
+        return f"cannot read it ({type(e).__name__}: {e})"
+    suffix = p.suffix.lower()
+    if suffix == ".safetensors":
+        header = int.from_bytes(head[:8], "little")
+        if len(head) > 8 and 0 < header <= size - 8 and head[8:9] == b"{":
+            return None
+        return "not a safetensors file (no JSON header), or a truncated one"
+    if suffix == ".npy":
+        return None if head.startswith(b"\x93NUMPY") else "not a NumPy .npy file"
+    if suffix == ".npz":
+        ok = names is not None and any(n.endswith(".npy") for n in names)
+        return None if ok else "not a NumPy .npz archive"
+    if names is not None and any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return None  # torch.save's zip layout
+    if names is None and len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return None  # the legacy torch.save format: a pickle
+    return (
+        "not a torch checkpoint (neither a torch.save zip nor a pickle; truncated?); "
+        ".safetensors and .npz files are read by their suffix"
+    )
+
+
+def model_config_problem(path: str) -> str | None:
+    """Why ``path`` is not an open_clip model config (a JSON object file, or a folder of them)."""
+    p = Path(path)
+    if p.is_dir():
+        return None
+    try:
+        value = json.loads(p.read_text())
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return f"not a JSON model config ({' '.join(str(e).split())})"
+    return None if isinstance(value, dict) else f"not a JSON object (a {type(value).__name__})"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> CurateConfig:

@@ -4,7 +4,9 @@
 the file. Facts this module encodes (DESIGN.md section 6):
 
 - a rational ``0/0`` (exifread returns it as 0) and any zero or non-finite value is *missing*;
-- the f-number is ``FNumber``, else APEX ``ApertureValue``: ``N = 2^(Av/2)``;
+- the f-number is ``FNumber``, else APEX ``ApertureValue``: ``N = 2^(Av/2)`` (an Av so large
+  that ``N`` overflows gives ``inf``; ``-5000`` gives ``0.0``: this module reports what the file
+  says, ``filters.check_plausible`` rejects what no lens can be);
 - ``Make``/``Model`` live in IFD0, but some phones put them in the EXIF IFD;
 - a truncated file yields partial tags silently, so pass 2 must still decode the image;
 - HEIF/TIFF may keep their EXIF past the head: with no tags found there, the caller re-reads the
@@ -65,6 +67,7 @@ class ExifFields:
     lens_model: str | None = None
     f_number: float | None = None
     f_number_source: str | None = None  # "FNumber" or "ApertureValue"
+    aperture_value: float | None = None  # the APEX Av, when the f-number came from it
     focal_length_mm: float | None = None
     focal_length_35mm: float | None = None
     focal_plane_x_resolution: float | None = None
@@ -164,6 +167,14 @@ def _process(data: bytes) -> dict:
         raise ExifReadError(f"malformed EXIF block ({type(e).__name__}: {e})") from None
 
 
+def apex_f_number(av: float) -> float:
+    """``N = 2^(Av/2)``; ``inf`` where that overflows a float (Av above ~2046)."""
+    try:
+        return 2.0 ** (av / 2.0)
+    except OverflowError:
+        return math.inf
+
+
 def parse_exif(data: bytes) -> ExifFields:
     """EXIF fields of a file's bytes (its head or the whole file)."""
     tags = _process(data)
@@ -186,7 +197,8 @@ def parse_exif(data: bytes) -> ExifFields:
     else:
         av = _signed(_first(tags, "EXIF ApertureValue", "Image ApertureValue"))
         if av is not None:
-            out.f_number, out.f_number_source = 2.0 ** (av / 2.0), "ApertureValue"
+            out.f_number, out.f_number_source = apex_f_number(av), "ApertureValue"
+            out.aperture_value = av
     out.focal_length_mm = _number(_first(tags, "EXIF FocalLength", "Image FocalLength"))
     out.focal_length_35mm = _number(
         _first(tags, "EXIF FocalLengthIn35mmFilm", "Image FocalLengthIn35mmFilm")

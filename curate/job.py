@@ -70,15 +70,22 @@ class ClipActor:
     """One CLIP model per actor (one GPU each when the cluster has GPUs)."""
 
     def __init__(self, clip_cfg, threads: int | None):
-        from curate.scoring import ClipScorer
+        from curate.scoring import ClipScorer, ScoringError
 
-        self.scorer = ClipScorer(clip_cfg, threads=threads, flush_denormal=True)
         self.batch_size = clip_cfg.batch_size
+        self.scorer, self.error = None, None
+        try:
+            self.scorer = ClipScorer(clip_cfg, threads=threads, flush_denormal=True)
+        except ScoringError as e:  # reported by size_px, so the driver can say it in one line
+            self.error = str(e)
 
-    def size_px(self) -> int:
-        return self.scorer.size_px
+    def size_px(self) -> tuple[int | None, str | None]:
+        """``(CLIP input size, None)``, or ``(None, why the model could not be built)``."""
+        return (self.scorer.size_px, None) if self.scorer is not None else (None, self.error)
 
     def score(self, clip_inputs):
+        if self.scorer is None:
+            raise RuntimeError(self.error)
         out = {"clip_quality": [], "clip_shallow_dof": [], "clip_embedding": []}
         for i in range(0, len(clip_inputs), self.batch_size):
             part = self.scorer.score(clip_inputs[i : i + self.batch_size])
@@ -101,8 +108,13 @@ def start_clip(clip_cfg, needed: bool) -> tuple[list, int | None, dict]:
     threads = max(1, int(clip_cfg.cpus_per_actor))
     options = {"num_cpus": clip_cfg.cpus_per_actor, "num_gpus": 1 if gpus else 0}
     actors = [ClipActor.options(**options).remote(clip_cfg, threads) for _ in range(n)]
+    size_px, error = ray.get(actors[0].size_px.remote())
+    if error is not None:
+        for a in actors:
+            ray.kill(a)
+        raise JobError(f"clip.checkpoint {error}")
     clip_stats.update(enabled=True, actors=len(actors))
-    return actors, ray.get(actors[0].size_px.remote()), clip_stats
+    return actors, size_px, clip_stats
 
 
 def run_pass1(shard_lists, cfg, progress=True) -> tuple[list, float]:
@@ -157,6 +169,7 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
         raise JobError("Ray is not initialised; call ray.init() or use main()")
     t_start = time.perf_counter()
     out = outputs.out_root(out)
+    outputs.check_out(out)
     listing = list_inputs(inputs, cfg.listing.extensions)
     shard_lists = shards(listing.entries, cfg.listing.shard_size)
     n_shards = len(shard_lists)
@@ -236,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         cfg = load_config(a.config, a.set)
-    except ConfigError as e:
+        outputs.check_out(outputs.out_root(a.out))  # before Ray starts
+    except (ConfigError, outputs.OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     started = _init_ray(a)
     try:
         stats = run(a.input, a.out, cfg, progress=not a.no_progress)
-    except (ListingError, JobError, ManifestError, ConfigError) as e:
+    except (ListingError, JobError, ManifestError, ConfigError, outputs.OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

@@ -1,7 +1,9 @@
 """From per-shard candidates to the final parts: CLIP scores in, global dedup, duplicates out.
 
 Pass 2 leaves each shard's rows (with the CLIP scores merged in by ``attach_scores``) and rejects
-as candidates under ``OUT/_work/``. ``finalize`` then ranks every candidate of every unfinished
+as candidates under ``OUT/_work/``; a row the ``real_photos`` schema refuses (a NaN score, a
+size past int32) becomes that photo's ``invalid_value`` reject there (``set_aside_invalid``), so
+one value never fails a shard. ``finalize`` then ranks every candidate of every unfinished
 shard together with the photos kept by shards finished in an earlier run (ranked above all new
 ones, so a kept photo never becomes a duplicate later), finds duplicates (``dedup``), and writes
 each shard's final ``real_photos`` part (duplicates dropped) and ``rejects`` part (pass 1 and 2
@@ -17,6 +19,7 @@ from curate import outputs
 from curate.dedup import Item, find_duplicates
 from curate.passes import reject
 from manifests import part_path, read_table, write_part
+from manifests.io import row_problems
 
 CREATED_BY = "curate"
 
@@ -29,10 +32,25 @@ def attach_scores(rows: list[dict], scores: dict[str, list]) -> list[dict]:
     return rows
 
 
+def set_aside_invalid(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``(rows the real_photos schema holds, an invalid_value reject per other row)``: the last
+    check before a part is written, so one bad value costs its photo, never the shard."""
+    problems = row_problems(rows, "real_photos")
+    good = [r for r, p in zip(rows, problems, strict=True) if p is None]
+    bad = [
+        reject(r["uri"], "filter", "invalid_value", f"the manifest cannot hold it: {p}")
+        for r, p in zip(rows, problems, strict=True)
+        if p is not None
+    ]
+    return good, bad
+
+
 def write_candidates(out: str, k: int, rows: list[dict], rejects: list[dict]) -> None:
+    """Shard ``k``'s rows (invalid ones moved to its rejects) and rejects under ``OUT/_work``."""
+    rows, invalid = set_aside_invalid(rows)
     work = outputs.join(out, outputs.WORK)
     write_part(rows, work, "real_photos", k, created_by=CREATED_BY)
-    write_part(rejects, work, "rejects", k, created_by=CREATED_BY)
+    write_part(rejects + invalid, work, "rejects", k, created_by=CREATED_BY)
 
 
 def items(table: pa.Table) -> list[Item]:

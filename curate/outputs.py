@@ -2,10 +2,12 @@
 
 ``OUT/_work/`` holds the resume state: ``listing.json`` (a fingerprint of the sorted input URIs
 and the shard size; a re-run over another listing is refused) and each shard's candidates before
-dedup. A shard is *done* when both its final parts exist under OUT. ``write_bytes`` writes a
-whole file at once: locally through :func:`manifests.io.atomic_write` (temp file in the same
-folder, then ``os.replace``), on object stores in one PUT, which they publish atomically; so
-``stats.json`` and the summaries are never seen half-written. No Ray.
+dedup. A shard is *done* when both its final parts exist under OUT. ``check_out`` refuses, before
+any work, an OUT that is a file (or lies under one) and an OUT whose ``listing.json`` or
+``stats.json`` is not what this job writes (a JSON object), with one line naming the file.
+``write_bytes`` writes a whole file at once: locally through :func:`manifests.io.atomic_write`
+(temp file in the same folder, then ``os.replace``), on object stores in one PUT, which they
+publish atomically; so ``stats.json`` and the summaries are never seen half-written. No Ray.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow.fs as pafs
+
 from curate.listing import Entry
 from curate.summary import html_report, plot_png
 from manifests import part_exists
@@ -23,6 +27,13 @@ from manifests.uri import is_uri, join, resolve_filesystem
 from manifests.uri import read_bytes as read_uri
 
 WORK = "_work"
+LISTING = "listing.json"
+STATS = "stats.json"
+_START_OVER = "delete it or use a fresh --out"
+
+
+class OutputError(ValueError):
+    """OUT cannot be used; ``str()`` is one line naming the path and what to do."""
 
 
 def out_root(out: str) -> str:
@@ -58,15 +69,62 @@ def listing_fingerprint(entries: list[Entry], shard_size: int) -> str:
     return h.hexdigest()
 
 
+def _json_object(root: str, name: str, required: tuple[str, ...] = ()) -> dict | None:
+    """``root/name`` as a JSON object holding ``required`` keys; None when absent; else
+    ``OutputError`` (one line)."""
+    data = read_bytes(root, name)
+    if data is None:
+        return None
+    where = join(root, name)
+    try:
+        value = json.loads(data)
+    except ValueError as e:  # also bad UTF-8
+        raise OutputError(f"{where}: not valid JSON ({e}); {_START_OVER}") from None
+    if not isinstance(value, dict):
+        kind = {list: "list", str: "string"}.get(type(value), type(value).__name__)
+        raise OutputError(f"{where}: a JSON {kind}, not the object curate writes; {_START_OVER}")
+    missing = [k for k in required if not isinstance(value.get(k), str)]
+    if missing:
+        raise OutputError(f"{where}: no {missing[0]!r} string in it; {_START_OVER}")
+    return value
+
+
+def check_out(out: str) -> None:
+    """Refuse an OUT the job cannot write or resume (see the module doc); a listing error of
+    an object store (credentials, network) is left to the job, which reports it itself."""
+    try:
+        fs, path = resolve_filesystem(out)
+        info = fs.get_file_info(path)
+    except (OSError, ValueError):
+        return
+    if info.type == pafs.FileType.File:
+        raise OutputError(
+            f"--out {out}: is a file, not a folder; give a folder (new, or the --out "
+            "of an earlier run to resume it)"
+        )
+    if not is_uri(out) and info.type == pafs.FileType.NotFound:
+        parent = Path(out).parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputError(f"--out {out}: {parent} is a file, so the folder cannot be made")
+    if info.type != pafs.FileType.Directory:
+        return
+    if not is_uri(out) and not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: folder not writable")
+    _json_object(join(out, WORK), LISTING, required=("fingerprint",))
+    _json_object(out, STATS)
+
+
 def previous_fingerprint(out: str) -> str | None:
     """The listing fingerprint an earlier run left in OUT, or None for a fresh OUT."""
-    previous = read_bytes(join(out, WORK), "listing.json")
-    return None if previous is None else json.loads(previous)["fingerprint"]
+    previous = _json_object(join(out, WORK), LISTING, required=("fingerprint",))
+    return None if previous is None else previous["fingerprint"]
 
 
 def write_listing(out: str, fingerprint: str, n_files: int) -> None:
     record = {"fingerprint": fingerprint, "files": n_files}
-    write_bytes(join(out, WORK), "listing.json", json.dumps(record).encode())
+    write_bytes(join(out, WORK), LISTING, json.dumps(record).encode())
 
 
 def shard_done(out: str, k: int) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from curate import exif as exif_mod
 from curate.decode import DecodeError, clip_input, decode_image
 from curate.dedup import phash, sha256_hex
-from curate.filters import Rejection, check, check_size
+from curate.filters import Rejection, check, check_plausible, check_size
 from curate.listing import Entry, read_all, read_head
 from curate.quality import quality_signals
 
@@ -31,6 +31,7 @@ EXIF_KEYS = (
     "lens_model",
     "f_number",
     "f_number_source",
+    "aperture_value",
     "focal_length_mm",
     "focal_length_35mm",
     "focal_plane_x_resolution",
@@ -42,6 +43,9 @@ EXIF_KEYS = (
 
 
 def reject(uri: str, stage: str, reason: str, detail: str, duplicate_of=None) -> dict:
+    # the detail may quote a file's bytes: keep it one line of valid UTF-8 (Parquet needs that)
+    if detail is not None:
+        detail = " ".join(str(detail).encode("utf-8", "backslashreplace").decode().split())
     return {
         "uri": uri,
         "stage": stage,
@@ -83,7 +87,8 @@ def pass1_one(entry: Entry, cfg, fs_cache: dict | None = None) -> tuple[dict | N
     record.update(exif_mod.derive(fields, *size))
     why = check(record, cfg.filters)
     if why is not None:
-        stage = "exif" if why.reason in ("no_exif", "no_f_number", "no_focal_length") else "filter"
+        exif_reasons = ("no_exif", "no_f_number", "no_focal_length", "invalid_value")
+        stage = "exif" if why.reason in exif_reasons else "filter"
         return None, reject(uri, stage, why.reason, why.detail)
     return record, None
 
@@ -167,6 +172,9 @@ def pass2_one(record: dict, cfg, clip_size_px: int | None, fs_cache=None):
         "f_number_source": record.get("f_number_source"),
         "format": record.get("format"),
     }
+    implausible = check_plausible(row)  # pixel_ratio is re-derived from the decoded size
+    if implausible is not None:
+        return None, reject(uri, "filter", implausible.reason, implausible.detail), None
     crop = clip_input(img.rgb, clip_size_px) if clip_size_px else None
     return row, None, crop
 

@@ -54,9 +54,15 @@ def build_model(model_name: str, checkpoint: str, model_config: str = "", device
     try:
         open_clip.load_checkpoint(model, checkpoint, device=device)
     except (RuntimeError, KeyError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ScoringError(f"{checkpoint}: does not fit {model_name} ({first})") from None
+        raise ScoringError(f"{checkpoint}: does not fit {model_name} ({_first_line(e)})") from None
+    except Exception as e:  # UnpicklingError, EOFError, a safetensors header error, ...
+        raise ScoringError(f"{checkpoint}: not a weights file ({_first_line(e)})") from None
     return model.eval()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 class ClipScorer:

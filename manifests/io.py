@@ -168,6 +168,25 @@ def write_part(
     return target
 
 
+def row_problems(rows: list[dict], schema_name: str) -> list[str | None]:
+    """Per row dict, the first reason :func:`write_part` would refuse it for (one line), or
+    None. Lets a writer move the rows it cannot hold aside instead of failing the whole part;
+    the whole list is checked at once first, row by row only when that fails."""
+    schema = get_schema(schema_name)
+
+    def first_problem(part: list[dict]) -> str | None:
+        try:
+            problems = validate_table(_to_table(part, schema), schema, source="")
+        except Exception as e:  # a value Arrow cannot cast (int32 overflow, bad UTF-8, ...)
+            text = " ".join(str(e).split())
+            return f"{type(e).__name__}: {text}" if text else type(e).__name__
+        return problems[0].message if problems else None
+
+    if not rows or first_problem(rows) is None:
+        return [None] * len(rows)
+    return [first_problem([row]) for row in rows]
+
+
 def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None:
     folder, name = os.path.split(path)
     for stale in os.listdir(folder):  # leftovers of a writer of this same shard that was killed

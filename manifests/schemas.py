@@ -41,6 +41,7 @@ REJECT_REASONS = (
     "low_quality",
     "duplicate",  # exact or near duplicate of ``duplicate_of``
     "render_failed",  # synth: a scene that Blender could not render
+    "invalid_value",  # a value no camera gives (f/0 from an APEX value) or the schema refuses
 )
 
 Rule = tuple[Callable[[np.ndarray], np.ndarray], str]
@@ -192,7 +193,7 @@ REAL_PHOTOS = ManifestSchema(
 
 REJECTS = ManifestSchema(
     "rejects",
-    "1.0",
+    "1.1",  # 1.1: reason invalid_value
     (
         _path("uri"),
         Column("stage", pa.string(), rule=_one_of(REJECT_STAGES)),

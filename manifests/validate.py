@@ -95,6 +95,10 @@ def validate_path(path_or_uri, schema_name: str | None = None) -> Report:
             except ValueError as e:
                 problems.append(Problem(stats_path, f"not valid JSON ({e})"))
                 stats = None
+        if stats is not None and not isinstance(stats, dict):
+            kind = {list: "list", str: "string"}.get(type(stats), type(stats).__name__)
+            problems.append(Problem(stats_path, f"must be a JSON object, got a {kind}"))
+            stats = None
         if stats is not None:
             kept_schema = stats.get("kept_schema")
             kept_rows = summary[kept_schema][1] if kept_schema in summary else None

@@ -125,3 +125,14 @@ def test_s3_job_end_to_end_without_leaking_credentials(s3_server):
         if f.is_file() and f.suffix in (".log", ".out", ".err", ".txt", ".json"):
             assert SECRET not in f.read_text(errors="ignore"), f
     shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_s3_out_is_checked_before_any_work(s3_server):
+    from curate.outputs import OutputError, check_out
+
+    check_out("s3://curated/fresh")  # nothing there yet: fine
+    with pytest.raises(OutputError, match=r"^--out s3://photos/raw/broken.jpg: is a file"):
+        check_out("s3://photos/raw/broken.jpg")
+    s3_server["client"].put_object(Bucket="curated", Key="listed/stats.json", Body=b"[1]")
+    with pytest.raises(OutputError, match=r"^s3://curated/listed/stats.json: a JSON list"):
+        check_out("s3://curated/listed")
