@@ -14,11 +14,64 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
 from manifests.config_file import add_set_argument
 from train.config import TrainConfigError, load_train_config
+
+MAX_K = 1000.0  # the largest blur strength K (px per 1/m) the CLIs take (eval sweeps stop at 160)
+MAX_EULER_STEPS = 1000
+
+
+def _interval(lo, hi) -> str:
+    return f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g}]"
+
+
+def integer(lo: int, hi: int | None = None):
+    """An argparse ``type``: an integer in ``[lo, hi]`` (no upper bound when ``hi`` is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def number(lo: float, hi: float | None = None):
+    """An argparse ``type``: a finite number in ``[lo, hi]`` (no upper bound when ``hi`` is
+    None); ``nan`` and ``inf`` are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def focus_point(text: str) -> tuple[float, float]:
+    """An argparse ``type``: ``x,y``, two finite fractions of the width and height in [0, 1]."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"must be x,y (two numbers in [0, 1]), got {text!r}")
+    try:
+        x, y = (number(0.0, 1.0)(v.strip()) for v in parts)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"x,y: each {e}") from None
+    return x, y
 
 
 def _manifest_argument(parser, help_text: str) -> None:
@@ -41,12 +94,12 @@ def _fit_parser(sub):
     _manifest_argument(f, "manifest root (repeat for several; synthetic_pairs and real_photos)")
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
     add_set_argument(f, "optim.lr=3e-4")
-    f.add_argument("--steps", type=int, help="override optim.steps")
+    f.add_argument("--steps", type=integer(1), help="override optim.steps (>= 1)")
     f.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     f.add_argument("--init-from", help="start from the weights of a run or checkpoint folder")
     f.add_argument("--launcher", choices=["local", "torchrun", "ray", "worker"], default="local")
-    f.add_argument("--num-workers", type=int, default=1)
-    f.add_argument("--gpus-per-worker", type=float, default=0.0)
+    f.add_argument("--num-workers", type=integer(1), default=1)
+    f.add_argument("--gpus-per-worker", type=number(0.0), default=0.0)
     f.add_argument("--ray-address", help="Ray cluster address (default: a local Ray)")
     f.add_argument("--quiet", action="store_true")
 
@@ -55,13 +108,17 @@ def _refocus_parser(sub):
     r = sub.add_parser("refocus", help="deblur -> depth -> defocus map -> bokeh on one image")
     _run_arguments(r)
     r.add_argument("--image", required=True)
-    r.add_argument("--focus", required=True, help="x,y of the point to focus on, in [0, 1]")
-    r.add_argument("--k", type=float, required=True, help="blur strength K (px per 1/m)")
+    r.add_argument(
+        "--focus", type=focus_point, required=True, help="x,y of the point to focus on, in [0, 1]"
+    )
+    r.add_argument(
+        "--k", type=number(0.0, MAX_K), required=True, help="blur strength K (px per 1/m), 0-1000"
+    )
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--depth-model", help="local transformers depth-estimation model folder")
     g.add_argument("--depth", help="a depth map .npy (metres) of the image")
     r.add_argument("--out", required=True, help="output PNG")
-    r.add_argument("--steps", type=int, default=0, help="Euler steps (default: the configs')")
+    _steps_argument(r)
 
 
 def _benchmark_parser(sub):
@@ -73,9 +130,20 @@ def _benchmark_parser(sub):
     _run_arguments(b)
     _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
     b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--max-scenes", type=int, default=0, help="at most N scenes (0: all)")
-    b.add_argument("--focus-k", type=float, default=20.0, help="K of the focus-follows test")
-    b.add_argument("--steps", type=int, default=0, help="Euler steps (default: the configs')")
+    b.add_argument("--max-scenes", type=integer(0), default=0, help="at most N scenes (0: all)")
+    b.add_argument(
+        "--focus-k", type=number(0.0, MAX_K), default=20.0, help="K of the focus-follows test"
+    )
+    _steps_argument(b)
+
+
+def _steps_argument(parser) -> None:
+    parser.add_argument(
+        "--steps",
+        type=integer(0, MAX_EULER_STEPS),
+        default=0,
+        help="Euler steps, 0-1000 (0: the configs')",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,18 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     if a.launcher == "ray":
         from train.launch.ray import run_ray
 
-        metrics = run_ray(
-            a.config,
-            a.manifest,
-            a.out,
-            a.steps,
-            a.resume,
-            a.num_workers,
-            a.gpus_per_worker,
-            a.ray_address,
-            init_from=a.init_from,
-            overrides=a.set,
-        )
+        try:
+            metrics = run_ray(
+                a.config,
+                a.manifest,
+                a.out,
+                a.steps,
+                a.resume,
+                a.num_workers,
+                a.gpus_per_worker,
+                a.ray_address,
+                init_from=a.init_from,
+                overrides=a.set,
+            )
+        except (ValueError, FileNotFoundError) as e:  # checked in the driver, before any worker
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print(json.dumps(metrics, default=str))
         return 0
     from train.launch.local import train_local
@@ -165,12 +237,6 @@ def _strip_launcher(args: list[str]) -> list[str]:
 def _benchmark(a) -> int:
     from train.benchmark import BenchmarkError, benchmark, table_markdown
 
-    if a.max_scenes < 0 or not 0 <= a.focus_k <= 1000 or not 0 <= a.steps <= 1000:
-        print(
-            "error: --max-scenes >= 0, 0 <= --focus-k <= 1000, 0 <= --steps <= 1000",
-            file=sys.stderr,
-        )
-        return 2
     try:
         results = benchmark(a.deblur, a.bokeh, a.manifest, a.out, a.max_scenes, a.focus_k, a.steps)
     except (BenchmarkError, OSError) as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from manifests.config_file import (
     ConfigError,
@@ -19,6 +19,14 @@ from manifests.config_file import (
     ConfigRule,
     load_config_file,
     validate_data,
+)
+from train.config_types import (
+    Finite,
+    FiniteNonNegative,
+    FinitePositive,
+    NonNegative,
+    Positive,
+    Seed,
 )
 from train.data.config import DataConfig
 
@@ -33,9 +41,6 @@ TASKS = {"deblurnet": "deblur", "bokehnet": "bokeh"}
 
 TrainConfigError = ConfigError  # the shared one-line config error
 
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
-
 
 class ModelConfig(ConfigModel):
     backbone: Literal["unet", "tiny_flux", "flux"] = "unet"
@@ -44,15 +49,15 @@ class ModelConfig(ConfigModel):
     codec: Literal["pixel", "vae"] = "pixel"  # vae: the FLUX VAE from `path`
     pixel_factor: Positive = 1  # space-to-depth factor of the pixel codec
     lora_rank: NonNegative = 0  # 0: train every parameter (tiny models); FLUX: 128 / 64
-    lora_alpha: float = 0.0  # 0: = rank (the release applies LoRA at scale 1)
-    unet_width: int = 32
-    unet_levels: int = 2
+    lora_alpha: FiniteNonNegative = 0.0  # 0: = rank (the release applies LoRA at scale 1)
+    unet_width: Annotated[int, Field(ge=8, multiple_of=8)] = 32  # GroupNorm(8, width)
+    unet_levels: Annotated[int, Field(ge=0, le=8)] = 2
     unet_head: Literal["residual", "velocity"] = "residual"
-    tiny_layers: int = 1
-    tiny_single_layers: int = 1
-    tiny_heads: int = 2
-    tiny_head_dim: int = 16
-    tiny_text_tokens: int = 8
+    tiny_layers: Positive = 1
+    tiny_single_layers: Positive = 1
+    tiny_heads: Positive = 2
+    tiny_head_dim: Annotated[int, Field(ge=16, multiple_of=16)] = 16  # even rope axes
+    tiny_text_tokens: Positive = 8
     dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast on GPU
     gradient_checkpointing: bool = False
     # BokehNet, UNet in pixel space: the network corrects a classical render computed from its
@@ -75,55 +80,63 @@ class ModelConfig(ConfigModel):
 
 
 class OptimConfig(ConfigModel):
-    lr: Annotated[float, Field(gt=0)] = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 20
+    lr: FinitePositive = 1e-3
+    weight_decay: FiniteNonNegative = 0.0
+    warmup_steps: NonNegative = 20
     schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 at the last step
     steps: Positive = 300
     batch_size: Positive = 4  # per worker
     grad_accum: Positive = 1
-    grad_clip: float = 1.0
-    sigma_logit_mean: float = 0.0
-    sigma_logit_std: float = 1.0
-    sigma_floor: float = 0.05  # residual head: bound on the 1/σ² weight
+    grad_clip: FiniteNonNegative = 1.0  # 0: off
+    sigma_logit_mean: Finite = 0.0
+    sigma_logit_std: FiniteNonNegative = 1.0
+    sigma_floor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # residual head: 1/σ² bound
     # "velocity": plain velocity MSE (FLUX); "x0": velocity MSE weighted by σ², i.e. the MSE of
     # the implied clean image, which puts the weight on the high-noise (deblurring) regime
     loss_weighting: Literal["velocity", "x0"] = "velocity"
     # exponential moving average of the trainable weights (0: off); evaluation, the final metrics
     # and inference use the averaged weights; the effective decay warms up as (1 + n) / (10 + n)
-    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
 
 
 class EvalConfig(ConfigModel):
-    every: int = 100
+    every: Positive = 100
     batches: NonNegative = 2  # 0: every held-out row
     batch_size: Positive = 4
     # side of the square held-out centre crops (0: data.resolution_px); a multiple of the
     # model's granularity, at most the short side of the frame at the mean training scale
     resolution_px: NonNegative = 0
-    sample_steps: int = 8  # Euler steps (28 in the release)
-    k_sweep: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0])
-    lvcorr_images: int = 2
+    sample_steps: Positive = 8  # Euler steps (28 in the release)
+    k_sweep: list[FiniteNonNegative] = Field(default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0])
+    lvcorr_images: Positive = 2
+
+    @field_validator("k_sweep")
+    @classmethod
+    def _a_sweep(cls, ks: list[float]) -> list[float]:
+        if len(set(ks)) < 2:  # LVCorr is a correlation over the sweep
+            raise ValueError(f"needs at least two different K values, got {ks}")
+        return ks
 
 
 class CheckpointConfig(ConfigModel):
-    every: int = 100
-    keep: int = 2
+    every: Positive = 100
+    keep: Positive = 2
 
 
 class RealConfig(ConfigModel):
     """BokehNet stage 2: real photos (``data.real_ratio > 0`` and a ``real_photos`` manifest)."""
 
     deblur_run: str = ""  # a trained DeblurNet run folder or checkpoint: makes the pseudo-AIF
-    deblur_steps: int = 0  # Euler steps for the pseudo-AIF (0: the DeblurNet config's)
-    max_photos: int = 0  # 0: all
+    deblur_steps: NonNegative = 0  # Euler steps for the pseudo-AIF (0: the DeblurNet config's)
+    max_photos: NonNegative = 0  # 0: all
 
 
 class TrainConfig(ConfigModel):
     name: str = "run"
     network: Literal["deblurnet", "bokehnet"] = "deblurnet"
-    seed: int = 0
-    data_workers: int = 1  # DataLoader worker processes building batches ahead (0: in-process)
+    seed: Seed = 0
+    # DataLoader worker processes building batches ahead (0: in-process)
+    data_workers: NonNegative = 1
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -149,7 +162,8 @@ class TrainConfig(ConfigModel):
     @model_validator(mode="after")
     def _cross_section_rules(self):
         """``data.task`` follows from ``network`` (a file that contradicts it is refused);
-        real photos are BokehNet stage 2; evaluation crops fit the model's granularity."""
+        real photos are BokehNet stage 2; training and evaluation crops fit the model's
+        granularity."""
         task = TASKS[self.network]
         if "task" in self.data.model_fields_set and self.data.task != task:
             raise ConfigRule(
@@ -178,11 +192,11 @@ class TrainConfig(ConfigModel):
             raise ConfigRule(
                 "model.unet_head", "classical_edit needs the residual head (zero init)"
             )
-        if self.eval.resolution_px % self.granularity_px:
-            raise ConfigRule(
-                "eval.resolution_px",
-                f"{self.eval.resolution_px} is not a multiple of {self.granularity_px}",
-            )
+        sides_px = {"data": self.data.resolution_px, "eval": self.eval.resolution_px}
+        for section, side_px in sides_px.items():
+            if side_px % self.granularity_px:
+                key, gran = f"{section}.resolution_px", self.granularity_px
+                raise ConfigRule(key, f"{side_px} is not a multiple of {gran}")
         return self
 
 

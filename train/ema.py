@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import apply_ema
+from train.checkpoint import EMA_FILE, apply_ema, check_weights
 
 
 class WeightEMA:
@@ -34,8 +34,7 @@ class WeightEMA:
         return dict(zip(self.names, self.shadow, strict=True))
 
     def load_state_dict(self, sd: dict[str, torch.Tensor], where: Path) -> None:
-        if set(sd) != set(self.names):
-            raise ValueError(f"{where}: EMA weights do not match the trainable parameters")
+        check_weights(sd, self.state_dict(), Path(where) / EMA_FILE)
         with torch.no_grad():
             for n, t in zip(self.names, self.shadow, strict=True):
                 t.copy_(sd[n])

@@ -38,7 +38,8 @@ class Hooks:
 
 
 def _generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((seed * 1009 + rank) * 1_000_003 + step) * 31 + micro)
+    mixed = ((seed * 1009 + rank) * 1_000_003 + step) * 31 + micro
+    return torch.Generator().manual_seed(mixed % 2**64)  # any config seed (< 2**32) fits
 
 
 def compute_loss(denoiser, codec, batch: dict, cfg, gen: torch.Generator, device):
@@ -113,10 +114,13 @@ def fit(
 
     ``resume``: True continues from the latest checkpoint of ``out`` (if any), a path from that
     checkpoint. ``init_from`` (a run or checkpoint folder) starts from its weights only, with a
-    fresh optimiser and data cursor; ``resume`` wins when both apply.
+    fresh optimiser and data cursor; ``resume`` wins when both apply. ``steps``: the run's total
+    (None: ``optim.steps``).
     """
     ctx, hooks, out = ctx or DistContext.create(), hooks or Hooks(), Path(out)
-    steps = steps or cfg.optim.steps
+    steps = cfg.optim.steps if steps is None else steps
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     state = TrainState.create(cfg, ctx.device, steps)
     ckpt = resume if isinstance(resume, Path) else latest_checkpoint(out) if resume else None
     cursor = state.start(ckpt, init_from)

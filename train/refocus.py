@@ -11,6 +11,7 @@ granularity and its long edge at most the training crop times four).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 from PIL import Image, ImageOps
 
 import optics
-from train.checkpoint import latest_checkpoint, load_checkpoint
+from train.checkpoint import checkpoint_of, load_checkpoint
 from train.config import train_config_from_dict
 from train.heldout import defocus_maps, generate
 from train.model import build_model
@@ -29,7 +30,7 @@ def load_run(path: str | Path):
     """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder, with the
     moving-average weights when the run kept them (``optim.ema_decay > 0``)."""
     path = Path(path)
-    ckpt = path if (path / "state.json").is_file() else latest_checkpoint(path)
+    ckpt = checkpoint_of(path)
     run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
     if ckpt is None or not (run / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
@@ -47,7 +48,7 @@ def deblur_function(run: str | Path, steps: int = 0):
 
     cfg, built = load_run(run)
     gran = cfg.granularity_px
-    ckpt = Path(run) if (Path(run) / "state.json").is_file() else latest_checkpoint(Path(run))
+    ckpt = checkpoint_of(run)
     n_steps = steps or cfg.eval.sample_steps
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -80,6 +81,7 @@ def refocus(
     map and BokehNet run per focus point. Returns ``images`` (one per point), ``aif``,
     ``disp_focus`` (per point) and the working ``size``.
     """
+    _check_numbers(focus_points, k)
     cfg_d, deblur = load_run(deblur_run)
     cfg_b, bokeh = load_run(bokeh_run)
     gran = max(cfg_d.granularity_px, cfg_b.granularity_px)
@@ -114,11 +116,27 @@ def refocus(
     return {"images": images, "aif": _to_uint8(aif), "disp_focus": focus_disps, "size": (nw, nh)}
 
 
+def _check_numbers(focus_points: list[tuple[float, float]], k: float) -> None:
+    if not (math.isfinite(k) and k >= 0):
+        raise ValueError(f"K must be a finite number >= 0, got {k!r}")
+    for point in focus_points:
+        if not all(math.isfinite(v) and 0 <= v <= 1 for v in point):
+            raise ValueError(f"focus point {tuple(point)}: x and y must be in [0, 1]")
+
+
+def _read_depth(path: str) -> np.ndarray:
+    depth = np.load(path, allow_pickle=False)
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+        got = f"{depth.dtype} {depth.shape}"
+        raise ValueError(f"{path}: a depth map is a 2-D array of metres, got {got}")
+    return depth
+
+
 def refocus_cli(a) -> int:
+    fx, fy = a.focus  # range-checked by the parser (train.cli.focus_point)
     try:
-        fx, fy = (float(v) for v in a.focus.split(","))
         image = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
-        depth = np.load(a.depth, allow_pickle=False) if a.depth else None
+        depth = _read_depth(a.depth) if a.depth else None
         res = refocus(a.deblur, a.bokeh, image, [(fx, fy)], a.k, depth, a.depth_model, a.steps)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import latest_checkpoint, load_checkpoint, load_ema, save_checkpoint
+from train.checkpoint import (
+    EMA_FILE,
+    CheckpointError,
+    checkpoint_of,
+    load_checkpoint,
+    load_ema,
+    save_checkpoint,
+)
 from train.ema import WeightEMA
 from train.model import build_model
 
@@ -57,8 +64,7 @@ class TrainState:
         weights of ``init_from`` (a run or checkpoint folder); returns None when not resuming."""
         if checkpoint is None:
             if init_from is not None:
-                src = Path(init_from)
-                src = src if (src / "state.json").is_file() else latest_checkpoint(src)
+                src = checkpoint_of(init_from)
                 if src is None:
                     raise FileNotFoundError(f"{init_from}: no checkpoint to start from")
                 load_checkpoint(src, self.built, prefer_ema=True)
@@ -70,7 +76,8 @@ class TrainState:
         if self.ema is not None:
             saved = load_ema(checkpoint)
             if saved is None and self.step > 0:
-                raise ValueError(f"{checkpoint}: optim.ema_decay > 0 but the checkpoint has no EMA")
+                where = Path(checkpoint) / EMA_FILE
+                raise CheckpointError(f"{where}: missing (optim.ema_decay > 0)")
             if saved is not None:
                 self.ema.load_state_dict(saved, checkpoint)
         return state["cursor"]

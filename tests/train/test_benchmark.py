@@ -182,8 +182,10 @@ def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):
     assert main(wrong) == 2
     assert "a bokehnet run, expected a deblurnet run" in capsys.readouterr().err
     ok = [*base[:-4], "--deblur", str(runs / "deblur"), "--bokeh", str(runs / "bokeh")]
-    assert main([*ok, "--manifest", synth_manifest, "--max-scenes", "-1"]) == 2  # range-checked
-    assert "--max-scenes >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # range-checked by argparse
+        main([*ok, "--manifest", synth_manifest, "--max-scenes", "-1"])
+    assert e.value.code == 2
+    assert "argument --max-scenes: must be >= 0, got '-1'" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     runs_ok = ["--deblur", str(runs / "deblur"), "--bokeh", str(runs / "bokeh")]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from manifests.config_file import ConfigModel, tuple_from_list
+from train.config_types import Finite, NonNegative, Probability, Seed
 
 TASKS = ("deblur", "bokeh")
 AUGMENTS = ("flip", "rgb")
@@ -27,29 +28,29 @@ class DataConfig(ConfigModel):
     task: Literal[TASKS] = "deblur"  # in a train config: follows from `network`
     resolution_px: Annotated[int, Field(ge=8)] = 64  # square training crops
     # random rescale before the crop (train only)
-    resize_range: Annotated[tuple[float, float], tuple_from_list] = (0.6, 1.0)
+    resize_range: Annotated[tuple[Finite, Finite], tuple_from_list] = (0.6, 1.0)
     # share of real-photo samples in the mixture (bokeh stage 2)
-    real_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    real_ratio: Probability = 0.0
     train_split: str = "train"
     eval_split: str = "val"  # falls back to "test", then to a deterministic 10% of scenes
     depth_model: str | None = None  # local path of a transformers depth-estimation model
     focus_mask: str = "sharpness"  # "sharpness" (weight-free) or a local segmentation model path
     cache_dir: str | None = None  # pseudo-AIF / depth cache for the real route
-    seed: int = 0
-    real_work_short_px: int = 0  # short side of prepared real photos (0: automatic)
-    decode_cache_mb: int = 1024  # decoded images/depths kept per process (LRU); 0 disables
+    seed: Seed = 0
+    real_work_short_px: NonNegative = 0  # short side of prepared real photos (0: automatic)
+    decode_cache_mb: NonNegative = 1024  # decoded images/depths kept per process (LRU); 0 disables
     # training-only, label-preserving: "flip" (horizontal and vertical, each p = 0.5), "rgb" (one
     # random permutation of the colour channels for every image of the sample)
     augment: Annotated[tuple[Literal[AUGMENTS], ...], tuple_from_list] = ()
     # deblur, training only: this share of samples shows the all-in-focus image as the input too
     # (a deblurrer must leave sharp pixels alone)
-    sharp_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    sharp_fraction: Probability = 0.0
 
     @field_validator("resize_range")
     @classmethod
     def _ordered(cls, r: tuple[float, float]) -> tuple[float, float]:
-        if not 0 < r[0] <= r[1]:
-            raise ValueError(f"must be 0 < lo <= hi, got {list(r)}")
+        if not 0 < r[0] <= r[1] <= 4:  # the full frame is rescaled before the crop
+            raise ValueError(f"must be 0 < lo <= hi <= 4, got {list(r)}")
         return r
 
     def work_short_px(self) -> int:

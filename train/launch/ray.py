@@ -71,13 +71,23 @@ def _loop(config: dict) -> None:
 
 
 def _checkpoint_step(out: str) -> int:
-    """The step of the run folder's latest checkpoint (0 without one)."""
-    import json
-
-    from train.checkpoint import latest_checkpoint
+    """The step of the run folder's latest checkpoint (0 without one), its files checked."""
+    from train.checkpoint import check_checkpoint, latest_checkpoint
 
     ckpt = latest_checkpoint(Path(out))
-    return int(json.loads((ckpt / "state.json").read_text())["step"]) if ckpt else 0
+    return check_checkpoint(ckpt)["step"] if ckpt else 0
+
+
+def _check_init_from(init_from: str | None) -> None:
+    """The files of ``--init-from``'s checkpoint, checked once here rather than in every worker."""
+    from train.checkpoint import check_checkpoint, checkpoint_of
+
+    if not init_from:
+        return
+    src = checkpoint_of(init_from)
+    if src is None:
+        raise FileNotFoundError(f"{init_from}: no checkpoint to start from")
+    check_checkpoint(src, weights_only=True)
 
 
 def run_ray(
@@ -127,8 +137,9 @@ def run_ray(
     cfg = load_train_config(config_path, overrides)
     rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
     train_rows, _ = split_rows(rows, cfg.data)
-    total_steps = steps or cfg.optim.steps
+    total_steps = cfg.optim.steps if steps is None else steps
     start_step = _checkpoint_step(out) if resume else 0
+    _check_init_from(init_from)
     per_step = cfg.optim.batch_size * cfg.optim.grad_accum * num_workers
     dataset = ray_train_stream(  # the run's remaining draws, plus one step of slack
         train_rows,
