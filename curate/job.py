@@ -217,7 +217,13 @@ def _init_ray(a) -> bool:
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     )
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    kwargs = {"include_dashboard": False, "_node_ip_address": "127.0.0.1", "log_to_driver": False}
+    # address="local": always a new Ray, never a cluster an address file left behind points at
+    kwargs = {
+        "address": "local",
+        "include_dashboard": False,
+        "_node_ip_address": "127.0.0.1",
+        "log_to_driver": False,
+    }
     if a.num_cpus:
         kwargs["num_cpus"] = a.num_cpus
     if a.ray_temp_dir:

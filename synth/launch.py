@@ -105,11 +105,13 @@ def run_ray(job: Job, n_shards: int, address: str | None) -> list[dict]:
     """One Ray task per shard (each needs ``threads`` CPUs); ``out`` must be shared storage."""
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         if address:  # an existing cluster: "auto" or "ray://head:10001" or "host:port"
             ray.init(address=address)
-        else:  # a local Ray on loopback; RAY_TMPDIR picks its session folder
-            ray.init(
+        else:  # a new local Ray on loopback (never a dead cluster's address file); RAY_TMPDIR
+            ray.init(  # picks its session folder
+                address="local",
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
                 _temp_dir=os.environ.get("RAY_TMPDIR"),

@@ -113,13 +113,16 @@ def run_ray(
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         if address:
             ray.init(address=address)
         else:
             # Ray Data builds samples with the CPUs the train workers leave free: a local Ray
-            # gets at least one logical CPU beyond the workers (else the stream never starts)
+            # gets at least one logical CPU beyond the workers (else the stream never starts).
+            # address="local": a new Ray, never a dead cluster's leftover address file
             ray.init(
+                address="local",
                 num_cpus=max(os.cpu_count() or 1, num_workers + 1),
                 include_dashboard=False,
                 _node_ip_address="127.0.0.1",
