@@ -8,8 +8,9 @@ a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
 may not escape it. Modules, each importing only those before it: ``uri`` (local paths and
 URIs: filesystem, byte reads, the manifest-path rule), ``schemas`` (columns, value rules and
 ``validate_table``), ``io`` (parts written atomically with ``atomic_write``, which the stages
-also use for their own files; many parts read as one table), ``validate`` (files, values and
-the count identity ``inputs = kept + rejected``).
+also use for their own files; many parts read as one table), ``validate`` (parts, values, the
+count identity ``inputs = kept + rejected`` and, on request, the files the rows name;
+``read_valid_table`` reads only what passes, for the trainer).
 Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names; ``config_file`` (the
 typed TOML config loader every stage uses, not imported here) needs pydantic.
 """
@@ -34,7 +35,7 @@ from manifests.schemas import (
     get_schema,
     validate_table,
 )
-from manifests.validate import check_counts, validate_path
+from manifests.validate import check_counts, file_problems, read_valid_table, validate_path
 
 __all__ = [
     "REJECT_REASONS",
@@ -46,12 +47,14 @@ __all__ = [
     "Problem",
     "atomic_write",
     "check_counts",
+    "file_problems",
     "get_schema",
     "list_parts",
     "open_dataset",
     "part_exists",
     "part_path",
     "read_table",
+    "read_valid_table",
     "validate_path",
     "validate_table",
     "write_part",

@@ -3,6 +3,7 @@
 Examples:
   python -m manifests validate runs/synth            # a root: every schema folder under it
   python -m manifests validate runs/curate/rejects   # one schema folder
+  python -m manifests validate --files runs/synth    # and every file the rows name
   python -m manifests show runs/curate/real_photos/part-00000.parquet
   python -m manifests stats s3://bucket/curate/real_photos
   python -m manifests example --out /tmp/manifest-example
@@ -24,7 +25,7 @@ from manifests.validate import validate_path
 
 
 def _cmd_validate(a) -> int:
-    report = validate_path(a.path, a.schema)
+    report = validate_path(a.path, a.schema, files=a.files)
     for p in report.problems:
         print(f"invalid: {p}")
     for name, (parts, rows, versions) in report.summary.items():
@@ -110,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("path", help="manifest root, schema folder or part file")
         s.add_argument("--schema", help="only this schema (synthetic_pairs, real_photos, rejects)")
+        if name == "validate":
+            s.add_argument(
+                "--files",
+                action="store_true",
+                help="also check that every file the rows name is a readable file (relative "
+                "paths: inside the root, links followed; file:// URIs: anywhere)",
+            )
         if name == "show":
             s.add_argument("--rows", type=int, default=3, help="rows to print (default 3)")
     e = sub.add_parser("example", help="write a small valid manifest of every schema")

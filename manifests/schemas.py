@@ -3,8 +3,10 @@ and :func:`validate_table`, which checks a table against them.
 
 Each ``Column`` names its Arrow type, whether nulls are allowed, an optional value rule (a
 vectorised predicate over the non-null values with a human-readable description), and whether
-it holds a path that must stay inside the manifest root. Adding a column is a minor version bump;
-renaming or removing one (or changing its meaning) is a major bump, which old readers refuse.
+it holds a path that must stay inside the manifest root. Every float column must be finite as
+well (NaN and inf are refused whatever the rule: ``inf >= 0`` holds). Adding a column is a minor
+version bump; renaming or removing one (or changing its meaning) is a major bump, which old
+readers refuse.
 Imports ``manifests.uri`` (the path rule) and ``optics`` (the sensor-source names).
 """
 
@@ -226,6 +228,22 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _non_finite(values: np.ndarray, rows: np.ndarray, name: str, source: str) -> list[Problem]:
+    """A float column's NaN and infinities: no column may hold one (the rules compare, and
+    ``inf >= 0`` holds)."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return []
+    i = _first(bad)
+    return [
+        Problem(
+            source,
+            f"column {name!r}: {int(bad.sum())} non-finite value(s) (must be finite), "
+            f"first at row {int(rows[i])}: {float(values[i])!r}",
+        )
+    ]
+
+
 def validate_table(table: pa.Table, schema: ManifestSchema | str, source: str) -> list[Problem]:
     """Check one table against a schema; returns problems (empty when valid)."""
     if isinstance(schema, str):
@@ -255,6 +273,9 @@ def validate_table(table: pa.Table, schema: ManifestSchema | str, source: str) -
             continue
         rows = np.flatnonzero(valid)
         values = arr.drop_null().to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(col.type) and len(values):
+            problems.extend(_non_finite(values, rows, col.name, source))
+            rows, values = rows[np.isfinite(values)], values[np.isfinite(values)]
         if col.rule is not None and len(values):
             predicate, description = col.rule
             with np.errstate(invalid="ignore"):

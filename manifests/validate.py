@@ -6,21 +6,38 @@ as is. The per-table checks are :func:`manifests.schemas.validate_table` (the sa
 ``write_part`` runs before writing); paths in path columns must be relative POSIX paths that
 stay inside the manifest root, or full URIs with a scheme (:func:`manifests.uri.path_problem`).
 A job's ``stats.json`` at the root must satisfy ``inputs = kept + rejected`` and agree with the
-row counts of the parts. Imports ``io`` and ``schemas``; neither imports this module.
+row counts of the parts. With ``files`` (``validate --files``) the files the rows name are
+checked too (:func:`file_problems`): relative paths must resolve, links followed, to readable
+files inside the root; ``file://`` URIs to readable files anywhere. :func:`read_valid_table` is
+the reader for code that opens those files (the trainer): it returns the rows only when all of
+this holds. Imports ``uri``, ``io`` and ``schemas``; none of them imports this module.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from manifests.io import ManifestError, locate, read_part_info
-from manifests.schemas import Problem, get_schema, validate_table
+from manifests.io import Located, ManifestError, locate, read_part_info
+from manifests.schemas import SYNTHETIC_PAIRS, Problem, get_schema, validate_table
+from manifests.uri import FILE_SCHEME, is_uri, path_problem, resolve_filesystem
 
 STATS_FILE = "stats.json"
+
+# The columns whose files must exist when files are checked. Rejects name the inputs that failed
+# (unreadable files, dangling links), so none of theirs; ``depth_path`` is the optional extra
+# column of ground-truth depth that the trainer's real-photo route reads.
+FILE_COLUMNS = {
+    "synthetic_pairs": SYNTHETIC_PAIRS.path_columns,
+    "real_photos": ("uri", "depth_path"),
+    "rejects": (),
+}
 
 
 def check_counts(stats: dict, source: str, kept_rows=None, rejected_rows=None) -> list[Problem]:
@@ -61,47 +78,157 @@ class Report:
         return not self.problems
 
 
-def validate_path(path_or_uri, schema_name: str | None = None) -> Report:
-    """Validate every part under PATH (root, schema folder or part file) and the root's stats."""
+def validate_path(path_or_uri, schema_name: str | None = None, files: bool = False) -> Report:
+    """Validate every part under PATH (root, schema folder or part file) and the root's stats;
+    with ``files``, also the files the rows name (:func:`file_problems` of ``FILE_COLUMNS``)."""
+    columns = FILE_COLUMNS if files else {}
+    return _validate(path_or_uri, schema_name, columns, keep=False)[0]
+
+
+def read_valid_table(
+    path_or_uri, schema_name: str, file_columns: tuple[str, ...] | None = None
+) -> tuple[pa.Table, Located]:
+    """All rows of ``schema_name`` under PATH and where they lie, only when
+    :func:`validate_path` finds nothing wrong and every file named in ``file_columns`` (default:
+    the schema's ``FILE_COLUMNS``) passes :func:`file_problems`. Else a :class:`ManifestError`:
+    the first problem, on one line, and how many more there are. Readers that open the files a manifest names
+    (the trainer) read it through here."""
+    columns = FILE_COLUMNS[schema_name] if file_columns is None else tuple(file_columns)
+    report, loc, tables = _validate(path_or_uri, schema_name, {schema_name: columns}, keep=True)
+    if not report.ok:
+        n = len(report.problems) - 1
+        more = f" (and {n} more: python -m manifests validate --files {path_or_uri})" if n else ""
+        raise ManifestError(f"{report.problems[0]}{more}")
+    if not tables:
+        return get_schema(schema_name).arrow.empty_table(), loc
+    return pa.concat_tables(tables, promote_options="default"), loc
+
+
+def _validate(path_or_uri, schema_name, file_columns: dict, keep: bool):
+    """``(report, located, tables)``; ``tables`` only with ``keep``; ``file_columns`` maps a
+    schema name to the columns whose files are checked."""
     try:
         loc = locate(path_or_uri, schema_name)
     except ManifestError as e:
-        return Report([Problem(str(path_or_uri), str(e).split(": ", 1)[-1])], {})
+        return Report([Problem(str(path_or_uri), str(e).split(": ", 1)[-1])], {}), None, []
+    local_root = loc.root if isinstance(loc.fs, pafs.LocalFileSystem) else None
     problems: list[Problem] = []
     summary: dict[str, tuple[int, int, set[str]]] = {}
-    for name, files in loc.parts.items():
-        schema = get_schema(name)
+    kept_tables = []
+    for name, paths in loc.parts.items():
         rows, versions = 0, set()
-        for p in files:
-            try:
-                found, version, _ = read_part_info(loc.fs, p)
-            except ManifestError as e:
-                problems.append(Problem(p, str(e).split(": ", 1)[-1]))
+        for p in paths:
+            columns = file_columns.get(name, ())
+            table, version, found = _check_part(loc.fs, p, name, local_root, columns)
+            problems.extend(found)
+            if table is None:
                 continue
-            if found != name:
-                problems.append(Problem(p, f"holds schema {found!r} but lies under {name}/"))
-                continue
-            with loc.fs.open_input_file(p) as f:
-                table = pq.read_table(f)
-            problems.extend(validate_table(table, schema, source=p))
             rows += table.num_rows
             versions.add(version)
-        summary[name] = (len(files), rows, versions)
+            if keep:
+                kept_tables.append(table)
+        summary[name] = (len(paths), rows, versions)
+    problems.extend(_stats_problems(loc, summary))
+    return Report(problems, summary), loc, kept_tables
+
+
+def _check_part(fs, path: str, name: str, local_root: str | None, file_columns: tuple):
+    """``(table, version, problems)`` of one part; the table is None when it cannot be read as
+    ``name``. Files are checked only when the values are valid (no path is reported twice)."""
+    try:
+        found, version, _ = read_part_info(fs, path)
+    except ManifestError as e:
+        return None, None, [Problem(path, str(e).split(": ", 1)[-1])]
+    if found != name:
+        return None, None, [Problem(path, f"holds schema {found!r} but lies under {name}/")]
+    with fs.open_input_file(path) as f:
+        table = pq.read_table(f)
+    problems = validate_table(table, get_schema(name), source=path)
+    if file_columns and not problems:
+        problems = file_problems(table, file_columns, local_root, source=path)
+    return table, version, problems
+
+
+def _stats_problems(loc: Located, summary: dict) -> list[Problem]:
     stats_path = f"{loc.root}/{STATS_FILE}"
-    if loc.fs.get_file_info(stats_path).type == pafs.FileType.File:
-        with loc.fs.open_input_stream(stats_path) as f:
-            try:
-                stats = json.loads(f.read().decode())
-            except ValueError as e:
-                problems.append(Problem(stats_path, f"not valid JSON ({e})"))
-                stats = None
-        if stats is not None and not isinstance(stats, dict):
-            kind = {list: "list", str: "string"}.get(type(stats), type(stats).__name__)
-            problems.append(Problem(stats_path, f"must be a JSON object, got a {kind}"))
-            stats = None
-        if stats is not None:
-            kept_schema = stats.get("kept_schema")
-            kept_rows = summary[kept_schema][1] if kept_schema in summary else None
-            rej_rows = summary["rejects"][1] if "rejects" in summary else None
-            problems.extend(check_counts(stats, stats_path, kept_rows, rej_rows))
-    return Report(problems, summary)
+    if loc.fs.get_file_info(stats_path).type != pafs.FileType.File:
+        return []
+    with loc.fs.open_input_stream(stats_path) as f:
+        try:
+            stats = json.loads(f.read().decode())
+        except ValueError as e:
+            return [Problem(stats_path, f"not valid JSON ({e})")]
+    if not isinstance(stats, dict):
+        kind = {list: "list", str: "string"}.get(type(stats), type(stats).__name__)
+        return [Problem(stats_path, f"must be a JSON object, got a {kind}")]
+    kept_schema = stats.get("kept_schema")
+    kept_rows = summary[kept_schema][1] if kept_schema in summary else None
+    rej_rows = summary["rejects"][1] if "rejects" in summary else None
+    return check_counts(stats, stats_path, kept_rows, rej_rows)
+
+
+def file_problems(table: pa.Table, columns, root: str | None, source: str) -> list[Problem]:
+    """Per column of ``columns`` (those ``table`` has), the first file a reader could not open,
+    with how many there are: a relative path must resolve, links followed, to a regular,
+    readable file inside ``root`` (the manifest root, a local absolute path); a ``file://`` URI
+    must be well-formed and name a regular, readable file anywhere (curate writes the absolute
+    URIs of the photos it crawled, which lie outside its manifest). Objects in a store
+    (``s3://``, relative paths under an object-store root, ``root=None``) are not checked here;
+    reading them fails with the store's error."""
+    problems = []
+    real_root = os.path.realpath(root) if root is not None else None
+    folders: dict[str, str] = {}  # folder -> its real path: one realpath per folder, not per file
+    for name in columns:
+        if name not in table.column_names:
+            continue
+        first, bad = None, 0
+        for i, value in enumerate(table.column(name).to_pylist()):
+            why = None if value is None else _file_problem(str(value), root, real_root, folders)
+            if why:
+                first, bad = first or f"row {i}: {why}", bad + 1
+        if bad:
+            more = f" ({bad} bad file(s) in this column)" if bad > 1 else ""
+            problems.append(Problem(source, f"column {name!r} {first}{more}"))
+    return problems
+
+
+def _file_problem(value: str, root, real_root, folders: dict) -> str | None:
+    why = path_problem(value)  # again: extra columns (real_photos depth_path) have no schema rule
+    if why:
+        return f"{value!r} {why}"
+    if value.startswith(FILE_SCHEME):
+        try:
+            _, full = resolve_filesystem(value)
+        except ValueError as e:
+            return str(e)
+        return _not_a_readable_file(full, full)
+    if is_uri(value) or root is None:
+        return None
+    full = os.path.join(root, value)
+    real = _real_path(full, folders)
+    if os.path.commonpath([real, real_root]) != real_root:
+        return f"{full} resolves outside the manifest root {root} (to {real})"
+    return _not_a_readable_file(real, full)
+
+
+def _real_path(full: str, folders: dict) -> str:
+    folder, base = os.path.split(full)
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    real = os.path.join(folders[folder], base)
+    return os.path.realpath(real) if base in ("", ".", "..") or os.path.islink(real) else real
+
+
+def _not_a_readable_file(real: str, shown: str) -> str | None:
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        dangling = os.path.islink(shown) or os.path.islink(real)
+        return f"{shown}: " + ("a dangling link" if dangling else "no such file")
+    except OSError as e:
+        return f"{shown}: cannot open ({e.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{shown}: not a regular file"
+    if not os.access(real, os.R_OK):
+        return f"{shown}: not readable (permission denied)"
+    return None

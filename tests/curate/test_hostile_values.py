@@ -112,8 +112,8 @@ def test_a_row_the_schema_refuses_is_a_reject_and_the_shard_is_written(hostile_p
     assert sorted(got) == ["file:///x/nan_score.jpg", "file:///x/wide.jpg"]
     assert {r["reason"] for r in got.values()} == {"invalid_value"}
     assert got["file:///x/nan_score.jpg"]["detail"] == (
-        "the manifest cannot hold it: column 'clip_quality': 1 value(s) out of range "
-        "(must be within [0, 1]), first at row 0: nan"
+        "the manifest cannot hold it: column 'clip_quality': 1 non-finite value(s) "
+        "(must be finite), first at row 0: nan"
     )
     assert validate_path(tmp_path).ok
 

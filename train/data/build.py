@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 import optics
-from manifests.io import locate
 from manifests.uri import is_uri, join_root, to_uri
 from manifests.uri import read_bytes as read_uri
 from train.data.config import DataConfig
@@ -34,20 +33,30 @@ from train.data.config import DataConfig
 _DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
 
 
+# The files the trainer opens, per schema: they must exist, be readable and (relative paths,
+# links followed) lie inside the manifest root. The other path columns are checked as values.
+READ_COLUMNS = {
+    "synthetic_pairs": ("aif_path", "bokeh_path", "depth_path"),
+    "real_photos": ("uri", "depth_path"),
+}
+
+
 def load_rows(manifests: list[str], schema: str) -> list[dict]:
     """All rows of ``schema`` from each manifest, each with ``_root`` (its manifest root).
 
-    ``_root`` is a local absolute path or a URI with its scheme, so that a row's relative paths
-    resolve with :func:`manifests.uri.join_root`.
+    Every manifest is read through :func:`manifests.validate.read_valid_table`: the checks of
+    ``python -m manifests validate`` (schema, finite values in range, paths that stay in the
+    root) and the files of :data:`READ_COLUMNS`; anything wrong is one ``ManifestError`` line
+    naming the part or file. ``_root`` is a local absolute path or a URI with its scheme, so
+    that a row's relative paths resolve with :func:`manifests.uri.join_root`.
     """
-    from manifests import read_table
+    from manifests.validate import read_valid_table
 
     rows: list[dict] = []
     for m in manifests:
         text = str(m)
-        loc = locate(text, schema)
+        table, loc = read_valid_table(text, schema, READ_COLUMNS.get(schema, ()))
         root = to_uri(loc.fs, loc.root, like=text) if is_uri(text) else loc.root
-        table = read_table(text, schema)
         keep = [c for c in table.column_names if c not in _DROP_COLUMNS]
         for row in table.select(keep).to_pylist():
             row["_root"] = root
