@@ -133,6 +133,10 @@ def test_missing_required_column_is_refused(tmp_path):
         ("real_photos", "sha256", "xyz", "hex"),
         ("real_photos", "sensor_width_source", "guess", "one of crop_35mm"),
         ("rejects", "reason", "did_not_like_it", "one of unreadable"),
+        ("synthetic_pairs", "k_genrefocus", float("inf"), "1 non-finite value(s)"),
+        ("synthetic_pairs", "disp_focus", float("nan"), "1 non-finite value(s)"),
+        ("synthetic_pairs", "f_number", float("inf"), "(must be finite), first at row 5: inf"),
+        ("real_photos", "sharpness", float("-inf"), "first at row 0: -inf"),
     ],
 )
 def test_out_of_range_values_are_refused(schema, column, value, why):
@@ -163,6 +167,46 @@ def test_nullable_columns_accept_nulls(tmp_path):
     row["sensor_width_source"] = "unresolved"
     write_part([row], tmp_path, "real_photos", 0)
     assert validate_path(tmp_path).ok
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_cli_refuses_non_finite_labels(tmp_path, value):
+    rows = synthetic_rows(1, 2)
+    rows[1]["k_genrefocus"] = float(value)
+    with pytest.raises(ManifestError, match="non-finite"):
+        write_part(rows, tmp_path, "synthetic_pairs", 0)
+    write_part(rows, tmp_path, "synthetic_pairs", 0, validate=False)
+    p = cli("validate", str(tmp_path))
+    assert p.returncode == 1, p.stdout
+    assert f"'k_genrefocus': 1 non-finite value(s) (must be finite), first at row 1: {value}" in (
+        p.stdout
+    )
+
+
+def test_files_are_checked_on_request(tmp_path):
+    """``validate --files``: every file a path column names must be a readable file inside the
+    root (links followed); the example manifest names files it does not ship."""
+    write_example(str(tmp_path))
+    assert validate_path(tmp_path).ok
+    report = validate_path(tmp_path, files=True)
+    msgs = one_line_problems(report)
+    assert len(msgs) == 6  # one per column: 5 of synthetic_pairs, real_photos' uri; no rejects
+    assert any(
+        f"'aif_path' row 0: {tmp_path}/scenes/000000/aif.png: no such file" in m for m in msgs
+    )
+    assert any(
+        "'uri' row 0: " in m and "photos/nikon_d70_portrait.jpg: no such file" in m for m in msgs
+    )
+    p = cli("validate", "--files", str(tmp_path))
+    assert p.returncode == 1 and "6 problem(s)" in p.stdout
+    for row in synthetic_rows():
+        for col in ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path"):
+            (tmp_path / row[col]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / row[col]).write_bytes(b"x")
+    (tmp_path / "photos").mkdir()
+    os.symlink("/etc/hostname", tmp_path / "photos" / "nikon_d70_portrait.jpg")
+    [msg] = one_line_problems(validate_path(tmp_path, files=True))
+    assert "resolves outside the manifest root" in msg and "(to /etc/hostname)" in msg
 
 
 def test_count_identity():
