@@ -89,18 +89,19 @@ def read_valid_table(
     path_or_uri, schema_name: str, file_columns: tuple[str, ...] | None = None
 ) -> tuple[pa.Table, Located]:
     """All rows of ``schema_name`` under PATH and where they lie, only when
-    :func:`validate_path` finds nothing wrong and every file named in ``file_columns`` (default:
-    the schema's ``FILE_COLUMNS``) passes :func:`file_problems`. Else a :class:`ManifestError`:
-    the first problem, on one line, and how many more there are. Readers that open the files a manifest names
-    (the trainer) read it through here."""
+        :func:`validate_path` finds nothing wrong and every file named in ``file_columns`` (default:
+        the schema's ``FILE_COLUMNS``) passes :func:`file_problems`. Else a :class:`ManifestError`:
+        the first problem, on one line, and how many more there are (also when PATH holds no part of
+    ``schema_name``). Readers that open the files a manifest names
+        (the trainer) read it through here."""
     columns = FILE_COLUMNS[schema_name] if file_columns is None else tuple(file_columns)
     report, loc, tables = _validate(path_or_uri, schema_name, {schema_name: columns}, keep=True)
     if not report.ok:
         n = len(report.problems) - 1
         more = f" (and {n} more: python -m manifests validate --files {path_or_uri})" if n else ""
         raise ManifestError(f"{report.problems[0]}{more}")
-    if not tables:
-        return get_schema(schema_name).arrow.empty_table(), loc
+    if schema_name not in loc.parts:
+        raise ManifestError(f"{path_or_uri}: no {schema_name} parts here")
     return pa.concat_tables(tables, promote_options="default"), loc
 
 

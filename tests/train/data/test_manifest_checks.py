@@ -128,6 +128,10 @@ def test_a_missing_column_is_refused(tmp_path):
     refused(str(root), str(part), "missing required column 'k_genrefocus'")
 
 
+def test_a_folder_without_parts_is_refused(tmp_path):
+    refused(str(tmp_path), f"{tmp_path}: no synthetic_pairs parts here")
+
+
 def test_a_missing_image_file_is_refused_naming_it(tmp_path):
     root = tmp_path / "m"
     pairs(root)
