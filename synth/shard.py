@@ -69,8 +69,14 @@ def commit_scene_dir(tmp: Path, out: Path, scene_id: int) -> Path:
     """Write the done marker and rename the temp folder into place (atomic on one filesystem)."""
     (tmp / DONE).write_text("ok\n")
     final = scene_dir(out, scene_id)
-    if final.exists():  # an incomplete folder cannot exist (rename is atomic); a done one wins
+    if (final / DONE).is_file():  # another worker finished it first: that one wins
         shutil.rmtree(tmp)
+        return final
+    if final.exists():  # a folder without its marker (copied in part, marker deleted): replace
+        stale = final.with_name(f".stale-{scene_id:06d}-{os.getpid()}")
+        os.rename(final, stale)
+        os.rename(tmp, final)
+        shutil.rmtree(stale, ignore_errors=True)
         return final
     os.rename(tmp, final)
     return final

@@ -43,3 +43,20 @@ def test_scene_folder_is_committed_atomically_and_stale_temps_are_cleared(tmp_pa
     final = commit_scene_dir(again, tmp_path, 7)
     assert is_done(tmp_path, 7) and (final / "aif.png").exists()
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000007"]
+
+
+def test_a_scene_folder_without_its_marker_is_replaced_and_a_done_one_kept(tmp_path):
+    from synth.shard import scene_dir
+
+    partial = scene_dir(tmp_path, 3)  # copied in part, or its DONE marker deleted
+    partial.mkdir(parents=True)
+    (partial / "aif.png").write_bytes(b"old")
+    tmp = temp_scene_dir(tmp_path, 3)
+    (tmp / "aif.png").write_bytes(b"new")
+    final = commit_scene_dir(tmp, tmp_path, 3)  # before: the new render was thrown away
+    assert is_done(tmp_path, 3) and (final / "aif.png").read_bytes() == b"new"
+    late = temp_scene_dir(tmp_path, 3)  # a second worker finishing the same scene later
+    (late / "aif.png").write_bytes(b"late")
+    commit_scene_dir(late, tmp_path, 3)
+    assert (final / "aif.png").read_bytes() == b"new"
+    assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000003"]
