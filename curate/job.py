@@ -174,12 +174,22 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     shard_lists = shards(listing.entries, cfg.listing.shard_size)
     n_shards = len(shard_lists)
     fingerprint = outputs.listing_fingerprint(listing.entries, cfg.listing.shard_size)
-    if outputs.previous_fingerprint(out) not in (None, fingerprint):
+    previous, settings = outputs.previous_listing(out), outputs.result_settings(cfg)
+    if previous is not None and previous["fingerprint"] != fingerprint:
         raise JobError(
             f"{out}: holds parts of a different listing (files were added/removed or "
             "listing.shard_size changed); use a fresh --out or delete it to start over"
         )
-    outputs.write_listing(out, fingerprint, len(listing.entries))
+    changed = (
+        outputs.settings_changes(previous.get("settings") or settings, settings) if previous else []
+    )
+    if changed:  # finished shards were filtered with the first run's settings
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise JobError(
+            f"{out}: written with other settings ({'; '.join(changed[:3])}{more}); a resume "
+            "keeps its first run's settings: rerun with them, or use a fresh --out"
+        )
+    outputs.write_listing(out, fingerprint, len(listing.entries), settings)
 
     # Finished shards are skipped; shards with candidates from a killed run only need the merge.
     done = [outputs.shard_done(out, k) for k in range(n_shards)]

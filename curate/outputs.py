@@ -1,10 +1,12 @@
 """The job's output folder OUT (a local path or an ``s3://``/``gs://`` prefix) and its small files.
 
 ``OUT/_work/`` holds the resume state: ``listing.json`` (a fingerprint of the sorted input URIs
-and the shard size; a re-run over another listing is refused) and each shard's candidates before
-dedup. A shard is *done* when both its final parts exist under OUT. ``check_out`` refuses, before
-any work, an OUT that is a file (or lies under one) and an OUT whose ``listing.json`` or
-``stats.json`` is not what this job writes (a JSON object), with one line naming the file.
+and the shard size, and the settings that decide the rows, ``result_settings``; a re-run over
+another listing or with other settings is refused, since its finished shards were filtered with
+the first ones) and each shard's candidates before dedup. A shard is *done* when both its final
+parts exist under OUT. ``check_out`` refuses, before any work, an OUT that is a file (or lies
+under one) and an OUT whose ``listing.json`` or ``stats.json`` is not what this job writes (a
+JSON object), with one line naming the file.
 ``write_bytes`` writes a whole file at once: locally through :func:`manifests.io.atomic_write`
 (temp file in the same folder, then ``os.replace``), on object stores in one PUT, which they
 publish atomically; so ``stats.json`` and the summaries are never seen half-written. No Ray.
@@ -116,14 +118,45 @@ def check_out(out: str) -> None:
     _json_object(out, STATS)
 
 
+# how the job runs, not which rows it writes: a resume may change these
+EXECUTION_ONLY = {"clip": ("batch_size", "actors", "cpus_per_actor")}
+
+
+def result_settings(cfg) -> dict:
+    """The config as plain data, less the settings that do not change the rows."""
+    d = cfg.model_dump(mode="json", by_alias=True)
+    for section, keys in EXECUTION_ONLY.items():
+        for k in keys:
+            d.get(section, {}).pop(k, None)
+    return d
+
+
+def settings_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``section.key: old -> new`` for every leaf that differs between two settings dicts."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_changes(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def previous_listing(out: str) -> dict | None:
+    """What an earlier run left in ``OUT/_work/listing.json`` (fingerprint, settings), or None
+    for a fresh OUT."""
+    return _json_object(join(out, WORK), LISTING, required=("fingerprint",))
+
+
 def previous_fingerprint(out: str) -> str | None:
     """The listing fingerprint an earlier run left in OUT, or None for a fresh OUT."""
-    previous = _json_object(join(out, WORK), LISTING, required=("fingerprint",))
+    previous = previous_listing(out)
     return None if previous is None else previous["fingerprint"]
 
 
-def write_listing(out: str, fingerprint: str, n_files: int) -> None:
-    record = {"fingerprint": fingerprint, "files": n_files}
+def write_listing(out: str, fingerprint: str, n_files: int, settings: dict | None = None) -> None:
+    record = {"fingerprint": fingerprint, "files": n_files, "settings": settings}
     write_bytes(join(out, WORK), LISTING, json.dumps(record).encode())
 
 

@@ -203,3 +203,18 @@ def test_changed_listing_is_refused(ray_local, photo_writer, tmp_path):
     photo_writer(tmp_path / "in/b.jpg", seed=2, width=640, height=600)
     with pytest.raises(job.JobError, match="different listing"):
         job.run([str(tmp_path / "in")], str(tmp_path / "out"), load_config(), progress=False)
+
+
+def test_a_resume_with_other_filter_settings_is_refused(ray_local, photo_writer, tmp_path):
+    """Before: the rerun skipped every finished shard, so stats.json said f/5.3 while the rows
+    had been filtered at f/2. Settings that only change how the job runs may differ."""
+    for i, n in enumerate((1.8, 4.0)):
+        photo_writer(tmp_path / f"in/p{i}.jpg", seed=i, width=640, height=600, f_number=n)
+    inp, out = [str(tmp_path / "in")], str(tmp_path / "out")
+    first = load_config(overrides=["filters.max_f_number=2.0"])
+    assert job.run(inp, out, first, progress=False)["kept"] == 1
+    other = load_config(overrides=["filters.max_f_number=5.3"])
+    with pytest.raises(job.JobError, match=r"filters.max_f_number: 2.0 -> 5.3"):
+        job.run(inp, out, other, progress=False)
+    same = load_config(overrides=["filters.max_f_number=2.0", "clip.batch_size=7"])
+    assert job.run(inp, out, same, progress=False)["kept"] == 1

@@ -72,7 +72,11 @@ def test_listing_record(tmp_path):
     outputs.write_listing(out, fp, len(entries))
     assert outputs.previous_fingerprint(out) == fp
     record = json.loads((tmp_path / "_work" / "listing.json").read_text())
-    assert record == {"fingerprint": fp, "files": 2}
+    assert record == {"fingerprint": fp, "files": 2, "settings": None}
+    outputs.write_listing(out, fp, 2, {"filters": {"max_f_number": 2.0}})
+    assert outputs.previous_listing(out)["settings"] == {"filters": {"max_f_number": 2.0}}
+    old, new = {"a": {"x": 1, "y": [1]}, "b": 2}, {"a": {"x": 1, "y": [2]}, "b": 3}
+    assert outputs.settings_changes(old, new) == ["a.y: [1] -> [2]", "b: 2 -> 3"]
 
 
 def test_shard_states(tmp_path):
