@@ -111,18 +111,11 @@ class ClipConfig(ConfigModel):
         ]
     )
 
-    @field_validator("checkpoint")
+    @field_validator("checkpoint", "model_config_file")
     @classmethod
-    def _local_checkpoint(cls, path: str) -> str:
-        problem = checkpoint_problem(path) if path else None
-        if problem:
-            raise ValueError(f"{path!r}: {problem}")
-        return path
-
-    @field_validator("model_config_file")
-    @classmethod
-    def _model_config(cls, path: str) -> str:
-        problem = model_config_problem(path) if path else None
+    def _local_files(cls, path: str, info) -> str:
+        check = checkpoint_problem if info.field_name == "checkpoint" else model_config_problem
+        problem = check(path) if path else None
         if problem:
             raise ValueError(f"{path!r}: {problem}")
         return path
