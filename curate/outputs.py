@@ -165,8 +165,10 @@ def shard_done(out: str, k: int) -> bool:
 
 
 def has_candidates(out: str, k: int) -> bool:
-    """Pass 2 finished shard ``k`` in an earlier run (its candidates await dedup)."""
-    return part_exists(join(out, WORK), "real_photos", k)
+    """Pass 2 finished shard ``k`` in an earlier run (its candidates await dedup): both of its
+    candidate parts exist (a kill between the two leaves one, and the shard is redone)."""
+    work = join(out, WORK)
+    return part_exists(work, "real_photos", k) and part_exists(work, "rejects", k)
 
 
 def write_json(out: str, name: str, value: dict) -> str:

@@ -218,3 +218,31 @@ def test_a_resume_with_other_filter_settings_is_refused(ray_local, photo_writer,
         job.run(inp, out, other, progress=False)
     same = load_config(overrides=["filters.max_f_number=2.0", "clip.batch_size=7"])
     assert job.run(inp, out, same, progress=False)["kept"] == 1
+
+
+def test_a_kill_between_a_shards_two_final_parts_resumes(ray_local, photo_writer, tmp_path):
+    for i, n in enumerate((1.8, 2.0, 11.0)):
+        photo_writer(tmp_path / f"in/p{i}.jpg", seed=i, width=640, height=600, f_number=n)
+    inp, out = [str(tmp_path / "in")], tmp_path / "out"
+    first = job.run(inp, str(out), load_config(), progress=False)
+    kept, rejects = read_table(out, "real_photos"), read_table(out, "rejects")
+    for f in (out / "rejects").glob("part-*"):  # killed after the first part was written
+        f.unlink()
+    again = job.run(inp, str(out), load_config(), progress=False)
+    assert (again["kept"], again["rejected"]) == (first["kept"], first["rejected"]) == (2, 1)
+    assert read_table(out, "real_photos").equals(kept)
+    assert read_table(out, "rejects").column("uri").equals(rejects.column("uri"))
+
+
+def test_a_kill_between_a_shards_two_candidate_parts_resumes(ray_local, photo_writer, tmp_path):
+    for i, n in enumerate((1.8, 2.0, 11.0)):
+        photo_writer(tmp_path / f"in/p{i}.jpg", seed=i, width=640, height=600, f_number=n)
+    inp, out = [str(tmp_path / "in")], tmp_path / "out"
+    first = job.run(inp, str(out), load_config(), progress=False)
+    kept = read_table(out, "real_photos")
+    for name in ("real_photos", "rejects", "_work/rejects"):  # killed in pass 2's write
+        for f in (out / name).glob("part-*"):
+            f.unlink()
+    again = job.run(inp, str(out), load_config(), progress=False)
+    assert (again["kept"], again["rejected"]) == (first["kept"], first["rejected"]) == (2, 1)
+    assert read_table(out, "real_photos").column("uri").equals(kept.column("uri"))

@@ -83,6 +83,8 @@ def test_shard_states(tmp_path):
     out = str(tmp_path)
     assert not outputs.shard_done(out, 0) and not outputs.has_candidates(out, 0)
     write_part([], os.path.join(out, "_work"), "real_photos", 0)
+    assert not outputs.has_candidates(out, 0)  # killed before its rejects candidates: redo it
+    write_part([], os.path.join(out, "_work"), "rejects", 0)
     assert outputs.has_candidates(out, 0) and not outputs.shard_done(out, 0)
     write_part([], out, "real_photos", 0)
     assert not outputs.shard_done(out, 0)  # its rejects part is still missing
