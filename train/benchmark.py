@@ -273,7 +273,7 @@ def table_markdown(results: dict) -> str:
             f"{results['focus_follows'].get(row, float('nan')):.2f} |"
         )
     lines += ["", "| target | value | threshold | met |", "|---|---|---|---|"]
-    for t in check_targets(results):
+    for t in results.get("targets") or check_targets(results):
         met = "yes" if t["ok"] else "no"
         lines.append(f"| {t['target']} | {t['value']:.3f} | {t['threshold']:.3f} | {met} |")
     return "\n".join(lines) + "\n"

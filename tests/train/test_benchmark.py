@@ -77,25 +77,19 @@ def runs(synth_manifest, tmp_path_factory):
     return root
 
 
+def _bench_argv(deblur, bokeh, manifest, out, scenes: int) -> list[str]:
+    """``python -m train benchmark`` arguments: one sampling step, the first ``scenes``."""
+    return [
+        "benchmark", "--deblur", str(deblur), "--bokeh", str(bokeh), "--manifest", manifest,
+        "--out", str(out), "--max-scenes", str(scenes), "--steps", "1",
+    ]  # fmt: skip
+
+
 def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, capsys):
     from train.cli import main
 
     out = tmp_path / "bench"
-    argv = [
-        "benchmark",
-        "--deblur",
-        str(runs / "deblur"),
-        "--bokeh",
-        str(runs / "bokeh"),
-        "--manifest",
-        synth_manifest,
-        "--out",
-        str(out),
-        "--max-scenes",
-        "2",
-        "--steps",
-        "1",
-    ]
+    argv = _bench_argv(runs / "deblur", runs / "bokeh", synth_manifest, out, scenes=2)
     assert main(argv) == 0
     r = json.loads((out / "benchmark.json").read_text())
     assert set(r["deblur"]) == {"deblurnet", "identity (blurry input)"}
@@ -214,21 +208,7 @@ def test_the_same_benchmark_runs_the_flux_configs(synth_manifest, tmp_path):
     for name, cfg in (("deblur", deblur), ("bokeh", bokeh)):
         train_local(cfg, [synth_manifest], tmp_path / name, steps=1, show_progress=False)
     out = tmp_path / "bench"
-    argv = [
-        "benchmark",
-        "--deblur",
-        str(tmp_path / "deblur"),
-        "--bokeh",
-        str(tmp_path / "bokeh"),
-        "--manifest",
-        synth_manifest,
-        "--out",
-        str(out),
-        "--max-scenes",
-        "1",
-        "--steps",
-        "1",
-    ]
+    argv = _bench_argv(tmp_path / "deblur", tmp_path / "bokeh", synth_manifest, out, scenes=1)
     assert main(argv) == 0
     r = json.loads((out / "benchmark.json").read_text())
     assert r["bokeh"]["bokehnet"]["images"] == 3 and np.isfinite(r["bokeh"]["bokehnet"]["psnr"])
