@@ -55,14 +55,17 @@ class JobError(RuntimeError):
 # ---- Ray wrappers -----------------------------------------------------------------------------
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, num_returns=3)
 def pass1_task(entries: list[Entry], cfg: CurateConfig):
-    return passes.pass1(entries, cfg)
+    survivors, rejects = passes.pass1(entries, cfg)
+    return survivors, rejects, len(survivors)
 
 
 @ray.remote(num_cpus=1, num_returns=3)
-def pass2_task(survivors: list[dict], cfg: CurateConfig, clip_size_px: int | None):
-    return passes.pass2(survivors, cfg, clip_size_px)
+def pass2_task(survivors: list[dict], p1_rejects: list[dict], cfg: CurateConfig, clip_size_px):
+    """Pass 2 over pass 1's survivors; the shard's rejects are pass 1's followed by pass 2's."""
+    rows, rejects, crops = passes.pass2(survivors, cfg, clip_size_px)
+    return rows, p1_rejects + rejects, crops
 
 
 @ray.remote
@@ -117,47 +120,64 @@ def start_clip(clip_cfg, needed: bool) -> tuple[list, int | None, dict]:
     return actors, size_px, clip_stats
 
 
-def run_pass1(shard_lists, cfg, progress=True) -> tuple[list, float]:
-    """Pass 1 over shards as Ray tasks: ``[(survivors, rejects)]`` in shard order, seconds."""
-    t0 = time.perf_counter()
-    refs = [pass1_task.remote(s, cfg) for s in shard_lists]
-    index = {r: i for i, r in enumerate(refs)}
-    results: list = [None] * len(refs)
-    pending = list(refs)
-    n_files = sum(len(s) for s in shard_lists)
-    with progress_bar(total=n_files, desc="pass 1 EXIF", unit="file", disable=not progress) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            i = index[done[0]]
-            results[i] = ray.get(done[0])
-            bar.update(len(shard_lists[i]))
-    return results, time.perf_counter() - t0
+def shards_in_flight() -> int:
+    """How many shards the driver keeps submitted at once: enough to keep every CPU busy with
+    the next shard queued, few enough that the driver holds a bounded number of results."""
+    return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_pass2(out, todo, p1_results, cfg, actors, clip_size, progress=True) -> tuple[int, float]:
-    """Pass 2 (+ CLIP on ``actors``) as Ray tasks over pass 1's survivors of shards ``todo``;
-    each shard's candidates are written as soon as it finishes. Returns (files, seconds)."""
+def run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress=True) -> dict:
+    """Every shard of ``todo`` through pass 1, pass 2 and CLIP as chained Ray tasks; each
+    shard's candidates are written as soon as it finishes. At most :func:`shards_in_flight`
+    shards are submitted at a time and a shard's survivors go from its pass-1 task to its pass-2
+    task without passing through the driver, so the driver's memory does not grow with the
+    listing. Returns the stats' ``timing`` entries ``pass1`` and ``pass2`` (the passes overlap:
+    each counts seconds from the start to its last shard)."""
     t0 = time.perf_counter()
-    waiting = {}
-    for j, k in enumerate(todo):
-        survivors, _ = p1_results[j]
-        rows_ref, rej_ref, crops_ref = pass2_task.remote(survivors, cfg, clip_size)
-        score_ref = actors[j % len(actors)].score.remote(crops_ref) if actors else None
-        waiting[rows_ref] = (k, j, rej_ref, score_ref)
-    n_files = sum(len(r[0]) for r in p1_results)
-    pending = list(waiting)
-    with progress_bar(
-        total=n_files, desc="pass 2 decode+score", unit="file", disable=not progress
-    ) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            k, j, rej_ref, score_ref = waiting[done[0]]
+    window, queue = shards_in_flight(), list(reversed(todo))
+    p1_done: dict = {}  # pass-1 survivor-count ref -> shard
+    written: dict = {}  # pass-2 rows ref -> (shard, its count ref, rejects ref, scores ref)
+    n_p1 = sum(len(shard_lists[k]) for k in todo)
+    seconds = {"pass1": 0.0, "pass2": 0.0}
+    n_p2 = 0
+    bar1 = progress_bar(total=n_p1, desc="pass 1 EXIF", unit="file", disable=not progress)
+    bar2 = progress_bar(total=0, desc="pass 2 decode+score", unit="file", disable=not progress)
+    survivors_of: dict[int, int] = {}
+
+    def pass1_finished(ref) -> None:
+        nonlocal n_p2
+        k = p1_done.pop(ref)
+        survivors_of[k] = ray.get(ref)
+        n_p2 += survivors_of[k]
+        bar1.update(len(shard_lists[k]))
+        bar2.total += survivors_of[k]
+        bar2.refresh()
+        seconds["pass1"] = time.perf_counter() - t0
+
+    with bar1, bar2:
+        while queue or p1_done or written:
+            while queue and len(written) < window:
+                k = queue.pop()
+                survivors, p1_rejects, n_survivors = pass1_task.remote(shard_lists[k], cfg)
+                rows, rejects, crops = pass2_task.remote(survivors, p1_rejects, cfg, clip_size)
+                scores = actors[k % len(actors)].score.remote(crops) if actors else None
+                p1_done[n_survivors] = k
+                written[rows] = (k, n_survivors, rejects, scores)
+            done, _ = ray.wait([*p1_done, *written], num_returns=1)
+            if done[0] in p1_done:
+                pass1_finished(done[0])
+                continue
+            k, n_survivors, rejects, scores = written.pop(done[0])
+            if n_survivors in p1_done:  # both were ready; count pass 1 first
+                pass1_finished(n_survivors)
             rows = ray.get(done[0])
-            if score_ref is not None:
-                merge.attach_scores(rows, ray.get(score_ref))
-            merge.write_candidates(out, k, rows, p1_results[j][1] + ray.get(rej_ref))
-            bar.update(len(p1_results[j][0]))
-    return n_files, time.perf_counter() - t0
+            if scores is not None:
+                merge.attach_scores(rows, ray.get(scores))
+            merge.write_candidates(out, k, rows, ray.get(rejects))
+            bar2.update(survivors_of.pop(k))
+            del rows
+            seconds["pass2"] = time.perf_counter() - t0
+    return {"pass1": rate(n_p1, seconds["pass1"]), "pass2": rate(n_p2, seconds["pass2"])}
 
 
 # ---- the job ------------------------------------------------------------------------------------
@@ -195,20 +215,16 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     done = [outputs.shard_done(out, k) for k in range(n_shards)]
     todo = [k for k in range(n_shards) if not done[k] and not outputs.has_candidates(out, k)]
     actors, clip_size, clip_stats = start_clip(cfg.clip, needed=bool(todo))
-    p1_results, p1_seconds = run_pass1([shard_lists[k] for k in todo], cfg, progress)
-    p2_files, p2_seconds = run_pass2(out, todo, p1_results, cfg, actors, clip_size, progress)
+    timing = run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress)
     for a in actors:
         ray.kill(a)
     merge.finalize(out, n_shards, cfg.dedup.phash_max_distance)
 
-    kept, rejects = read_table(out, "real_photos"), read_table(out, "rejects")
+    kept = read_table(out, "real_photos")
+    rejects = read_table(out, "rejects", columns=["reason", "stage"])  # the counts need no more
     stats = job_stats(kept, rejects, listing, n_shards, sum(done), out, clip_stats, cfg)
     outputs.write_summaries(out, stats, kept, rejects)
-    stats["timing"] = {
-        "pass1": rate(sum(len(shard_lists[k]) for k in todo), p1_seconds),
-        "pass2": rate(p2_files, p2_seconds),
-        "total_seconds": round(time.perf_counter() - t_start, 3),
-    }
+    stats["timing"] = {**timing, "total_seconds": round(time.perf_counter() - t_start, 3)}
     outputs.write_json(out, "stats.json", stats)
     return stats
 

@@ -9,6 +9,7 @@ seconds and files per second. Plain dicts and ``pyarrow`` tables in, plain dicts
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.config import CurateConfig
 from curate.listing import Listing
@@ -25,13 +26,7 @@ def job_stats(
     clip: dict,
     cfg: CurateConfig,
 ) -> dict:
-    reasons: dict[str, int] = {}
-    stages: dict[str, int] = {}
-    for reason, stage in zip(
-        rejects.column("reason").to_pylist(), rejects.column("stage").to_pylist(), strict=True
-    ):
-        reasons[reason] = reasons.get(reason, 0) + 1
-        stages[stage] = stages.get(stage, 0) + 1
+    reasons, stages = value_counts(rejects, "reason"), value_counts(rejects, "stage")
     stats = {
         "kept_schema": "real_photos",
         "inputs": len(listing.entries),
@@ -50,6 +45,14 @@ def job_stats(
     stats["counts_ok"] = not problems
     stats["count_problems"] = [str(p) for p in problems]
     return stats
+
+
+def value_counts(table: pa.Table, column: str) -> dict[str, int]:
+    """``{value: count}`` of one string column, most frequent first (counted by Arrow, without
+    a Python object per row: a job's rejects may number in the millions)."""
+    counts = pc.value_counts(table.column(column)).to_pylist() if table.num_rows else []
+    pairs = sorted(((c["values"], c["counts"]) for c in counts), key=lambda vc: (-vc[1], vc[0]))
+    return dict(pairs)
 
 
 def rate(files: int, seconds: float) -> dict:

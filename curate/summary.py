@@ -15,6 +15,8 @@ from collections import Counter
 
 import numpy as np
 
+from curate.stats import value_counts
+
 
 def _values(table, name) -> np.ndarray:
     if table is None or name not in table.column_names:
@@ -60,7 +62,7 @@ def plot_png(kept, rejects) -> bytes:
         ax.legend()
     ax.set_title("scores (kept)" + ("" if _values(kept, "clip_quality").size else "; no CLIP"))
     ax = axes[1, 2]
-    reasons = Counter(rejects.column("reason").to_pylist() if rejects is not None else [])
+    reasons = Counter(value_counts(rejects, "reason") if rejects is not None else {})
     if reasons:
         items = reasons.most_common()
         ax.barh([r for r, _ in items][::-1], [c for _, c in items][::-1], color="#cc6677")

@@ -277,8 +277,11 @@ def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
     return name, version, created_by
 
 
-def read_table(path_or_uri, schema_name: str | None = None) -> pa.Table:
-    """All parts of one schema under PATH as one table (version-checked, in part order)."""
+def read_table(
+    path_or_uri, schema_name: str | None = None, columns: list[str] | None = None
+) -> pa.Table:
+    """All parts of one schema under PATH as one table (version-checked, in part order);
+    ``columns`` reads only those (a big manifest's counts need not load every column)."""
     loc = locate(path_or_uri, schema_name)
     if len(loc.parts) != 1:
         found = ", ".join(loc.parts) or "none"
@@ -288,9 +291,10 @@ def read_table(path_or_uri, schema_name: str | None = None) -> pa.Table:
     for p in files:
         read_part_info(loc.fs, p)
         with loc.fs.open_input_file(p) as f:
-            tables.append(pq.read_table(f))
+            tables.append(pq.read_table(f, columns=columns))
     if not tables:
-        return get_schema(name).arrow.empty_table()
+        empty = get_schema(name).arrow.empty_table()
+        return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables, promote_options="default")
 
 
