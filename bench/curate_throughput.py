@@ -84,6 +84,7 @@ def bench_pass1(n_files: int, repeats: int) -> float:
     from curate.config import load_config
     from curate.job import run_pass1
     from curate.listing import list_inputs, shards
+    from manifests.uri import file_path
 
     folder = Path(tempfile.mkdtemp(prefix="cbench"))
     try:
@@ -93,7 +94,7 @@ def bench_pass1(n_files: int, repeats: int) -> float:
         workers = int(ray.cluster_resources()["CPU"])
         size = max(1, -(-len(entries) // (2 * workers)))  # two tasks per worker
         shard_lists = shards(entries, size)
-        paths = [e.uri[len("file://") :] for e in entries]
+        paths = [file_path(e.uri) for e in entries]
         plain_loop(paths[:50], cfg.exif.head_bytes)  # warm the page cache and imports
         run_pass1(shard_lists[:2], cfg, progress=False)  # warm the workers
         plain, ray_s = [], []
