@@ -35,6 +35,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
+from urllib.parse import quote_from_bytes
 
 import pyarrow.fs as pafs
 
@@ -163,6 +164,7 @@ class _LocalWalk:
 
     def __init__(self, exts: set[str]):
         self.exts = exts
+        self.exts_bytes = {os.fsencode(e) for e in exts}
         self.roots: list[bytes] = []  # real paths of the given local inputs
         self.found: dict[bytes, Entry] = {}  # real path -> entry
         self.rejected: dict[str, Rejected] = {}  # uri -> reject
@@ -181,12 +183,13 @@ class _LocalWalk:
     def _inside_roots(self, real: bytes) -> bool:
         return any(_inside(real, r) for r in self.roots)
 
-    def _name_kept(self, path: bytes) -> bool:
+    def _name_kept(self, path: bytes, name: bytes | None = None) -> bool:
         """The hidden-file and extension rules on a (non-folder) name; counts the ignored."""
-        name = os.path.basename(path)
+        name = os.path.basename(path) if name is None else name
         if name.startswith(b"."):
             return False
-        if not _wanted(os.fsdecode(name), self.exts):
+        stem, dot, ext = name.rpartition(b".")
+        if self.exts and (not dot or ext.lower() not in self.exts_bytes):
             self.ignored.add(path)
             return False
         return True
@@ -195,9 +198,9 @@ class _LocalWalk:
         uri = file_uri(path)
         self.rejected.setdefault(uri, Rejected(uri, reason, " ".join(detail.split())))
 
-    def _add_file(self, real: bytes, size: int) -> None:
+    def _add_file(self, real: bytes, size: int, uri: str | None = None) -> None:
         if real not in self.found:
-            self.found[real] = Entry(file_uri(real), int(size))
+            self.found[real] = Entry(uri or file_uri(real), int(size))
 
     def walk(self, given: str, path: str) -> None:
         """List one given local input (a folder or a single file)."""
@@ -233,23 +236,25 @@ class _LocalWalk:
                     raise ListingError(f"{given}: cannot list ({e.strerror})") from None
                 self._reject(folder, "unreadable", f"folder cannot be listed ({e.strerror})")
                 continue
+            prefix = file_uri(folder).rstrip("/") + "/"  # encoded once per folder
             for child in children:
-                sub = self._child(folder, child)
+                sub = self._child(folder, child, prefix)
                 if sub is not None:
                     stack.append(sub)
 
-    def _child(self, folder: bytes, child: os.DirEntry):
-        """Handle one name in ``folder``; returns ``(real folder, its stat)`` to walk, or None."""
-        path = os.path.join(folder, child.name)
+    def _child(self, folder: bytes, child: os.DirEntry, prefix: str):
+        """Handle one name in ``folder`` (a real path, whose URI + ``/`` is ``prefix``); returns
+        ``(real folder, its stat)`` to walk, or None."""
+        path = child.path
         try:
             if not child.is_symlink():
                 st = child.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     return path, st
-                if not self._name_kept(path):
+                if not self._name_kept(path, child.name):
                     return None
                 if stat.S_ISREG(st.st_mode):
-                    self._add_file(path, st.st_size)
+                    self._add_file(path, st.st_size, prefix + quote_from_bytes(child.name))
                 else:
                     self._reject(path, "not_a_file", f"{_kind(st.st_mode)}, not a file")
                 return None

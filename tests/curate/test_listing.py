@@ -9,16 +9,16 @@ from manifests.uri import file_path, file_uri
 
 
 def test_recursive_sorted_listing_with_ignored_extensions(tmp_path):
-    for rel in ["b/2.JPG", "a/1.jpeg", "a/deep/3.heic", "c.png", "notes.txt", ".hidden.jpg"]:
+    for rel in ["b/2.JPG", "a/1.jpeg", "a/deep/3.heic", "c.png", "notes.txt", ".hidden.jpg", "jpg"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x" * 10)
     listing = list_inputs([str(tmp_path)], ["jpg", "jpeg", "png", "heic"])
     uris = [e.uri for e in listing.entries]
     assert uris == sorted(uris) and len(uris) == 4
-    assert uris[0] == f"file://{tmp_path}/a/1.jpeg" and listing.ignored == 1
+    assert uris[0] == f"file://{tmp_path}/a/1.jpeg" and listing.ignored == 2
     assert all(e.size_bytes == 10 for e in listing.entries)
     everything = list_inputs([str(tmp_path), str(tmp_path / "c.png")], [])
-    assert len(everything.entries) == 5 and everything.ignored == 0  # deduplicated
+    assert len(everything.entries) == 6 and everything.ignored == 0  # deduplicated
     assert read_head(uris[0], 4) == b"xxxx"
 
 
