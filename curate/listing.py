@@ -188,7 +188,7 @@ class _LocalWalk:
         name = os.path.basename(path) if name is None else name
         if name.startswith(b"."):
             return False
-        stem, dot, ext = name.rpartition(b".")
+        _, dot, ext = name.rpartition(b".")
         if self.exts and (not dot or ext.lower() not in self.exts_bytes):
             self.ignored.add(path)
             return False
@@ -236,7 +236,8 @@ class _LocalWalk:
                     raise ListingError(f"{given}: cannot list ({e.strerror})") from None
                 self._reject(folder, "unreadable", f"folder cannot be listed ({e.strerror})")
                 continue
-            prefix = file_uri(folder).rstrip("/") + "/"  # encoded once per folder
+            prefix = file_uri(folder)  # encoded once per folder
+            prefix += "" if prefix.endswith("/") else "/"  # the folder "/" is "file:///"
             for child in children:
                 sub = self._child(folder, child, prefix)
                 if sub is not None:
