@@ -84,6 +84,7 @@ def bench_pass1(n_files: int, repeats: int) -> float:
     from curate.config import load_config
     from curate.job import run_shards
     from curate.listing import list_inputs, shards
+    from manifests.uri import file_path
 
     folder = Path(tempfile.mkdtemp(prefix="cbench"))
     try:
@@ -95,7 +96,7 @@ def bench_pass1(n_files: int, repeats: int) -> float:
         workers = int(ray.cluster_resources()["CPU"])
         shard_lists = shards(entries, cfg.listing.shard_size)
         todo = list(range(len(shard_lists)))
-        paths = [e.uri[len("file://") :] for e in entries]
+        paths = [file_path(e.uri) for e in entries]
 
         def job_pass1() -> float:
             out = tempfile.mkdtemp(prefix="cbout", dir=folder.parent)

@@ -18,7 +18,9 @@ cluster; `--ray-address auto` joins a cluster started on this machine. Object-st
 from the standard environment and config files (AWS_*, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS)
 and are never printed or written. A re-run with the same --input/--out skips finished shards.
 
-Flow: list -> shard (sorted, fixed size) -> pass 1 tasks (EXIF head read, filters) -> pass 2
+Flow: list (links followed only inside the inputs; links that leave them, loop or dangle, and
+FIFOs/devices are rejects of stage list, in OUT/rejects/part-list) -> shard (sorted, fixed
+size) -> pass 1 tasks (EXIF head read, filters) -> pass 2
 tasks (full read, decode, weight-free quality, phash) -> CLIP actor pool (optional) -> per-shard
 candidates under OUT/_work/ -> global dedup -> OUT/real_photos/part-K, OUT/rejects/part-K ->
 stats.json (inputs = kept + rejected, checked), summary.png, summary.html.
@@ -193,7 +195,9 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     listing = list_inputs(inputs, cfg.listing.extensions)
     shard_lists = shards(listing.entries, cfg.listing.shard_size)
     n_shards = len(shard_lists)
-    fingerprint = outputs.listing_fingerprint(listing.entries, cfg.listing.shard_size)
+    fingerprint = outputs.listing_fingerprint(
+        listing.entries, cfg.listing.shard_size, listing.rejects
+    )
     previous, settings = outputs.previous_listing(out), outputs.result_settings(cfg)
     if previous is not None and previous["fingerprint"] != fingerprint:
         raise JobError(
@@ -210,6 +214,7 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
             "keeps its first run's settings: rerun with them, or use a fresh --out"
         )
     outputs.write_listing(out, fingerprint, len(listing.entries), settings)
+    outputs.write_listing_rejects(out, listing.rejects)  # once; a resume keeps its part
 
     # Finished shards are skipped; shards with candidates from a killed run only need the merge.
     done = [outputs.shard_done(out, k) for k in range(n_shards)]

@@ -1,23 +1,45 @@
 """List input files (local folders, ``s3://``/``gs://`` prefixes) and cut them into shards.
 
-Every input becomes an ``Entry(uri, size_bytes)``. Local files get ``file://`` URIs (absolute),
+Every input becomes an ``Entry(uri, size_bytes)``, or a ``Rejected(uri, reason, detail)`` when
+the listing itself must turn it down. Local files get RFC 8089 ``file://`` URIs (absolute,
+percent-encoded by ``manifests.uri.file_uri``: any name, non-UTF-8 bytes included, round-trips),
 object-store files keep their ``s3://bucket/key`` form, so a manifest row always names its source
 without depending on the output folder. The listing is sorted by URI and cut into consecutive
 shards of ``shard_size``: shard ``k`` is ``entries[k·size : (k+1)·size]``, deterministic for a
 given listing, so a re-run finds the same shards and skips the finished ones. Hidden files (a
 name starting with ``.``) are never listed; files whose extension is not in the configured list
-are counted as ``ignored`` and not treated as inputs. Object-store credentials come from the
-standard environment and config files (pyarrow.fs); they are never part of a URI here. URIs
-are resolved and read by ``manifests.uri``. Imports pyarrow and ``manifests`` only.
+are counted as ``ignored`` and not treated as inputs.
+
+Local folders are walked with ``os.scandir`` on bytes paths (pyarrow's selectors fail on names
+that are not UTF-8). Links are followed only to a target whose real path lies inside the real
+path of one of the given local inputs (the *roots*); every real file is listed once, under its
+real path's URI (a link to a file of the root and the file itself are one input; hard links,
+two names of one inode, stay two inputs). What the walk cannot follow is an input rejected at
+stage ``list``: a link whose target leaves the roots (``link_outside_root``, never read), a
+dangling link (``broken_link``), a link that loops (``link_loop``: ELOOP, or a folder link to a
+folder that contains it, e.g. ``ln -s . loop``; the folder's files are listed once through
+their real paths), a FIFO, socket or device (``not_a_file``) and a sub-folder that cannot be read
+(``unreadable``). Folders (and folder links) are walked whatever their name; any other name
+(a file, a file link, a dangling or looping link, a FIFO) is an input only when the hidden-file
+and extension rules keep its own name. A folder link to a folder inside the roots that is walked
+anyway is no input (its files are listed once, under their real paths).
+
+Object stores are listed through ``pyarrow.fs`` (a prefix has no links); credentials come from
+the standard environment and config files, never from a URI here. URIs are resolved and read by
+``manifests.uri``. Imports pyarrow and ``manifests`` only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from urllib.parse import quote_from_bytes
 
 import pyarrow.fs as pafs
 
-from manifests.uri import read_bytes, resolve_filesystem, to_uri
+from manifests.uri import file_uri, read_bytes, resolve_filesystem, to_uri
 
 
 class ListingError(ValueError):
@@ -31,9 +53,25 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """An input the listing turns down (stage ``list``): ``reason`` from
+    ``manifests.REJECT_REASONS``, ``detail`` one line."""
+
+    uri: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class Listing:
     entries: list[Entry]
     ignored: int  # files skipped because of their extension
+    rejects: list[Rejected] = field(default_factory=list)  # sorted by URI
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs of the job: listed files plus the listing's own rejects."""
+        return len(self.entries) + len(self.rejects)
 
 
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -57,36 +95,227 @@ def _wanted(name: str, extensions: set[str]) -> bool:
 
 
 def list_inputs(inputs: list[str], extensions: list[str] | tuple[str, ...] = ()) -> Listing:
-    """Recursively list every input (folder, prefix or single file), sorted and deduplicated."""
+    """Recursively list every input (folder, prefix or single file), sorted and deduplicated;
+    local links and special files as the module doc says."""
     exts = {e.lower().lstrip(".") for e in extensions}
+    located = [(given, *filesystem_for(given)) for given in inputs]
+    local = _LocalWalk(exts)
+    for given, fs, path in located:
+        if isinstance(fs, pafs.LocalFileSystem):
+            local.add_root(given, path)
     found: dict[str, Entry] = {}
     ignored = 0
-    for given in inputs:
-        fs, path = filesystem_for(given)
-        try:
-            info = fs.get_file_info(path)
-            if info.type == pafs.FileType.File:
-                infos = [info]
-            elif info.type == pafs.FileType.Directory or (
-                info.type == pafs.FileType.NotFound and not isinstance(fs, pafs.LocalFileSystem)
-            ):
-                infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-            else:
-                raise ListingError(f"{given}: no such file or folder")
-        except OSError as e:
-            raise ListingError(f"{given}: cannot list ({_first_line(e)})") from None
-        for i in infos:
-            if i.type != pafs.FileType.File:
-                continue
-            rel_parts = i.path.split("/")
-            if any(part.startswith(".") for part in rel_parts[-1:]):
-                continue
-            if not _wanted(i.base_name, exts):
+    for given, fs, path in located:
+        if isinstance(fs, pafs.LocalFileSystem):
+            local.walk(given, path)
+            continue
+        for entry in _list_store(given, fs, path, exts):
+            if entry is None:
                 ignored += 1
+            else:
+                found[entry.uri] = entry
+    found.update({e.uri: e for e in local.found.values()})
+    rejects = sorted(local.rejected.values(), key=lambda r: r.uri)
+    return Listing(sorted(found.values(), key=lambda e: e.uri), ignored + local.n_ignored, rejects)
+
+
+def _list_store(given: str, fs: pafs.FileSystem, path: str, exts: set[str]):
+    """An object-store prefix or key: an ``Entry`` per wanted file, ``None`` per ignored one."""
+    try:
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.File:
+            infos = [info]
+        else:  # a prefix (object stores have no folders to find)
+            infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    except OSError as e:
+        raise ListingError(f"{given}: cannot list ({_first_line(e)})") from None
+    for i in infos:
+        if i.type != pafs.FileType.File or i.base_name.startswith("."):
+            continue
+        if not _wanted(i.base_name, exts):
+            yield None
+            continue
+        yield Entry(to_uri(fs, i.path, like=given), int(i.size or 0))
+
+
+def _inside(path: bytes, root: bytes) -> bool:
+    return path == root or path.startswith(root if root.endswith(b"/") else root + b"/")
+
+
+def _shown(path: bytes) -> str:
+    """A path for a one-line detail: printable, bytes that are not UTF-8 as ``\\xNN``."""
+    return path.decode("utf-8", "backslashreplace")
+
+
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _kind(mode: int) -> str:
+    return _SPECIAL.get(stat.S_IFMT(mode), "not a regular file")
+
+
+class _LocalWalk:
+    """The walk over local roots (bytes paths); see the module doc for the rules."""
+
+    def __init__(self, exts: set[str]):
+        self.exts = exts
+        self.exts_bytes = {os.fsencode(e) for e in exts}
+        self.roots: list[bytes] = []  # real paths of the given local inputs
+        self.found: dict[bytes, Entry] = {}  # real path -> entry
+        self.rejected: dict[str, Rejected] = {}  # uri -> reject
+        self.ignored: set[bytes] = set()  # paths skipped by extension
+        self.visited: set[tuple[int, int]] = set()  # (device, inode) of walked folders
+
+    @property
+    def n_ignored(self) -> int:
+        return len(self.ignored - set(self.found))
+
+    def add_root(self, given: str, path: str) -> None:
+        real = os.path.realpath(os.fsencode(path))
+        if os.path.exists(real):
+            self.roots.append(real)
+
+    def _inside_roots(self, real: bytes) -> bool:
+        return any(_inside(real, r) for r in self.roots)
+
+    def _name_kept(self, path: bytes, name: bytes | None = None) -> bool:
+        """The hidden-file and extension rules on a (non-folder) name; counts the ignored."""
+        name = os.path.basename(path) if name is None else name
+        if name.startswith(b"."):
+            return False
+        _, dot, ext = name.rpartition(b".")
+        if self.exts and (not dot or ext.lower() not in self.exts_bytes):
+            self.ignored.add(path)
+            return False
+        return True
+
+    def _reject(self, path: bytes, reason: str, detail: str) -> None:
+        uri = file_uri(path)
+        self.rejected.setdefault(uri, Rejected(uri, reason, " ".join(detail.split())))
+
+    def _add_file(self, real: bytes, size: int, uri: str | None = None) -> None:
+        if real not in self.found:
+            self.found[real] = Entry(uri or file_uri(real), int(size))
+
+    def walk(self, given: str, path: str) -> None:
+        """List one given local input (a folder or a single file)."""
+        raw = os.fsencode(path)
+        try:
+            st = os.stat(raw)
+        except FileNotFoundError:
+            raise ListingError(f"{given}: no such file or folder") from None
+        except OSError as e:
+            raise ListingError(f"{given}: cannot list ({e.strerror})") from None
+        real = os.path.realpath(raw)
+        if stat.S_ISDIR(st.st_mode):
+            self._walk_folder(given, real, st)
+        elif not self._name_kept(raw):  # the rules see the name given
+            return
+        elif stat.S_ISREG(st.st_mode):
+            self._add_file(real, st.st_size)
+        else:
+            self._reject(raw, "not_a_file", f"{_kind(st.st_mode)}, not a file with bytes to read")
+
+    def _walk_folder(self, given: str, root: bytes, root_stat: os.stat_result) -> None:
+        stack = [(root, root_stat)]
+        while stack:
+            folder, st = stack.pop()
+            if (st.st_dev, st.st_ino) in self.visited:
                 continue
-            uri = to_uri(fs, i.path, like=given)
-            found[uri] = Entry(uri, int(i.size or 0))
-    return Listing(sorted(found.values(), key=lambda e: e.uri), ignored)
+            self.visited.add((st.st_dev, st.st_ino))
+            try:
+                with os.scandir(folder) as it:
+                    children = list(it)
+            except OSError as e:
+                if folder == root:
+                    raise ListingError(f"{given}: cannot list ({e.strerror})") from None
+                self._reject(folder, "unreadable", f"folder cannot be listed ({e.strerror})")
+                continue
+            prefix = file_uri(folder)  # encoded once per folder
+            prefix += "" if prefix.endswith("/") else "/"  # the folder "/" is "file:///"
+            for child in children:
+                sub = self._child(folder, child, prefix)
+                if sub is not None:
+                    stack.append(sub)
+
+    def _child(self, folder: bytes, child: os.DirEntry, prefix: str):
+        """Handle one name in ``folder`` (a real path, whose URI + ``/`` is ``prefix``); returns
+        ``(real folder, its stat)`` to walk, or None."""
+        path = child.path
+        try:
+            if not child.is_symlink():
+                st = child.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    return path, st
+                if not self._name_kept(path, child.name):
+                    return None
+                if stat.S_ISREG(st.st_mode):
+                    self._add_file(path, st.st_size, prefix + quote_from_bytes(child.name))
+                else:
+                    self._reject(path, "not_a_file", f"{_kind(st.st_mode)}, not a file")
+                return None
+        except FileNotFoundError:  # removed while listing: not an input any more
+            return None
+        except OSError as e:
+            if self._name_kept(path):
+                self._reject(path, "unreadable", f"cannot stat ({e.strerror})")
+            return None
+        return self._link(folder, path)
+
+    def _link(self, folder: bytes, path: bytes):
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            if not self._name_kept(path):
+                return None
+            try:
+                target = _shown(os.readlink(path))
+            except OSError:
+                target = "?"
+            if e.errno == errno.ELOOP:
+                self._reject(path, "link_loop", f"link to {target} loops (too many levels)")
+            elif e.errno in (errno.ENOENT, errno.ENOTDIR):
+                self._reject(path, "broken_link", f"dangling link to {target} (no such file)")
+            else:
+                self._reject(path, "unreadable", f"link to {target}: {e.strerror}")
+            return None
+        real = os.path.realpath(path)
+        if stat.S_ISDIR(st.st_mode):
+            if not self._inside_roots(real):
+                self._reject(
+                    path,
+                    "link_outside_root",
+                    f"link to the folder {_shown(real)}, outside the input folder(s); "
+                    "give it as its own --input to include it",
+                )
+            elif _inside(folder, real):
+                self._reject(
+                    path,
+                    "link_loop",
+                    f"link to {_shown(real)}, a folder that contains it (its files are listed "
+                    "once, under their real paths)",
+                )
+            else:
+                return real, st
+            return None
+        if not self._name_kept(path):
+            return None
+        if not self._inside_roots(real):
+            self._reject(
+                path,
+                "link_outside_root",
+                f"link to {_shown(real)}, outside the input folder(s); not read",
+            )
+        elif stat.S_ISREG(st.st_mode):
+            self._add_file(real, st.st_size)
+        else:
+            self._reject(path, "not_a_file", f"link to {_kind(st.st_mode)}, not a file")
+        return None
 
 
 def shard_count(n_entries: int, shard_size: int) -> int:

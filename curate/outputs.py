@@ -4,9 +4,12 @@
 and the shard size, and the settings that decide the rows, ``result_settings``; a re-run over
 another listing or with other settings is refused, since its finished shards were filtered with
 the first ones) and each shard's candidates before dedup. A shard is *done* when both its final
-parts exist under OUT. ``check_out`` refuses, before any work, an OUT that is a file (or lies
-under one) and an OUT whose ``listing.json`` or ``stats.json`` is not what this job writes (a
-JSON object), with one line naming the file.
+parts exist under OUT. The inputs the listing itself rejects (links that leave the input, loop
+or dangle; FIFOs and devices) belong to no shard: they are one final part,
+``OUT/rejects/part-list.parquet``, written once (``write_listing_rejects``). ``check_out``
+refuses, before any work, an OUT that is a file (or lies under one) and an OUT whose
+``listing.json`` or ``stats.json`` is not what this job writes (a JSON object), with one line
+naming the file.
 ``write_bytes`` writes a whole file at once: locally through :func:`manifests.io.atomic_write`
 (temp file in the same folder, then ``os.replace``), on object stores in one PUT, which they
 publish atomically; so ``stats.json`` and the summaries are never seen half-written. No Ray.
@@ -22,14 +25,16 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from curate.listing import Entry
+from curate.passes import reject
 from curate.summary import html_report, plot_png
-from manifests import part_exists
+from manifests import part_exists, write_part
 from manifests.io import atomic_write
 from manifests.uri import is_uri, join, resolve_filesystem
 from manifests.uri import read_bytes as read_uri
 
 WORK = "_work"
 LISTING = "listing.json"
+LISTING_SHARD = "list"  # the shard name of the listing's rejects part
 STATS = "stats.json"
 _START_OVER = "delete it or use a fresh --out"
 
@@ -64,10 +69,14 @@ def read_bytes(root: str, name: str) -> bytes | None:
         return None
 
 
-def listing_fingerprint(entries: list[Entry], shard_size: int) -> str:
+def listing_fingerprint(entries: list[Entry], shard_size: int, rejects=()) -> str:
+    """A hash of the sorted input URIs, the shard size and the listing's own rejects (URI and
+    reason; none adds nothing, so a listing without rejects keeps its earlier fingerprint)."""
     h = hashlib.sha256(f"{shard_size}\n".encode())
     for e in entries:
         h.update(e.uri.encode() + b"\n")
+    for r in rejects:
+        h.update(f"rejected {r.reason} {r.uri}\n".encode())
     return h.hexdigest()
 
 
@@ -158,6 +167,17 @@ def previous_fingerprint(out: str) -> str | None:
 def write_listing(out: str, fingerprint: str, n_files: int, settings: dict | None = None) -> None:
     record = {"fingerprint": fingerprint, "files": n_files, "settings": settings}
     write_bytes(join(out, WORK), LISTING, json.dumps(record).encode())
+
+
+def write_listing_rejects(out: str, rejects: list) -> bool:
+    """The listing's rejects (``curate.listing.Rejected``, stage ``list``) as one final part,
+    ``OUT/rejects/part-list.parquet``, written once: a resume lists the same inputs (the
+    fingerprint says so) and keeps the part it finds. True when written now."""
+    if not rejects or part_exists(out, "rejects", LISTING_SHARD):
+        return False
+    rows = [reject(r.uri, "list", r.reason, r.detail) for r in rejects]
+    write_part(rows, out, "rejects", LISTING_SHARD, created_by="curate")
+    return True
 
 
 def shard_done(out: str, k: int) -> bool:

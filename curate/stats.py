@@ -1,9 +1,11 @@
 """What goes into ``stats.json``: counts from the final tables, the count check, speeds.
 
-``job_stats`` counts the kept and rejected rows, the rejects by reason and by stage, and checks
-the identity ``inputs = kept + rejected`` with :func:`manifests.check_counts` (``counts_ok`` and
-``count_problems``; a broken identity is reported, not raised). ``rate`` is one pass's files,
-seconds and files per second. Plain dicts and ``pyarrow`` tables in, plain dicts out; no Ray.
+``job_stats`` counts the inputs (listed files plus the inputs the listing rejected: links that
+leave the input, loop or dangle, special files), the kept and rejected rows, the rejects by
+reason and by stage, and checks the identity ``inputs = kept + rejected`` with
+:func:`manifests.check_counts` (``counts_ok`` and ``count_problems``; a broken identity is
+reported, not raised). ``rate`` is one pass's files, seconds and files per second. Plain dicts
+and ``pyarrow`` tables in, plain dicts out; no Ray.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def job_stats(
     reasons, stages = value_counts(rejects, "reason"), value_counts(rejects, "stage")
     stats = {
         "kept_schema": "real_photos",
-        "inputs": len(listing.entries),
+        "inputs": listing.n_inputs,  # listed files + the listing's own rejects
         "kept": kept.num_rows,
         "rejected": rejects.num_rows,
         "reasons": reasons,

@@ -92,6 +92,11 @@ def text_summary(stats: dict) -> str:
         f"curate: {stats['inputs']} input(s) -> kept {stats['kept']}, "
         f"rejected {stats['rejected']}"
         + (
+            f" ({stats['stages']['list']} by the listing: links, special files)"
+            if stats.get("stages", {}).get("list")
+            else ""
+        )
+        + (
             f" ({stats['ignored_by_extension']} other file(s) ignored by extension)"
             if stats.get("ignored_by_extension")
             else ""

@@ -128,20 +128,19 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
         if (out / "curate" / "real_photos").is_dir()
         else []
     )
-    from manifests.uri import is_uri
+    from manifests.uri import FILE_SCHEME, file_path, file_uri, is_uri
 
     keep = []
     scenes = (out / "synth" / "scenes").resolve()
     for r in rows:
-        path = Path(r["uri"].removeprefix("file://"))
+        uri = r["uri"]
+        path = Path(file_path(uri) if uri.startswith(FILE_SCHEME) else uri)
         if not path.is_absolute():
             path = (out / "curate" / path).resolve()
         if scenes in path.parents:
-            keep.append(
-                dict(r, uri=f"file://{path}", depth_path=f"file://{path.parent / 'depth.npy'}")
-            )
+            keep.append(dict(r, uri=file_uri(path), depth_path=file_uri(path.parent / "depth.npy")))
         elif cfg.depth_model:
-            keep.append(dict(r, uri=r["uri"] if is_uri(r["uri"]) else f"file://{path}"))
+            keep.append(dict(r, uri=uri if is_uri(uri) else file_uri(path)))
     if keep:
         write_part(keep, str(out / "real"), "real_photos", 0, created_by="demo")
     return {"photos": len(keep), "summary": f"{len(keep)} curated photos for stage 2"}

@@ -7,6 +7,8 @@ use the same ``atomic_write`` for their own files. Object stores (``s3://``, ``g
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
 and creating tool in its metadata; readers refuse a major version they do not know. Paths and
 URIs are resolved by ``manifests.uri``; rows are checked by ``manifests.schemas.validate_table``.
+:func:`read_table` converts the raw ``file://`` paths of parts written before percent-encoded
+URIs (:func:`encode_old_file_uris`), so its callers see one convention.
 """
 
 from __future__ import annotations
@@ -23,8 +25,15 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from manifests.schemas import SCHEMAS, ManifestSchema, get_schema, validate_table
-from manifests.uri import join, resolve_filesystem
+from manifests.schemas import (
+    SCHEMAS,
+    URI_COLUMNS,
+    ManifestSchema,
+    get_schema,
+    has_raw_file_uris,
+    validate_table,
+)
+from manifests.uri import encode_raw_file_uri, join, resolve_filesystem
 
 META_SCHEMA = b"refocus.schema"
 META_VERSION = b"refocus.schema_version"
@@ -289,17 +298,34 @@ def read_table(
     ((name, files),) = loc.parts.items()
     tables = []
     for p in files:
-        read_part_info(loc.fs, p)
+        _, version, _ = read_part_info(loc.fs, p)
         with loc.fs.open_input_file(p) as f:
-            tables.append(pq.read_table(f, columns=columns))
+            tables.append(encode_old_file_uris(pq.read_table(f, columns=columns), name, version))
     if not tables:
         empty = get_schema(name).arrow.empty_table()
         return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables, promote_options="default")
 
 
+def encode_old_file_uris(table: pa.Table, schema_name: str, version: str) -> pa.Table:
+    """A part's table with the raw ``file://`` paths of a version before percent-encoding
+    (``manifests.schemas.FILE_URIS_ENCODED_SINCE``) in today's encoded form, so every reader
+    sees one convention; a part of the current version is returned as it is."""
+    if not has_raw_file_uris(schema_name, version):
+        return table
+    for name in URI_COLUMNS.get(schema_name, ()):
+        if name not in table.column_names or not pa.types.is_string(table.column(name).type):
+            continue
+        i = table.column_names.index(name)
+        values = [encode_raw_file_uri(v) for v in table.column(name).to_pylist()]
+        table = table.set_column(i, table.schema.field(i), pa.array(values, pa.string()))
+    return table
+
+
 def open_dataset(path_or_uri, schema_name: str | None = None) -> pads.Dataset:
-    """A lazy ``pyarrow.dataset`` over one schema's parts (for Ray Data and big manifests)."""
+    """A lazy ``pyarrow.dataset`` over one schema's parts (for Ray Data and big manifests). It
+    yields the values as stored: a part older than ``FILE_URIS_ENCODED_SINCE`` holds raw
+    ``file://`` paths (:func:`encode_old_file_uris` converts a table of one)."""
     loc = locate(path_or_uri, schema_name)
     if len(loc.parts) != 1:
         raise ManifestError(f"{path_or_uri}: name a schema to open (found: {', '.join(loc.parts)})")

@@ -44,6 +44,11 @@ REJECT_REASONS = (
     "duplicate",  # exact or near duplicate of ``duplicate_of``
     "render_failed",  # synth: a scene that Blender could not render
     "invalid_value",  # a value no camera gives (f/0 from an APEX value) or the schema refuses
+    # rejects 1.2: the listing's own rejects (stage "list")
+    "link_outside_root",  # a link whose target lies outside the input folder it was found in
+    "broken_link",  # a dangling link
+    "link_loop",  # a link that loops (ELOOP) or a folder link back to one of its own parents
+    "not_a_file",  # a FIFO, socket or device: no photo bytes to read
 )
 
 Rule = tuple[Callable[[np.ndarray], np.ndarray], str]
@@ -127,7 +132,7 @@ SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
 
 SYNTHETIC_PAIRS = ManifestSchema(
     "synthetic_pairs",
-    "1.0",
+    "1.1",  # 1.1: file:// URIs in path columns are percent-encoded (RFC 8089)
     (
         Column("dataset_id", pa.string()),
         Column("scene_id", pa.int64(), rule=_ge(0)),
@@ -162,7 +167,7 @@ SYNTHETIC_PAIRS = ManifestSchema(
 
 REAL_PHOTOS = ManifestSchema(
     "real_photos",
-    "1.0",
+    "1.1",  # 1.1: file:// URIs are percent-encoded (RFC 8089)
     (
         _path("uri"),
         Column("sha256", pa.string(), rule=_hex(64)),
@@ -195,7 +200,7 @@ REAL_PHOTOS = ManifestSchema(
 
 REJECTS = ManifestSchema(
     "rejects",
-    "1.1",  # 1.1: reason invalid_value
+    "1.2",  # 1.1: reason invalid_value; 1.2: the listing's reasons, encoded file:// URIs
     (
         _path("uri"),
         Column("stage", pa.string(), rule=_one_of(REJECT_STAGES)),
@@ -206,6 +211,35 @@ REJECTS = ManifestSchema(
 )
 
 SCHEMAS: dict[str, ManifestSchema] = {s.name: s for s in (SYNTHETIC_PAIRS, REAL_PHOTOS, REJECTS)}
+
+# The columns that may hold a ``file://`` URI (path columns and the extra ones readers know:
+# real_photos' ground-truth ``depth_path``, rejects' ``duplicate_of``), and the version from
+# which a part holds them percent-encoded (RFC 8089, ``manifests.uri.file_uri``). In a part of
+# an older version they are ``"file://"`` + the raw path; readers convert them on reading.
+URI_COLUMNS: dict[str, tuple[str, ...]] = {
+    "synthetic_pairs": SYNTHETIC_PAIRS.path_columns,
+    "real_photos": ("uri", "depth_path"),
+    "rejects": ("uri", "duplicate_of"),
+}
+FILE_URIS_ENCODED_SINCE: dict[str, str] = {
+    "synthetic_pairs": "1.1",
+    "real_photos": "1.1",
+    "rejects": "1.2",
+}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"1.2"`` -> ``(1, 2)``; ``ValueError`` for anything but dot-separated integers."""
+    return tuple(int(x) for x in version.split("."))
+
+
+def has_raw_file_uris(name: str, version: str) -> bool:
+    """True when a part of schema ``name`` written at ``version`` holds raw ``file://`` paths
+    (written before percent-encoding); an unparseable version counts as current."""
+    try:
+        return version_tuple(version) < version_tuple(FILE_URIS_ENCODED_SINCE[name])
+    except (KeyError, ValueError):
+        return False
 
 
 def get_schema(name: str) -> ManifestSchema:

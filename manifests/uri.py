@@ -2,9 +2,15 @@
 how its bytes are read, and which paths a manifest may hold.
 
 A URI has a scheme (``s3://bucket/key``, ``gs://bucket/key``, ``file:///abs/path``); anything
-else is a local path, made absolute. A ``file://`` URI is ``"file://"`` followed by the absolute
-path exactly as curate writes it (not percent-encoded: a space, ``#`` or ``%`` in a file name
-stays as it is), so it is opened as that local path without URI parsing. Other schemes go through
+else is a local path, made absolute. A ``file://`` URI is RFC 8089, like
+``pathlib.Path.as_uri``: ``"file://"`` followed by the absolute path's bytes percent-encoded
+(every byte but ``A-Z a-z 0-9 _ . - ~ /``), so that any name a filesystem allows (a space, ``%``,
+``#``, ``?``, a newline, bytes that are not UTF-8) is plain ASCII in a manifest and decodes back
+to the same bytes: :func:`file_uri` writes one, :func:`file_path` reads one (a ``str`` path, with
+the bytes that are not UTF-8 as surrogate escapes, ``os.fsdecode``). Manifests written before
+this convention hold the raw path after ``file://``; the manifest readers convert those when they
+read an older part (:func:`encode_raw_file_uri`, ``manifests.schemas.FILE_URIS_ENCODED_SINCE``).
+Object-store URIs keep their ``scheme://bucket/key`` form as the store lists it and go through
 ``pyarrow.fs.FileSystem.from_uri``; credentials come from the standard environment and config
 files, never from the URI. Paths inside a manifest are relative POSIX paths that stay inside the
 manifest root, or full URIs (:func:`path_problem`); :func:`join_root` makes one absolute.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import pyarrow.fs as pafs
 
@@ -28,6 +35,37 @@ def is_uri(text) -> bool:
     return _SCHEME.match(str(text)) is not None
 
 
+def file_uri(path: str | bytes | os.PathLike) -> str:
+    """The RFC 8089 ``file://`` URI of an absolute local path (``str`` or ``bytes``): its bytes
+    percent-encoded, as ``pathlib.Path.as_uri`` does; :func:`file_path` is the inverse."""
+    raw = os.fsencode(path)
+    if not raw.startswith(b"/"):
+        raise ValueError(f"{os.fsdecode(raw)!r}: a file:// URI needs an absolute path")
+    return FILE_SCHEME + quote_from_bytes(raw, safe="/")
+
+
+def file_path(uri: str) -> str:
+    """The local path a ``file://`` URI names: its percent-escapes decoded to bytes, returned as
+    ``os.fsdecode`` gives them (bytes that are not UTF-8 become surrogate escapes, which ``open``
+    and ``os.stat`` turn back into the same bytes). ``ValueError`` unless it is ``file:///...``."""
+    text = str(uri)
+    if not text.startswith(FILE_SCHEME):
+        raise ValueError(f"{text}: not a file:// URI")
+    path = os.fsdecode(unquote_to_bytes(text[len(FILE_SCHEME) :]))
+    if not path.startswith("/"):
+        raise ValueError(f"{text}: a file:// URI needs an absolute path (file:///abs/path)")
+    return path
+
+
+def encode_raw_file_uri(value: str) -> str:
+    """A ``file://`` URI of a manifest written before RFC 8089 encoding (``"file://"`` + the raw
+    absolute path, ``%`` and spaces as they are) in today's encoded form; any other value (a
+    relative path, ``s3://...``, a malformed ``file://`` value) is returned as it is."""
+    if not isinstance(value, str) or not value.startswith(FILE_SCHEME + "/"):
+        return value
+    return file_uri(value[len(FILE_SCHEME) :])
+
+
 def resolve_filesystem(path_or_uri, cache: dict | None = None) -> tuple[pafs.FileSystem, str]:
     """``(filesystem, path)`` for a local path or a URI; the path has no trailing ``/``.
 
@@ -38,10 +76,7 @@ def resolve_filesystem(path_or_uri, cache: dict | None = None) -> tuple[pafs.Fil
     """
     text = str(path_or_uri)
     if text.startswith(FILE_SCHEME):
-        path = text[len(FILE_SCHEME) :]
-        if not path.startswith("/"):
-            raise ValueError(f"{text}: a file:// URI needs an absolute path (file:///abs/path)")
-        return pafs.LocalFileSystem(), path.rstrip("/") or "/"
+        return pafs.LocalFileSystem(), file_path(text).rstrip("/") or "/"
     if not is_uri(text):
         return pafs.LocalFileSystem(), os.path.abspath(text)
     if cache is None:
@@ -55,17 +90,19 @@ def resolve_filesystem(path_or_uri, cache: dict | None = None) -> tuple[pafs.Fil
 
 
 def to_uri(fs: pafs.FileSystem, path: str, like: str) -> str:
-    """The URI of ``path`` on ``fs``: ``file://`` + path on the local filesystem, else the scheme
+    """The URI of ``path`` on ``fs``: :func:`file_uri` on the local filesystem, else the scheme
     of ``like`` (the URI ``fs`` came from) + path. The inverse of :func:`resolve_filesystem`."""
     if isinstance(fs, pafs.LocalFileSystem):
-        return FILE_SCHEME + path
+        return file_uri(path)
     return f"{str(like).split('://', 1)[0]}://{path}"
 
 
 def join(root, *names: str) -> str:
-    """``names`` under ``root`` in the root's own style: ``/``-joined after a URI, else
-    ``os.path.join``."""
+    """``names`` under ``root`` in the root's own style: ``/``-joined after a URI (each name
+    percent-encoded after a ``file://`` root), else ``os.path.join``."""
     text = str(root)
+    if text.startswith(FILE_SCHEME):
+        return "/".join([text.rstrip("/"), *(_quote(n) for n in names)])
     if is_uri(text):
         return "/".join([text.rstrip("/"), *names])
     return os.path.join(text, *names)
@@ -73,10 +110,17 @@ def join(root, *names: str) -> str:
 
 def join_root(path: str, root: str | None) -> str:
     """A manifest path made absolute: full URIs (and absolute local paths) stay as they are,
-    relative ones are joined to the manifest ``root`` (a local folder or a URI)."""
+    relative ones are joined to the manifest ``root`` (a local folder or a URI; after a
+    ``file://`` root the relative path is percent-encoded, so the result reads the same file)."""
     if is_uri(path) or root is None or path.startswith("/"):
         return path
+    if root.startswith(FILE_SCHEME):
+        return f"{root.rstrip('/')}/{_quote(path)}"
     return f"{root.rstrip('/')}/{path}"
+
+
+def _quote(name: str) -> str:
+    return quote_from_bytes(os.fsencode(name), safe="/")
 
 
 def read_bytes(path_or_uri, n_bytes: int | None = None, *, fs_cache: dict | None = None) -> bytes:

@@ -1,6 +1,7 @@
 """The Ray job end to end on a local in-process Ray: generated photos + the real camera files."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from curate import job
 from curate.config import load_config
 from manifests import REJECT_REASONS, read_table, validate_path
+from manifests.uri import file_path, file_uri
 
 # What the default filters make of each real camera file (worked out by hand from the
 # ExifTool values: crop factors, N_eq = N x crop, sizes).
@@ -246,3 +248,98 @@ def test_a_kill_between_a_shards_two_candidate_parts_resumes(ray_local, photo_wr
     again = job.run(inp, str(out), load_config(), progress=False)
     assert (again["kept"], again["rejected"]) == (first["kept"], first["rejected"]) == (2, 1)
     assert read_table(out, "real_photos").column("uri").equals(kept.column("uri"))
+
+
+# ---- links, special files and odd names in the input (issue 14) -------------------------------
+
+ODD_NAMES = [b"caf\xe9.jpg", b"%41.jpg", b"a#1.jpg", b"q?x=1.jpg", b"sp ace.jpg", b"new\nline.jpg"]
+
+
+def hostile_folder(root, outside, photo_writer):
+    """Odd names, links of every kind and a FIFO, beside plain photos. Returns the real paths
+    (bytes) of the photos that must be kept, by name."""
+    photos = {}
+    for i, name in enumerate([*ODD_NAMES, b"plain.jpg"]):
+        tmp = photo_writer(root / f"tmp{i}.jpg", seed=300 + i, width=640, height=600, f_number=2.0)
+        path = os.fsencode(root) + b"/" + name
+        os.rename(tmp, path)
+        photos[name] = path
+    os.link(root / "plain.jpg", root / "hard.jpg")  # another name, an exact duplicate
+    os.symlink("plain.jpg", root / "alias.jpg")  # the same file: one input
+    os.symlink(".", root / "loop")
+    (root / "sub").mkdir()
+    os.symlink("..", root / "sub" / "up")
+    os.symlink("/etc/passwd", root / "passwd.jpg")
+    photo_writer(outside / "elsewhere.jpg", seed=320, width=640, height=600, f_number=2.0)
+    os.symlink(outside, root / "elsewhere")
+    os.symlink(outside / "elsewhere.jpg", root / "sub" / "outside.jpg")
+    os.symlink(root / "gone.jpg", root / "dangling.jpg")
+    os.mkfifo(root / "pipe.jpg")
+    return photos
+
+
+LIST_REJECTS = {
+    "loop": "link_loop",
+    "up": "link_loop",
+    "passwd.jpg": "link_outside_root",
+    "elsewhere": "link_outside_root",
+    "outside.jpg": "link_outside_root",
+    "dangling.jpg": "broken_link",
+    "pipe.jpg": "not_a_file",
+}
+
+
+def test_links_special_files_and_odd_names(ray_local, photo_writer, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "outside").mkdir()
+    photos = hostile_folder(tmp_path / "in", tmp_path / "outside", photo_writer)
+    inp, out = [str(tmp_path / "in")], tmp_path / "out"
+    cfg = load_config(overrides=["listing.shard_size=4"])
+    stats = job.run(inp, str(out), cfg, progress=False)
+
+    n_inputs = len(photos) + 1 + len(LIST_REJECTS)  # + hard.jpg; alias.jpg is plain.jpg
+    assert stats["inputs"] == n_inputs and stats["counts_ok"]
+    assert (stats["kept"], stats["rejected"]) == (len(photos), 1 + len(LIST_REJECTS))
+    assert stats["stages"]["list"] == len(LIST_REJECTS)
+    assert "(7 by the listing: links, special files)" in job.text_summary(stats)
+    assert validate_path(out, files=True).ok
+
+    rejects = read_table(out, "rejects").to_pylist()
+    listed = {r["uri"].rsplit("/", 1)[-1]: r for r in rejects if r["stage"] == "list"}
+    assert {k: r["reason"] for k, r in listed.items()} == LIST_REJECTS
+    assert listed["passwd.jpg"]["uri"] == file_uri(tmp_path / "in" / "passwd.jpg")
+    [dup] = [r for r in rejects if r["stage"] != "list"]  # plain.jpg and hard.jpg: one kept
+    assert dup["reason"] == "duplicate" and "exact" in dup["detail"]
+    kept = read_table(out, "real_photos").column("uri").to_pylist()
+    both = {photos[b"plain.jpg"], os.fsencode(tmp_path / "in" / "hard.jpg")}
+    assert {os.fsencode(file_path(u)) for u in [*kept, dup["uri"]]} == {*photos.values(), *both}
+    assert {os.fsencode(file_path(u)) for u in [dup["uri"], dup["duplicate_of"]]} == both
+    assert all(u.isascii() and u.isprintable() for u in kept)
+
+    # The trainer reads each kept photo through its URI: the same bytes as the file's own name.
+    from train.data.build import load_rows, read_bytes
+
+    rows = load_rows([str(out)], "real_photos")
+    for row in rows:
+        with open(os.fsencode(file_path(row["uri"])), "rb") as f:
+            assert read_bytes(row["uri"], row["_root"]) == f.read()
+    by_path = {os.fsencode(file_path(r["uri"])): r for r in rows}
+    with open(photos[b"%41.jpg"], "rb") as f:
+        assert read_bytes(by_path[photos[b"%41.jpg"]]["uri"]) == f.read()
+
+    # Resume: the listing's rejects are written once, never again; counts unchanged.
+    again = job.run(inp, str(out), cfg, progress=False)
+    assert again["shards_skipped"] == again["shards"] == 2
+    assert (again["inputs"], again["kept"], again["rejected"]) == (
+        stats["inputs"],
+        stats["kept"],
+        stats["rejected"],
+    )
+    assert read_table(out, "rejects").num_rows == len(rejects)
+    (out / "rejects" / "part-list.parquet").unlink()  # killed before it was written
+    third = job.run(inp, str(out), cfg, progress=False)
+    assert third["rejected"] == stats["rejected"] and validate_path(out).ok
+    # A link fixed in between is another listing: refused, like an added file.
+    (tmp_path / "in" / "dangling.jpg").unlink()
+    with pytest.raises(job.JobError, match="different listing"):
+        job.run(inp, str(out), cfg, progress=False)

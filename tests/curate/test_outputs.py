@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from curate import outputs
-from curate.listing import Entry
-from manifests import write_part
+from curate.listing import Entry, Rejected
+from manifests import read_table, write_part
 from manifests.io import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +102,18 @@ def test_write_summaries(tmp_path):
     html = (tmp_path / "summary.html").read_text()
     assert "<b>2 kept</b>" in html and "CLIP scores were NOT computed" in html
     assert sorted(os.listdir(tmp_path)) == ["summary.html", "summary.png"]
+
+
+def test_listing_rejects_change_the_fingerprint_and_are_written_once(tmp_path):
+    entries = [Entry("file:///a.jpg", 1)]
+    rejected = [Rejected("file:///loop", "link_loop", "link to /, a folder that contains it")]
+    assert outputs.listing_fingerprint(entries, 8, []) == outputs.listing_fingerprint(entries, 8)
+    assert outputs.listing_fingerprint(entries, 8, rejected) != outputs.listing_fingerprint(
+        entries, 8
+    )
+    out = str(tmp_path)
+    assert not outputs.write_listing_rejects(out, [])
+    assert outputs.write_listing_rejects(out, rejected)
+    assert not outputs.write_listing_rejects(out, rejected)  # a resume keeps the part
+    [row] = read_table(tmp_path / "rejects" / "part-list.parquet", "rejects").to_pylist()
+    assert (row["uri"], row["stage"], row["reason"]) == ("file:///loop", "list", "link_loop")

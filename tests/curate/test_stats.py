@@ -3,8 +3,9 @@
 import pyarrow as pa
 
 from curate.config import load_config
-from curate.listing import Entry, Listing
+from curate.listing import Entry, Listing, Rejected
 from curate.stats import job_stats, rate
+from curate.summary import text_summary
 
 
 def rejects_table(pairs):
@@ -43,3 +44,16 @@ def test_rate():
     assert rate(10, 4.0) == {"files": 10, "seconds": 4.0, "files_per_s": 2.5}
     assert rate(0, 0.0) == {"files": 0, "seconds": 0.0, "files_per_s": 0.0}
     assert rate(3, 1.23456)["seconds"] == 1.235
+
+
+def test_the_listings_rejects_are_inputs():
+    cfg = load_config()
+    rejected = [Rejected(f"file:///l{i}", "broken_link", "dangling link") for i in range(2)]
+    listing = Listing([Entry("file:///p.jpg", 1)], ignored=0, rejects=rejected)
+    rejects = rejects_table([("broken_link", "list"), ("broken_link", "list"), ("no_exif", "exif")])
+    kept = pa.table({"uri": pa.array([], pa.string())})
+    clip = {"enabled": False, "model": "ViT-B-32"}
+    stats = job_stats(kept, rejects, listing, 1, 0, "/o", clip, cfg)
+    assert stats["inputs"] == listing.n_inputs == 3 and stats["counts_ok"]
+    assert stats["stages"]["list"] == 2
+    assert "rejected 3 (2 by the listing: links, special files)" in text_summary(stats)

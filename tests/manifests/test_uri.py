@@ -10,6 +10,9 @@ import manifests.uri
 from manifests import read_table, write_part
 from manifests.example import reject_rows
 from manifests.uri import (
+    encode_raw_file_uri,
+    file_path,
+    file_uri,
     is_uri,
     join,
     join_root,
@@ -45,18 +48,42 @@ def test_local_paths_are_made_absolute(tmp_path, monkeypatch):
     assert isinstance(fs, pafs.LocalFileSystem) and path == f"{tmp_path}/sub/a.jpg"
 
 
-def test_file_uris_are_the_literal_absolute_path(tmp_path):
-    # curate writes "file://" + the path, unencoded: a space, '#' or '%' must not be parsed.
-    name = tmp_path / "IMG 1#2 100%.jpg"
+def test_file_uris_are_percent_encoded_like_path_as_uri(tmp_path):
+    # RFC 8089: a space, '#', '?', '%' or a newline in a name is escaped, so URI parsers agree
+    name = tmp_path / "IMG 1#2?x 100%\n.jpg"
     name.write_bytes(b"abcdef")
-    fs, path = resolve_filesystem(f"file://{name}")
-    assert isinstance(fs, pafs.LocalFileSystem) and path == str(name)
+    uri = file_uri(str(name))
+    assert uri == name.as_uri() and uri.endswith("/IMG%201%232%3Fx%20100%25%0A.jpg")
+    fs, path = resolve_filesystem(uri)
+    assert isinstance(fs, pafs.LocalFileSystem) and path == str(name) == file_path(uri)
     assert resolve_filesystem(f"file://{tmp_path}/")[1] == str(tmp_path)
     assert resolve_filesystem("file:///") == (pafs.LocalFileSystem(), "/")
-    assert read_bytes(f"file://{name}") == b"abcdef"
-    assert read_bytes(f"file://{name}", 2) == b"ab" and read_bytes(str(name), 100) == b"abcdef"
+    assert read_bytes(uri) == b"abcdef"
+    assert read_bytes(uri, 2) == b"ab" and read_bytes(str(name), 100) == b"abcdef"
     with pytest.raises(ValueError, match="needs an absolute path"):
         resolve_filesystem("file://relative/a.jpg")
+    with pytest.raises(ValueError, match="needs an absolute path"):
+        file_uri("relative/a.jpg")
+
+
+@pytest.mark.parametrize(
+    "name", [b"caf\xe9.jpg", b"%41.jpg", b"a#b.jpg", b"a?b.jpg", b"a b.jpg", b"a\nb.jpg"]
+)
+def test_every_name_round_trips_to_the_same_bytes(tmp_path, name):
+    path = os.fsencode(tmp_path) + b"/" + name
+    with open(path, "wb") as f:
+        f.write(name)
+    uri = file_uri(path)
+    assert uri.isascii() and uri.isprintable() and " " not in uri
+    assert os.fsencode(file_path(uri)) == path and file_uri(file_path(uri)) == uri
+    assert read_bytes(uri) == name
+
+
+def test_raw_file_uris_of_old_manifests_are_encoded():
+    assert encode_raw_file_uri("file:///d/a b %41.jpg") == "file:///d/a%20b%20%2541.jpg"
+    assert file_path(encode_raw_file_uri("file:///d/a b %41.jpg")) == "/d/a b %41.jpg"
+    for same in ("s3://b/a b.jpg", "scenes/0/a.png", None, "file://relative"):
+        assert encode_raw_file_uri(same) == same
 
 
 def test_missing_files_raise_the_filesystem_error(tmp_path):
@@ -108,6 +135,7 @@ def test_join_keeps_the_root_style():
         "s3://bucket/run/rejects/part-00000.parquet"
     )
     assert join("/data/run", "stats.json") == os.path.join("/data/run", "stats.json")
+    assert join("file:///data/run%201", "a b", "x.json") == "file:///data/run%201/a%20b/x.json"
 
 
 @pytest.mark.parametrize(
@@ -118,6 +146,7 @@ def test_join_keeps_the_root_style():
         ("s3://other/x.jpg", "/data/run", "s3://other/x.jpg"),
         ("/abs/x.jpg", "/data/run", "/abs/x.jpg"),
         ("x.jpg", None, "x.jpg"),
+        ("a b/%41.png", "file:///data/run%201/", "file:///data/run%201/a%20b/%2541.png"),
     ],
 )
 def test_join_root(path, root, expected):
@@ -147,4 +176,4 @@ def test_a_manifest_given_as_a_file_uri_with_odd_characters(tmp_path):
     root = tmp_path / "run #1 (50%)"
     rows = reject_rows()
     write_part(rows, str(root), "rejects", 0)
-    assert read_table(f"file://{root}", "rejects").num_rows == len(rows)
+    assert read_table(root.as_uri(), "rejects").num_rows == len(rows)

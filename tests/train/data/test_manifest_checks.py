@@ -15,7 +15,7 @@ from PIL import Image
 
 from manifests import ManifestError, validate_path, write_part
 from manifests.example import real_photo_rows, synthetic_rows
-from train.data.build import build_sample, load_rows
+from train.data.build import build_sample, load_rows, read_bytes
 from train.data.config import DataConfig
 
 SIZE_PX = 16
@@ -203,3 +203,19 @@ def test_real_photos_rows_are_checked_like_synthetic_ones(tmp_path, change, need
         load_rows([root], "real_photos")
     assert needle in str(e.value)
     assert not validate_path(root, files=True).ok
+
+
+def test_an_old_real_photos_manifest_with_raw_file_uris_reads_the_right_photo(tmp_path):
+    """real_photos 1.0 held ``file://`` + the raw path; since 1.1 URIs are percent-encoded. The
+    trainer reads an old manifest's photo, whose name has a space and '%41', not 'A'."""
+    right, wrong = tmp_path / "crawl" / "IMG %41 1.png", tmp_path / "crawl" / "IMG A 1.png"
+    _photo(right)
+    Image.fromarray(np.full((SIZE_PX, SIZE_PX, 3), 7, np.uint8)).save(wrong)
+    root = photos(tmp_path / "m", uri=f"file://{right}")
+    part = f"{root}/real_photos/part-00000.parquet"
+    table = pq.read_table(part)
+    meta = {**table.schema.metadata, b"refocus.schema_version": b"1.0"}
+    pq.write_table(table.replace_schema_metadata(meta), part)
+    [row] = load_rows([root], "real_photos")
+    assert row["uri"] == right.as_uri()
+    assert read_bytes(row["uri"], row["_root"]) == right.read_bytes() != wrong.read_bytes()
