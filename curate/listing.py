@@ -46,7 +46,7 @@ class ListingError(ValueError):
     """An input that cannot be listed; ``str()`` is one line naming it and the reason."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a listing may hold millions
 class Entry:
     uri: str
     size_bytes: int
