@@ -191,9 +191,9 @@ def parse_exif(data: bytes) -> ExifFields:
         # a TIFF file's block is the bytes read: an IFD or value past them lies past the head
         if data[:2] in (b"II", b"MM") and any(kind == "past_end" for kind, _ in problems):
             block.cut = True
-    if error is not None and not fields.has_exif:
-        raise error
     fields.block_cut = block is not None and block.cut
+    if error is not None and not fields.has_exif and not fields.block_cut:
+        raise error  # (a block cut by the end of a head is read again from the whole file)
     return fields
 
 

@@ -175,8 +175,8 @@ def _heif_block(data: bytes) -> Block | None:
         item = heif.items[ids[0]]
         payload = item_payload(data, heif, ids[0])
         spans = [extent_span(heif, item, o, n, len(data)) for o, n in item.extents]
-    except (ValueError, KeyError):
-        return None
+    except (ValueError, KeyError):  # item boxes unreadable, or cut by the end of a head
+        return Block(b"", cut=True)
     cut = any(s is not None and s[1] > len(data) for s in spans)
     if payload[:4] in (b"II*\x00", b"MM\x00*"):
         return Block(payload, cut)

@@ -363,6 +363,14 @@ def test_a_block_cut_by_the_head_makes_pass_1_read_the_whole_file(heif_image):
     assert values(parse_exif(heif)) == INTACT
 
 
+def test_a_head_cut_inside_the_heif_item_boxes_is_read_again(camera_exif_dir):
+    data = (camera_exif_dir / "heic__IMG_5195.HEIC").read_bytes()
+    for end in (200, 1500, 2500):  # inside 'meta' (it ends at byte 3015)
+        got = parse_exif(data[:end])
+        assert got.block_cut and needs_full_read("HEIF", got, end, len(data))
+    assert parse_exif(data).make == "Apple"
+
+
 def test_the_tolerant_reader_runs_only_when_exifread_fails_or_misses(monkeypatch, camera_exif_dir):
     calls = []
     real = exif_mod.read_exif_block
