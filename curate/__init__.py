@@ -11,5 +11,6 @@ checkpoint (``scoring``) and content / perceptual hashes, drops duplicates acros
 up kept or rejected with a reason. ``listing``, ``exif``, ``exifblock``, ``isobmff``,
 ``filters``, ``decode``, ``quality``, ``dedup``, ``passes``, ``merge``, ``stats`` and ``outputs``
 are pure (no Ray, no torch); ``scoring`` is the only torch user and ``job`` the only Ray user
-(tasks, the CLIP actor pool and the CLI). It may import ``optics`` and ``manifests``, never ``synth`` or ``train``.
+(tasks, the CLIP actor pool and the CLI). It may import ``optics`` and ``manifests``, never
+``synth`` or ``train``.
 """

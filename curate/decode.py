@@ -15,8 +15,8 @@
 - EXIF orientation (1..8) is applied, so width/height are the displayed size.
 
 ``width_px``/``height_px`` are the full-resolution displayed size; ``rgb`` is uint8 HxWx3 with
-its long edge at most ``analysis_long_edge_px``. Imports numpy, Pillow, simplejpeg; never Ray
-or torch.
+its long edge at most ``analysis_long_edge_px``. Imports numpy, Pillow, simplejpeg and
+``curate.isobmff``; never Ray or torch.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def bitmap_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
 
 
 def _size_text(n: int) -> str:
-    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} B"
+    return f"{n / MB:.0f} MiB" if n >= MB else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
 
 
 def check_bomb(

@@ -143,7 +143,7 @@ def test_small_file_with_a_huge_bitmap_is_a_bomb(bit_depth):
         decode_image(data, "PNG")
     assert e.value.reason == "decompression_bomb"
     # the numbers: bitmap size (3 bytes per pixel once RGB), file size, ratio, the setting
-    assert "14000x14000 bitmap of 561 MB" in e.value.detail
+    assert "14000x14000 bitmap of 561 MiB" in e.value.detail
     assert "decode.max_expansion_ratio 250" in e.value.detail and "\n" not in e.value.detail
 
 
@@ -177,7 +177,7 @@ def test_bitmap_budget():
     with pytest.raises(DecodeError) as e:
         decode_image(png, "PNG", limits=DecodeLimits(max_bitmap_mb=5))
     assert e.value.reason == "decompression_bomb"
-    assert "2000x1000 bitmap of 6 MB > decode.max_bitmap_mb 5" in e.value.detail
+    assert "2000x1000 bitmap of 6 MiB > decode.max_bitmap_mb 5" in e.value.detail
     assert decode_image(png, "PNG", limits=DecodeLimits(max_bitmap_mb=6)).width_px == 2000
 
 
