@@ -77,8 +77,14 @@ class FilterConfig(ConfigModel):
 
 
 class DecodeConfig(ConfigModel):
-    # decompression-bomb limit (full-resolution pixels); 2 GP keeps every side within int32
+    # decompression-bomb limits, judged on the header before any pixel is decoded:
+    # full-resolution pixels (2 GP keeps every side within int32)
     max_pixels: int_in(1, 2_000_000_000) = 200_000_000
+    # the decoded bitmap (pixels x bytes per pixel, at least 3) must fit this budget, in MiB
+    max_bitmap_mb: int_in(1, 1_048_576) = 1024
+    # a bitmap above ratio_floor_mb MiB may be at most max_expansion_ratio x the file size
+    ratio_floor_mb: int_in(0, 1_048_576) = 256
+    max_expansion_ratio: finite_in(1.0, 1e9) = 250.0
     analysis_long_edge_px: int_in(32, 8192) = 512  # quality signals and hashes work at this size
 
 

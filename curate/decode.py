@@ -5,24 +5,29 @@
   "corrupt data / premature end" warnings into errors. Pillow hides those warnings and returns a
   grey-filled image for a truncated or corrupt JPEG, which is why it is not used for JPEGs.
   Every entropy-coded block is still walked, so a truncated file cannot pass.
-- PNG, TIFF, WebP, HEIF (pillow-heif): Pillow, fully loaded.
-- The decompression-bomb limit is checked on the header size before any pixel is decoded.
+- PNG, TIFF, WebP, HEIF (pillow-heif): Pillow, fully loaded. A HEIF is first checked
+  structurally: every ``iloc`` extent of the primary image, grid tiles included, must lie inside
+  the file (``curate.isobmff``), since libheif fills missing tiles with green instead of failing.
+- Decompression bombs are judged from the header, before any pixel is decoded, by the decoded
+  size (``DecodeLimits``): the pixel count, the bytes of the bitmap against a budget, and, for a
+  bitmap above a floor, its expansion over the file size (no real photograph expands as much as a
+  flat or 1-bit image that compresses to a few KB).
 - EXIF orientation (1..8) is applied, so width/height are the displayed size.
 
 ``width_px``/``height_px`` are the full-resolution displayed size; ``rgb`` is uint8 HxWx3 with
-its long edge at most ``analysis_long_edge_px``. Imports numpy, Pillow, simplejpeg; never Ray
-or torch.
+its long edge at most ``analysis_long_edge_px``. Imports numpy, Pillow, simplejpeg and
+``curate.isobmff``; never Ray or torch.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageOps
 
-Image.MAX_IMAGE_PIXELS = None  # the limit is ours (max_pixels), checked before decoding
+Image.MAX_IMAGE_PIXELS = None  # the limits are ours (DecodeLimits), checked before decoding
 
 
 class DecodeError(ValueError):
@@ -32,6 +37,21 @@ class DecodeError(ValueError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What a decode may cost, judged on the header (the ``[decode]`` settings; docs/curate.md).
+
+    ``bitmap_bytes = pixels x bytes per pixel``: the file's own mode (one byte per sample up to 8
+    bits, two for 16-bit, four for 32-bit), never less than 3, since every image becomes 8-bit RGB
+    for analysis. Above ``ratio_floor_mb`` the bitmap may be at most ``max_expansion_ratio`` times
+    the file size."""
+
+    max_pixels: int = 200_000_000
+    max_bitmap_mb: int = 1024
+    ratio_floor_mb: int = 256
+    max_expansion_ratio: float = 250.0
 
 
 @dataclass
@@ -74,22 +94,59 @@ def _resize_long_edge(a: np.ndarray, long_edge_px: int) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize(size, Image.BILINEAR))
 
 
-def _check_bomb(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
+# bytes per pixel of a decoded bitmap, by Pillow mode (1-bit and palette pixels take a byte)
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "I;16": 2, "I;16L": 2,
+               "I;16B": 2, "I;16N": 2, "I": 4, "F": 4, "RGB": 3, "YCbCr": 3, "LAB": 3,
+               "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4}  # fmt: skip
+MB = 2**20
+
+
+def bitmap_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
+    """Bytes the decoded bitmap takes: at least 3 per pixel (it becomes 8-bit RGB)."""
+    return width * height * max(3, bytes_per_pixel)
+
+
+def _size_text(n: int) -> str:
+    return f"{n / MB:.0f} MiB" if n >= MB else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
+
+
+def check_bomb(
+    width: int, height: int, bytes_per_pixel: int, file_bytes: int, limits: DecodeLimits
+) -> None:
+    """Raise ``DecodeError('decompression_bomb', ...)`` when the header describes a bitmap the
+    limits refuse; a one-line detail gives the numbers."""
+    pixels = width * height
+    if pixels > limits.max_pixels:
         raise DecodeError(
             "decompression_bomb",
-            f"{width}x{height} = {width * height / 1e6:.0f} MP > limit {max_pixels / 1e6:.0f} MP",
+            f"{width}x{height} = {pixels / 1e6:.3g} MP > decode.max_pixels "
+            f"{limits.max_pixels / 1e6:.3g} MP",
+        )
+    need = bitmap_bytes(width, height, bytes_per_pixel)
+    bitmap = f"{width}x{height} bitmap of {_size_text(need)}"
+    if need > limits.max_bitmap_mb * MB:
+        raise DecodeError(
+            "decompression_bomb", f"{bitmap} > decode.max_bitmap_mb {limits.max_bitmap_mb}"
+        )
+    ratio = need / max(1, file_bytes)
+    if need > limits.ratio_floor_mb * MB and ratio > limits.max_expansion_ratio:
+        raise DecodeError(
+            "decompression_bomb",
+            f"{bitmap} from a {_size_text(file_bytes)} file: x{ratio:.0f} > "
+            f"decode.max_expansion_ratio {limits.max_expansion_ratio:g} (bitmaps above "
+            f"decode.ratio_floor_mb {limits.ratio_floor_mb})",
         )
 
 
-def decode_jpeg(data: bytes, orientation: int | None, max_pixels: int, long_edge_px: int):
+def decode_jpeg(data: bytes, orientation: int | None, limits: DecodeLimits, long_edge_px: int):
     import simplejpeg
 
     try:
-        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as e:
         raise DecodeError("decode_failed", f"JPEG header unreadable ({e})") from None
-    _check_bomb(width, height, max_pixels)
+    components = {"Gray": 1, "CMYK": 4, "YCCK": 4}.get(colorspace, 3)
+    check_bomb(width, height, components, len(data), limits)
     # Smallest DCT scale (1/8..1) whose result still covers the analysis size.
     short_target = max(1, round(long_edge_px * min(width, height) / max(width, height)))
     min_w, min_h = (long_edge_px, short_target) if width >= height else (short_target, long_edge_px)
@@ -106,7 +163,23 @@ def decode_jpeg(data: bytes, orientation: int | None, max_pixels: int, long_edge
     return Decoded(_resize_long_edge(rgb, long_edge_px), w, h)
 
 
-def decode_pillow(data: bytes, max_pixels: int, long_edge_px: int) -> Decoded:
+def check_heif_complete(data: bytes) -> None:
+    """``decode_failed`` unless every byte of the primary image (grid tiles included) is in
+    ``data``. libheif decodes a truncated HEIF without an error, filling the missing tiles with
+    green, and pillow-heif exposes no strict mode, so the check is structural: each ``iloc``
+    extent of the primary item and of the items it is derived from (``dimg``) must end inside the
+    file."""
+    from curate.isobmff import first_missing_extent, parse_heif
+
+    try:
+        problem = first_missing_extent(data, parse_heif(data))
+    except ValueError as e:
+        problem = f"unreadable item structure: {e}"
+    if problem:
+        raise DecodeError("decode_failed", f"truncated or corrupt HEIF: {problem}")
+
+
+def decode_pillow(data: bytes, limits: DecodeLimits, long_edge_px: int) -> Decoded:
     from curate.exif import _register_heif
 
     _register_heif()
@@ -114,7 +187,9 @@ def decode_pillow(data: bytes, max_pixels: int, long_edge_px: int) -> Decoded:
         im = Image.open(io.BytesIO(data))
     except Exception as e:
         raise DecodeError("unsupported_format", f"not an image Pillow can open ({e})") from None
-    _check_bomb(im.width, im.height, max_pixels)
+    check_bomb(im.width, im.height, _MODE_BYTES.get(im.mode, 4), len(data), limits)
+    if im.format == "HEIF":
+        check_heif_complete(data)
     try:
         if im.format == "JPEG":
             im.draft("RGB", (long_edge_px, long_edge_px))
@@ -134,15 +209,20 @@ def decode_image(
     fmt: str | None,
     orientation: int | None = None,
     *,
-    max_pixels: int = 200_000_000,
+    limits: DecodeLimits | None = None,
+    max_pixels: int | None = None,
     long_edge_px: int = 512,
 ) -> Decoded:
-    """Decode ``data`` (a whole file) or raise ``DecodeError`` with a reason and a detail."""
+    """Decode ``data`` (a whole file) or raise ``DecodeError`` with a reason and a detail.
+    ``max_pixels`` overrides that one limit of ``limits`` (default ``DecodeLimits()``)."""
+    limits = limits or DecodeLimits()
+    if max_pixels is not None:
+        limits = replace(limits, max_pixels=max_pixels)
     if fmt == "JPEG":
-        out = decode_jpeg(data, orientation, max_pixels, long_edge_px)
+        out = decode_jpeg(data, orientation, limits, long_edge_px)
         if out is not None:
             return out
-    return decode_pillow(data, max_pixels, long_edge_px)
+    return decode_pillow(data, limits, long_edge_px)
 
 
 def clip_input(rgb: np.ndarray, size_px: int = 224) -> np.ndarray:

@@ -9,15 +9,22 @@ the file. Facts this module encodes (DESIGN.md section 6):
   says, ``filters.check_plausible`` rejects what no lens can be);
 - ``Make``/``Model`` live in IFD0, but some phones put them in the EXIF IFD;
 - a truncated file yields partial tags silently, so pass 2 must still decode the image;
-- HEIF/TIFF may keep their EXIF past the head: with no tags found there, the caller re-reads the
-  whole file (``needs_full_read``).
+- HEIF/TIFF may keep their EXIF past the head: with no tags found there, or an EXIF block that
+  runs past the head (any format), the caller re-reads the whole file (``needs_full_read``).
+
+The EXIF block is located by ``curate.exifblock`` (JPEG APP1, HEIF ``Exif`` item, WebP/PNG
+chunk, TIFF) and exifread parses that block alone, so it cannot read on past a block that ends
+early. When exifread fails on it, or leaves Make, Model, the f-number or the focal length
+missing, the tolerant reader ``curate.exifblock.read_exif_block`` (ExifTool's rules: every entry
+and value inside the block is kept, the rest dropped) reads the block too and fills what exifread
+missed. Strings are reported as ``exiftool -j`` prints them (see ``_text``).
 
 Derived values (``derive``): sensor width and its source via ``optics.sensor_width_from_exif``
 (the focal-plane route uses ExifImageWidth, else the header width), crop ``36/w``,
 ``N_eq = N·crop``, ``pixel_ratio = max(W, H)/w``.
 
 ``python -m curate.exif FILE... --json`` prints one JSON object per line per file.
-Imports exifread, Pillow (header sizes only) and optics; never Ray or torch.
+Imports exifread, Pillow (header sizes only), optics and curate.exifblock; never Ray or torch.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from dataclasses import asdict, dataclass
 
 import exifread
 
+from curate.exifblock import PERL_SPACE, find_exif_block, read_exif_block
 from optics import crop_factor, f_number_equivalent, pixel_ratio, sensor_width_from_exif
 
 logging.getLogger("exifread").setLevel(logging.ERROR)  # it logs every odd tag as a warning
@@ -75,6 +83,8 @@ class ExifFields:
     exif_image_width_px: int | None = None
     orientation: int | None = None
     capture_time: str | None = None
+    # the EXIF block runs past the end of the bytes parsed (a head): re-read the whole file
+    block_cut: bool = False
 
 
 class ExifReadError(ValueError):
@@ -116,47 +126,32 @@ def _signed(tag) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _text(tag) -> str | None:
-    if tag is None:
+ASCII_TYPE = 2
+_BAD_BYTES = {c: "?" for c in range(0xDC80, 0xDD00)}  # undecodable bytes (surrogateescape)
+
+
+def _text(tag, rstrip: bool = False) -> str | None:
+    """A string tag as ``exiftool -j`` prints it: up to its first NUL (exifread cuts there, as
+    ExifTool does), NULs dropped, invalid UTF-8 bytes as ``?``, trailing whitespace removed only
+    with ``rstrip`` (ExifTool's ``RawConv`` of Make and Model; LensModel keeps it). None when
+    missing, blank, or stored with another type: exifread prints an UNDEFINED or BYTE Make as a
+    Python list, so the tolerant reader (``curate.exifblock``) reads it as ExifTool does."""
+    if tag is None or getattr(tag, "field_type", ASCII_TYPE) != ASCII_TYPE:
         return None
-    text = str(tag.printable if hasattr(tag, "printable") else tag).replace("\x00", "").strip()
-    return text or None
+    values = getattr(tag, "values", tag)
+    if isinstance(values, bytes):  # exifread keeps bytes it cannot decode as UTF-8
+        values = values.decode("utf-8", "surrogateescape").translate(_BAD_BYTES)
+    text = str(values)
+    if rstrip:  # before the NULs go: "Canon \0" stays "Canon " in ExifTool too
+        text = text.rstrip(PERL_SPACE)
+    text = text.replace("\x00", "")
+    return text if text.strip() else None
 
 
 def _first(tags: dict, *names: str):
     for n in names:
         if n in tags:
             return tags[n]
-    return None
-
-
-def jpeg_exif_segment(data: bytes) -> bytes | None:
-    """A minimal JPEG holding only the first ``APP1 Exif`` segment, walking the APPn markers.
-
-    exifread looks at the first APP1 only; files that put an XMP APP1 first (Adobe tools) hide
-    their EXIF from it. ``None`` when no such segment lies within ``data``.
-    """
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
-            return None
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
-            return b"\xff\xd8" + data[pos : pos + 2 + length]
-        pos += 2 + length
-    return None
-
-
-def webp_exif_payload(data: bytes) -> bytes | None:
-    """The TIFF-structured payload of a WebP ``EXIF`` chunk (exifread does not read WebP)."""
-    pos = 12
-    while pos + 8 <= len(data):
-        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if kind == b"EXIF":
-            payload = data[pos + 8 : pos + 8 + size]
-            return payload[6:] if payload.startswith(b"Exif\x00\x00") else payload
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -177,19 +172,93 @@ def apex_f_number(av: float) -> float:
 
 def parse_exif(data: bytes) -> ExifFields:
     """EXIF fields of a file's bytes (its head or the whole file)."""
-    tags = _process(data)
-    if not tags and data[:3] == b"\xff\xd8\xff":
-        segment = jpeg_exif_segment(data)
-        tags = _process(segment) if segment else {}
-    if not tags and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        payload = webp_exif_payload(data)
-        tags = _process(payload) if payload else {}
+    block = find_exif_block(data)
+    tiff = block.tiff if block is not None else b""
+    error = None
+    try:  # exifread on the block alone (on the whole bytes when no block was located)
+        tags = _process(tiff or data)
+    except ExifReadError as e:
+        tags, error = {}, e
+    fields = _fields(tags)
+    unsound = bool(tiff) and _block_unsound(tiff, tags)
+    if tiff and (error is not None or unsound or _missed(fields)):
+        problems: list[tuple[str, str]] = []
+        tolerant = _fields(read_exif_block(tiff, problems))
+        # exifread's values from a block that ends early may be bytes it read as offsets 0
+        fields = tolerant if unsound or error is not None else _merge(fields, tolerant)
+        if error is not None and problems:
+            error = ExifReadError(f"malformed EXIF block ({problems[0][1]})")
+        # a TIFF file's block is the bytes read: an IFD or value past them lies past the head
+        if data[:2] in (b"II", b"MM") and any(kind == "past_end" for kind, _ in problems):
+            block.cut = True
+    fields.block_cut = block is not None and block.cut
+    if error is not None and not fields.has_exif and not fields.block_cut:
+        raise error  # (a block cut by the end of a head is read again from the whole file)
+    return fields
+
+
+_USED_TAGS = (
+    "Image Make", "EXIF Make", "Image Model", "EXIF Model", "EXIF LensModel", "Image LensModel",
+    "EXIF FNumber", "Image FNumber", "EXIF ApertureValue", "Image ApertureValue",
+    "EXIF FocalLength", "Image FocalLength", "EXIF FocalLengthIn35mmFilm",
+    "EXIF FocalPlaneXResolution", "EXIF FocalPlaneResolutionUnit", "EXIF ExifImageWidth",
+    "Image Orientation",
+)  # fmt: skip
+
+
+def _block_unsound(tiff: bytes, tags: dict) -> bool:
+    """The block ends before IFD0's or the EXIF IFD's entry table, or before a value curate
+    reads (exifread then reads zeros: offset 0, the TIFF header as a Make), or such a value
+    points into the TIFF header (ExifTool: "Suspicious offset", dropped)."""
+    n = len(tiff)
+    if n < 8 or tiff[:2] not in (b"II", b"MM"):
+        return False
+    order = "<" if tiff[:2] == b"II" else ">"
+    starts = [int.from_bytes(tiff[4:8], "little" if order == "<" else "big")]
+    pointer = tags.get("Image ExifOffset")
+    if pointer is not None and getattr(pointer, "values", None):
+        starts.append(pointer.values[0])
+    for start in starts:
+        if not isinstance(start, int) or start + 2 > n:
+            return True
+        count = int.from_bytes(tiff[start : start + 2], "little" if order == "<" else "big")
+        if start + 2 + 12 * count > n:
+            return True
+    for name in _USED_TAGS:
+        tag = tags.get(name)
+        if tag is None:
+            continue
+        offset, length = getattr(tag, "field_offset", 8), getattr(tag, "field_length", 0)
+        if offset + length > n or (length > 4 and offset < 8):  # past the end, in the header
+            return True
+    return False
+
+
+def _missed(fields: ExifFields) -> bool:
+    """exifread left out a value the filters need (or read it with a type it cannot print)."""
+    return None in (fields.make, fields.model, fields.f_number, fields.focal_length_mm)
+
+
+def _merge(first: ExifFields, second: ExifFields) -> ExifFields:
+    """``first``'s values, with ``second``'s where ``first`` has none (an FNumber beats an
+    f-number derived from ApertureValue)."""
+    out = ExifFields(**{k: v for k, v in asdict(first).items()})
+    for key, value in asdict(second).items():
+        if getattr(out, key) is None and value is not None:
+            setattr(out, key, value)
+    if first.f_number_source != "FNumber" and second.f_number_source == "FNumber":
+        out.f_number, out.f_number_source, out.aperture_value = second.f_number, "FNumber", None
+    out.has_exif = first.has_exif or second.has_exif
+    return out
+
+
+def _fields(tags: dict) -> ExifFields:
     tags = {k: v for k, v in (tags or {}).items() if not k.startswith(("Thumbnail ", "JPEGThumb"))}
     if not tags:
         return ExifFields()
     out = ExifFields(has_exif=True)
-    out.make = _text(_first(tags, "Image Make", "EXIF Make"))
-    out.model = _text(_first(tags, "Image Model", "EXIF Model"))
+    out.make = _text(_first(tags, "Image Make", "EXIF Make"), rstrip=True)
+    out.model = _text(_first(tags, "Image Model", "EXIF Model"), rstrip=True)
     out.lens_model = _text(_first(tags, "EXIF LensModel", "Image LensModel"))
     n = _number(_first(tags, "EXIF FNumber", "Image FNumber"))
     if n is not None:
@@ -213,13 +282,17 @@ def parse_exif(data: bytes) -> ExifFields:
     orientation = _number(_first(tags, "Image Orientation", "EXIF Orientation"))
     if orientation is not None and 1 <= orientation <= 8:
         out.orientation = int(orientation)
-    out.capture_time = _text(_first(tags, "EXIF DateTimeOriginal", "Image DateTime"))
+    capture = _text(_first(tags, "EXIF DateTimeOriginal", "Image DateTime"))
+    out.capture_time = capture.strip() if capture else None
     return out
 
 
 def needs_full_read(fmt: str | None, fields: ExifFields, head_len: int, size_bytes: int) -> bool:
-    """HEIF/TIFF/WebP whose EXIF was not in the head (and the head was not the whole file)."""
-    return fmt in ("HEIF", "TIFF", "WEBP") and not fields.has_exif and head_len < size_bytes
+    """The head was not the whole file, and its EXIF block runs past it (any format), or a
+    HEIF/TIFF/WebP had no EXIF in it (it may lie further in)."""
+    if head_len >= size_bytes:
+        return False
+    return fields.block_cut or (fmt in ("HEIF", "TIFF", "WEBP") and not fields.has_exif)
 
 
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}

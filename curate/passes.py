@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate import exif as exif_mod
-from curate.decode import DecodeError, clip_input, decode_image
+from curate.decode import DecodeError, DecodeLimits, clip_input, decode_image
 from curate.dedup import phash, sha256_hex
 from curate.filters import Rejection, check, check_plausible, check_size
 from curate.listing import Entry, read_all, read_head
@@ -126,7 +126,12 @@ def pass2_one(record: dict, cfg, clip_size_px: int | None, fs_cache=None):
             data,
             record.get("format"),
             record.get("orientation"),
-            max_pixels=cfg.decode.max_pixels,
+            limits=DecodeLimits(
+                max_pixels=cfg.decode.max_pixels,
+                max_bitmap_mb=cfg.decode.max_bitmap_mb,
+                ratio_floor_mb=cfg.decode.ratio_floor_mb,
+                max_expansion_ratio=cfg.decode.max_expansion_ratio,
+            ),
             long_edge_px=cfg.decode.analysis_long_edge_px,
         )
     except DecodeError as e:

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             init_from=a.init_from,
             show_progress=not a.quiet,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad settings or data: an unreadable or corrupt file
         print(f"error: {e}", file=sys.stderr)
         return 2
     if metrics:

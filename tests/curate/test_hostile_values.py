@@ -155,6 +155,10 @@ def _error(overrides):
         ("filters.max_f_number=0.1", "filters.max_f_number: must be >= 0.5, got 0.1"),
         ("decode.max_pixels=-1", "decode.max_pixels: must be >= 1, got -1"),
         ("decode.max_pixels=4000000000", "decode.max_pixels: must be <= 2000000000"),
+        ("decode.max_bitmap_mb=0", "decode.max_bitmap_mb: must be >= 1, got 0"),
+        ("decode.ratio_floor_mb=-1", "decode.ratio_floor_mb: must be >= 0, got -1"),
+        ("decode.max_expansion_ratio=0.5", "decode.max_expansion_ratio: must be >= 1.0, got 0.5"),
+        ("decode.max_expansion_ratio=inf", "decode.max_expansion_ratio: must be a finite number"),
         ("listing.shard_size=0", "listing.shard_size: must be >= 1, got 0"),
         ("exif.head_bytes=100", "exif.head_bytes: must be >= 4096, got 100"),
         (

@@ -8,6 +8,8 @@ what follows. Two implementations: :class:`MapStyleSource` here (in-process or o
 worker building steps ahead: micro-batch ``m`` of step ``s`` takes the mixture draws at
 ``(s · accum + m) · batch + j``, a pure function of the step) and
 ``train.data.ray_source.RayStreamSource`` (a Ray Train dataset shard). Neither knows the model.
+A data error in a DataLoader worker (an unreadable or corrupt file) reaches the loop as the same
+one-line ``OSError``/``ValueError`` the in-process path raises (:class:`DataFault`).
 """
 
 from __future__ import annotations
@@ -159,7 +161,15 @@ class StepBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def __getitem__(self, i: int) -> Batches:
+    def __getitem__(self, i: int) -> Batches | DataFault:
+        if torch.utils.data.get_worker_info() is None:
+            return self._build(i)  # in-process: the error propagates as it is
+        try:
+            return self._build(i)
+        except (OSError, ValueError) as e:  # an unreadable file, a value no builder accepts
+            return DataFault.of(e)
+
+    def _build(self, i: int) -> Batches:
         step = self.start + i
         out = []
         for m in range(self.accum):
@@ -170,6 +180,31 @@ class StepBatches(torch.utils.data.Dataset):
             ]
             out.append(self.data.build(picks, step, m, self.rank))
         return out
+
+
+@dataclass(frozen=True)
+class DataFault:
+    """A data error of a DataLoader worker, sent back as a value: torch would re-raise it in the
+    main process as a multi-line "Caught OSError in DataLoader worker process 0 ... Original
+    Traceback" message. :meth:`MapStyleSource.steps` raises it again as the same one-line error
+    the in-process path (``data_workers = 0``) gives, naming the file and the reason."""
+
+    is_os_error: bool
+    message: str
+
+    @classmethod
+    def of(cls, e: BaseException) -> DataFault:
+        return cls(isinstance(e, OSError), str(e) or type(e).__name__)
+
+    def error(self) -> Exception:
+        return OSError(self.message) if self.is_os_error else ValueError(self.message)
+
+
+def _raise_faults(batches) -> Iterator[Batches]:
+    for item in batches:
+        if isinstance(item, DataFault):
+            raise item.error()
+        yield item
 
 
 def _one_thread(_worker_id: int) -> None:
@@ -185,15 +220,14 @@ class MapStyleSource:
 
     def steps(self, start: int, stop: int) -> Iterator[Batches]:
         workers = self.data.cfg.data_workers
-        return iter(
-            torch.utils.data.DataLoader(
-                StepBatches(self.data, start, stop, self.rank, self.world_size),
-                batch_size=None,
-                num_workers=workers,
-                worker_init_fn=_one_thread,
-                prefetch_factor=2 if workers else None,
-            )
+        loader = torch.utils.data.DataLoader(
+            StepBatches(self.data, start, stop, self.rank, self.world_size),
+            batch_size=None,
+            num_workers=workers,
+            worker_init_fn=_one_thread,
+            prefetch_factor=2 if workers else None,
         )
+        return _raise_faults(loader) if workers else iter(loader)
 
     def summary(self) -> dict:
         return {}
