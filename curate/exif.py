@@ -157,7 +157,7 @@ def _first(tags: dict, *names: str):
 
 def _process(data: bytes) -> dict:
     try:
-        return exifread.process_file(io.BytesIO(data), details=False) or {}
+        return exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False) or {}
     except Exception as e:  # exifread raises many types on malformed blocks
         raise ExifReadError(f"malformed EXIF block ({type(e).__name__}: {e})") from None
 

@@ -128,7 +128,12 @@ def read_bytes(path_or_uri, n_bytes: int | None = None, *, fs_cache: dict | None
     on object stores). Local files are read with a plain ``open`` (the cheapest read).
     ``fs_cache`` is :func:`resolve_filesystem`'s ``cache``. Errors are the filesystem's own:
     ``OSError`` (``FileNotFoundError``, ...), ``ValueError`` for a malformed URI."""
-    fs, path = resolve_filesystem(path_or_uri, fs_cache)
+    text = str(path_or_uri)
+    if text.startswith(FILE_SCHEME) or not is_uri(text):  # local: no filesystem object needed
+        path = file_path(text) if text.startswith(FILE_SCHEME) else text
+        with open(path, "rb") as f:
+            return f.read() if n_bytes is None else f.read(n_bytes)
+    fs, path = resolve_filesystem(text, fs_cache)
     if isinstance(fs, pafs.LocalFileSystem):
         with open(path, "rb") as f:
             return f.read() if n_bytes is None else f.read(n_bytes)
