@@ -199,10 +199,14 @@ def local_cluster(monkeypatch):
     clusters = []
     temp = Path("/tmp") / f"rn{uuid.uuid4().hex[:6]}"  # short: Ray socket paths are limited
     (temp / "ray").mkdir(parents=True)
-    monkeypatch.setenv("RAY_TMPDIR", str(temp))  # Cluster writes its address file there
+    # Cluster writes its address file there; Ray processes that look a cluster up by it (Ray
+    # Train's placement-group cleaner does) find this one, not another Ray on the machine
+    monkeypatch.setenv("RAY_TMPDIR", str(temp))
     monkeypatch.setenv(
         "PYTHONPATH",
-        os.pathsep.join([str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]),
+        os.pathsep.join(
+            [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        ),
     )
 
     def start(worker_cpus: int = 1, workers: int = 2) -> LocalCluster:
