@@ -56,23 +56,35 @@ class JobError(RuntimeError):
 
 # ---- Ray wrappers -----------------------------------------------------------------------------
 
+# A node lost mid-run (a crash, a preempted spot machine) costs only the work in flight there:
+# Ray runs a lost task again elsewhere (also to rebuild a result stored on that node), and
+# restarts a lost CLIP actor elsewhere and sends it the calls it had not answered. Every task and
+# call is a pure function of its inputs, so a rerun gives the same rows. RETRIES bounds how often
+# one task is redone (Ray's default for tasks, made explicit) and how often the actor restarts;
+# its calls are retried without a bound (-1) while it can restart: a call sent while its node is
+# down but not yet declared dead fails at once, and with a bound of 3 such tries were spent in
+# moments (ActorUnavailableError, tests/curate/test_node_loss.py). A job that still fails
+# resumes with a re-run, which skips finished shards.
+RETRIES = 3
 
-@ray.remote(num_cpus=1, num_returns=3)
+
+@ray.remote(num_cpus=1, num_returns=3, max_retries=RETRIES)
 def pass1_task(entries: list[Entry], cfg: CurateConfig):
     survivors, rejects = passes.pass1(entries, cfg)
     return survivors, rejects, len(survivors)
 
 
-@ray.remote(num_cpus=1, num_returns=3)
+@ray.remote(num_cpus=1, num_returns=3, max_retries=RETRIES)
 def pass2_task(survivors: list[dict], p1_rejects: list[dict], cfg: CurateConfig, clip_size_px):
     """Pass 2 over pass 1's survivors; the shard's rejects are pass 1's followed by pass 2's."""
     rows, rejects, crops = passes.pass2(survivors, cfg, clip_size_px)
     return rows, p1_rejects + rejects, crops
 
 
-@ray.remote
+@ray.remote(max_restarts=RETRIES, max_task_retries=-1)
 class ClipActor:
-    """One CLIP model per actor (one GPU each when the cluster has GPUs)."""
+    """One CLIP model per actor (one GPU each when the cluster has GPUs); rebuilt from its
+    arguments when its node is lost, so its scores stay the same."""
 
     def __init__(self, clip_cfg, threads: int | None):
         from curate.scoring import ClipScorer, ScoringError

@@ -1,6 +1,10 @@
 """Test-wide settings: offline model hubs, no Ray usage stats, the ``slow`` marker, fixtures."""
 
 import os
+import shutil
+import signal
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -75,3 +79,145 @@ def render_synth():
 def run_synth():
     """``run_synth(*args) -> CompletedProcess`` of ``python -m synth``."""
     return synth_cli
+
+
+# ---- a multi-node Ray on this machine (slow node-loss tests) --------------------------------
+
+
+class LocalCluster:
+    """Ray nodes on this machine (``ray.cluster_utils.Cluster``), bound to 127.0.0.1: a head with
+    no CPUs, where drivers attach and nothing runs, and worker nodes that a test can take away
+    mid-run like a crashed machine (``crash``). Drivers run as subprocesses with ``driver_env()``.
+    """
+
+    def __init__(self, temp: Path):
+        from ray.cluster_utils import Cluster
+
+        self.temp = temp
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": 0,
+                "node_ip_address": "127.0.0.1",
+                "temp_dir": str(temp),
+                "include_dashboard": False,
+            },
+        )
+        self.workers: list = []  # the live worker nodes
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    def add_worker(self, cpus: int):
+        """A new worker node (an autoscaler's replacement, say); returns its ``Node``."""
+        node = self.cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1")
+        self.cluster.wait_for_nodes()
+        self.workers.append(node)
+        return node
+
+    def driver_env(self, **extra: str) -> dict:
+        """The environment of a driver process that joins this cluster (``RAY_ADDRESS``)."""
+        # A driver canonicalises 127.0.0.1 in its address to the machine's default-route IP,
+        # where this cluster does not listen; with this flag it keeps the loopback address.
+        return dict(
+            os.environ, RAY_ADDRESS=self.address, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **extra
+        )
+
+    @staticmethod
+    def processes(node) -> dict[int, str]:
+        """``{pid: process title}`` of the worker processes a node's raylet started (``ray::IDLE``,
+        ``ray::<task>``, ``ray::<Actor>``, ``ray::<Actor>.<method>``, the node's agents)."""
+        raylet = node.all_processes["raylet"][0].process.pid
+        out = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == raylet:
+                    title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    out[int(entry.name)] = title.strip()
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def crash(self, node, *running: str, timeout: float = 120.0) -> list[str]:
+        """Take ``node`` away like a machine that crashed while its workers run, at once, a task
+        or actor method of each kind in ``running`` (process titles ``ray::<kind>...``); returns
+        those workers' titles.
+
+        Each such worker is frozen (SIGSTOP) when found and its title read again, so it cannot
+        finish while the others are awaited: the node provably held that work when it went. Then
+        the node's raylet is killed (SIGKILL) and with it every process the raylet started. Fails,
+        releasing the frozen workers, if they are not all found within ``timeout`` seconds.
+        """
+        frozen: dict[str, tuple[int, str]] = {}
+        deadline = time.monotonic() + timeout
+        try:
+            while len(frozen) < len(running):
+                if time.monotonic() > deadline:
+                    missing = [k for k in running if k not in frozen]
+                    raise AssertionError(f"no worker of the node ran {missing} in {timeout:.0f} s")
+                for pid, title in self.processes(node).items():
+                    kind = next((k for k in running if title.startswith(f"ray::{k}")), None)
+                    if kind is None or kind in frozen:
+                        continue
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        continue
+                    title = self.processes(node).get(pid, "")
+                    if title.startswith(f"ray::{kind}"):  # still running it, now frozen
+                        frozen[kind] = (pid, title)
+                    else:  # it finished before the freeze
+                        os.kill(pid, signal.SIGCONT)
+                time.sleep(0.005)
+        except BaseException:
+            for pid, _ in frozen.values():
+                os.kill(pid, signal.SIGCONT)
+            raise
+        victims = self.processes(node)
+        self.cluster.remove_node(node, allow_graceful=False)
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.workers.remove(node)
+        return [frozen[k][1] for k in running]
+
+    def shutdown(self) -> None:
+        self.cluster.shutdown()
+
+
+@pytest.fixture
+def local_cluster(monkeypatch):
+    """``local_cluster(worker_cpus=1, workers=2) -> LocalCluster``: a multi-node Ray on this
+    machine, shut down (every node) when the test ends, also on failure. Its workers import
+    this checkout (``PYTHONPATH``); its address file lies in its own short temp folder."""
+    clusters = []
+    temp = Path("/tmp") / f"rn{uuid.uuid4().hex[:6]}"  # short: Ray socket paths are limited
+    (temp / "ray").mkdir(parents=True)
+    # Cluster writes its address file there; Ray processes that look a cluster up by it (Ray
+    # Train's placement-group cleaner does) find this one, not another Ray on the machine
+    monkeypatch.setenv("RAY_TMPDIR", str(temp))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        ),
+    )
+
+    def start(worker_cpus: int = 1, workers: int = 2) -> LocalCluster:
+        clusters.append(LocalCluster(temp))
+        for _ in range(workers):
+            clusters[-1].add_worker(worker_cpus)
+        return clusters[-1]
+
+    try:
+        yield start
+    finally:
+        for c in clusters:
+            c.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)

@@ -101,6 +101,20 @@ def _fit_parser(sub):
     f.add_argument("--num-workers", type=integer(1), default=1)
     f.add_argument("--gpus-per-worker", type=number(0.0), default=0.0)
     f.add_argument("--ray-address", help="Ray cluster address (default: a local Ray)")
+    f.add_argument(
+        "--max-failures",
+        type=integer(-1),
+        default=2,
+        help="Ray: restarts of a failed worker group (a lost node, a crashed worker), each from "
+        "the last checkpoint Ray registered; -1: no limit (default 2)",
+    )
+    f.add_argument(
+        "--placement-strategy",
+        choices=["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"],
+        default="PACK",
+        help="Ray: how the workers are placed on nodes; SPREAD puts them on different nodes, so "
+        "one lost node takes fewer of them (default PACK)",
+    )
     f.add_argument("--quiet", action="store_true")
 
 
@@ -190,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 a.num_workers,
                 a.gpus_per_worker,
                 a.ray_address,
+                max_failures=a.max_failures,
                 init_from=a.init_from,
                 overrides=a.set,
+                placement_strategy=a.placement_strategy,
             )
         except (ValueError, FileNotFoundError) as e:  # checked in the driver, before any worker
             print(f"error: {e}", file=sys.stderr)

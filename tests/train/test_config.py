@@ -95,8 +95,8 @@ def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
     assert main([*base, "--set", "optim.lr=3e-4", "--set", "data.resolution_px=48"]) == 0
     assert seen["cfg"].optim.lr == 3e-4 and seen["cfg"].data.resolution_px == 48
 
-    def fake_run_ray(*args, overrides=None, init_from=None):
-        seen.update(args=args, overrides=overrides, init_from=init_from)
+    def fake_run_ray(*args, overrides=None, init_from=None, **kwargs):
+        seen.update(args=args, overrides=overrides, init_from=init_from, kwargs=kwargs)
         return {}
 
     monkeypatch.setattr(train.launch.ray, "run_ray", fake_run_ray)
@@ -104,3 +104,6 @@ def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
     assert main(argv) == 0
     assert seen["overrides"] == ["optim.steps=2"] and seen["args"][-1] == "auto"
     assert seen["init_from"] is None
+    assert seen["kwargs"] == {"max_failures": 2, "placement_strategy": "PACK"}  # the defaults
+    assert main([*argv, "--max-failures", "-1", "--placement-strategy", "SPREAD"]) == 0
+    assert seen["kwargs"] == {"max_failures": -1, "placement_strategy": "SPREAD"}

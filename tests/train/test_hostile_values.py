@@ -97,6 +97,8 @@ def test_refocus_refuses_bad_numbers(tmp_path, capsys, extra, needle):
         (["--num-workers", "0"], "argument --num-workers: must be >= 1, got '0'"),
         (["--gpus-per-worker", "nan"], "argument --gpus-per-worker: must be a finite number"),
         (["--gpus-per-worker", "-1"], "argument --gpus-per-worker: must be >= 0, got '-1'"),
+        (["--max-failures", "-2"], "argument --max-failures: must be >= -1, got '-2'"),
+        (["--placement-strategy", "spread"], "argument --placement-strategy: invalid choice"),
     ],
 )
 def test_fit_refuses_bad_numbers(tmp_path, capsys, extra, needle):

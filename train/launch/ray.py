@@ -9,13 +9,14 @@ reported checkpoint, read the launch's stream from its first draw and skip the b
 steps between the launch and that checkpoint (they are built again, not trained on twice). Real
 photos of BokehNet stage 2 still come from each worker's map-style mixture.
 Checkpoints are written by rank 0 into the run folder and reported with ``ray.train.report`` to
-the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group is
-restarted up to ``max_failures`` times and resumes from the last reported checkpoint.
+the run's storage path (shared storage or ``s3://`` on a cluster); a failed worker group (a
+crashed worker, a lost node) is restarted up to ``max_failures`` times and resumes from the last
+checkpoint Ray Train registered. ``placement_strategy="SPREAD"`` puts the workers on different
+nodes, so that one lost node takes fewer of them (docs/train.md, "Losing a node").
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -34,12 +35,13 @@ def _loop(config: dict) -> None:
     cfg = load_train_config(config["config"], config["overrides"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
-    resume, skip_steps = config["resume"], 0
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:  # an in-run restart: the split stream starts again at the launch's draw
-        resume = Path(ckpt.to_directory())
-        state = json.loads((resume / "state.json").read_text())
-        skip_steps = int(state["step"]) - int(config["data_start_step"])
+    ckpt = ray.train.get_checkpoint()  # after an in-run restart: the last one Ray registered
+    resume, skip_steps = _restart_point(
+        Path(ckpt.to_directory()) if ckpt is not None else None,
+        config["resume"],
+        config["out"],
+        int(config["data_start_step"]),
+    )
     data = load_data(cfg, config["manifests"], ctx)
     if cfg.data.real_ratio == 0:  # Ray Data feeds the synthetic batches
         shard = ray.train.get_dataset_shard("train")
@@ -68,6 +70,26 @@ def _loop(config: dict) -> None:
         resume=resume,
         init_from=Path(init) if init else None,
     )
+
+
+def _restart_point(
+    registered: Path | None, resume: bool, out: str, data_start_step: int
+) -> tuple[Path | bool, int]:
+    """``(resume, skip_steps)`` for a worker group: the checkpoint it starts from (False: none)
+    and the steps of the launch's stream it skips to reach it.
+
+    ``registered``, the last checkpoint Ray Train registered, wins. Without one a ``--resume``
+    launch takes the run folder's latest: the launch's own checkpoint on the first attempt, but
+    after a restart whose checkpoints Ray had not registered yet (its controller collects reports
+    every 2 s) one written since. The split stream always starts at the launch's first draw
+    (``data_start_step``), so the steps between it and the checkpoint are skipped.
+    """
+    from train.checkpoint import latest_checkpoint, read_state
+
+    start = registered or (latest_checkpoint(Path(out)) if resume else None)
+    if start is None:
+        return False, 0
+    return start, read_state(start)["step"] - data_start_step
 
 
 def _checkpoint_step(out: str) -> int:
@@ -103,6 +125,7 @@ def run_ray(
     overrides: list[str] | None = None,
     init_from: str | None = None,
     before_report: Callable[[dict, bool], None] | None = None,
+    placement_strategy: str = "PACK",
 ) -> dict:
     """Train on ``num_workers`` Ray Train workers; returns the last reported metrics.
 
@@ -169,6 +192,7 @@ def run_ray(
             num_workers=num_workers,
             use_gpu=gpus_per_worker > 0,
             resources_per_worker={"GPU": gpus_per_worker} if gpus_per_worker > 0 else {"CPU": 1},
+            placement_strategy=placement_strategy,
         ),
         datasets={"train": dataset},
         run_config=RunConfig(
