@@ -81,10 +81,12 @@ def pass2_task(survivors: list[dict], p1_rejects: list[dict], cfg: CurateConfig,
     return rows, p1_rejects + rejects, crops
 
 
-@ray.remote(max_restarts=RETRIES, max_task_retries=-1)
+@ray.remote(max_restarts=RETRIES, max_task_retries=-1, allow_out_of_order_execution=True)
 class ClipActor:
     """One CLIP model per actor (one GPU each when the cluster has GPUs); rebuilt from its
-    arguments when its node is lost, so its scores stay the same."""
+    arguments when its node is lost, so its scores stay the same. It scores shards in the order
+    their crops arrive, not the order they were sent (one slow pass-2 shard holds back no other
+    shard's scores, so the pipeline of :func:`run_shards` keeps flowing)."""
 
     def __init__(self, clip_cfg, threads: int | None):
         from curate.scoring import ClipScorer, ScoringError

@@ -142,7 +142,9 @@ class LocalCluster:
                 continue
         return out
 
-    def crash(self, node, *running: str, timeout: float = 120.0) -> list[str]:
+    def crash(
+        self, node, *running: str, timeout: float = 120.0, in_order: bool = False
+    ) -> list[str]:
         """Take ``node`` away like a machine that crashed while its workers run, at once, a task
         or actor method of each kind in ``running`` (process titles ``ray::<kind>...``); returns
         those workers' titles.
@@ -151,6 +153,8 @@ class LocalCluster:
         finish while the others are awaited: the node provably held that work when it went. Then
         the node's raylet is killed (SIGKILL) and with it every process the raylet started. Fails,
         releasing the frozen workers, if they are not all found within ``timeout`` seconds.
+        ``in_order``: freeze the kinds one after the other, in the order given (a frozen task
+        must not be one that the next kind waits for).
         """
         frozen: dict[str, tuple[int, str]] = {}
         deadline = time.monotonic() + timeout
@@ -160,7 +164,8 @@ class LocalCluster:
                     missing = [k for k in running if k not in frozen]
                     raise AssertionError(f"no worker of the node ran {missing} in {timeout:.0f} s")
                 for pid, title in self.processes(node).items():
-                    kind = next((k for k in running if title.startswith(f"ray::{k}")), None)
+                    wanted = running[len(frozen) :][:1] if in_order else running
+                    kind = next((k for k in wanted if title.startswith(f"ray::{k}")), None)
                     if kind is None or kind in frozen:
                         continue
                     try:
