@@ -22,6 +22,7 @@ from pathlib import Path
 
 
 def _loop(config: dict) -> None:
+    import ray
     import ray.train
 
     from train.config import load_train_config
@@ -34,6 +35,8 @@ def _loop(config: dict) -> None:
     cfg = load_train_config(config["config"], config["overrides"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
+    # the worker's compute threads stay within its CPU reservation: Ray Data uses the rest
+    ctx.reserved_cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     resume, skip_steps = config["resume"], 0
     ckpt = ray.train.get_checkpoint()
     if ckpt is not None:  # an in-run restart: the split stream starts again at the launch's draw
