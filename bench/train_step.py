@@ -8,7 +8,7 @@ Side by side in one run on the same rendered manifest and config:
     ``fit`` logs per step, against the same steps of the preloaded loop) and the whole loop
     (which also counts the worker's start and first batch, and the final checkpoint);
 (b) samples/s of ``--launcher torchrun --num-workers 2`` (gloo DDP) versus one process with the
-    same ``data_workers`` (goal: >= 1.8x on 2 cores).
+    same ``data_workers``, timed before and after the DDP run (goal: >= 1.8x on 2 cores).
 
 Every side computes on ``--threads`` intra-op threads per process (``compute_threads``; default
 1, so that (b) compares one thread against two processes of one thread each); the count each
@@ -152,6 +152,8 @@ def main() -> None:
             log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
             piped[workers] = (m["train_s"], [e["time_s"] for e in log], m["compute_threads"])
         ddp = ddp_run(a, manifest, tmp / "ddp", ddp_workers)
+        cfg.data_workers = ddp_workers  # once more after DDP: the outside load drifts
+        after = train_local(cfg, [manifest], tmp / "one-after", steps=a.steps, show_progress=False)
         end_load = load_text()
     finally:
         for proc in loops:
@@ -174,12 +176,13 @@ def main() -> None:
             f"{pipe_s / bare_ends[-1]:.3f}"
         )
     pipe_s, _, one_threads = piped[ddp_workers]
-    one_sps = a.steps * b / pipe_s
+    one_sps = 2 * a.steps * b / (pipe_s + after["train_s"])  # before and after DDP
     ddp_sps = a.steps * b * 2 / ddp["train_s"]
     same = ddp.get("ddp_param_max_diff") == 0.0
     print(
         f"samples/s, 1 process ({threads_text(one_threads)}, data_workers={ddp_workers})  "
-        f"{one_sps:8.1f}"
+        f"{one_sps:8.1f}  (before / after DDP: {a.steps * b / pipe_s:.1f} / "
+        f"{a.steps * b / after['train_s']:.1f})"
     )
     print(
         f"samples/s, 2-process gloo DDP ({threads_text(ddp['compute_threads'])} each)   "

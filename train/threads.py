@@ -1,7 +1,8 @@
 """How many intra-op compute threads each training process gives torch (``compute_threads``).
 
-``compute_threads = N > 0`` is used as given. ``0`` (auto) gives each process on this node an
-equal share of the cores nobody else is using when the run starts:
+``compute_threads = N > 0`` is used as given (the ``fit`` CLI turns the user's
+``OMP_NUM_THREADS`` into it). ``0`` (auto) gives each process on this node an equal share of the
+cores nobody else is using when the run starts:
 
     threads = max(1, (usable − busy − processes · data_workers) // processes)
 
@@ -14,14 +15,12 @@ equal share of the cores nobody else is using when the run starts:
   torchrun and Ray Train); each DataLoader worker process (``data_workers``) needs a core too;
 - under Ray Train at most the CPUs Ray reserved for the worker (Ray Data's tasks use the rest).
 
-Why so careful: two or more compute threads of one process wait for each other at the end of
-every parallel operation, so when outside work takes the core of one of them, the whole step
-waits for the scheduler to give it back. Measured on 2 cores at load 5-11 (tiny DeblurNet): a
-step took 2.0-2.9 s (median; up to 24 s) on two threads and 0.25-0.32 s on one; on a quiet
-machine two threads are only ~1.3x faster than one. One thread per process degrades in
-proportion to the load; more threads degrade by an order of magnitude. The count is chosen once
-(the thread count changes the numerics at the 1e-6 level, so a run keeps it): on a machine
-where other work may start later, set ``compute_threads = 1``.
+Why so careful: the threads of one process wait for each other at the end of every parallel
+operation, so when outside work takes the core of one of them the whole step waits. Measured on
+2 cores at load 5-11 (tiny DeblurNet): 2.0-2.9 s a step (median) on two threads, 0.25-0.32 s on
+one; quiet, two threads gained only 1.3x (docs/train.md, "Compute threads"). The count is chosen
+once (it changes the numerics at the 1e-6 level, so a run keeps it): where other work may start
+later, set ``compute_threads = 1``.
 
 Pure functions (``auto_threads``, ``busy_cores``, ``usable_cores``, ``cgroup_quota_cores``) hold
 the rule; :func:`choose_threads` reads the machine and :func:`using_threads` applies a choice.
