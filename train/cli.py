@@ -20,6 +20,7 @@ import sys
 
 from manifests.config_file import add_set_argument
 from train.config import TrainConfigError, load_train_config
+from train.threads import MAX_COMPUTE_THREADS
 
 MAX_K = 1000.0  # the largest blur strength K (px per 1/m) the CLIs take (eval sweeps stop at 160)
 MAX_EULER_STEPS = 1000
@@ -185,11 +186,23 @@ def main(argv: list[str] | None = None) -> int:
     except TrainConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    omp_threads = None  # the user's OMP_NUM_THREADS wins over auto, in every process of the run
+    if a.launcher != "worker" and cfg.compute_threads == 0:
+        try:
+            omp_threads = _user_omp_threads()
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if omp_threads:
+            a.set = [*a.set, f"compute_threads={omp_threads}"]
+            cfg.compute_threads = omp_threads
     if a.launcher == "torchrun":
         from train.launch.torchrun import run_torchrun
 
         args = [x for x in (argv if argv is not None else sys.argv[1:]) if x != "fit"]
         args = _strip_launcher(args)
+        if omp_threads:
+            args += ["--set", f"compute_threads={omp_threads}"]
         return run_torchrun(args, a.num_workers)
     if a.launcher == "ray":
         from train.launch.ray import run_ray
@@ -233,6 +246,22 @@ def main(argv: list[str] | None = None) -> int:
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         print(f"train {cfg.name}: {summary}; metrics in {a.out}/metrics.json")
     return 0
+
+
+def _user_omp_threads() -> int | None:
+    """``OMP_NUM_THREADS`` as the user set it for ``fit`` (None: unset). Read here, in the
+    process the user started: torchrun and Ray set it in their workers themselves, where a
+    worker cannot tell theirs from the user's."""
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not text:
+        return None
+    try:
+        return integer(1, MAX_COMPUTE_THREADS)(text)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(
+            f"OMP_NUM_THREADS {e} (threads per process; unset it for the automatic count, "
+            "or set compute_threads)"
+        ) from None
 
 
 def _strip_launcher(args: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ from train.config_types import (
     Seed,
 )
 from train.data.config import DataConfig
+from train.threads import MAX_COMPUTE_THREADS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -137,6 +138,9 @@ class TrainConfig(ConfigModel):
     seed: Seed = 0
     # DataLoader worker processes building batches ahead (0: in-process)
     data_workers: NonNegative = 1
+    # torch's intra-op threads per training process; 0: auto, an equal share of the cores free
+    # at the start (train/threads.py; docs/train.md "Compute threads")
+    compute_threads: Annotated[int, Field(ge=0, le=MAX_COMPUTE_THREADS)] = 0
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)

@@ -2,7 +2,9 @@
 
 ``DistContext.create()`` reads what the launcher set up: an already initialised process group
 (Ray Train's ``TorchTrainer``), ``torchrun``'s ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (it then
-initialises gloo on CPU or NCCL on GPU), or nothing (a single process).
+initialises gloo on CPU or NCCL on GPU), or nothing (a single process). ``LOCAL_WORLD_SIZE``
+(set by torchrun and Ray Train) is the number of training processes on this node, which share
+its cores (``train.threads``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class DistContext:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     launcher: str = "local"
+    local_world_size: int = 1  # training processes on this node
+    reserved_cpus: float | None = None  # CPUs the scheduler reserved for this process (Ray)
 
     @property
     def is_main(self) -> bool:
@@ -51,7 +55,8 @@ class DistContext:
         device = torch.device(f"cuda:{local}") if use_gpu else torch.device("cpu")
         if use_gpu:
             torch.cuda.set_device(device)
-        return cls(rank, world, local, device, launcher)
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world)) if world > 1 else 1
+        return cls(rank, world, local, device, launcher, local_world)
 
 
 def _in_ray() -> bool:

@@ -7,7 +7,9 @@ launchers. Per step: encode target and conditions, draw σ (logit-normal) and no
 generator seeded by ``(seed, rank, step, micro-batch)`` (so a resumed run repeats exactly what an
 uninterrupted one does), take an AdamW step on the trainable parameters (DDP-averaged), then
 update their moving average when ``optim.ema_decay > 0``. Rank 0 checkpoints, evaluates and logs
-(``train.runlog``); ``hooks.on_checkpoint`` runs on every rank after each checkpoint.
+(``train.runlog``); ``hooks.on_checkpoint`` runs on every rank after each checkpoint. Each
+process computes on ``compute_threads`` intra-op threads (``train.threads``: chosen once at the
+start, the process's count restored at the end).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from train.heldout import evaluate_held_out
 from train.objectives import flow_matching_loss, noisy, sample_sigmas
 from train.runlog import RunLog
 from train.state import TrainState
+from train.threads import choose_threads, using_threads
 
 
 @dataclass
@@ -121,6 +124,14 @@ def fit(
     steps = cfg.optim.steps if steps is None else steps
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    threads = choose_threads(
+        cfg.compute_threads, ctx.local_world_size, cfg.data_workers, ctx.reserved_cpus
+    )
+    with using_threads(threads.threads):
+        return _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads)
+
+
+def _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads) -> dict:
     state = TrainState.create(cfg, ctx.device, steps)
     ckpt = resume if isinstance(resume, Path) else latest_checkpoint(out) if resume else None
     cursor = state.start(ckpt, init_from)
@@ -131,7 +142,7 @@ def fit(
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     first = state.step
-    log = RunLog(out, cfg, first, steps, ctx.is_main, hooks.progress)
+    log = RunLog(out, cfg, first, steps, ctx.is_main, hooks.progress, threads)
     batches = source.steps(first, steps)
     while state.step < steps:
         loss = train_step(model, state, next(batches), cfg, ctx)
@@ -148,6 +159,8 @@ def fit(
                 ckpt_dir = out / "checkpoints" / f"step-{done:06d}"
                 hooks.on_checkpoint({"step": done, "loss": loss}, ckpt_dir)
     metrics = _final_metrics(state, data, source, cfg, ctx, log.elapsed_s(), steps - first)
+    if ctx.is_main:
+        metrics.update(compute_threads=threads.threads, compute_threads_rule=threads.why)
     if ctx.is_main:
         log.finish(metrics, state.losses, metrics.pop("_grid"), steps)
     ctx.barrier()

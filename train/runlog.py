@@ -1,28 +1,43 @@
 """What a run shows and leaves behind while it trains (rank 0 only; other ranks get a no-op).
 
-Progress (a tqdm bar on a terminal, a line every few seconds otherwise), ``config.json``,
-``log.jsonl`` (one JSON line per step: step, loss, lr, time), TensorBoard scalars under ``tb/``,
-and at the end ``metrics.json``, ``metrics.csv``, ``loss.png``, ``samples.png`` and
-``k_sweep.png`` (BokehNet).
+Progress (a tqdm bar on a terminal, a line every few seconds otherwise) after one line with
+the compute threads per process and how they were chosen, ``config.json``, ``log.jsonl`` (one
+JSON line per step: step, loss, lr, time; a launch's first line also ``compute_threads`` and
+its rule), TensorBoard scalars under ``tb/``, and at the end ``metrics.json``, ``metrics.csv``,
+``loss.png``, ``samples.png`` and ``k_sweep.png`` (BokehNet).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 
 class RunLog:
-    def __init__(self, out: Path, cfg, start: int, steps: int, main: bool, progress: bool):
+    def __init__(
+        self, out: Path, cfg, start: int, steps: int, main: bool, progress: bool, threads=None
+    ):
         self.out, self.main, self.t0 = Path(out), main, time.perf_counter()
         self.writer = self.log = self.bar = None
+        self.first = {}  # extra keys of the first log line
         if not main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, default=str))
         self.log = open(self.out / "log.jsonl", "a")  # noqa: SIM115
         self.writer = _tensorboard(self.out)
+        if threads is not None:  # train.threads.ThreadChoice: said once, at the start
+            self.first = {"compute_threads": threads.threads, "compute_threads_rule": threads.why}
+            if progress:
+                n = threads.threads
+                print(
+                    f"{cfg.name}: {n} compute thread{'s' if n > 1 else ''} per process "
+                    f"({threads.why})",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if progress:
             from manifests.progress import progress_bar
 
@@ -35,7 +50,9 @@ class RunLog:
         if not self.main:
             return
         t = time.perf_counter() - self.t0
-        self.log.write(json.dumps({"step": done, "loss": loss, "lr": lr, "time_s": t}) + "\n")
+        record = {"step": done, "loss": loss, "lr": lr, "time_s": t, **self.first}
+        self.first = {}
+        self.log.write(json.dumps(record) + "\n")
         self.scalars("train", {"loss": loss}, done)
 
     def scalars(self, group: str, values: dict, step: int) -> None:

@@ -88,6 +88,7 @@ def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
     import train.launch.ray
     from train.cli import main
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # it would add compute_threads
     seen = {}
     fake_train = lambda cfg, *a, **k: seen.update(cfg=cfg) or {}  # noqa: E731
     monkeypatch.setattr(train.launch.local, "train_local", fake_train)

@@ -136,7 +136,12 @@ def test_a_killed_run_resumes_exactly(synth_manifest, tmp_path):
         assert torch.equal(param.detach(), ema[name]), name
 
 
-def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_path):
+def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_path, monkeypatch):
+    """Also: with compute_threads on auto, the two ranks share the node's usable cores
+    (LOCAL_WORLD_SIZE = 2) and rank 0 states the count it used."""
+    from train.threads import machine_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     run = tmp_path / "ddp"
     p = subprocess.run(
         [
@@ -165,6 +170,14 @@ def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_pat
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     m = json.loads((run / "metrics.json").read_text())
     assert m["world_size"] == 2 and m["ddp_param_max_diff"] == 0.0
+    assert "Setting OMP_NUM_THREADS" not in p.stderr  # torchrun's default is not announced
+    usable, _ = machine_cores()
+    assert 1 <= m["compute_threads"] <= max(1, usable // 2), m
+    rule = m["compute_threads_rule"]
+    assert rule.startswith(f"auto: {usable} usable cores, "), rule
+    assert rule.endswith("2 processes on this node"), rule
+    first = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert first["compute_threads"] == m["compute_threads"]
 
 
 def test_heldout_evaluation_takes_large_crops_of_every_heldout_row(synth_manifest, tiny_cfg):

@@ -69,6 +69,8 @@ def test_ray_train_two_workers_survive_a_failure(synth_manifest, tmp_path):
     # failed at the step-4 report, resumed from the reported step-2 checkpoint (not from 0)
     assert steps == [1, 2, 3, 4, 3, 4], steps
     assert m["ray_batches_skipped"] == 2  # the 2 steps before the checkpoint: not trained twice
+    # each worker shares the node with the other and stays within its 1 reserved CPU
+    assert m["compute_threads"] == 1 and "2 processes on this node" in m["compute_threads_rule"]
     assert any((run / "ray").iterdir())  # checkpoints reported to the storage path
 
 

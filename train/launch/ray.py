@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 def _loop(config: dict) -> None:
+    import ray
     import ray.train
 
     from train.config import load_train_config
@@ -35,6 +36,8 @@ def _loop(config: dict) -> None:
     cfg = load_train_config(config["config"], config["overrides"])
     ctx = DistContext.create(use_gpu=config["gpus_per_worker"] > 0)
     ctx.launcher = "ray"
+    # the worker's compute threads stay within its CPU reservation: Ray Data uses the rest
+    ctx.reserved_cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     ckpt = ray.train.get_checkpoint()  # after an in-run restart: the last one Ray registered
     resume, skip_steps = _restart_point(
         Path(ckpt.to_directory()) if ckpt is not None else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -14,7 +15,8 @@ def free_port() -> int:
 
 
 def run_torchrun(fit_args: list[str], num_workers: int) -> int:
-    """Re-run the same ``fit`` arguments as ``torchrun`` ranks (``--launcher worker``)."""
+    """Re-run the same ``fit`` arguments as ``torchrun`` ranks (``--launcher worker``); each
+    rank chooses its compute threads with ``LOCAL_WORLD_SIZE = num_workers``."""
     cmd = [
         sys.executable,
         "-m",
@@ -29,4 +31,8 @@ def run_torchrun(fit_args: list[str], num_workers: int) -> int:
         "--launcher",
         "worker",
     ]
-    return subprocess.call(cmd)
+    # the ranks set torch's thread count themselves (train.threads); unset, torchrun would set
+    # OMP_NUM_THREADS=1 for them anyway, with a banner suggesting the user tune it
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "").strip() or "1"
+    return subprocess.call(cmd, env=env)
