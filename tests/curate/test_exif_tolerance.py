@@ -371,14 +371,17 @@ def test_a_head_cut_inside_the_heif_item_boxes_is_read_again(camera_exif_dir):
     assert parse_exif(data).make == "Apple"
 
 
-def test_the_tolerant_reader_runs_only_when_exifread_fails_or_misses(monkeypatch, camera_exif_dir):
+def test_exifread_runs_only_when_the_exiftool_rule_reader_finds_a_problem(
+    monkeypatch, camera_exif_dir
+):
     calls = []
-    real = exif_mod.read_exif_block
-    monkeypatch.setattr(exif_mod, "read_exif_block", lambda *a: calls.append(1) or real(*a))
+    real = exif_mod._process
+    monkeypatch.setattr(exif_mod, "_process", lambda *a: calls.append(1) or real(*a))
     for name in ("Canon_40D.jpg", "hdr__iphone_hdr_NO.jpg", "heic__IMG_5195.HEIC"):
         parse_exif((camera_exif_dir / name).read_bytes()[:131072])
-    assert calls == []  # intact camera files: exifread alone
-    parse_exif(jpeg_with(standard_block(b"Canon\0", make_kind=7)))
+    assert calls == []  # intact camera files: the fast reader alone
+    block = standard_block()
+    parse_exif(cut_jpeg(block, len(block) - 4))  # a block that ends early: exifread too
     assert calls == [1]
 
 
