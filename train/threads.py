@@ -9,8 +9,9 @@ cores nobody else is using when the run starts:
 - ``usable``: the cores this process may run on: its CPU affinity (``taskset``, cpusets, a
   Slurm allocation), further capped by a cgroup CPU quota (``docker --cpus``, a Kubernetes CPU
   limit), which the affinity does not show;
-- ``busy``: the 1-minute load average at the start, rounded, scaled to our share of the machine
-  (``load · usable / online cores``): work already running there;
+- ``busy``: the threads running elsewhere on the machine at the start (the median of a few
+  ``/proc/stat`` ``procs_running`` readings, :func:`load_now`; the 1-minute load average where
+  that file is missing), scaled to our share of the machine (``load · usable / online cores``);
 - ``processes``: the training processes on this node (1 alone, ``LOCAL_WORLD_SIZE`` under
   torchrun and Ray Train); each DataLoader worker process (``data_workers``) needs a core too;
 - under Ray Train at most the CPUs Ray reserved for the worker (Ray Data's tasks use the rest).
@@ -22,7 +23,8 @@ one; quiet, two threads gained only 1.3x (docs/train.md, "Compute threads"). The
 once (it changes the numerics at the 1e-6 level, so a run keeps it): where other work may start
 later, set ``compute_threads = 1``.
 
-Pure functions (``auto_threads``, ``busy_cores``, ``usable_cores``, ``cgroup_quota_cores``) hold
+Pure functions (``auto_threads``, ``busy_cores``, ``usable_cores``, ``cgroup_quota_cores``,
+``running_elsewhere``) hold
 the rule; :func:`choose_threads` reads the machine and :func:`using_threads` applies a choice.
 """
 
@@ -100,6 +102,38 @@ def machine_cores() -> tuple[int, int]:
     return usable_cores(affinity, _read_quota()), online
 
 
+def running_elsewhere(proc_stat: str) -> int:
+    """Runnable threads other than the reader, from ``/proc/stat``'s ``procs_running`` line
+    (the reader itself is running when it reads the file)."""
+    for line in proc_stat.splitlines():
+        if line.startswith("procs_running "):
+            return max(0, int(line.split()[1]) - 1)
+    raise ValueError("no procs_running line")
+
+
+def load_now(samples: int = 5, interval_s: float = 0.05) -> float:
+    """The work running on the machine now: the median of ``samples`` readings of the runnable
+    threads other than ours, over ``samples · interval_s`` seconds; the 1-minute load average
+    where ``/proc/stat`` cannot be read. Not the load average first: it trails by a minute, so a
+    pipeline's own stage that just finished (the demo's renders before its training) would count
+    as outside work and leave the cores idle."""
+    import statistics
+    import time
+
+    try:
+        readings = []
+        for i in range(samples):
+            if i:
+                time.sleep(interval_s)
+            readings.append(running_elsewhere(Path("/proc/stat").read_text()))
+        return float(statistics.median(readings))
+    except (OSError, ValueError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
+
+
 def choose_threads(
     configured: int,
     processes: int = 1,
@@ -110,10 +144,7 @@ def choose_threads(
     if configured > 0:
         return ThreadChoice(configured, f"compute_threads = {configured}")
     usable, online = machine_cores()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
+    load = load_now()
     busy = busy_cores(load, usable, online)
     threads = auto_threads(usable, processes, busy, data_workers)
     why = (

@@ -14,6 +14,7 @@ from train.threads import (
     busy_cores,
     cgroup_quota_cores,
     choose_threads,
+    running_elsewhere,
     usable_cores,
     using_threads,
 )
@@ -71,7 +72,7 @@ def test_usable_cores_are_the_affinity_capped_by_the_quota(affinity, quota, want
 
 def test_choose_reads_the_machine_and_a_configured_count_wins(monkeypatch):
     monkeypatch.setattr(threads, "machine_cores", lambda: (16, 16))
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+    monkeypatch.setattr(threads, "load_now", lambda: 2.2)
     auto = choose_threads(0, processes=2)
     assert auto.threads == 7  # (16 - 2 busy) // 2
     assert auto.why == "auto: 16 usable cores, 2 busy (load 2.2), 2 processes on this node"
@@ -80,6 +81,15 @@ def test_choose_reads_the_machine_and_a_configured_count_wins(monkeypatch):
     assert choose_threads(0, processes=2, reserved_cpus=0.5).threads == 7  # no whole CPU
     fixed = choose_threads(3, processes=2)
     assert (fixed.threads, fixed.why) == (3, "compute_threads = 3")
+
+
+def test_the_load_now_is_what_runs_elsewhere_at_this_moment():
+    stat = "cpu  1 2 3\nprocs_running 3\nprocs_blocked 0\n"
+    assert running_elsewhere(stat) == 2  # the reader is one of the three
+    assert running_elsewhere("procs_running 1\n") == 0
+    with pytest.raises(ValueError):
+        running_elsewhere("cpu 1 2 3\n")
+    assert 0.0 <= threads.load_now(samples=2, interval_s=0.0) < 1000
 
 
 def test_using_threads_restores_the_count():
