@@ -15,6 +15,9 @@ def tiny_cfg():
 
     def load(name: str, **eval_overrides):
         cfg = load_train_config(name)
+        # one compute thread: the auto count depends on the machine's load at the start, and
+        # tests compare runs bit for bit (a thread count changes the numerics at 1e-6)
+        cfg.compute_threads = 1
         cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 2
         cfg.eval.lvcorr_images = 1
         for k, v in eval_overrides.items():
