@@ -191,7 +191,6 @@ def run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress=True) ->
                 merge.attach_scores(rows, ray.get(scores))
             merge.write_candidates(out, k, rows, ray.get(rejects))
             bar2.update(survivors_of.pop(k))
-            del rows
             seconds["pass2"] = time.perf_counter() - t0
     return {"pass1": rate(n_p1, seconds["pass1"]), "pass2": rate(n_p2, seconds["pass2"])}
 

@@ -130,11 +130,10 @@ def read_bytes(path_or_uri, n_bytes: int | None = None, *, fs_cache: dict | None
     ``OSError`` (``FileNotFoundError``, ...), ``ValueError`` for a malformed URI."""
     text = str(path_or_uri)
     if text.startswith(FILE_SCHEME) or not is_uri(text):  # local: no filesystem object needed
-        path = file_path(text) if text.startswith(FILE_SCHEME) else text
-        with open(path, "rb") as f:
-            return f.read() if n_bytes is None else f.read(n_bytes)
-    fs, path = resolve_filesystem(text, fs_cache)
-    if isinstance(fs, pafs.LocalFileSystem):
+        fs, path = None, file_path(text) if text.startswith(FILE_SCHEME) else text
+    else:
+        fs, path = resolve_filesystem(text, fs_cache)
+    if fs is None or isinstance(fs, pafs.LocalFileSystem):
         with open(path, "rb") as f:
             return f.read() if n_bytes is None else f.read(n_bytes)
     if n_bytes is None:
