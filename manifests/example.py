@@ -54,6 +54,8 @@ def synthetic_rows(n_scenes: int = 2, renders_per_scene: int = 3) -> list[dict]:
                     "render_samples": 16,
                     "render_engine": "CYCLES",
                     "spec_hash": hashlib.sha256(f"example-{scene}".encode()).hexdigest()[:16],
+                    "scene_kind": "cards",
+                    "source_photos": [hashlib.sha256(f"photo-{scene}".encode()).hexdigest()],
                     "bpy_version": None,
                     "project_version": None,
                 }

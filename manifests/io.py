@@ -32,6 +32,7 @@ from manifests.schemas import (
     get_schema,
     has_raw_file_uris,
     validate_table,
+    version_tuple,
 )
 from manifests.uri import encode_raw_file_uri, join, resolve_filesystem
 
@@ -115,6 +116,11 @@ def _to_table(data, schema: ManifestSchema) -> pa.Table:
                 table = base
     else:
         raise TypeError(f"cannot write {type(data).__name__} as a manifest part")
+    for col in schema.columns:  # a column added by a minor version may be left out: nulls
+        if col.since and col.nullable and col.name not in table.column_names:
+            table = table.append_column(
+                pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
+            )
     missing = [n for n in schema.arrow.names if n not in table.column_names]
     if missing:
         raise ManifestError(
@@ -300,11 +306,45 @@ def read_table(
     for p in files:
         _, version, _ = read_part_info(loc.fs, p)
         with loc.fs.open_input_file(p) as f:
-            tables.append(encode_old_file_uris(pq.read_table(f, columns=columns), name, version))
+            table = pq.read_table(f, columns=_present(f, columns))
+            tables.append(upgrade_part(table, name, version, columns))
     if not tables:
         empty = get_schema(name).arrow.empty_table()
         return empty.select(columns) if columns is not None else empty
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _present(f, columns: list[str] | None) -> list[str] | None:
+    """``columns`` less those the part lacks (columns newer than the part are added after)."""
+    if columns is None:
+        return None
+    names = set(pq.read_schema(f).names)
+    return [c for c in columns if c in names]
+
+
+def upgrade_part(
+    table: pa.Table, schema_name: str, version: str, columns: list[str] | None = None
+) -> pa.Table:
+    """A part written at an older minor ``version`` as today's readers expect it: raw
+    ``file://`` paths encoded (:func:`encode_old_file_uris`) and the columns added since
+    (``Column.since``) present as nulls. ``columns``: only those are wanted, in that order."""
+    table = encode_old_file_uris(table, schema_name, version)
+    schema = SCHEMAS.get(schema_name)
+    if schema is not None:
+        for col in schema.columns:
+            wanted = columns is None or col.name in columns
+            if wanted and col.since and col.name not in table.column_names:
+                try:
+                    older = version_tuple(version) < version_tuple(col.since)
+                except ValueError:
+                    older = False
+                if older:
+                    table = table.append_column(
+                        pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
+                    )
+    if columns is not None and all(c in table.column_names for c in columns):
+        table = table.select(columns)
+    return table
 
 
 def encode_old_file_uris(table: pa.Table, schema_name: str, version: str) -> pa.Table:

@@ -97,6 +97,7 @@ class Column:
     nullable: bool = False
     rule: Rule | None = None
     is_path: bool = False
+    since: str | None = None  # the schema version that added it: older parts may lack it
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
 
 SYNTHETIC_PAIRS = ManifestSchema(
     "synthetic_pairs",
-    "1.1",  # 1.1: file:// URIs in path columns are percent-encoded (RFC 8089)
+    # 1.1: file:// URIs in path columns are percent-encoded (RFC 8089); 1.2: scene_kind and
+    # source_photos (provenance: the SHA-256 of each pool photo the scene used)
+    "1.2",
     (
         Column("dataset_id", pa.string()),
         Column("scene_id", pa.int64(), rule=_ge(0)),
@@ -160,6 +163,8 @@ SYNTHETIC_PAIRS = ManifestSchema(
         Column("render_samples", pa.int32(), nullable=True, rule=_gt(0)),
         Column("render_engine", pa.string(), nullable=True),
         Column("spec_hash", pa.string()),
+        Column("scene_kind", pa.string(), nullable=True, since="1.2"),
+        Column("source_photos", pa.list_(pa.string()), nullable=True, since="1.2"),
         Column("bpy_version", pa.string(), nullable=True),
         Column("project_version", pa.string(), nullable=True),
     ),

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from manifests.io import Located, ManifestError, encode_old_file_uris, locate, read_part_info
+from manifests.io import Located, ManifestError, locate, read_part_info, upgrade_part
 from manifests.schemas import SYNTHETIC_PAIRS, Problem, get_schema, validate_table
 from manifests.uri import FILE_SCHEME, is_uri, path_problem, resolve_filesystem
 
@@ -143,7 +143,7 @@ def _check_part(fs, path: str, name: str, local_root: str | None, file_columns: 
     if found != name:
         return None, None, [Problem(path, f"holds schema {found!r} but lies under {name}/")]
     with fs.open_input_file(path) as f:
-        table = encode_old_file_uris(pq.read_table(f), name, version)
+        table = upgrade_part(pq.read_table(f), name, version)
     problems = validate_table(table, get_schema(name), source=path)
     if file_columns and not problems:
         problems = file_problems(table, file_columns, local_root, source=path)

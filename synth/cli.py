@@ -7,18 +7,21 @@ Examples:
   python -m synth render --out /shared/synth --scenes 10000 --ray-address auto --shards 64 \\
       --threads 4
   python -m synth render --out runs/synth --scenes 8 --set render.exr=true --set render.device=cpu
-  python -m synth render --out runs/synth --scenes 8 --textures ~/photos --workers 2 --threads 1
+  python -m synth render --out runs/synth --scenes 8 --photos runs/curate --workers 2 --threads 1
+  python -m synth render --out runs/synth --scenes 8 --photos ~/pics --set scene.kinds.procedural=0
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from manifests.config_file import add_set_argument
 from synth.config import ConfigError, load_config
+from synth.pool import PoolError, load_pool
 from synth.shard import ShardError, parse_shard
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".exr"}
@@ -48,6 +51,26 @@ def list_textures(folder: str | None) -> tuple[Path | None, tuple[str, ...]]:
             f"--textures {folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in it"
         )
     return path, tuple(names)
+
+
+POOL_INDEX = "pool.json"
+
+
+def check_same_pool(out: Path, pool) -> None:
+    """Refuse to add scenes to ``out`` when its scenes came from another pool: a changed pool is
+    a new dataset (every scene's spec changes), which belongs in another folder."""
+    index = out / POOL_INDEX
+    if not index.is_file():
+        return
+    try:
+        before = json.loads(index.read_text()).get("pool_hash")
+    except (OSError, ValueError, AttributeError):
+        return
+    if before and before != pool.pool_hash:
+        raise PreflightError(
+            f"--out {out}: its scenes were rendered from photo pool {before}, this pool is "
+            f"{pool.pool_hash} (another dataset): render into a new --out"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,7 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="Cycles threads per process (default: all cores / workers)",
     )
-    r.add_argument("--textures", help="folder of photos used as image textures")
+    r.add_argument(
+        "--photos",
+        help="photo pool of the photographic scene kinds: a real_photos manifest (curate's "
+        "output, local or s3://) or a folder of images (default: scikit-image's 8 photos)",
+    )
+    r.add_argument("--textures", help="folder of photos used as image textures (procedural kind)")
     r.add_argument(
         "--ray-address",
         "--ray",
@@ -130,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)
         textures_dir, textures = list_textures(a.textures)
         k, n = parse_shard(a.shard)
+        pool = None
+        if cfg.scene.kinds.needs_photos:
+            pool = load_pool(a.photos, progress=not a.quiet)
+        elif a.photos:
+            raise PreflightError(
+                f"--photos {a.photos}: the config gives the photographic scene kinds "
+                "(scene.kinds.cards, scene.kinds.textured) no weight"
+            )
         from synth.blender.compat import require_bpy
 
         require_bpy()
@@ -137,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PreflightError(f"--out {out}: not writable")
-    except (ConfigError, ShardError, PreflightError, RuntimeError) as e:
+        if pool is not None:
+            check_same_pool(out, pool)
+            pool.write_index(out / POOL_INDEX)
+    except (ConfigError, ShardError, PreflightError, PoolError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -154,7 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         textures=textures,
         workers=a.workers,
         threads=a.threads,
+        pool=pool,
     )
+    if pool is not None:
+        p = pool.summary()
+        print(
+            f"photo pool: {p['photos']} photo(s) from {p['source']}, {p['skipped']} skipped "
+            f"{p['skipped_reasons'] or ''}, hash {p['pool_hash']} ({out / POOL_INDEX})".replace(
+                " {}", ""
+            ),
+            file=sys.stderr,
+        )
     if a.ray_address is not None:
         shards = a.shards or max(1, -(-a.scenes // 8))
         stats = run_ray(job, shards, a.ray_address or None)

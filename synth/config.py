@@ -22,13 +22,13 @@ from manifests.config_file import (
     load_config_file,
     parse_override,
 )
-from synth.spec import OBJECT_KINDS, TEXTURE_KINDS
+from synth.spec import OBJECT_KINDS, SCENE_KINDS, TEXTURE_KINDS
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
 
 # Sensor widths (long side, mm) by name; height follows the render's aspect ratio.
 SENSORS_MM = {"full_frame": 36.0, "aps_c": 23.5, "mft": 17.3, "one_inch": 13.2}
-PROCEDURAL_TEXTURES = tuple(t for t in TEXTURE_KINDS if t != "image")
+PROCEDURAL_TEXTURES = tuple(t for t in TEXTURE_KINDS if t not in ("image", "photo"))
 
 __all__ = ["DEFAULT_CONFIG", "SENSORS_MM", "ConfigError", "SynthConfig", "load_config"]
 
@@ -89,7 +89,33 @@ class ApertureConfig(ConfigModel):
         return self
 
 
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class KindWeights(ConfigModel):
+    """Relative weights of the scene kinds (any non-negative numbers, not all zero)."""
+
+    procedural: NonNegative = 0.2  # primitives with procedural textures
+    cards: NonNegative = 0.4  # layered photo cards before a photo backdrop
+    textured: NonNegative = 0.4  # primitives with photo-crop albedo on a photo ground
+
+    @model_validator(mode="after")
+    def _some(self):
+        if self.procedural + self.cards + self.textured <= 0:
+            raise ConfigRule("procedural", "at least one scene kind needs a weight > 0")
+        return self
+
+    def normalised(self) -> dict[str, float]:
+        total = self.procedural + self.cards + self.textured
+        return {k: getattr(self, k) / total for k in SCENE_KINDS}
+
+    @property
+    def needs_photos(self) -> bool:
+        return self.cards > 0 or self.textured > 0
+
+
 class SceneConfig(ConfigModel):
+    kinds: KindWeights = Field(default_factory=KindWeights)
     objects: span(0, kind=int) = Field(default_factory=lambda: [8, 24])
     object_kinds: Annotated[list[Literal[OBJECT_KINDS]], Field(min_length=1)] = Field(
         default_factory=lambda: list(OBJECT_KINDS)
@@ -103,8 +129,15 @@ class SceneConfig(ConfigModel):
     angular_size: span(0.001, 2.0) = Field(default_factory=lambda: [0.04, 0.25])  # size / depth
     highlights: span(0, kind=int) = Field(default_factory=lambda: [10, 200])
     highlight_strength: span(0.0) = Field(default_factory=lambda: [20.0, 200.0])
+    no_highlights_probability: Probability = 0.2  # scenes without any highlight emitter
     night_probability: Probability = 0.6  # dark world, bright highlights
     backdrop: bool = True  # a far wall so the background is not empty
+    # layered cards (kind "cards"): photo crops on planes before a photo backdrop
+    cards: span(1, 64, kind=int) = Field(default_factory=lambda: [2, 6])
+    card_width: span(0.02, 2.0) = Field(default_factory=lambda: [0.2, 0.7])  # / view width
+    card_tilt_deg: Annotated[float, Field(ge=0.0, le=80.0)] = 20.0  # largest tilt, each axis
+    silhouette_probability: Probability = 0.5  # cut-out outline instead of a rectangle
+    photo_ground_tile_m: span(0.05) = Field(default_factory=lambda: [1.0, 4.0])  # textured
 
 
 class SplitConfig(ConfigModel):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from manifests.progress import progress_bar
 from synth.config import SynthConfig
+from synth.pool import PhotoCache, PhotoPool
 from synth.sampling import sample_scene
 from synth.settings import make_settings
 from synth.shard import scene_ids, shard_name
@@ -33,6 +34,20 @@ class Job:
     textures: tuple[str, ...] = ()
     workers: int = 1
     threads: int = 0
+    pool: PhotoPool | None = None  # photos of the photographic scene kinds
+
+
+_PHOTO_CACHES: dict[str, PhotoCache] = {}
+
+
+def photo_cache(pool: PhotoPool | None) -> PhotoCache | None:
+    """This process's decoded photos of ``pool`` (kept between the scenes it renders)."""
+    if pool is None:
+        return None
+    if pool.pool_hash not in _PHOTO_CACHES:
+        _PHOTO_CACHES.clear()
+        _PHOTO_CACHES[pool.pool_hash] = PhotoCache(pool)
+    return _PHOTO_CACHES[pool.pool_hash]
 
 
 def _log_path(out: Path, name: str) -> Path:
@@ -41,7 +56,7 @@ def _log_path(out: Path, name: str) -> Path:
 
 
 def _specs(job: Job, ids: list[int]):
-    return [sample_scene(job.cfg, i, list(job.textures)) for i in ids]
+    return [sample_scene(job.cfg, i, list(job.textures), job.pool) for i in ids]
 
 
 def _render_one(job: Job, scene_id: int, log_path: str) -> dict:
@@ -57,6 +72,7 @@ def _render_one(job: Job, scene_id: int, log_path: str) -> dict:
         job.textures_dir,
         job.cfg.render.jpeg_quality,
         Path(log_path),
+        photos=photo_cache(job.pool),
     )
 
 
@@ -80,6 +96,7 @@ def run_shard_local(job: Job, k: int, n: int, show_progress: bool = True) -> dic
             job.cfg.render.jpeg_quality,
             log,
             progress=bar,
+            photos=photo_cache(job.pool),
         )
     else:
         threads = job.threads or max(1, (os.cpu_count() or 1) // job.workers)

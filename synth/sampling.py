@@ -17,7 +17,9 @@ import numpy as np
 
 from optics import coc_cycles_px
 from synth.config import SENSORS_MM, SynthConfig
+from synth.pool import PhotoPool, PoolPhoto
 from synth.spec import (
+    SCENE_KINDS,
     CameraSpec,
     DofSpec,
     HighlightSpec,
@@ -98,23 +100,117 @@ def _material(rng, cfg: SynthConfig, textures: list[str], night: bool) -> Materi
     )
 
 
-def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = None) -> SceneSpec:
-    """Sample one scene spec; ``textures`` are image file names from ``--textures DIR``."""
-    rng = np.random.default_rng([cfg.dataset_seed, scene_id])
-    textures = sorted(textures or [])
-    r, c, a, s = cfg.render, cfg.camera, cfg.aperture, cfg.scene
-    width = int(r.resolution_px)
-    height = max(1, int(round(width * r.aspect)))
+def _crop(rng, photo: PoolPhoto, aspect: float, smallest: float = 0.4) -> tuple:
+    """A crop of ``photo`` with width / height = ``aspect`` (in pixels), between ``smallest``
+    and all of the largest such crop, at a random place; fractions (x0, y0, x1, y1)."""
+    w, h = photo.width_px, photo.height_px
+    full_w, full_h = (aspect * h, h) if aspect * h <= w else (w, w / aspect)
+    scale = float(rng.uniform(smallest, 1.0))
+    cw, ch = full_w * scale, full_h * scale
+    x0, y0 = float(rng.uniform(0, w - cw)), float(rng.uniform(0, h - ch))
+    return (x0 / w, y0 / h, (x0 + cw) / w, (y0 + ch) / h)
 
-    sensor_name = str(c.sensors[rng.integers(len(c.sensors))])
-    sensor_w = SENSORS_MM[sensor_name]
-    f35 = max(1, int(round(rng.uniform(*c.focal_length_mm) * 36.0 / sensor_w)))
-    focal_mm = f35 * sensor_w / 36.0
-    tan_h = sensor_w / 2.0 / focal_mm
-    tan_v = tan_h * height / width
-    cam_h = float(rng.uniform(*c.height_m))
-    night = bool(rng.random() < s.night_probability)
+
+def _photo_material(rng, photos, dims, flat_aspect=None, tile_m=None) -> MaterialSpec:
+    """A pool photo crop as albedo. ``flat_aspect``: one crop across a flat surface of that
+    width / height (cards, walls); ``tile_m``: a square crop every ``tile_m`` metres, mirrored
+    (grounds); else a square crop across the object's largest side, box-projected so that no
+    face stretches it (texture coordinates scale with the object's metric size)."""
+    photo = photos[int(rng.integers(len(photos)))]
+    sx, sy, sz = (float(v) for v in dims)
+    if flat_aspect is not None:
+        crop, projection, tile = _crop(rng, photo, flat_aspect), "flat", (1.0, 1.0, 1.0)
+    elif tile_m is not None:
+        crop, projection = _crop(rng, photo, 1.0, 0.6), "flat"
+        tile = (sx / tile_m, sy / tile_m, 1.0)
+    else:
+        side = max(sx, sy, sz, 1e-6)
+        crop, projection = _crop(rng, photo, 1.0), "box"
+        tile = (sx / side, sy / side, (sz or side) / side)
+    return MaterialSpec(
+        texture="photo",
+        color_a=(1.0, 1.0, 1.0),
+        color_b=(1.0, 1.0, 1.0),
+        scale=1.0,
+        roughness=float(rng.uniform(0.35, 0.9)),
+        metallic=0.0,
+        photo_id=photo.photo_id,
+        crop=tuple(round(v, 6) for v in crop),
+        projection=projection,
+        tile_scale=tile,
+    )
+
+
+def _outline(rng, vertices: int = 48) -> tuple:
+    """A random star-shaped silhouette filling the unit square centred on 0, counter-clockwise:
+    r(θ) = 1 + Σ_k a_k cos(kθ + φ_k), k = 2..5, Σ a_k < 1 (so r > 0: never self-intersecting)."""
+    k = np.arange(2, 6)
+    amp = rng.uniform(0.0, 0.22, len(k)) / np.sqrt(k - 1)
+    phase = rng.uniform(0.0, 2 * math.pi, len(k))
+    theta = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
+    radius = 1.0 + (amp[:, None] * np.cos(k[:, None] * theta + phase[:, None])).sum(0)
+    x, y = radius * np.cos(theta), radius * np.sin(theta)
+    x = (x - (x.max() + x.min()) / 2) / (x.max() - x.min())
+    y = (y - (y.max() + y.min()) / 2) / (y.max() - y.min())
+    return tuple((round(float(a), 6), round(float(b), 6)) for a, b in zip(x, y, strict=True))
+
+
+def _cards(rng, cfg: SynthConfig, photos, tan_h, tan_v):
+    """Kind "cards": a photo backdrop filling the view far away, then photo cards (some cut out
+    along a silhouette) at log-uniform depths before it, slightly tilted; returns
+    ``(objects, backdrop depth)`` with the backdrop first."""
+    s = cfg.scene
     near, far = s.depth_m
+    back_z = _loguniform(rng, max(near * 4.0, far * 0.3), far)
+    margin = 1.3  # the backdrop overfills the view: tilted cards and blur never show its edge
+    size = (2 * margin * back_z * tan_h, 2 * margin * back_z * tan_v, 0.0)
+    objects = [
+        ObjectSpec(
+            kind="plane",
+            location_m=(0.0, 0.0, -back_z),
+            rotation_deg=(0.0, 0.0, 0.0),
+            size_m=size,
+            material=_photo_material(rng, photos, size, flat_aspect=size[0] / size[1]),
+        )
+    ]
+    tilt = s.card_tilt_deg
+    for _ in range(int(rng.integers(s.cards[0], s.cards[1] + 1))):
+        z = _loguniform(rng, near, back_z * 0.8)
+        w = 2 * z * tan_h * float(rng.uniform(*s.card_width))
+        h = w / float(rng.uniform(0.6, 1.6))
+        outline = _outline(rng) if rng.random() < s.silhouette_probability else None
+        objects.append(
+            ObjectSpec(
+                kind="plane",
+                location_m=(
+                    float(rng.uniform(-0.9, 0.9)) * z * tan_h,
+                    float(rng.uniform(-0.9, 0.9)) * z * tan_v,
+                    -z,
+                ),
+                rotation_deg=(
+                    float(rng.uniform(-tilt, tilt)),
+                    float(rng.uniform(-tilt, tilt)),
+                    float(rng.uniform(-tilt, tilt) / 2),
+                ),
+                size_m=(w, h, 0.0),
+                material=_photo_material(rng, photos, (w, h, 0.0), flat_aspect=w / h),
+                outline_xy=outline,
+            )
+        )
+    return objects, back_z
+
+
+def _objects(rng, cfg: SynthConfig, textures, photos, night, tan_h, tan_v, cam_h):
+    """Procedural or photo-textured objects, a ground and a backdrop (kinds "procedural" and
+    "textured"); returns ``(objects, backdrop depth)``, the objects first, then ground and wall."""
+    s = cfg.scene
+    near, far = s.depth_m
+
+    def material(dims, flat_aspect=None, ground=False):
+        if not photos:
+            return _material(rng, cfg, textures, night)
+        tile_m = _loguniform(rng, *s.photo_ground_tile_m) if ground else None
+        return _photo_material(rng, photos, dims, flat_aspect, tile_m)
 
     objects: list[ObjectSpec] = []
     for _ in range(int(rng.integers(s.objects[0], s.objects[1] + 1))):
@@ -137,34 +233,85 @@ def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = N
                 location_m=(x, y, -z),
                 rotation_deg=tuple(float(v) for v in rng.uniform(0, 360, 3)),
                 size_m=dims,
-                material=_material(rng, cfg, textures, night),
+                material=material(dims),
                 displacement=float(rng.uniform(0.1, 0.4)) if kind == "displaced" else 0.0,
             )
         )
-    object_depths = np.array([-o.location_m[2] for o in objects] or [far / 2])
 
     # Ground and backdrop, large enough to fill the view.
     ground_len = far * 1.3
+    ground_size = (2.6 * ground_len * tan_h + 2.0, ground_len, 0.0)
     objects.append(
         ObjectSpec(
             kind="plane",
             location_m=(0.0, -cam_h, -ground_len / 2),
             rotation_deg=(-90.0, 0.0, 0.0),
-            size_m=(2.6 * ground_len * tan_h + 2.0, ground_len, 0.0),
-            material=_material(rng, cfg, textures, night),
+            size_m=ground_size,
+            material=material(ground_size, ground=True),
         )
     )
     back_z = far * 1.2
     if s.backdrop:
+        wall = (2.6 * back_z * tan_h, 2.6 * back_z * tan_v + cam_h, 0.0)
         objects.append(
             ObjectSpec(
                 kind="plane",
                 location_m=(0.0, back_z * tan_v * 0.5, -back_z),
                 rotation_deg=(0.0, 0.0, 0.0),
-                size_m=(2.6 * back_z * tan_h, 2.6 * back_z * tan_v + cam_h, 0.0),
-                material=_material(rng, cfg, textures, night),
+                size_m=wall,
+                material=material(wall, flat_aspect=wall[0] / wall[1]),
             )
         )
+
+    return objects, back_z
+
+
+def sample_scene(
+    cfg: SynthConfig,
+    scene_id: int,
+    textures: list[str] | None = None,
+    pool: PhotoPool | None = None,
+) -> SceneSpec:
+    """Sample one scene spec; ``textures`` are image file names from ``--textures DIR``,
+    ``pool`` the photo pool (needed when the photographic kinds have weight)."""
+    s = cfg.scene
+    needs_photos = s.kinds.needs_photos
+    if needs_photos and (pool is None or not pool.photos):
+        raise ValueError(
+            "scene kinds 'cards' and 'textured' need a photo pool (synth.pool.load_pool); "
+            "or set their weights to 0"
+        )
+    seed = [cfg.dataset_seed, scene_id]
+    if needs_photos:  # a changed pool is a new dataset
+        seed.append(int(pool.pool_hash, 16))
+    rng = np.random.default_rng(seed)
+    kind = "procedural"
+    if needs_photos:
+        weights = s.kinds.normalised()
+        kind = str(rng.choice(SCENE_KINDS, p=[weights[k] for k in SCENE_KINDS]))
+    photos = pool.photos if (pool is not None and kind != "procedural") else ()
+    textures = sorted(textures or [])
+    r, c, a = cfg.render, cfg.camera, cfg.aperture
+    width = int(r.resolution_px)
+    height = max(1, int(round(width * r.aspect)))
+
+    sensor_name = str(c.sensors[rng.integers(len(c.sensors))])
+    sensor_w = SENSORS_MM[sensor_name]
+    f35 = max(1, int(round(rng.uniform(*c.focal_length_mm) * 36.0 / sensor_w)))
+    focal_mm = f35 * sensor_w / 36.0
+    tan_h = sensor_w / 2.0 / focal_mm
+    tan_v = tan_h * height / width
+    cam_h = float(rng.uniform(*c.height_m))
+    night = bool(rng.random() < s.night_probability)
+    near, far = s.depth_m
+
+    if kind == "cards":
+        objects, back_z = _cards(rng, cfg, photos, tan_h, tan_v)
+        object_depths = np.array([-o.location_m[2] for o in objects[1:]])
+    else:
+        objects, back_z = _objects(rng, cfg, textures, photos, night, tan_h, tan_v, cam_h)
+        n_fg = len(objects) - 1 - int(s.backdrop)
+        object_depths = np.array([-o.location_m[2] for o in objects[:n_fg]] or [far / 2])
 
     world_color = (0.02, 0.025, 0.05) if night else (0.5, 0.55, 0.65)
     world_strength = float(rng.uniform(0.2, 1.0) if night else rng.uniform(0.3, 1.2))
@@ -191,6 +338,8 @@ def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = N
 
     highlights = []
     n_high = int(rng.integers(s.highlights[0], s.highlights[1] + 1))
+    if rng.random() < s.no_highlights_probability:
+        n_high = 0
     strength_scale = 1.0 if night else 3.0
     for i in range(n_high):
         z = (
@@ -268,5 +417,7 @@ def sample_scene(cfg: SynthConfig, scene_id: int, textures: list[str] | None = N
         highlights=highlights,
         dof=dofs,
         split=split_for(cfg.dataset_seed, scene_id, cfg.split.val, cfg.split.test),
+        kind=kind,
+        pool_hash=pool.pool_hash if needs_photos else None,
         notes={"night": night, "camera_height_m": cam_h},
     )

@@ -15,10 +15,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: scene kinds, photo materials, card outlines, the pool hash
 
 OBJECT_KINDS = ("plane", "box", "sphere", "torus", "displaced")
-TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "brick", "magic", "image")
+TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "brick", "magic", "image", "photo")
+SCENE_KINDS = ("procedural", "cards", "textured")
 LIGHT_KINDS = ("area", "point", "spot", "sun")
 
 
@@ -31,6 +32,13 @@ class MaterialSpec:
     roughness: float
     metallic: float = 0.0
     image: str | None = None  # file name inside the --textures folder, for texture == "image"
+    # texture == "photo": a crop of a pool photo (x0, y0, x1, y1 as fractions of the upright
+    # photo), placed by object coordinates: tex = object_xyz * tile_scale + 0.5, projected
+    # "flat" (local XY) or "box"; the crop is mirrored beyond [0, 1].
+    photo_id: str | None = None
+    crop: tuple[float, float, float, float] | None = None
+    projection: str = "box"
+    tile_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 @dataclass
@@ -41,6 +49,9 @@ class ObjectSpec:
     size_m: tuple[float, float, float]  # full extents along the object's local axes
     material: MaterialSpec
     displacement: float = 0.0  # for "displaced": strength relative to the size
+    # "plane" only: a cut-out outline (x, y in the unit square centred on 0, counter-clockwise,
+    # not self-intersecting) instead of the full square; its edges are real depth edges
+    outline_xy: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass
@@ -95,6 +106,8 @@ class SceneSpec:
     highlights: list[HighlightSpec]
     dof: list[DofSpec]
     split: str
+    kind: str = "procedural"  # one of SCENE_KINDS
+    pool_hash: str | None = None  # the photo pool's content (synth.pool), when photos are used
     spec_version: int = SPEC_VERSION
     notes: dict = field(default_factory=dict)
 
@@ -103,6 +116,11 @@ class SceneSpec:
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+
+    @property
+    def photo_ids(self) -> list[str]:
+        """The pool photos this scene uses (sorted, once each): its provenance."""
+        return sorted({o.material.photo_id for o in self.objects if o.material.photo_id})
 
     @property
     def spec_hash(self) -> str:
@@ -132,6 +150,10 @@ def _t(x) -> tuple:
 def _object(o: dict) -> ObjectSpec:
     m = dict(o["material"])
     m["color_a"], m["color_b"] = _t(m["color_a"]), _t(m["color_b"])
+    for key in ("crop", "tile_scale"):
+        if m.get(key) is not None:
+            m[key] = _t(m[key])
+    outline = o.get("outline_xy")
     return ObjectSpec(
         kind=o["kind"],
         location_m=_t(o["location_m"]),
@@ -139,6 +161,7 @@ def _object(o: dict) -> ObjectSpec:
         size_m=_t(o["size_m"]),
         material=MaterialSpec(**m),
         displacement=o.get("displacement", 0.0),
+        outline_xy=tuple(_t(p) for p in outline) if outline is not None else None,
     )
 
 

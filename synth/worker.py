@@ -86,6 +86,8 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 "render_samples": settings["samples"],
                 "render_engine": "CYCLES",
                 "spec_hash": spec.spec_hash,
+                "scene_kind": spec.kind,
+                "source_photos": spec.photo_ids,
                 "bpy_version": bpy_version,
                 "project_version": project_version(),
             }
@@ -94,7 +96,12 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
 
 
 def render_scene_to_disk(
-    spec: SceneSpec, out: Path, settings, textures_dir: Path | None = None, jpeg_quality: int = 95
+    spec: SceneSpec,
+    out: Path,
+    settings,
+    textures_dir: Path | None = None,
+    jpeg_quality: int = 95,
+    photos=None,
 ) -> dict:
     """Render one scene into ``out/scenes/<id>`` atomically; returns its ``meta.json`` dict."""
     import bpy
@@ -103,7 +110,7 @@ def render_scene_to_disk(
 
     t0 = time.perf_counter()
     tmp = temp_scene_dir(out, spec.scene_id)
-    result = render_scene(spec, tmp, settings, textures_dir)
+    result = render_scene(spec, tmp, settings, textures_dir, photos)
     t_labels = time.perf_counter()
     depth = result.depth_m
     np.save(tmp / "depth.npy", depth)
@@ -150,6 +157,7 @@ def render_scenes(
     jpeg_quality: int,
     log_path: Path,
     progress=None,
+    photos=None,
 ) -> dict:
     """Render each spec unless done; a failing scene is logged and skipped. Returns counts."""
     done, skipped, failed = [], [], {}
@@ -160,7 +168,9 @@ def render_scenes(
         else:
             t0 = time.perf_counter()
             try:
-                meta = render_scene_to_disk(spec, out, settings, textures_dir, jpeg_quality)
+                meta = render_scene_to_disk(
+                    spec, out, settings, textures_dir, jpeg_quality, photos
+                )
             except Exception as e:  # a scene failure must not stop the shard
                 failed[spec.scene_id] = f"{type(e).__name__}: {e}".splitlines()[0]
                 with open(log_path, "a") as log:

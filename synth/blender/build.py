@@ -13,7 +13,9 @@ from pathlib import Path
 
 import bmesh
 import bpy
+import numpy as np
 
+from synth.pool import crop_pixels
 from synth.spec import MaterialSpec, SceneSpec
 
 
@@ -82,6 +84,50 @@ def _base_meshes() -> dict:
     }
 
 
+def _photo_image(spec: MaterialSpec, photos, name: str, max_px: int) -> bpy.types.Image:
+    """The material's photo crop as an in-memory Blender image (sRGB bytes, packed)."""
+    pixels = crop_pixels(photos.get(spec.photo_id), spec.crop, max_px)
+    h, w = pixels.shape[:2]
+    rgba = np.empty((h, w, 4), np.float32)
+    rgba[..., :3] = pixels[::-1] / np.float32(255.0)  # Blender's rows start at the bottom
+    rgba[..., 3] = 1.0
+    image = bpy.data.images.new(name, w, h, alpha=False)
+    image.pixels.foreach_set(rgba.ravel())
+    image.pack()
+    return image
+
+
+def _photo_material(spec: MaterialSpec, photos, name: str, max_px: int) -> bpy.types.Material:
+    """Object coordinates -> ``tile_scale`` -> +0.5 -> the crop (flat or box), mirrored."""
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = nt.nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = spec.roughness
+    bsdf.inputs["Metallic"].default_value = spec.metallic
+    coords = nt.nodes.new("ShaderNodeTexCoord")
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = spec.tile_scale
+    mapping.inputs["Location"].default_value = (0.5, 0.5, 0.5)
+    nt.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    tex = nt.nodes.new("ShaderNodeTexImage")
+    tex.image = _photo_image(spec, photos, f"{name}_photo", max_px)
+    tex.projection = "BOX" if spec.projection == "box" else "FLAT"
+    tex.projection_blend = 0.15
+    tex.extension = "MIRROR"
+    nt.links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
+    nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    return mat
+
+
+def _outline_mesh(name: str, outline) -> bpy.types.Mesh:
+    """One flat polygon (z = 0) through ``outline``: a card cut out along its silhouette."""
+    me = bpy.data.meshes.new(name)
+    me.from_pydata([(x, y, 0.0) for x, y in outline], [], [tuple(range(len(outline)))])
+    me.update()
+    return me
+
+
 def _material(spec: MaterialSpec, textures_dir: Path | None, name: str) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
@@ -142,8 +188,9 @@ def _emitter_material() -> bpy.types.Material:
     return mat
 
 
-def build_scene(spec: SceneSpec, textures_dir: Path | None = None):
-    """Build ``spec`` into a fresh Blender scene; returns ``(scene, camera_object)``."""
+def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
+    """Build ``spec`` into a fresh Blender scene; returns ``(scene, camera_object)``.
+    ``photos`` (a ``synth.pool.PhotoCache``) gives the pixels of photo materials."""
     reset()
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
@@ -152,9 +199,13 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None):
     scene.render.resolution_percentage = 100
     coll = scene.collection
     meshes = _base_meshes()
+    texture_px = max(256, 2 * spec.width_px)  # a crop never needs more pixels than this
 
     for i, o in enumerate(spec.objects):
-        ob = bpy.data.objects.new(f"{o.kind}_{i:03d}", meshes[o.kind])
+        mesh = meshes[o.kind]
+        if o.kind == "plane" and o.outline_xy:
+            mesh = _outline_mesh(f"outline_{i:03d}", o.outline_xy)
+        ob = bpy.data.objects.new(f"{o.kind}_{i:03d}", mesh)
         ob.location = o.location_m
         ob.rotation_euler = tuple(math.radians(a) for a in o.rotation_deg)
         sx, sy, sz = o.size_m
@@ -174,7 +225,13 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None):
         if not ob.material_slots:
             ob.data.materials.append(None)
         ob.material_slots[0].link = "OBJECT"
-        ob.material_slots[0].material = _material(o.material, textures_dir, f"mat_{i:03d}")
+        if o.material.texture == "photo":
+            if photos is None:
+                raise ValueError(f"object {i} has a photo material but no photo pool was given")
+            mat = _photo_material(o.material, photos, f"mat_{i:03d}", texture_px)
+        else:
+            mat = _material(o.material, textures_dir, f"mat_{i:03d}")
+        ob.material_slots[0].material = mat
 
     emitter = _emitter_material()
     for i, h in enumerate(spec.highlights):

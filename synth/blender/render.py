@@ -126,13 +126,17 @@ def auto_exposure(scene, out_dir: Path, night: bool) -> float:
 
 
 def render_scene(
-    spec: SceneSpec, out_dir: Path, settings: RenderSettings, textures_dir: Path | None = None
+    spec: SceneSpec,
+    out_dir: Path,
+    settings: RenderSettings,
+    textures_dir: Path | None = None,
+    photos=None,
 ) -> RenderResult:
     """Build and render every pass of ``spec`` into ``out_dir``; returns depth and file names."""
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    scene, cam = build_scene(spec, textures_dir)
+    scene, cam = build_scene(spec, textures_dir, photos)
     device = configure_device(scene, settings.device)
     _configure(scene, settings)
     scene.cycles.seed = spec.scene_id % (2**31)

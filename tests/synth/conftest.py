@@ -45,6 +45,14 @@ def emitter_at(depth_m: float, radius_m: float) -> HighlightSpec:
     return HighlightSpec((0.0, 0.0, -depth_m), radius_m, 10.0, (1.0, 1.0, 1.0))
 
 
+@pytest.fixture(scope="session")
+def pool():
+    """The embedded photo pool (scikit-image's photos), read once."""
+    from synth.pool import load_pool
+
+    return load_pool(None)
+
+
 @pytest.fixture
 def texture_dir(tmp_path):
     import numpy as np

@@ -33,6 +33,10 @@ def smoke_args(out):
         4,
         "--textures",
         out.parent / "textures",
+        "--set",
+        "scene.kinds.cards=0",
+        "--set",
+        "scene.kinds.textured=0",
         "--quiet",
     )
 
@@ -78,7 +82,9 @@ def test_smoke_scene_writes_every_output(smoke):
     assert meta["render_settings"]["samples"] == 4
     assert (out / "contact" / "shard-00000-of-00001.png").exists()
     # the spec on disk is the one the sampler gives for this id
-    cfg = load_config(resolution_px=64, samples=4)
+    cfg = load_config(
+        resolution_px=64, samples=4, overrides=["scene.kinds.cards=0", "scene.kinds.textured=0"]
+    )
     textures = sorted(p.name for p in (out.parent / "textures").iterdir())
     assert meta["spec_hash"] == sample_scene(cfg, 0, textures).spec_hash
     assert any(o["material"]["texture"] == "image" for o in meta["spec"]["objects"])
@@ -188,7 +194,9 @@ def test_background_is_marked_as_infinite_depth(tmp_path, spec_tools):
 def test_a_failing_scene_is_recorded_and_the_shard_goes_on(tmp_path):
     from synth.worker import finish_shard, render_scenes
 
-    cfg = load_config(resolution_px=32, samples=2)
+    cfg = load_config(
+        resolution_px=32, samples=2, overrides=["scene.kinds.cards=0", "scene.kinds.textured=0"]
+    )
     good = sample_scene(cfg, 0)
     bad = sample_scene(cfg, 1)
     bad.objects[0].kind = "pyramid"  # Blender has no such mesh: the build raises
@@ -250,7 +258,7 @@ def test_sigkill_mid_scene_then_rerun_gives_a_complete_dataset(tmp_path):
     assert validate_path(out).ok
 
 
-def test_a_local_process_pool_renders_the_same_specs(tmp_path, run_synth):
+def test_a_local_process_pool_renders_the_same_specs(tmp_path, run_synth, pool):
     out = tmp_path / "pool"
     p = run_synth(
         "render",
@@ -272,6 +280,6 @@ def test_a_local_process_pool_renders_the_same_specs(tmp_path, run_synth):
     assert "3 scene(s) rendered now" in p.stdout
     cfg = load_config(resolution_px=32, samples=2)
     for row in read_table(out, "synthetic_pairs").to_pylist():
-        assert row["spec_hash"] == sample_scene(cfg, row["scene_id"]).spec_hash
+        assert row["spec_hash"] == sample_scene(cfg, row["scene_id"], pool=pool).spec_hash
         assert row["render_samples"] == 2
     assert validate_path(out).ok

@@ -18,7 +18,6 @@ conditions, with the same random rescale and crop as synthetic samples.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 from collections import Counter
@@ -26,9 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 import optics
+from manifests.images import decode_photo
 from manifests.io import atomic_write
 from manifests.uri import join_root
 from train.data.build import (
@@ -63,10 +63,8 @@ def _positive(x) -> float | None:
 
 
 def decode_oriented(data: bytes) -> np.ndarray:
-    """Bytes -> uint8 H×W×3 RGB with the EXIF orientation applied."""
-    with Image.open(io.BytesIO(data)) as im:
-        im = ImageOps.exif_transpose(im)
-        return np.asarray(im.convert("RGB"))
+    """Bytes -> uint8 H×W×3 RGB with the EXIF orientation applied (``manifests.images``)."""
+    return decode_photo(data)
 
 
 def working_size(width_px: int, height_px: int, short_px: int) -> tuple[int, int]:

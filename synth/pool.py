@@ -1,0 +1,247 @@
+"""The photo pool: the real photographs that photographic scenes are built from.
+
+A pool is read from a ``real_photos`` manifest (curate's output, local or ``s3://``; validated
+where it is read, like the trainer reads it), from a folder of images, or, when none is given,
+from the eight photographs scikit-image ships (:data:`EMBEDDED_PHOTOS`; no download). Every
+photo is read through :mod:`manifests.images` (one URI and decoding path) and decoded once here,
+before any render: a photo that cannot be read or decoded is skipped with its reason; a pool
+that is empty or mostly undecodable is a one-line :class:`PoolError`. A photo is named by the
+SHA-256 of its bytes (``photo_id``), so the pool's hash (:attr:`PhotoPool.pool_hash`, part of
+every scene's spec) changes exactly when its content does, whatever the paths. Workers read the
+photos again from the same URIs (never a node-local copy), through :class:`PhotoCache`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter, OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from manifests.images import PhotoError, decode_photo, read_photo
+from manifests.uri import file_uri, is_uri, join_root, read_bytes
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
+EMBEDDED_PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "hubble_deep_field.jpg",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+)
+# Photos are decoded at most this large (long edge): textures never need more at the render
+# sizes this farm uses, and big JPEGs then decode at a reduced DCT scale.
+DECODE_LONG_EDGE_PX = 1024
+MAX_UNDECODABLE_SHARE = 0.5  # more than this skipped: the pool is refused
+
+
+class PoolError(RuntimeError):
+    """A pool that cannot be used; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class PoolPhoto:
+    photo_id: str  # SHA-256 of the file's bytes
+    uri: str  # absolute: file:// or an object-store URI
+    width_px: int  # upright (EXIF orientation applied), as decoded here
+    height_px: int
+
+
+@dataclass(frozen=True)
+class PhotoPool:
+    source: str
+    photos: tuple[PoolPhoto, ...]  # sorted by photo_id, one per distinct content
+    skipped: tuple[tuple[str, str], ...] = ()  # (uri, reason)
+    duplicates: int = 0
+    by_id: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        self.by_id.update({p.photo_id: p for p in self.photos})
+
+    @property
+    def pool_hash(self) -> str:
+        """16 hex digits of the SHA-256 over the sorted photo ids: the pool's content."""
+        text = "\n".join(p.photo_id for p in self.photos)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def summary(self) -> dict:
+        reasons = Counter(reason.split(" (", 1)[0] for _, reason in self.skipped)
+        return {
+            "source": self.source,
+            "pool_hash": self.pool_hash,
+            "photos": len(self.photos),
+            "skipped": len(self.skipped),
+            "skipped_reasons": dict(sorted(reasons.items())),
+            "duplicates": self.duplicates,
+        }
+
+    def write_index(self, path: Path) -> None:
+        """``pool.json``: every photo used and every one skipped, with its reason."""
+        from manifests.io import atomic_write
+
+        doc = {
+            **self.summary(),
+            "photo_list": [asdict(p) for p in self.photos],
+            "skipped_list": [{"uri": u, "reason": r} for u, r in self.skipped],
+        }
+
+        def write(tmp: str) -> None:
+            Path(tmp).write_text(json.dumps(doc, indent=1))
+
+        atomic_write(path, write)
+
+
+def embedded_dir() -> Path:
+    """scikit-image's data folder, which holds :data:`EMBEDDED_PHOTOS` in its wheel."""
+    import skimage
+
+    return Path(skimage.__file__).parent / "data"
+
+
+def _folder_uris(folder: Path) -> list[str]:
+    """Image files under ``folder`` (sorted, recursive, hidden names skipped); links are
+    followed only where they stay inside the folder."""
+    root = folder.resolve()
+    uris = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if root not in real.parents or not real.is_file():
+                continue
+            uris.append(file_uri(path))
+    return uris
+
+
+def _manifest_uris(source: str) -> list[str]:
+    """The photos a ``real_photos`` manifest names, as absolute URIs (validated read)."""
+    import pyarrow.fs as pafs
+
+    from manifests.io import ManifestError
+    from manifests.uri import to_uri
+    from manifests.validate import read_valid_table
+
+    try:
+        table, loc = read_valid_table(source, "real_photos", ())
+    except ManifestError as e:
+        raise PoolError(f"--photos {source}: {e}") from None
+    local = isinstance(loc.fs, pafs.LocalFileSystem)
+    root = file_uri(Path(loc.root).resolve()) if local else to_uri(loc.fs, loc.root, like=source)
+    uris = []
+    for uri in table.column("uri").to_pylist():
+        full = join_root(uri, root)
+        uris.append(full if is_uri(full) else file_uri(full))
+    return uris
+
+
+def _is_manifest(source: str) -> bool:
+    if is_uri(source) and not source.startswith("file://"):
+        return True  # an object-store prefix: only manifests are read from there
+    path = Path(source)
+    return path.suffix == ".parquet" or (path / "real_photos").is_dir() or (
+        path.name == "real_photos" and path.is_dir()
+    )
+
+
+def load_pool(source: str | None, progress: bool = False) -> PhotoPool:
+    """Read and check a pool: a ``real_photos`` manifest, an image folder, or None (embedded)."""
+    if source is None:
+        folder = embedded_dir()
+        uris = [file_uri(folder / name) for name in EMBEDDED_PHOTOS]
+        shown = "embedded (scikit-image photos)"
+    elif _is_manifest(str(source)):
+        uris, shown = _manifest_uris(str(source)), str(source)
+    else:
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            raise PoolError(f"--photos {source}: no such folder or manifest")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise PoolError(f"--photos {source}: folder is not readable")
+        uris, shown = _folder_uris(folder), str(source)
+    if not uris:
+        raise PoolError(f"--photos {shown}: no photos in it ({', '.join(IMAGE_SUFFIXES)})")
+    photos: dict[str, PoolPhoto] = {}
+    skipped: list[tuple[str, str]] = []
+    duplicates = 0
+    from manifests.progress import progress_bar
+
+    for uri in progress_bar(uris, desc="photo pool", unit="photo", disable=not progress):
+        try:
+            data = read_bytes(uri)
+        except (OSError, ValueError) as e:
+            skipped.append((uri, f"unreadable ({getattr(e, 'strerror', None) or e})"))
+            continue
+        try:
+            image = decode_photo(data, uri, DECODE_LONG_EDGE_PX)
+        except PhotoError as e:
+            skipped.append((uri, f"decode_failed ({str(e).split(': ', 1)[-1]})"))
+            continue
+        if min(image.shape[:2]) < 16:
+            skipped.append((uri, f"too_small ({image.shape[1]}x{image.shape[0]} px)"))
+            continue
+        pid = hashlib.sha256(data).hexdigest()
+        if pid in photos:
+            duplicates += 1
+            continue
+        photos[pid] = PoolPhoto(pid, uri, int(image.shape[1]), int(image.shape[0]))
+    total = len(photos) + len(skipped)
+    if not photos or len(skipped) > MAX_UNDECODABLE_SHARE * total:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise PoolError(
+            f"--photos {shown}: {len(skipped)} of {total} photos cannot be used{first}"
+        )
+    return PhotoPool(
+        source=shown,
+        photos=tuple(sorted(photos.values(), key=lambda p: p.photo_id)),
+        skipped=tuple(skipped),
+        duplicates=duplicates,
+    )
+
+
+class PhotoCache:
+    """Decoded pool photos for one worker process: a few kept, least recently used dropped."""
+
+    def __init__(self, pool: PhotoPool, keep: int = 16):
+        self.pool, self.keep = pool, keep
+        self._images: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, photo_id: str) -> np.ndarray:
+        if photo_id in self._images:
+            self._images.move_to_end(photo_id)
+            return self._images[photo_id]
+        photo = self.pool.by_id.get(photo_id)
+        if photo is None:
+            raise PoolError(f"photo {photo_id[:12]} is not in the pool {self.pool.source}")
+        image = read_photo(photo.uri, DECODE_LONG_EDGE_PX)
+        self._images[photo_id] = image
+        while len(self._images) > self.keep:
+            self._images.popitem(last=False)
+        return image
+
+
+def crop_pixels(image: np.ndarray, crop: tuple[float, float, float, float], max_px: int):
+    """The ``crop`` (x0, y0, x1, y1 as fractions of the upright photo) of ``image``, at most
+    ``max_px`` on its long side (box filter), as uint8 H×W×3."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = crop
+    c0, c1 = int(round(x0 * w)), max(int(round(x0 * w)) + 1, int(round(x1 * w)))
+    r0, r1 = int(round(y0 * h)), max(int(round(y0 * h)) + 1, int(round(y1 * h)))
+    part = image[r0:r1, c0:c1]
+    long_edge = max(part.shape[:2])
+    if long_edge > max_px:
+        scale = max_px / long_edge
+        size = (max(1, round(part.shape[1] * scale)), max(1, round(part.shape[0] * scale)))
+        part = np.asarray(Image.fromarray(part).resize(size, Image.BOX))
+    return np.ascontiguousarray(part)
