@@ -55,9 +55,44 @@ def _cmd_show(a) -> int:
     print(table.schema.remove_metadata().to_string(show_field_metadata=False))
     import pandas as pd
 
+    head = table.slice(0, a.rows)
+    for i, field in enumerate(head.schema):  # lists shown short: count and first items
+        if pa.types.is_list(field.type):
+            shown = [_short_list(v) for v in head.column(i).to_pylist()]
+            head = head.set_column(i, field.name, pa.array(shown, pa.string()))
     with pd.option_context("display.max_columns", None, "display.width", 200):
-        print(table.slice(0, a.rows).to_pandas().T.to_string())
+        print(head.to_pandas().T.to_string())
+    if "source_photos" in table.column_names:
+        _print_provenance(loc, table)
     return 0
+
+
+def _short_list(values) -> str | None:
+    if values is None:
+        return None
+    items = [v[:12] if isinstance(v, str) else str(v) for v in values[:2]]
+    return f"[{len(values)}] " + ", ".join(items) + (", ..." if len(values) > 2 else "")
+
+
+def _print_provenance(loc, table: pa.Table) -> None:
+    """The source photos of a synthetic set: each photo's SHA-256 with the number of scenes
+    that use it, and where it was read from when the render root keeps its ``pool.json``."""
+    scenes: dict[str, set] = {}
+    for sid, photos in zip(
+        table.column("scene_id").to_pylist(), table.column("source_photos").to_pylist(), strict=True
+    ):
+        for pid in photos or ():
+            scenes.setdefault(pid, set()).add(sid)
+    where = {}
+    try:
+        with loc.fs.open_input_stream(f"{loc.root}/pool.json") as f:
+            index = json.loads(f.read().decode())
+        where = {p["photo_id"]: p["uri"] for p in index.get("photo_list", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    print(f"source photos: {len(scenes)} (SHA-256 of the file, scenes using it, source)")
+    for pid, ids in sorted(scenes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        print(f"  {pid}  {len(ids):>5} scene(s)  {where.get(pid, '(pool.json not found)')}")
 
 
 def _summary(col: pa.ChunkedArray) -> str:

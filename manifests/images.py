@@ -59,6 +59,8 @@ def decode_photo(
             return np.asarray(im)
     except PhotoError:
         raise
+    except Image.UnidentifiedImageError:
+        raise PhotoError(f"{source}: cannot decode (not an image format Pillow reads)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise PhotoError(f"{source}: cannot decode ({reason})") from None

@@ -68,3 +68,24 @@ def test_clip_embedding_float16_round_trip(tmp_path):
     write_part([row], tmp_path, "real_photos", 0)
     got = read_table(tmp_path, "real_photos").column("clip_embedding")[0].as_py()
     assert [float(x) for x in got] == [0.125, -2.5, 1024.0]
+
+
+def test_a_part_older_than_a_column_reads_it_as_nulls(tmp_path):
+    """synthetic_pairs 1.2 added scene_kind and source_photos; a 1.1 part has neither."""
+    from manifests.validate import read_valid_table, validate_path
+
+    path = write_part(synthetic_rows(), tmp_path, "synthetic_pairs", 0, created_by="test")
+    old = pq.read_table(path).drop_columns(["scene_kind", "source_photos"])
+    meta = {**old.schema.metadata, b"refocus.schema_version": b"1.1"}
+    pq.write_table(old.replace_schema_metadata(meta), path)
+    table = read_table(tmp_path, "synthetic_pairs")
+    assert table.column("scene_kind").null_count == table.num_rows
+    assert table.column("source_photos").type == pa.list_(pa.string())
+    assert (
+        read_table(tmp_path, "synthetic_pairs", columns=["scene_id", "scene_kind"]).num_columns == 2
+    )
+    assert validate_path(tmp_path).ok
+    assert read_valid_table(tmp_path, "synthetic_pairs", ())[0].num_rows == table.num_rows
+    # a part that claims 1.2 must carry them
+    pq.write_table(old.replace_schema_metadata({**meta, b"refocus.schema_version": b"1.2"}), path)
+    assert not validate_path(tmp_path).ok
