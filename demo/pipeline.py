@@ -1,6 +1,8 @@
-"""The demo's stages, each resumable: synth (training renders) -> synth_heldout (other scenes,
-never trained on: evaluation and the refocus example) -> curate -> deblur -> bokeh 1 -> bokeh 2
--> refocus -> benchmark (whole held-out frames against Cycles) -> report. A stage that finished
+"""The demo's stages, each resumable: curate_photos (only with ``--photos``: the user's photos,
+whose kept ones join the photo pool) -> synth (training renders, photographic scenes built from
+the pool) -> synth_heldout (other scenes, never trained on: evaluation and the refocus example)
+-> curate (the renders' JPEGs) -> deblur -> bokeh 1 -> bokeh 2 -> refocus -> benchmark (whole
+held-out frames against Cycles) -> report. A stage that finished
 leaves ``OUT/stages/<name>.json``; a rerun skips it (and the stages themselves resume inside:
 finished scenes, shards and checkpoints)."""
 
@@ -90,32 +92,79 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
         str(cfg.samples),
         *extra,
     ]
+    for source in pool_sources(out):
+        cmd += ["--photos", source]
     subprocess.run(cmd, check=True, cwd=REPO)
     stats = json.loads((out / name / "stats.json").read_text())
-    return {"stats": stats, "summary": f"{stats['kept']} scenes, {stats['renders']} DoF renders"}
+    kinds = scene_kinds(out / name)
+    shown = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return {
+        "stats": stats,
+        "kinds": kinds,
+        "pool": json.loads((out / name / "pool.json").read_text()) if kinds else None,
+        "summary": f"{stats['kept']} scenes ({shown}), {stats['renders']} DoF renders",
+    }
 
 
-def run_curate(cfg: DemoConfig, out: Path) -> dict:
-    jpegs = sorted(str(p) for p in (out / "synth" / "scenes").glob("*/dof_*.jpg"))
-    inputs = [x for j in jpegs for x in ("--input", j)]
-    for folder in cfg.photos:
-        inputs += ["--input", folder]
-    small_side = max(32, cfg.resolution_px // 2)
-    cmd = [
-        sys.executable,
-        "curate/job.py",
-        *inputs,
+def pool_sources(out: Path) -> list[str]:
+    """The photo pool of the photographic scenes: the embedded photos, plus the user's photos
+    that curation kept (``curate_photos``), when there are any."""
+    sources = ["embedded"]
+    curated = out / "curate_photos"
+    if (curated / "real_photos").is_dir():
+        from manifests import read_table
+
+        if read_table(curated, "real_photos", columns=["uri"]).num_rows:
+            sources.append(str(curated))
+    return sources
+
+
+def scene_kinds(root: Path) -> dict[str, int]:
+    """Scenes per kind in a render root."""
+    from manifests import read_table
+
+    t = read_table(root, "synthetic_pairs", columns=["scene_id", "scene_kind"]).to_pylist()
+    kinds: dict[str, int] = {}
+    for _, kind in {(r["scene_id"], r["scene_kind"] or "procedural") for r in t}:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def _curate(inputs: list[str], folder: Path, min_short_side_px: int) -> dict:
+    cmd = [sys.executable, "curate/job.py"]
+    for x in inputs:
+        cmd += ["--input", x]
+    cmd += [
         "--out",
-        str(out / "curate"),
+        str(folder),
         "--set",
-        f"filters.min_short_side_px={small_side}",
+        f"filters.min_short_side_px={min_short_side_px}",
         "--num-cpus",
         "2",
     ]
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     subprocess.run(cmd, check=True, cwd=REPO, env=env)
-    stats = json.loads((out / "curate" / "stats.json").read_text())
+    stats = json.loads((folder / "stats.json").read_text())
     return {"stats": stats, "summary": f"{stats['kept']} photos kept, {stats['rejected']} rejected"}
+
+
+def curate_photos(cfg: DemoConfig, out: Path) -> dict:
+    """The user's photos (``--photos``), curated before anything renders: those kept join the
+    photo pool of the photographic scenes, and (with ``--depth-model``) BokehNet stage 2."""
+    return _curate(cfg.photos, out / "curate_photos", 64)
+
+
+def run_curate(cfg: DemoConfig, out: Path) -> dict:
+    """The training renders' JPEGs (camera EXIF, true depth beside them) through curation."""
+    jpegs = sorted(str(p) for p in (out / "synth" / "scenes").glob("*/dof_*.jpg"))
+    return _curate(jpegs, out / "curate", max(32, cfg.resolution_px // 2))
+
+
+def _absolute(uri: str, root: Path) -> str:
+    """A manifest path as an absolute URI (relative ones are under ``root``)."""
+    from manifests.uri import file_uri, is_uri
+
+    return uri if is_uri(uri) else file_uri((root / uri).resolve())
 
 
 def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
@@ -123,24 +172,23 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
     synth JPEGs); other photos need --depth-model."""
     from manifests import read_table, write_part
 
-    rows = (
-        read_table(out / "curate", "real_photos").to_pylist()
-        if (out / "curate" / "real_photos").is_dir()
-        else []
-    )
-    from manifests.uri import FILE_SCHEME, file_path, file_uri, is_uri
+    rows = [
+        dict(r, uri=_absolute(r["uri"], out / folder))
+        for folder in ("curate", "curate_photos")
+        if (out / folder / "real_photos").is_dir()
+        for r in read_table(out / folder, "real_photos").to_pylist()
+    ]
+    from manifests.uri import FILE_SCHEME, file_path, file_uri
 
     keep = []
     scenes = (out / "synth" / "scenes").resolve()
     for r in rows:
         uri = r["uri"]
-        path = Path(file_path(uri) if uri.startswith(FILE_SCHEME) else uri)
-        if not path.is_absolute():
-            path = (out / "curate" / path).resolve()
-        if scenes in path.parents:
+        path = Path(file_path(uri)) if uri.startswith(FILE_SCHEME) else None
+        if path is not None and scenes in path.parents:
             keep.append(dict(r, uri=file_uri(path), depth_path=file_uri(path.parent / "depth.npy")))
         elif cfg.depth_model:
-            keep.append(dict(r, uri=uri if is_uri(uri) else file_uri(path)))
+            keep.append(r)
     if keep:
         write_part(keep, str(out / "real"), "real_photos", 0, created_by="demo")
     return {"photos": len(keep), "summary": f"{len(keep)} curated photos for stage 2"}
@@ -253,7 +301,10 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    results = {
+    results = {}
+    if cfg.photos:
+        results["curate_photos"] = _stage(out, "curate_photos", curate_photos, cfg, out)
+    results |= {
         "synth": _stage(out, "synth", run_synth, cfg, out),
         "synth_heldout": _stage(out, "synth_heldout", run_synth, cfg, out, True),
         "curate": _stage(out, "curate", run_curate, cfg, out),

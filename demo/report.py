@@ -95,6 +95,21 @@ def write_report(out: Path, results: dict) -> Path:
         f"({synth['rejected']} failed) for training. Each row: all-in-focus | disparity | DoF"
         " renders | signed CoC map.</p>"
     )
+    kinds, pool = results["synth"].get("kinds"), results["synth"].get("pool")
+    if kinds:
+        shown = ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(kinds.items()))
+        parts.append(
+            f"<p>Scene kinds: {shown}. <i>cards</i>: photo cards (some cut out along a "
+            "silhouette) before a photo backdrop; <i>textured</i>: objects with photo crops as "
+            "albedo on a photo ground; <i>procedural</i>: procedural textures.</p>"
+        )
+    if pool:
+        parts.append(
+            f"<p>Photo pool: {pool['photos']} photos from {html.escape(str(pool['source']))} "
+            f"({pool['skipped']} skipped), hash <code>{pool['pool_hash']}</code>; each scene "
+            "row names the photos it used (<code>python -m manifests show "
+            "OUT/synth/synthetic_pairs</code>).</p>"
+        )
     if "synth_heldout" in results:
         held = results["synth_heldout"]["stats"]
         parts.append(
@@ -104,6 +119,13 @@ def write_report(out: Path, results: dict) -> Path:
     for sheet in sorted((out / "synth" / "contact").glob("*.png")):
         parts.append(_img(sheet, f"contact sheet {sheet.stem}"))
     parts.append("<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>")
+    if "curate_photos" in results:
+        mine = results["curate_photos"]["stats"]
+        parts.append(
+            f"<p>Your photos: {mine['inputs']} inputs, {mine['kept']} kept (they join the photo "
+            f"pool of the photographic scenes), {mine['rejected']} rejected. The training "
+            "renders' JPEGs:</p>"
+        )
     parts.append(f"<p>{cur['inputs']} inputs: {cur['kept']} kept, {cur['rejected']} rejected.</p>")
     reasons = cur.get("rejected_by_reason") or cur.get("reasons") or {}
     if isinstance(reasons, dict) and reasons:

@@ -106,8 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--photos",
+        action="append",
+        metavar="SOURCE",
         help="photo pool of the photographic scene kinds: a real_photos manifest (curate's "
-        "output, local or s3://) or a folder of images (default: scikit-image's 8 photos)",
+        "output, local or s3://), a folder of images, or 'embedded' (scikit-image's 8 photos, "
+        "the default); repeat to pool several",
     )
     r.add_argument("--textures", help="folder of photos used as image textures (procedural kind)")
     r.add_argument(
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             pool = load_pool(a.photos, progress=not a.quiet)
         elif a.photos:
             raise PreflightError(
-                f"--photos {a.photos}: the config gives the photographic scene kinds "
+                f"--photos {' '.join(a.photos)}: the config gives the photographic scene kinds "
                 "(scene.kinds.cards, scene.kinds.textured) no weight"
             )
         from synth.blender.compat import require_bpy

@@ -153,23 +153,40 @@ def _is_manifest(source: str) -> bool:
     )
 
 
-def load_pool(source: str | None, progress: bool = False) -> PhotoPool:
-    """Read and check a pool: a ``real_photos`` manifest, an image folder, or None (embedded)."""
-    if source is None:
+EMBEDDED = "embedded"  # the source name of the embedded photos
+
+
+def _source_uris(source: str) -> tuple[list[str], str]:
+    """``(uris, name shown)`` of one pool source."""
+    if source == EMBEDDED:
         folder = embedded_dir()
-        uris = [file_uri(folder / name) for name in EMBEDDED_PHOTOS]
-        shown = "embedded (scikit-image photos)"
-    elif _is_manifest(str(source)):
-        uris, shown = _manifest_uris(str(source)), str(source)
-    else:
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise PoolError(f"--photos {source}: no such folder or manifest")
-        if not os.access(folder, os.R_OK | os.X_OK):
-            raise PoolError(f"--photos {source}: folder is not readable")
-        uris, shown = _folder_uris(folder), str(source)
+        return [file_uri(folder / name) for name in EMBEDDED_PHOTOS], "embedded"
+    if _is_manifest(source):
+        return _manifest_uris(source), source
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        raise PoolError(f"--photos {source}: no such folder or manifest")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise PoolError(f"--photos {source}: folder is not readable")
+    uris = _folder_uris(folder)
     if not uris:
-        raise PoolError(f"--photos {shown}: no photos in it ({', '.join(IMAGE_SUFFIXES)})")
+        raise PoolError(f"--photos {source}: no photos in it ({', '.join(IMAGE_SUFFIXES)})")
+    return uris, source
+
+
+def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoPool:
+    """Read and check a pool from one or more sources, each a ``real_photos`` manifest, an
+    image folder or ``"embedded"`` (the default when none is given); duplicates count once."""
+    if sources is None or sources == []:
+        sources = [EMBEDDED]
+    elif isinstance(sources, (str, os.PathLike)):
+        sources = [str(sources)]
+    uris, names = [], []
+    for source in sources:
+        found, name = _source_uris(str(source))
+        uris += found
+        names.append(name)
+    shown = " + ".join(names)
     photos: dict[str, PoolPhoto] = {}
     skipped: list[tuple[str, str]] = []
     duplicates = 0
