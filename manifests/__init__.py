@@ -12,7 +12,8 @@ also use for their own files; many parts read as one table), ``validate`` (parts
 count identity ``inputs = kept + rejected`` and, on request, the files the rows name;
 ``read_valid_table`` reads only what passes, for the trainer).
 Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names; ``config_file`` (the
-typed TOML config loader every stage uses, not imported here) needs pydantic.
+typed TOML config loader every stage uses, not imported here) needs pydantic, and ``images`` (the
+one photo decoder of the stages, not imported here) needs Pillow.
 """
 
 from manifests.io import (

@@ -200,11 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if pool is not None:
         p = pool.summary()
+        why = ", ".join(f"{n} {r}" for r, n in p["skipped_reasons"].items())
         print(
-            f"photo pool: {p['photos']} photo(s) from {p['source']}, {p['skipped']} skipped "
-            f"{p['skipped_reasons'] or ''}, hash {p['pool_hash']} ({out / POOL_INDEX})".replace(
-                " {}", ""
-            ),
+            f"photo pool: {p['photos']} photo(s) from {p['source']}, {p['skipped']} skipped"
+            f"{f' ({why})' if why else ''}, hash {p['pool_hash']} ({out / POOL_INDEX})",
             file=sys.stderr,
         )
     if a.ray_address is not None:

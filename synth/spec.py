@@ -1,7 +1,9 @@
 """Scene specs as plain data: dataclasses with a JSON round trip and a content hash.
 
 A ``SceneSpec`` says everything needed to render one scene: camera, objects with materials,
-lights, highlight emitters, world, and the depth-of-field settings of each DoF render. Positions
+lights, highlight emitters, world, and the depth-of-field settings of each DoF render; its
+``kind`` and, for photographic scenes, the pool hash and each photo material's photo (by content
+hash) and crop, so that a spec plus its pool renders the same scene anywhere. Positions
 are in the *camera frame*: the camera sits at the origin looking down −Z with +Y up (Blender's
 default camera orientation), so the planar depth of a point is ``−z``. The spec hash (16 hex
 digits of the SHA-256 of the canonical JSON) names a dataset version: two specs with the same
