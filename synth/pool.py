@@ -148,8 +148,10 @@ def _is_manifest(source: str) -> bool:
     if is_uri(source) and not source.startswith("file://"):
         return True  # an object-store prefix: only manifests are read from there
     path = Path(source)
-    return path.suffix == ".parquet" or (path / "real_photos").is_dir() or (
-        path.name == "real_photos" and path.is_dir()
+    return (
+        path.suffix == ".parquet"
+        or (path / "real_photos").is_dir()
+        or (path.name == "real_photos" and path.is_dir())
     )
 
 
@@ -214,9 +216,7 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
     total = len(photos) + len(skipped)
     if not photos or len(skipped) > MAX_UNDECODABLE_SHARE * total:
         first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise PoolError(
-            f"--photos {shown}: {len(skipped)} of {total} photos cannot be used{first}"
-        )
+        raise PoolError(f"--photos {shown}: {len(skipped)} of {total} photos cannot be used{first}")
     return PhotoPool(
         source=shown,
         photos=tuple(sorted(photos.values(), key=lambda p: p.photo_id)),

@@ -168,9 +168,7 @@ def render_scenes(
         else:
             t0 = time.perf_counter()
             try:
-                meta = render_scene_to_disk(
-                    spec, out, settings, textures_dir, jpeg_quality, photos
-                )
+                meta = render_scene_to_disk(spec, out, settings, textures_dir, jpeg_quality, photos)
             except Exception as e:  # a scene failure must not stop the shard
                 failed[spec.scene_id] = f"{type(e).__name__}: {e}".splitlines()[0]
                 with open(log_path, "a") as log:

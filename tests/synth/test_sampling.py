@@ -24,7 +24,10 @@ def test_same_id_same_spec_whatever_the_sharding(cfg, pool):
     for n in (1, 3, 7):
         for k in range(n):
             for i in scene_ids(20, k, n):
-                assert sample_scene(cfg, i, pool=pool).spec_hash == sample_scene(cfg, i, pool=pool).spec_hash
+                assert (
+                    sample_scene(cfg, i, pool=pool).spec_hash
+                    == sample_scene(cfg, i, pool=pool).spec_hash
+                )
     a, b = sample_scene(cfg, 5, pool=pool), sample_scene(cfg, 5, pool=pool)
     assert a.to_json() == b.to_json()
     assert sample_scene(cfg, 5, pool=pool).spec_hash != sample_scene(cfg, 6, pool=pool).spec_hash
