@@ -13,6 +13,8 @@ camera EXIF, atomic JSON) into a scene folder committed atomically with a done m
 (``shard``), and gathers each shard's scenes into a ``synthetic_pairs`` manifest part, its
 rejects, stats and a contact sheet (``contact_sheet``). ``launch`` runs the same worker in this
 process, in a local process pool, as one task of an array job (``--shard k/n``) or as Ray
-tasks; ``cli`` is ``python -m synth render``. It may import ``optics`` and ``manifests``, never
-``curate`` or ``train``.
+tasks; ``cli`` is ``python -m synth render``, and ``python -m synth report`` (``report``: the
+all-in-focus images' natural-image statistics by scene kind against the photo pool, measured
+by ``imagestats`` and written by ``stats_report``). It may import ``optics`` and ``manifests``,
+never ``curate`` or ``train``.
 """

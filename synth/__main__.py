@@ -1,4 +1,4 @@
-"""``python -m synth render ...`` (see ``--help``)."""
+"""``python -m synth render|report ...`` (see ``--help``)."""
 
 from synth.cli import main
 

@@ -1,4 +1,5 @@
-"""``python -m synth render``: render a dataset (or one shard of it) into a manifest root.
+"""``python -m synth render``: render a dataset (or one shard of it) into a manifest root;
+``python -m synth report``: its all-in-focus images by scene kind against the photo pool.
 
 Examples:
   python -m synth render --out runs/synth --scenes 24 --resolution 128 --samples 16
@@ -9,6 +10,8 @@ Examples:
   python -m synth render --out runs/synth --scenes 8 --set render.exr=true --set render.device=cpu
   python -m synth render --out runs/synth --scenes 8 --photos runs/curate --workers 2 --threads 1
   python -m synth render --out runs/synth --scenes 8 --photos ~/pics --set scene.kinds.procedural=0
+  python -m synth report runs/synth            # natural-image statistics -> runs/synth/report
+  python -m synth report runs/synth --photos ~/pics --out runs/synth-stats --long-edge 256
 """
 
 from __future__ import annotations
@@ -125,7 +128,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--shards", type=int, help="shards with Ray (default: one per 8 scenes)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = sub.add_parser(
+        "report",
+        help="natural-image statistics of OUT's all-in-focus images by scene kind vs the photos",
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("root", metavar="OUT", help="a render root (python -m synth render --out)")
+    s.add_argument(
+        "--photos",
+        metavar="DIR_OR_MANIFEST",
+        help="the photos to compare with (a folder or real_photos manifest; default: the pool "
+        "OUT's scenes were built from, OUT/pool.json)",
+    )
+    s.add_argument("--out", metavar="DIR", help="report folder (default OUT/report)")
+    s.add_argument(
+        "--long-edge",
+        type=int,
+        default=128,
+        metavar="PX",
+        help="every image is box-downscaled to this long edge first (default 128)",
+    )
     return p
+
+
+def report(a) -> int:
+    from synth.report import ReportError, format_targets, make_report
+    from synth.stats_report import format_table
+
+    try:
+        r = make_report(Path(a.root), a.photos, a.out and Path(a.out), a.long_edge)
+    except (ReportError, PoolError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(r["rows"]))
+    print(format_targets(r["targets"]))
+    where, photos = r["report_dir"], r["settings"]["photos"]
+    print(f"  natural_stats.json, .md, .png in {where} (photos: {photos})")
+    return 0
 
 
 def _summary(stats: list[dict], out: Path) -> str:
@@ -152,6 +192,8 @@ def _summary(stats: list[dict], out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
+    if a.command == "report":
+        return report(a)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         if a.scenes < 1:

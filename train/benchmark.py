@@ -197,16 +197,32 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
     }
 
 
+def deblur_scene(deblur: Model, sc: Scene, sections: dict) -> list[torch.Tensor]:
+    """The deblur sections of one scene: each render in, the AIF expected (DeblurNet and the
+    blurry input itself), and the AIF in (``deblur_sharp``); returns the deblurred renders."""
+    sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
+    deblurred = [deblur([r["dof"]]) for r in sc.renders]
+    for r, d in zip(sc.renders, deblurred, strict=True):
+        sections["deblur"].add("deblurnet", d, sc.aif)
+        sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
+    return deblurred
+
+
+def deblur_section(deblur: Model, scenes: list[Scene]) -> dict:
+    """Only the deblur sections over ``scenes`` (no BokehNet): ``{"deblur": ..., "deblur_sharp":
+    ...}``, each row's mean and worst image as in :func:`run_benchmark`."""
+    sections = {s: Scores() for s in ("deblur", "deblur_sharp")}
+    for sc in scenes:
+        deblur_scene(deblur, sc, sections)
+    return {name: s.summary() for name, s in sections.items()}
+
+
 def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], sections: dict):
     """The deblur sections, and refocus over every ordered pair of renders of a scene; returns
     up to four refocus shots for the figure."""
     shots = []
     for sc in scenes:
-        sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
-        deblurred = [deblur([r["dof"]]) for r in sc.renders]
-        for r, d in zip(sc.renders, deblurred, strict=True):
-            sections["deblur"].add("deblurnet", d, sc.aif)
-            sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
+        deblurred = deblur_scene(deblur, sc, sections)
         for a, ra in enumerate(sc.renders):
             for b, rb in enumerate(sc.renders):
                 if a == b:

@@ -110,6 +110,18 @@ def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, caps
     assert "| bokeh | reference |" in capsys.readouterr().out
 
 
+def test_deblur_section_alone_gives_the_benchmarks_deblur_numbers(runs, synth_manifest):
+    from train.benchmark import Model, deblur_section, load_scenes, run_benchmark
+
+    deblur, bokeh = Model(runs / "deblur", "deblurnet", 1), Model(runs / "bokeh", "bokehnet", 1)
+    gran = max(deblur.cfg.granularity_px, bokeh.cfg.granularity_px)
+    scenes = load_scenes([synth_manifest], gran, 2)
+    alone = deblur_section(deblur, scenes)
+    full = run_benchmark(deblur, bokeh, scenes, 20.0)["results"]
+    assert alone == {k: full[k] for k in ("deblur", "deblur_sharp")}
+    assert alone["deblur"]["identity (blurry input)"]["images"] == 6
+
+
 def _row(p, s=0.7):
     return {"psnr": p, "psnr_worst": p - 5, "ssim": s, "ssim_worst": s / 2, "images": 4}
 
