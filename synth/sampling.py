@@ -341,21 +341,23 @@ def sample_scene(
     if rng.random() < s.no_highlights_probability:
         n_high = 0
     strength_scale = 1.0 if night else 3.0
+    ground_y = None if kind == "cards" else -cam_h  # highlights stay above the ground ...
     for i in range(n_high):
-        z = (
+        z = (  # ... and before the backdrop, where they can be seen
             _loguniform(rng, max(near, far * 0.15), back_z * 0.98)
             if i % 4
-            else _loguniform(rng, near, far)
+            else _loguniform(rng, near, min(far, back_z * 0.98))
         )
+        y = float(rng.uniform(-0.6, 1.0)) * z * tan_v
+        x = float(rng.uniform(-1.2, 1.2)) * z * tan_h
+        # 0.8-2.4 % of the frame width across: a point-like source, a px or two in focus
+        radius = z * tan_h * float(rng.uniform(0.004, 0.012))
+        if ground_y is not None and y < ground_y + radius:  # mirrored above the ground
+            y = min(2 * (ground_y + radius) - y, z * tan_v)
         highlights.append(
             HighlightSpec(
-                location_m=(
-                    float(rng.uniform(-1.2, 1.2)) * z * tan_h,
-                    float(rng.uniform(-0.6, 1.0)) * z * tan_v,
-                    -z,
-                ),
-                # 0.8-2.4 % of the frame width across: a point-like source, a px or two in focus
-                radius_m=z * tan_h * float(rng.uniform(0.004, 0.012)),
+                location_m=(x, y, -z),
+                radius_m=radius,
                 strength=strength_scale * float(rng.uniform(*s.highlight_strength)),
                 color=HIGHLIGHT_PALETTE[int(rng.integers(len(HIGHLIGHT_PALETTE)))],
             )
