@@ -136,3 +136,23 @@ def test_s3_out_is_checked_before_any_work(s3_server):
     s3_server["client"].put_object(Bucket="curated", Key="listed/stats.json", Body=b"[1]")
     with pytest.raises(OutputError, match=r"^s3://curated/listed/stats.json: a JSON list"):
         check_out("s3://curated/listed")
+
+
+def test_a_real_photos_manifest_on_s3_is_a_synth_photo_pool(s3_server):
+    """synth reads its photo pool from the same object store curate writes to (no local copy)."""
+    from manifests.example import real_photo_rows
+    from synth.pool import PhotoCache, load_pool
+
+    rows = [
+        dict(real_photo_rows()[0], uri=f"s3://photos/raw/sub/p{i}.jpg", width_px=640, height_px=600)
+        for i in range(4)
+    ]
+    rows.append(dict(rows[0], uri="s3://photos/raw/broken.jpg"))
+    write_part(rows, "s3://curated/pool", "real_photos", 0, created_by="test")
+    pool = load_pool("s3://curated/pool")
+    assert len(pool.photos) == 4 and all(p.uri.startswith("s3://photos/") for p in pool.photos)
+    assert [(u, r.split(" ")[0]) for u, r in pool.skipped] == [
+        ("s3://photos/raw/broken.jpg", "decode_failed")
+    ]
+    image = PhotoCache(pool).get(pool.photos[0].photo_id)  # a worker's read, from S3
+    assert image.shape == (600, 640, 3)
