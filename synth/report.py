@@ -35,7 +35,7 @@ class ReportError(ValueError):
 
 def scene_aifs(out: Path) -> dict[str, list[np.ndarray]]:
     """One all-in-focus image per scene of OUT's manifest, by scene kind (in SCENE_KINDS order)."""
-    from manifests import ManifestError, list_parts, read_table
+    from manifests import ManifestError, list_parts, read_valid_table
 
     try:
         has_pairs = bool(list_parts(str(out)).get("synthetic_pairs"))
@@ -46,8 +46,8 @@ def scene_aifs(out: Path) -> dict[str, list[np.ndarray]]:
             f"{out}: no synthetic_pairs manifest (render into it first: "
             f"python -m synth render --out {out} ...)"
         )
-    try:
-        table = read_table(str(out), "synthetic_pairs")
+    try:  # validated where it is read: no path may lead outside OUT
+        table, _ = read_valid_table(str(out), "synthetic_pairs", ("aif_path",))
     except ManifestError as e:
         raise ReportError(str(e)) from None
     cols = ("dataset_id", "scene_id", "aif_path", "scene_kind")
