@@ -130,7 +130,7 @@ class SceneConfig(ConfigModel):
     highlights: span(0, kind=int) = Field(default_factory=lambda: [10, 200])
     highlight_strength: span(0.0) = Field(default_factory=lambda: [20.0, 200.0])
     no_highlights_probability: Probability = 0.2  # scenes without any highlight emitter
-    night_probability: Probability = 0.6  # dark world, bright highlights
+    night_probability: Probability = 0.3  # dark world, bright highlights
     backdrop: bool = True  # a far wall so the background is not empty
     # layered cards (kind "cards"): photo crops on planes before a photo backdrop
     cards: span(1, 64, kind=int) = Field(default_factory=lambda: [2, 6])
