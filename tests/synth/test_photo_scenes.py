@@ -365,3 +365,17 @@ def test_hostile_pools_fail_before_any_render(tmp_path, run_synth):
         "scene.kinds.textured=0",
     )
     assert p.returncode == 2 and "no weight" in p.stderr
+
+
+def test_pool_photos_are_upright_exif_orientation_applied(tmp_path):
+    folder = tmp_path / "rotated"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait (rotate 90° clockwise)
+    Image.new("RGB", (60, 40), (200, 30, 30)).save(folder / "r.jpg", exif=exif)
+    pool = load_pool(str(folder))
+    (photo,) = pool.photos
+    assert (photo.width_px, photo.height_px) == (40, 60)
+    from synth.pool import PhotoCache
+
+    assert PhotoCache(pool).get(photo.photo_id).shape == (60, 40, 3)
