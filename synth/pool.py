@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.images import PhotoError, decode_photo, read_photo
+from manifests.images import PhotoError, decode_photo
 from manifests.uri import file_uri, is_uri, join_root, read_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
@@ -239,7 +239,15 @@ class PhotoCache:
         photo = self.pool.by_id.get(photo_id)
         if photo is None:
             raise PoolError(f"photo {photo_id[:12]} is not in the pool {self.pool.source}")
-        image = read_photo(photo.uri, DECODE_LONG_EDGE_PX)
+        try:
+            data = read_bytes(photo.uri)
+        except (OSError, ValueError) as e:
+            raise PhotoError(
+                f"{photo.uri}: cannot read ({getattr(e, 'strerror', None) or e})"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != photo_id:  # the spec names content, not a path
+            raise PoolError(f"{photo.uri}: changed since the pool was read (another SHA-256)")
+        image = decode_photo(data, photo.uri, DECODE_LONG_EDGE_PX)
         self._images[photo_id] = image
         while len(self._images) > self.keep:
             self._images.popitem(last=False)

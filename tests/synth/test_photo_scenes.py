@@ -379,3 +379,14 @@ def test_pool_photos_are_upright_exif_orientation_applied(tmp_path):
     from synth.pool import PhotoCache
 
     assert PhotoCache(pool).get(photo.photo_id).shape == (60, 40, 3)
+
+
+def test_a_photo_changed_after_the_pool_was_read_fails_its_scene_not_silently(tmp_path):
+    from synth.pool import PhotoCache
+
+    folder = _photos(tmp_path / "pool", n=2)
+    pool = load_pool(str(folder))
+    target = next(p for p in pool.photos if p.uri.endswith("p0.png"))
+    Image.new("RGB", (48, 32), (0, 0, 255)).save(folder / "p0.png")
+    with pytest.raises(PoolError, match="changed since the pool was read"):
+        PhotoCache(pool).get(target.photo_id)
