@@ -164,10 +164,16 @@ def _source_uris(source: str) -> tuple[list[str], str]:
         folder = embedded_dir()
         return [file_uri(folder / name) for name in EMBEDDED_PHOTOS], "embedded"
     if _is_manifest(source):
-        return _manifest_uris(source), source
+        try:
+            return _manifest_uris(source), source
+        except (OSError, ValueError) as e:  # the store itself: unreachable, denied, ...
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise PoolError(f"--photos {source}: cannot read the manifest ({reason})") from None
     folder = Path(source).expanduser()
-    if not folder.is_dir():
+    if not folder.exists():
         raise PoolError(f"--photos {source}: no such folder or manifest")
+    if not folder.is_dir():
+        raise PoolError(f"--photos {source}: not a folder of photos or a real_photos manifest")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise PoolError(f"--photos {source}: folder is not readable")
     uris = _folder_uris(folder)
