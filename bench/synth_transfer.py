@@ -18,8 +18,18 @@ Every step leaves a marker in ``OUT/stages`` (with its settings); a rerun skips 
 renders, trainings and evaluations (more ``--seeds`` or other ``--steps`` add runs beside the
 old ones, on the same renders), and refuses renders made with other settings.
 
-Validated only at a tiny size (``--scenes 3 --heldout-scenes 2 --steps 20 --seeds 0
---resolution 64 --samples 4``); the full size (the defaults) has not been run yet.
+Measured at the defaults (24 + 24 training scenes, 8 + 8 held out, 128 px, 16 spp, 800 steps,
+seeds 0 1 2; 2 shared cores, 14 min 49 s wall), PSNR gain over the blurry input on whole
+held-out frames, mean +- std over seeds:
+
+    trained on \ evaluated on   procedural       photographic
+    procedural                 +0.55 +- 0.14    +0.38 +- 0.03
+    photographic               +0.32 +- 0.05    +0.64 +- 0.13
+    identity PSNR              21.09 dB         20.34 dB
+
+Each model is best on its own kind: on photographic held-out frames the photographic model
+gains 0.26 dB more than the procedural one, on procedural frames 0.23 dB less. SSIM gains are
+all within -0.006..-0.004 at 800 steps (too short for SSIM to move).
 
   .venv/bin/python bench/synth_transfer.py [--out runs/bench-transfer] [--scenes 24] \\
       [--heldout-scenes 8] [--steps 800] [--seeds 0 1 2] [--resolution 128] [--samples 16]
