@@ -22,7 +22,7 @@ Measured at the defaults (24 + 24 training scenes, 8 + 8 held out, 128 px, 16 sp
 seeds 0 1 2; 2 shared cores, 14 min 49 s wall), PSNR gain over the blurry input on whole
 held-out frames, mean +- std over seeds:
 
-    trained on \ evaluated on   procedural       photographic
+    trained on / evaluated on   procedural       photographic
     procedural                 +0.55 +- 0.14    +0.38 +- 0.03
     photographic               +0.32 +- 0.05    +0.64 +- 0.13
     identity PSNR              21.09 dB         20.34 dB
