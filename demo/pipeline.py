@@ -1,10 +1,10 @@
 """The demo's stages, each resumable: curate_photos (only with ``--photos``: the user's photos,
 whose kept ones join the photo pool) -> synth (training renders, photographic scenes built from
 the pool) -> synth_heldout (other scenes, never trained on: evaluation and the refocus example)
--> curate (the renders' JPEGs) -> deblur -> bokeh 1 -> bokeh 2 -> refocus -> benchmark (whole
-held-out frames against Cycles) -> report. A stage that finished
-leaves ``OUT/stages/<name>.json``; a rerun skips it (and the stages themselves resume inside:
-finished scenes, shards and checkpoints)."""
+-> synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur ->
+bokeh 1 -> bokeh 2 -> refocus -> benchmark (whole held-out frames against Cycles) -> report. A
+stage that finished leaves ``OUT/stages/<name>.json``; a rerun skips it (and the stages
+themselves resume inside: finished scenes, shards and checkpoints)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,23 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
         "kinds": kinds,
         "pool": json.loads((out / name / "pool.json").read_text()) if kinds else None,
         "summary": f"{stats['kept']} scenes ({shown}), {stats['renders']} DoF renders",
+    }
+
+
+def synth_stats(cfg: DemoConfig, out: Path) -> dict:
+    """How natural the training renders look, by scene kind, against the pool's photos
+    (``python -m synth report``: natural_stats.{json,md,png} under ``OUT/synth/report``)."""
+    from synth.report import make_report
+
+    r = make_report(out / "synth")
+    rows = {row["name"]: row for row in r["rows"]}
+    shown = ", ".join(
+        f"{k} {rows[k]['gradient_w1_to_reference']:.3f}" for k in rows if k != "photos"
+    )
+    return {
+        "rows": r["rows"],
+        "targets": r["targets"],
+        "summary": f"log-gradient W1 to the photos: {shown}",
     }
 
 
@@ -307,6 +324,7 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
     results |= {
         "synth": _stage(out, "synth", run_synth, cfg, out),
         "synth_heldout": _stage(out, "synth_heldout", run_synth, cfg, out, True),
+        "synth_stats": _stage(out, "synth_stats", synth_stats, cfg, out),
         "curate": _stage(out, "curate", run_curate, cfg, out),
         "real": _stage(out, "real", real_manifest_with_depth, cfg, out),
         "deblur": _stage(out, "deblur", train_net, cfg, out, "deblur"),

@@ -118,6 +118,38 @@ def write_report(out: Path, results: dict) -> Path:
         )
     for sheet in sorted((out / "synth" / "contact").glob("*.png")):
         parts.append(_img(sheet, f"contact sheet {sheet.stem}"))
+    if "synth_stats" in results:
+        st = results["synth_stats"]
+        parts.append(
+            "<h3>How natural the renders look (<code>python -m synth report</code>)</h3>"
+            + _table(
+                [
+                    [
+                        r["name"],
+                        r["images"],
+                        r["spectral_slope_mean"],
+                        r["slope_gap_to_reference"],
+                        r["gradient_w1_to_reference"],
+                        r["saturation_w1"],
+                        r["brightness_w1"],
+                    ]
+                    for r in st["rows"]
+                ],
+                [
+                    "group",
+                    "images",
+                    "spectral slope",
+                    "slope gap",
+                    "log-gradient W1",
+                    "saturation W1",
+                    "brightness W1",
+                ],
+            )
+            + "<p>All-in-focus renders by scene kind against the pool's photos at 128 px: "
+            "W1 = Wasserstein distance of the distributions (0 = the photos'). docs/synth.md "
+            "explains the targets and why the slope gap measures the pool more than the renders."
+            "</p>" + _img(out / "synth" / "report" / "natural_stats.png", "distributions by kind")
+        )
     parts.append("<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>")
     if "curate_photos" in results:
         mine = results["curate_photos"]["stats"]

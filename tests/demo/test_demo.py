@@ -37,7 +37,7 @@ def demo_run(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     out, stdout = demo_run
-    stages = ("synth", "synth_heldout", "curate", "real", "deblur", "bokeh_stage1")
+    stages = ("synth", "synth_heldout", "synth_stats", "curate", "real", "deblur", "bokeh_stage1")
     for stage in (*stages, "bokeh_stage2", "refocus", "benchmark"):
         assert (out / "stages" / f"{stage}.json").is_file(), stage
     assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
@@ -68,7 +68,7 @@ def test_demo_rerun_reuses_finished_stages(demo_run):
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.count("done before, reused") == 9  # every stage, the benchmark too
+    assert p.stdout.count("done before, reused") == 10  # every stage, the benchmark too
 
 
 @pytest.mark.slow
