@@ -115,9 +115,10 @@ def _photo_material(rng, photos, dims, flat_aspect=None, tile_m=None) -> Materia
     """A pool photo crop as albedo. ``flat_aspect``: one crop across a flat surface of that
     width / height (cards, walls), at least 70 % of the largest such crop (a card shows a
     recognisable part of its photo, as sharp as the photo: smaller crops are magnified, and
-    their gradients drift from photos' (docs/synth.md)); ``tile_m``: a square crop every ``tile_m`` metres, mirrored
-    (grounds); else a square crop across the object's largest side, box-projected so that no
-    face stretches it (texture coordinates scale with the object's metric size)."""
+    their gradients drift from photos' (docs/synth.md)); ``tile_m``: a square crop every
+    ``tile_m`` metres, mirrored (grounds); else a square crop across the object's largest
+    side, box-projected so that no face stretches it (texture coordinates scale with the
+    object's metric size)."""
     photo = photos[int(rng.integers(len(photos)))]
     sx, sy, sz = (float(v) for v in dims)
     if flat_aspect is not None:

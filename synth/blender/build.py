@@ -84,6 +84,22 @@ def _base_meshes() -> dict:
     }
 
 
+def _principled(spec: MaterialSpec, name: str, scale):
+    """A Principled BSDF material with the spec's roughness and metallic, and a Mapping node
+    (``scale``) fed by object coordinates: ``(material, node tree, bsdf, mapping)``."""
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nt = mat.node_tree
+    bsdf = nt.nodes["Principled BSDF"]
+    bsdf.inputs["Roughness"].default_value = spec.roughness
+    bsdf.inputs["Metallic"].default_value = spec.metallic
+    coords = nt.nodes.new("ShaderNodeTexCoord")
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Scale"].default_value = scale
+    nt.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    return mat, nt, bsdf, mapping
+
+
 def _photo_image(spec: MaterialSpec, photos, name: str, max_px: int) -> bpy.types.Image:
     """The material's photo crop as an in-memory Blender image (sRGB bytes, packed)."""
     pixels = crop_pixels(photos.get(spec.photo_id), spec.crop, max_px)
@@ -99,17 +115,8 @@ def _photo_image(spec: MaterialSpec, photos, name: str, max_px: int) -> bpy.type
 
 def _photo_material(spec: MaterialSpec, photos, name: str, max_px: int) -> bpy.types.Material:
     """Object coordinates -> ``tile_scale`` -> +0.5 -> the crop (flat or box), mirrored."""
-    mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
-    nt = mat.node_tree
-    bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Roughness"].default_value = spec.roughness
-    bsdf.inputs["Metallic"].default_value = spec.metallic
-    coords = nt.nodes.new("ShaderNodeTexCoord")
-    mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Scale"].default_value = spec.tile_scale
+    mat, nt, bsdf, mapping = _principled(spec, name, spec.tile_scale)
     mapping.inputs["Location"].default_value = (0.5, 0.5, 0.5)
-    nt.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
     tex = nt.nodes.new("ShaderNodeTexImage")
     tex.image = _photo_image(spec, photos, f"{name}_photo", max_px)
     tex.projection = "BOX" if spec.projection == "box" else "FLAT"
@@ -129,16 +136,7 @@ def _outline_mesh(name: str, outline) -> bpy.types.Mesh:
 
 
 def _material(spec: MaterialSpec, textures_dir: Path | None, name: str) -> bpy.types.Material:
-    mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
-    nt = mat.node_tree
-    bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Roughness"].default_value = spec.roughness
-    bsdf.inputs["Metallic"].default_value = spec.metallic
-    coords = nt.nodes.new("ShaderNodeTexCoord")
-    mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Scale"].default_value = (spec.scale,) * 3
-    nt.links.new(coords.outputs["Object"], mapping.inputs["Vector"])
+    mat, nt, bsdf, mapping = _principled(spec, name, (spec.scale,) * 3)
     if spec.texture == "image":
         tex = nt.nodes.new("ShaderNodeTexImage")
         tex.image = bpy.data.images.load(str(Path(textures_dir) / spec.image), check_existing=True)

@@ -8,18 +8,10 @@ import pytest
 from PIL import Image
 
 from synth import imagestats as ist
+from synth.pool import EMBEDDED_PHOTOS
 from synth.stats_report import format_table, write_natural_stats
 
-SKIMAGE_PHOTOS = [
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "hubble_deep_field.jpg",
-    "brick.png",
-    "grass.png",
-    "gravel.png",
-]
+SKIMAGE_PHOTOS = list(EMBEDDED_PHOTOS)
 
 
 def power_law_noise(h, w, power_slope, seed):
