@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageOps
 
+from manifests.images import register_heif
+
 Image.MAX_IMAGE_PIXELS = None  # the limits are ours (DecodeLimits), checked before decoding
 
 
@@ -180,9 +182,7 @@ def check_heif_complete(data: bytes) -> None:
 
 
 def decode_pillow(data: bytes, limits: DecodeLimits, long_edge_px: int) -> Decoded:
-    from curate.exif import _register_heif
-
-    _register_heif()
+    register_heif()
     try:
         im = Image.open(io.BytesIO(data))
     except Exception as e:

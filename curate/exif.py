@@ -348,22 +348,15 @@ def header_size_px(data: bytes) -> tuple[int, int] | None:
         return (w, h) if w > 0 and h > 0 else None
     from PIL import Image
 
-    _register_heif()
+    from manifests.images import register_heif
+
+    register_heif()
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
     except Exception:  # a head cut before the size, or a format Pillow cannot open
         return None
     return (int(w), int(h)) if w > 0 and h > 0 else None
-
-
-def _register_heif() -> None:
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:  # HEIF files then fail to decode, with a reason
-        pass
 
 
 def derive(fields: ExifFields, width_px: int | None, height_px: int | None) -> dict:

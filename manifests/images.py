@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 
 from manifests.uri import read_bytes
 
-__all__ = ["PhotoError", "decode_photo", "read_photo"]
+__all__ = ["PhotoError", "decode_photo", "read_photo", "register_heif"]
 
 # 16 bits per side is the most any photo here needs; Pillow's own bomb guard stays on below it.
 MAX_PIXELS = 2**28
@@ -26,15 +26,21 @@ class PhotoError(ValueError):
     """A photo that cannot be read or decoded; ``str()`` is ``"SOURCE: reason"``."""
 
 
-def _register_heif() -> None:
+_heif_registered = False
+
+
+def register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (pillow-heif), once per process; every stage's decoder calls
+    it (without pillow-heif, HEIF files fail to decode, with a reason)."""
+    global _heif_registered
+    if _heif_registered:
+        return
     try:
         from pillow_heif import register_heif_opener
     except ImportError:  # pragma: no cover - pillow-heif is a dependency
         return
     register_heif_opener()
-
-
-_register_heif()
+    _heif_registered = True
 
 
 def decode_photo(
@@ -42,6 +48,7 @@ def decode_photo(
 ) -> np.ndarray:
     """Bytes -> uint8 H×W×3 RGB, EXIF orientation applied; optionally at most
     ``max_long_edge_px`` on the long side (aspect kept, never enlarged)."""
+    register_heif()
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:

@@ -116,11 +116,8 @@ def _to_table(data, schema: ManifestSchema) -> pa.Table:
                 table = base
     else:
         raise TypeError(f"cannot write {type(data).__name__} as a manifest part")
-    for col in schema.columns:  # a column added by a minor version may be left out: nulls
-        if col.since and col.nullable and col.name not in table.column_names:
-            table = table.append_column(
-                pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
-            )
+    # a nullable column added by a minor version may be left out: nulls
+    table = _with_nulls(table, [c for c in schema.columns if c.since and c.nullable])
     missing = [n for n in schema.arrow.names if n not in table.column_names]
     if missing:
         raise ManifestError(
@@ -322,6 +319,24 @@ def _present(f, columns: list[str] | None) -> list[str] | None:
     return [c for c in columns if c in names]
 
 
+def _older(version: str, since: str | None) -> bool:
+    """True when a part of ``version`` predates a column added at ``since``."""
+    try:
+        return since is not None and version_tuple(version) < version_tuple(since)
+    except ValueError:  # an unparseable version counts as current
+        return False
+
+
+def _with_nulls(table: pa.Table, columns) -> pa.Table:
+    """``table`` with each of ``columns`` (schema ``Column``s) it lacks added as nulls."""
+    for col in columns:
+        if col.name not in table.column_names:
+            table = table.append_column(
+                pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
+            )
+    return table
+
+
 def upgrade_part(
     table: pa.Table, schema_name: str, version: str, columns: list[str] | None = None
 ) -> pa.Table:
@@ -331,17 +346,14 @@ def upgrade_part(
     table = encode_old_file_uris(table, schema_name, version)
     schema = SCHEMAS.get(schema_name)
     if schema is not None:
-        for col in schema.columns:
-            wanted = columns is None or col.name in columns
-            if wanted and col.since and col.name not in table.column_names:
-                try:
-                    older = version_tuple(version) < version_tuple(col.since)
-                except ValueError:
-                    older = False
-                if older:
-                    table = table.append_column(
-                        pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
-                    )
+        table = _with_nulls(
+            table,
+            [
+                c
+                for c in schema.columns
+                if (columns is None or c.name in columns) and _older(version, c.since)
+            ],
+        )
     if columns is not None and all(c in table.column_names for c in columns):
         table = table.select(columns)
     return table

@@ -62,11 +62,6 @@ def _positive(x) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
-def decode_oriented(data: bytes) -> np.ndarray:
-    """Bytes -> uint8 H×W×3 RGB with the EXIF orientation applied (``manifests.images``)."""
-    return decode_photo(data)
-
-
 def working_size(width_px: int, height_px: int, short_px: int) -> tuple[int, int]:
     """``(w, h)`` with the short side ``short_px`` and the aspect ratio kept."""
     if width_px <= height_px:
@@ -169,7 +164,7 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
     try:
         data = read_bytes(row["uri"], root)
         sha = row.get("sha256") or hashlib.sha256(data).hexdigest()
-        full = decode_oriented(data)
+        full = decode_photo(data)
     except (OSError, ValueError, Image.DecompressionBombError):
         return "unreadable", None
     h0, w0 = full.shape[:2]

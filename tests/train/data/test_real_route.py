@@ -11,10 +11,11 @@ from PIL import Image
 
 import optics
 from manifests import write_part
+from manifests.images import decode_photo
 from train.data.build import draw_geometry, load_rows
 from train.data.config import DataConfig
 from train.data.depth import TransformersDepth
-from train.data.real_route import build_real_sample, decode_oriented, prepare_real
+from train.data.real_route import build_real_sample, prepare_real
 
 
 def _exif_row(path: Path, uri: str, **override) -> dict:
@@ -90,7 +91,7 @@ def test_prepare_real_derives_k_from_exif(real_manifest, tiny_depth_model, tmp_p
     assert [p["id"] for p in prepared] == [r["uri"] for r in rows[:4]]
     assert len(calls) == 5  # the 4 prepared + the ground-truth row skipped after its pseudo-AIF
     for item, row in zip(prepared, rows[:4], strict=True):
-        photo = decode_oriented((Path(real_manifest) / row["uri"]).read_bytes())
+        photo = decode_photo((Path(real_manifest) / row["uri"]).read_bytes())
         long_edge = max(photo.shape[:2])
         assert item["long_edge_px_original"] == long_edge
         assert item["focus_distance_m"] == pytest.approx(1.0 / item["disp_focus"])
@@ -153,4 +154,4 @@ def test_exif_orientation_is_applied(camera_exif_dir):
     with Image.open(camera_exif_dir / "orientation__landscape_6.jpg") as im:
         stored = im.size
     assert stored == (450, 600)
-    assert decode_oriented(data).shape == (450, 600, 3)  # rotated: 600 wide, 450 tall
+    assert decode_photo(data).shape == (450, 600, 3)  # rotated: 600 wide, 450 tall
