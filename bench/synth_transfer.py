@@ -208,32 +208,26 @@ def table_markdown(summary: dict, seeds: list[int]) -> str:
         head,
         rule,
     ]
-    for tk in KINDS:
-        vals = [cells[f"{tk}->{ek}"] for ek in KINDS]
-        lines.append(
-            f"| {tk} | "
-            + " | ".join(_pm(c["psnr_gain_db"], c["psnr_gain_db_std"], "+.2f") for c in vals)
-            + " |"
-        )
-    lines.append(
-        "| identity PSNR (blurry input) | "
-        + " | ".join(
-            f"{ident[ek]['psnr_db']:.2f} dB ({ident[ek]['images']} images)" for ek in KINDS
-        )
-        + " |"
+
+    def block(key: str, fmt: str, identity: str, shown) -> list[str]:
+        """One row per training kind (mean +- std of ``key``), then the identity row."""
+        out = []
+        for tk in KINDS:
+            vals = [cells[f"{tk}->{ek}"] for ek in KINDS]
+            out.append(
+                f"| {tk} | " + " | ".join(_pm(c[key], c[f"{key}_std"], fmt) for c in vals) + " |"
+            )
+        return [*out, f"| {identity} | " + " | ".join(shown(ident[ek]) for ek in KINDS) + " |"]
+
+    lines += block(
+        "psnr_gain_db",
+        "+.2f",
+        "identity PSNR (blurry input)",
+        lambda i: f"{i['psnr_db']:.2f} dB ({i['images']} images)",
     )
     lines += ["", "SSIM gain over the blurry input (same runs):", "", head, rule]
-    for tk in KINDS:
-        vals = [cells[f"{tk}->{ek}"] for ek in KINDS]
-        lines.append(
-            f"| {tk} | "
-            + " | ".join(_pm(c["ssim_gain"], c["ssim_gain_std"], "+.3f") for c in vals)
-            + " |"
-        )
-    lines.append(
-        "| identity SSIM (blurry input) | "
-        + " | ".join(f"{ident[ek]['ssim']:.3f}" for ek in KINDS)
-        + " |"
+    lines += block(
+        "ssim_gain", "+.3f", "identity SSIM (blurry input)", lambda i: f"{i['ssim']:.3f}"
     )
     return "\n".join(lines) + "\n"
 
