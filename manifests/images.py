@@ -16,7 +16,14 @@ from PIL import Image, ImageOps
 
 from manifests.uri import read_bytes
 
-__all__ = ["PhotoError", "decode_photo", "read_photo", "register_heif"]
+__all__ = [
+    "PhotoError",
+    "decode_photo",
+    "read_kernel_png",
+    "read_photo",
+    "register_heif",
+    "write_kernel_png",
+]
 
 # 16 bits per side is the most any photo here needs; Pillow's own bomb guard stays on below it.
 MAX_PIXELS = 2**28
@@ -80,3 +87,40 @@ def read_photo(uri: str, max_long_edge_px: int | None = None, *, fs_cache=None) 
     except (OSError, ValueError) as e:
         raise PhotoError(f"{uri}: cannot read ({e.strerror or e})") from None
     return decode_photo(data, uri, max_long_edge_px)
+
+
+def write_kernel_png(path, kernel) -> None:
+    """An aperture kernel (square, values in [0, 1]) as an 8-bit grey PNG (white = open)."""
+    from optics.aperture import validate_kernel
+
+    k = validate_kernel(kernel, str(path))
+    Image.fromarray(np.rint(k * 255.0).astype(np.uint8), "L").save(path)
+
+
+def read_kernel_png(uri: str, *, user: bool = False) -> np.ndarray:
+    """A kernel PNG as float32 in [0, 1]: as stored (``dof_KK_kernel.png``: square, with an
+    opening) or, with ``user=True``, any square grey/colour image the user drew, centred and
+    scaled to the CoC circle (``optics.aperture.kernel_from_array``). One-line errors
+    (:class:`optics.aperture.KernelError`) name the file."""
+    from optics.aperture import MAX_KERNEL_PX, KernelError, kernel_from_array, validate_kernel
+
+    try:
+        data = read_bytes(uri)
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise KernelError(f"{uri}: cannot read the kernel ({reason})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if max(im.size) > MAX_KERNEL_PX:  # before decoding: a huge image is refused cheaply
+                raise KernelError(
+                    f"{uri}: a kernel must be at most {MAX_KERNEL_PX} px, got {im.size}"
+                )
+            im.load()
+            grey = np.asarray(im.convert("L"))
+    except KernelError:
+        raise
+    except Exception as e:
+        raise KernelError(f"{uri}: not a readable image ({type(e).__name__})") from None
+    if user:
+        return kernel_from_array(grey, uri)
+    return validate_kernel(grey / np.float32(255.0), uri)

@@ -83,6 +83,7 @@ class DofSpec:
     blades: int  # 0 = round
     rotation_deg: float
     ratio: float  # anamorphic: > 1 narrows the horizontal disc to CoC / ratio
+    aperture: str | None = None  # an optics.aperture shape label; None = Cycles' own aperture
 
 
 @dataclass

@@ -3,7 +3,9 @@
 * depth: DoF off, 1 spp, a 0.01 px pixel filter (the Z pass comes from the first sample only and
   is wrong at 8.6 % of pixels with DoF on, DESIGN.md); background (Cycles writes 1e10) -> inf;
 * all-in-focus: DoF off, ``samples`` spp;
-* DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio.
+* DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio;
+  a DoF render with an ``aperture`` shape gets the shaped occluder at the lens
+  (:mod:`synth.blender.aperture`, light loss compensated) and its kernel as ``dof_KK_kernel.png``.
 
 Images are saved as 8-bit sRGB PNG through the "Standard" view transform (and optionally linear
 half-float EXR). ``timings`` separates the time inside Cycles' render calls from the rest.
@@ -21,6 +23,9 @@ import bpy
 import numpy as np
 import OpenEXR
 
+from manifests.images import write_kernel_png
+from optics.aperture import parse_shape, rasterize
+from synth.blender.aperture import add_occluder, hide_kernel, show_kernel
 from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout
 from synth.settings import RenderSettings
@@ -143,6 +148,7 @@ def render_scene(
     timings["build"] = time.perf_counter() - t0
     files: dict[str, str] = {}
 
+    occluder = add_occluder(scene.collection) if any(d.aperture for d in spec.dof) else None
     _set_pass(scene, cam, samples=1, filter_px=0.01, denoise=False, dof=None)
     _render(scene, timings, "render_depth", settings.log_path)
     tmp = out_dir / "_depth.exr"
@@ -161,12 +167,19 @@ def render_scene(
 
     for k, dof in enumerate(spec.dof):
         _set_pass(scene, cam, settings.samples, 1.5, settings.denoise, dof=dof)
+        if dof.aperture:
+            kernel = rasterize(parse_shape(dof.aperture))
+            show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
+            files[f"dof_{k:02d}_kernel"] = f"dof_{k:02d}_kernel.png"
+            write_kernel_png(out_dir / files[f"dof_{k:02d}_kernel"], kernel)
         _render(scene, timings, f"render_dof_{k:02d}", settings.log_path)
         files[f"dof_{k:02d}"] = f"dof_{k:02d}.png"
         _save(scene, out_dir / files[f"dof_{k:02d}"], "PNG")
         if settings.exr:
             files[f"dof_{k:02d}_exr"] = f"dof_{k:02d}.exr"
             _save(scene, out_dir / files[f"dof_{k:02d}_exr"], "EXR_HALF")
+        if dof.aperture:
+            hide_kernel(scene, cam, occluder)
     timings["total"] = time.perf_counter() - t0
     return RenderResult(
         depth_m=depth, files=files, timings_s=timings, device=device, exposure_ev=exposure_ev
