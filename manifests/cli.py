@@ -5,6 +5,7 @@ Examples:
   python -m manifests validate runs/curate/rejects   # one schema folder
   python -m manifests validate --files runs/synth    # and every file the rows name
   python -m manifests show runs/curate/real_photos/part-00000.parquet
+  python -m manifests show runs/synth/synthetic_pairs  # also renders per aperture shape
   python -m manifests stats s3://bucket/curate/real_photos
   python -m manifests example --out /tmp/manifest-example
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +54,8 @@ def _cmd_show(a) -> int:
     table = read_table(a.path, name)
     print(f"schema {name} v{version}, created by {created_by}")
     print(f"{len(files)} part(s), {table.num_rows} row(s), root {loc.root}")
+    if name == "synthetic_pairs" and table.num_rows:
+        print(f"apertures: {_aperture_counts(table.column('aperture_shape_id').to_pylist())}")
     print(table.schema.remove_metadata().to_string(show_field_metadata=False))
     import pandas as pd
 
@@ -65,6 +69,15 @@ def _cmd_show(a) -> int:
     if "source_photos" in table.column_names:
         _print_provenance(loc, table)
     return 0
+
+
+def _aperture_counts(shape_ids: list) -> str:
+    """``cycles 120, polygon3 14, star5 12``: renders per aperture shape, whatever its rotation
+    (the label before ``@``); ``cycles`` (Cycles' own round or bladed aperture, a null id) first,
+    then the shapes, most renders first."""
+    counts = Counter("cycles" if s is None else s.partition("@")[0] for s in shape_ids)
+    order = sorted(counts, key=lambda k: (k != "cycles", -counts[k], k))
+    return ", ".join(f"{k} {counts[k]}" for k in order)
 
 
 def _short_list(values) -> str | None:

@@ -141,9 +141,14 @@ def _describe(model: type[BaseModel], err: dict, overridden: set) -> str:
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     reason = _reason(model, err, loc)
-    if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in overridden):
+    if any(_within(key, k) or _within(k, key) for k in overridden):
         reason += " (from --set)"
     return f"{key}: {reason}" if key else reason
+
+
+def _within(key: str, outer: str) -> bool:
+    """``key`` is ``outer`` or lies inside it (``a.b.c`` and ``a.b[0]`` are in ``a.b``)."""
+    return key == outer or key.startswith((outer + ".", outer + "["))
 
 
 def _reason(model: type[BaseModel], err: dict, loc: list) -> str:

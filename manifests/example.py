@@ -1,7 +1,9 @@
 """Small, valid example rows of every schema (docs, the demo placeholder and tests use them).
 
 The synthetic rows carry labels computed with ``optics`` exactly as synth will compute them, so
-an example manifest is also a worked example of the physics conventions.
+an example manifest is also a worked example of the physics conventions. Odd scenes are shaped
+(every render through a shaped aperture: its label, its kernel PNG, blades 0, ratio 1), as synth
+samples them; even scenes use Cycles' own round or bladed aperture.
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ from optics import (
     pixel_ratio,
     sensor_width_from_exif,
 )
+from optics.aperture import ApertureShape
 
 
 def synthetic_rows(n_scenes: int = 2, renders_per_scene: int = 3) -> list[dict]:
     rows = []
     for scene in range(n_scenes):
+        shaped = scene % 2 == 1
         for r in range(renders_per_scene):
             focal_mm, n, sensor_mm, width = 50.0, [1.8, 2.8, 4.0][r % 3], 36.0, 128
             focus_m = 1.5 + 0.5 * r
             sdir = f"scenes/{scene:06d}"
+            rotation_deg = 15.0 * r
+            shape = [("polygon", 3), ("star", 5), ("heart", 0)][r % 3]
+            label = ApertureShape(*shape, rotation_deg).label if shaped else None
             rows.append(
                 {
                     "dataset_id": "example",
@@ -38,16 +45,17 @@ def synthetic_rows(n_scenes: int = 2, renders_per_scene: int = 3) -> list[dict]:
                     "coc_path": f"{sdir}/coc_{r:02d}.npy",
                     "bokeh_jpeg_path": f"{sdir}/dof_{r:02d}.jpg",
                     "bokeh_exr_path": None,
+                    "aperture_kernel_path": f"{sdir}/dof_{r:02d}_kernel.png" if shaped else None,
                     "width_px": width,
                     "height_px": width,
                     "focal_length_mm": focal_mm,
                     "sensor_width_mm": sensor_mm,
                     "f_number": n,
                     "focus_distance_m": focus_m,
-                    "aperture_blades": [0, 6, 9][r % 3],
-                    "aperture_rotation_deg": 15.0 * r,
+                    "aperture_blades": 0 if shaped else [0, 6, 9][r % 3],
+                    "aperture_rotation_deg": rotation_deg,
                     "aperture_ratio": 1.0,
-                    "aperture_shape_id": None,
+                    "aperture_shape_id": label,  # polygon3, star5@15, heart@30
                     "k_genrefocus": float(k_synthetic(focal_mm, n, sensor_mm, width)),
                     "k_ref_width_px": width,
                     "disp_focus": 1.0 / focus_m,

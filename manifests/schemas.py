@@ -125,8 +125,8 @@ class ManifestSchema:
         return next(c for c in self.columns if c.name == name)
 
 
-def _path(name: str, nullable: bool = False) -> Column:
-    return Column(name, pa.string(), nullable, is_path=True)
+def _path(name: str, nullable: bool = False, since: str | None = None) -> Column:
+    return Column(name, pa.string(), nullable, is_path=True, since=since)
 
 
 SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
@@ -134,8 +134,10 @@ SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
 SYNTHETIC_PAIRS = ManifestSchema(
     "synthetic_pairs",
     # 1.1: file:// URIs in path columns are percent-encoded (RFC 8089); 1.2: scene_kind and
-    # source_photos (provenance: the SHA-256 of each pool photo the scene used)
-    "1.2",
+    # source_photos (provenance: the SHA-256 of each pool photo the scene used); 1.3: shaped
+    # apertures: aperture_kernel_path (the render's kernel PNG) and aperture_shape_id filled
+    # with the shape's optics.aperture label (both null for Cycles' own aperture)
+    "1.3",
     (
         Column("dataset_id", pa.string()),
         Column("scene_id", pa.int64(), rule=_ge(0)),
@@ -147,6 +149,7 @@ SYNTHETIC_PAIRS = ManifestSchema(
         _path("coc_path"),
         _path("bokeh_jpeg_path", nullable=True),
         _path("bokeh_exr_path", nullable=True),
+        _path("aperture_kernel_path", nullable=True, since="1.3"),
         Column("width_px", pa.int32(), rule=_gt(0)),
         Column("height_px", pa.int32(), rule=_gt(0)),
         Column("focal_length_mm", pa.float64(), rule=_gt(0)),
@@ -156,7 +159,7 @@ SYNTHETIC_PAIRS = ManifestSchema(
         Column("aperture_blades", pa.int32(), rule=_blades()),
         Column("aperture_rotation_deg", pa.float64(), rule=_finite()),
         Column("aperture_ratio", pa.float64(), rule=_gt(0)),
-        Column("aperture_shape_id", pa.string(), nullable=True),
+        Column("aperture_shape_id", pa.string(), nullable=True),  # label; null: Cycles' own
         Column("k_genrefocus", pa.float64(), rule=_ge(0)),
         Column("k_ref_width_px", pa.int32(), rule=_gt(0)),
         Column("disp_focus", pa.float64(), rule=_gt(0)),

@@ -22,6 +22,7 @@ from manifests.config_file import (
     load_config_file,
     parse_override,
 )
+from optics.aperture import KernelError, parse_shape
 from synth.spec import OBJECT_KINDS, SCENE_KINDS, TEXTURE_KINDS
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
@@ -49,6 +50,18 @@ def span(lo: float, hi: float = math.inf, kind: type = float):
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _check_shape(label: str) -> str:
+    """A built-in aperture shape name (``optics.aperture.parse_shape``); configs take no PNGs."""
+    try:
+        parse_shape(label)
+    except KernelError as e:
+        raise ValueError(str(e).removesuffix(" or a PNG path")) from None
+    return label
+
+
+ShapeLabel = Annotated[str, AfterValidator(_check_shape)]
 
 
 class RenderConfig(ConfigModel):
@@ -81,6 +94,13 @@ class ApertureConfig(ConfigModel):
     rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [0.0, 360.0])
     anamorphic_probability: Probability = 0.1
     anamorphic_ratio: span(1.0, 4.0) = Field(default_factory=lambda: [1.2, 2.0])
+    # shaped scenes: every DoF render through a shaped occluder (blades 0, ratio 1)
+    shaped_scene_probability: Probability = 0.25
+    shapes: Annotated[list[ShapeLabel], Field(min_length=1)] = Field(
+        default_factory=lambda: ["triangle", "star", "heart"]
+    )
+    shape_rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [-20.0, 20.0])
+    shaped_min_highlights: Annotated[int, Field(ge=0)] = 6  # the shape shows in their discs
 
     @model_validator(mode="after")
     def _disc_upper_bound(self):

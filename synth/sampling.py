@@ -6,6 +6,10 @@ gives the same spec (and hash) on any machine, in any shard. Geometry lives in t
 35 mm equivalent, ``f = f35 · sensor_w / 36``, so that the EXIF of the renders round-trips
 exactly through ``FocalLengthIn35mmFilm``. Each DoF render focuses on an object's depth and keeps
 the largest CoC in view inside ``aperture.disc_px`` by adjusting N (CoC ∝ 1/N, so exactly).
+In a *shaped* scene (``aperture.shaped_scene_probability``; drawn only when it is > 0, so that 0
+samples the very numbers of a config without shapes) every DoF render looks through a shape of
+``aperture.shapes`` turned by ``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the
+scene has at least ``shaped_min_highlights`` highlights, whose discs show the shape.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import math
 import numpy as np
 
 from optics import coc_cycles_px
+from optics.aperture import ApertureShape, parse_shape
 from synth.config import SENSORS_MM, SynthConfig
 from synth.pool import PhotoPool, PoolPhoto
 from synth.spec import (
@@ -269,6 +274,23 @@ def _objects(rng, cfg: SynthConfig, textures, photos, night, tan_h, tan_v, cam_h
     return objects, back_z
 
 
+def _shaped_dof(rng, a, f_number: float, focus_m: float) -> DofSpec:
+    """A DoF render through a shape drawn uniformly from ``a.shapes``, turned by
+    ``θ = θ_label + U(shape_rotation_deg)``, rounded to 0.01° so that the label (6 significant
+    digits) carries exactly ``rotation_deg`` (for |θ| < 10⁴°)."""
+    shape = parse_shape(a.shapes[int(rng.integers(len(a.shapes)))])
+    rotation_deg = round(shape.rotation_deg + float(rng.uniform(*a.shape_rotation_deg)), 2)
+    rotation_deg += 0.0  # -0.0 -> 0.0
+    return DofSpec(
+        f_number=round(float(f_number), 4),
+        focus_distance_m=focus_m,
+        blades=0,
+        rotation_deg=rotation_deg,
+        ratio=1.0,
+        aperture=ApertureShape(shape.name, shape.sides, rotation_deg).label,
+    )
+
+
 def sample_scene(
     cfg: SynthConfig,
     scene_id: int,
@@ -306,6 +328,7 @@ def sample_scene(
     tan_v = tan_h * height / width
     cam_h = float(rng.uniform(*c.height_m))
     night = bool(rng.random() < s.night_probability)
+    shaped = a.shaped_scene_probability > 0 and bool(rng.random() < a.shaped_scene_probability)
     near, far = s.depth_m
 
     if kind == "cards":
@@ -341,7 +364,9 @@ def sample_scene(
 
     highlights = []
     n_high = int(rng.integers(s.highlights[0], s.highlights[1] + 1))
-    if rng.random() < s.no_highlights_probability:
+    if shaped:  # a shape shows only in highlights' discs
+        n_high = max(n_high, a.shaped_min_highlights)
+    elif rng.random() < s.no_highlights_probability:
         n_high = 0
     strength_scale = 1.0 if night else 3.0
     ground_y = None if kind == "cards" else -cam_h  # highlights stay above the ground ...
@@ -385,6 +410,9 @@ def sample_scene(
             disc = float(np.abs(coc_cycles_px(focal_mm, n, focus, in_view, sensor_w, width)).max())
             if a.disc_px[0] <= disc <= a.disc_px[1]:
                 break
+        if shaped:
+            dofs.append(_shaped_dof(rng, a, n, focus))
+            continue
         blades = (
             0 if rng.random() < a.round_probability else int(a.blades[rng.integers(len(a.blades))])
         )
@@ -403,6 +431,9 @@ def sample_scene(
             )
         )
 
+    notes = {"night": night, "camera_height_m": cam_h}
+    if shaped:
+        notes["shaped"] = True
     return SceneSpec(
         dataset_id=cfg.dataset_id,
         dataset_seed=cfg.dataset_seed,
@@ -424,5 +455,5 @@ def sample_scene(
         split=split_for(cfg.dataset_seed, scene_id, cfg.split.val, cfg.split.test),
         kind=kind,
         pool_hash=pool.pool_hash if needs_photos else None,
-        notes={"night": night, "camera_height_m": cam_h},
+        notes=notes,
     )

@@ -1,13 +1,14 @@
 """Scene specs as plain data: dataclasses with a JSON round trip and a content hash.
 
 A ``SceneSpec`` says everything needed to render one scene: camera, objects with materials,
-lights, highlight emitters, world, and the depth-of-field settings of each DoF render; its
-``kind`` and, for photographic scenes, the pool hash and each photo material's photo (by content
-hash) and crop, so that a spec plus its pool renders the same scene anywhere. Positions
-are in the *camera frame*: the camera sits at the origin looking down −Z with +Y up (Blender's
-default camera orientation), so the planar depth of a point is ``−z``. The spec hash (16 hex
-digits of the SHA-256 of the canonical JSON) names a dataset version: two specs with the same
-hash render the same scene up to Monte Carlo noise.
+lights, highlight emitters, world, and the depth-of-field settings of each DoF render (with its
+aperture: Cycles' round or bladed one, or a shaped occluder named by an ``optics.aperture``
+label); its ``kind`` and, for photographic scenes, the pool hash and each photo material's photo
+(by content hash) and crop, so that a spec plus its pool renders the same scene anywhere.
+Positions are in the *camera frame*: the camera sits at the origin looking down −Z with +Y up
+(Blender's default camera orientation), so the planar depth of a point is ``−z``. The spec hash
+(16 hex digits of the SHA-256 of the canonical JSON) names a dataset version: two specs with the
+same hash render the same scene up to Monte Carlo noise.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-SPEC_VERSION = 2  # 2: scene kinds, photo materials, card outlines, the pool hash
+# 2: scene kinds, photo materials, card outlines, the pool hash; 3: shaped apertures
+# (DofSpec.aperture, an optics.aperture label; older specs read as None)
+SPEC_VERSION = 3
 
 OBJECT_KINDS = ("plane", "box", "sphere", "torus", "displaced")
 TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "brick", "magic", "image", "photo")
@@ -78,12 +81,18 @@ class HighlightSpec:
 
 @dataclass
 class DofSpec:
+    """One DoF render's lens. ``aperture`` is None for Cycles' own aperture (round, or
+    ``blades`` straight blades turned by ``rotation_deg``, squeezed by ``ratio``), else the
+    ``optics.aperture`` label of a shaped occluder at the lens (``star5``, ``polygon3@-30``,
+    ``heart@12.5``): then ``blades = 0``, ``ratio = 1`` and ``rotation_deg`` is the shape's
+    rotation, which the label carries too (``parse_shape(aperture).rotation_deg``)."""
+
     f_number: float
     focus_distance_m: float  # planar
     blades: int  # 0 = round
     rotation_deg: float
     ratio: float  # anamorphic: > 1 narrows the horizontal disc to CoC / ratio
-    aperture: str | None = None  # an optics.aperture shape label; None = Cycles' own aperture
+    aperture: str | None = None  # an optics.aperture label; None: Cycles' own aperture
 
 
 @dataclass

@@ -50,10 +50,14 @@ def coc_map_px(spec: SceneSpec, depth_m: np.ndarray, k: int) -> np.ndarray:
 
 
 def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str) -> list[dict]:
+    """One ``synthetic_pairs`` row per DoF render; ``files`` are the names ``render_scene``
+    wrote (``aif``, ``dof_KK``, optional ``dof_KK_exr`` and, for shaped renders,
+    ``dof_KK_kernel``, the rasterised aperture kernel)."""
     cam = spec.camera
     base = f"scenes/{spec.scene_id:06d}"
     rows = []
     for k, d in enumerate(spec.dof):
+        kernel = files.get(f"dof_{k:02d}_kernel")
         rows.append(
             {
                 "dataset_id": spec.dataset_id,
@@ -68,6 +72,7 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 "bokeh_exr_path": f"{base}/{files[f'dof_{k:02d}_exr']}"
                 if f"dof_{k:02d}_exr" in files
                 else None,
+                "aperture_kernel_path": f"{base}/{kernel}" if kernel is not None else None,
                 "width_px": spec.width_px,
                 "height_px": spec.height_px,
                 "focal_length_mm": cam.focal_length_mm,
@@ -77,7 +82,7 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 "aperture_blades": d.blades,
                 "aperture_rotation_deg": d.rotation_deg,
                 "aperture_ratio": d.ratio,
-                "aperture_shape_id": None,
+                "aperture_shape_id": d.aperture,  # an optics.aperture label, None: Cycles'
                 "k_genrefocus": float(
                     k_synthetic(cam.focal_length_mm, d.f_number, cam.sensor_width_mm, spec.width_px)
                 ),

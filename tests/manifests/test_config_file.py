@@ -122,6 +122,7 @@ def test_set_values_are_toml_else_plain_strings():
         ("optim.lrr=1", "optim.lrr: unknown key"),
         ("optimiser.lr=1", "optimiser: unknown section"),
         ("optim.lr=fast", "optim.lr: must be a number, got 'fast' (from --set)"),
+        ("optim.ranks=[1, 'x']", "optim.ranks[1]: must be an integer, got 'x' (from --set)"),
         ("name.x=1", "name: not a table, cannot --set name.x"),
     ],
 )

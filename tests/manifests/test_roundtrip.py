@@ -89,3 +89,57 @@ def test_a_part_older_than_a_column_reads_it_as_nulls(tmp_path):
     # a part that claims 1.2 must carry them
     pq.write_table(old.replace_schema_metadata({**meta, b"refocus.schema_version": b"1.2"}), path)
     assert not validate_path(tmp_path).ok
+
+
+def test_the_kernel_path_and_shape_label_round_trip_and_a_1_2_part_reads_nulls(tmp_path):
+    """synthetic_pairs 1.3 added aperture_kernel_path (a path column, like the others) and
+    fills aperture_shape_id for shaped renders; a 1.2 part has no kernel path: nulls."""
+    from manifests import ManifestError
+    from manifests.validate import read_valid_table, validate_path
+
+    rows = synthetic_rows()
+    path = write_part(rows, tmp_path, "synthetic_pairs", 0, created_by="test")
+    table = read_table(tmp_path, "synthetic_pairs")
+    assert table.column("aperture_kernel_path").to_pylist() == [
+        None,
+        None,
+        None,
+        "scenes/000001/dof_00_kernel.png",
+        "scenes/000001/dof_01_kernel.png",
+        "scenes/000001/dof_02_kernel.png",
+    ]
+    assert table.column("aperture_shape_id").to_pylist() == [
+        None, None, None, "polygon3", "star5@15", "heart@30"
+    ]  # fmt: skip
+    assert "aperture_kernel_path" in SCHEMAS["synthetic_pairs"].path_columns
+
+    old = pq.read_table(path).drop_columns(["aperture_kernel_path"])
+    old = old.set_column(
+        old.column_names.index("aperture_shape_id"),
+        "aperture_shape_id",
+        pa.nulls(old.num_rows, pa.string()),
+    )
+    meta = {**old.schema.metadata, b"refocus.schema_version": b"1.2"}
+    pq.write_table(old.replace_schema_metadata(meta), path)
+    table = read_table(tmp_path, "synthetic_pairs")
+    assert table.column("aperture_kernel_path").null_count == table.num_rows
+    assert table.column("aperture_kernel_path").type == pa.string()
+    assert validate_path(tmp_path).ok and validate_path(tmp_path, files=False).ok
+    valid, _ = read_valid_table(tmp_path, "synthetic_pairs", ("aperture_kernel_path",))
+    assert valid.column("aperture_kernel_path").null_count == valid.num_rows
+    cols = read_table(tmp_path, "synthetic_pairs", columns=["scene_id", "aperture_kernel_path"])
+    assert cols.column_names == ["scene_id", "aperture_kernel_path"]
+    # a part that claims 1.3 must carry it
+    pq.write_table(old.replace_schema_metadata({**meta, b"refocus.schema_version": b"1.3"}), path)
+    assert not validate_path(tmp_path).ok
+    with pytest.raises(ManifestError, match="missing required column 'aperture_kernel_path'"):
+        read_valid_table(tmp_path, "synthetic_pairs", ())
+
+
+def test_a_kernel_path_is_held_to_the_path_rule(tmp_path):
+    from manifests import ManifestError
+
+    rows = synthetic_rows()
+    rows[4]["aperture_kernel_path"] = "../elsewhere/kernel.png"
+    with pytest.raises(ManifestError, match="'aperture_kernel_path' row 4: '../elsewhere"):
+        write_part(rows, tmp_path, "synthetic_pairs", 0)

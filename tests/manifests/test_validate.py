@@ -190,19 +190,27 @@ def test_files_are_checked_on_request(tmp_path):
     assert validate_path(tmp_path).ok
     report = validate_path(tmp_path, files=True)
     msgs = one_line_problems(report)
-    assert len(msgs) == 6  # one per column: 5 of synthetic_pairs, real_photos' uri; no rejects
+    assert len(msgs) == 7  # one per column: 6 of synthetic_pairs, real_photos' uri; no rejects
     assert any(
         f"'aif_path' row 0: {tmp_path}/scenes/000000/aif.png: no such file" in m for m in msgs
     )
     assert any(
         "'uri' row 0: " in m and "photos/nikon_d70_portrait.jpg: no such file" in m for m in msgs
     )
+    assert any(f"'aperture_kernel_path' row 3: {tmp_path}/scenes/000001/" in m for m in msgs)
     p = cli("validate", "--files", str(tmp_path))
-    assert p.returncode == 1 and "6 problem(s)" in p.stdout
+    assert p.returncode == 1 and "7 problem(s)" in p.stdout
+    files = ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path")
     for row in synthetic_rows():
-        for col in ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path"):
+        for col in files:
             (tmp_path / row[col]).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / row[col]).write_bytes(b"x")
+    # the kernels of the shaped renders (scene 1) are missing; null paths name no file
+    msgs = one_line_problems(validate_path(tmp_path, files=True))
+    assert len(msgs) == 2 and "'aperture_kernel_path' row 3" in msgs[0]
+    for row in synthetic_rows():
+        if row["aperture_kernel_path"] is not None:
+            (tmp_path / row["aperture_kernel_path"]).write_bytes(b"x")
     (tmp_path / "photos").mkdir()
     os.symlink("/etc/hostname", tmp_path / "photos" / "nikon_d70_portrait.jpg")
     [msg] = one_line_problems(validate_path(tmp_path, files=True))
@@ -243,6 +251,7 @@ def test_show_and_stats_cli(tmp_path):
     write_example(str(tmp_path))
     p = cli("show", str(tmp_path / "synthetic_pairs"), "--rows", "2")
     assert p.returncode == 0 and "6 row(s)" in p.stdout and "k_genrefocus" in p.stdout
+    assert "\napertures: cycles 3, heart 1, polygon3 1, star5 1\n" in p.stdout
     p = cli("stats", str(tmp_path), "--schema", "synthetic_pairs")
     assert p.returncode == 0 and "f_number" in p.stdout and "max 4" in p.stdout
     p = cli("show", str(tmp_path))
@@ -291,3 +300,20 @@ def test_interrupted_write_leaves_no_visible_partial_file(tmp_path):
     write_part(reject_rows(), tmp_path, "rejects", 0)
     assert os.listdir(folder) == ["part-00000.parquet"]
     assert validate_path(tmp_path).ok
+
+
+def test_show_counts_renders_per_aperture_shape_and_a_1_2_part_as_cycles(tmp_path):
+    rows = synthetic_rows(n_scenes=5, renders_per_scene=3)  # scenes 1 and 3 shaped
+    rows[3]["aperture_shape_id"] = "star5@-7.5"  # polygon3 -> star5 at another rotation
+    path = write_part(rows, tmp_path, "synthetic_pairs", 0)
+    p = cli("show", str(tmp_path / "synthetic_pairs"), "--rows", "1")
+    assert p.returncode == 0, p.stderr
+    assert "apertures: cycles 9, star5 3, heart 2, polygon3 1" in p.stdout
+    old = pq.read_table(path).drop_columns(["aperture_kernel_path"])
+    shape_ids = old.column_names.index("aperture_shape_id")
+    old = old.set_column(shape_ids, "aperture_shape_id", pa.nulls(old.num_rows, pa.string()))
+    meta = {**old.schema.metadata, b"refocus.schema_version": b"1.2"}
+    pq.write_table(old.replace_schema_metadata(meta), path)
+    p = cli("show", str(tmp_path / "synthetic_pairs"), "--rows", "1")
+    assert p.returncode == 0 and "schema synthetic_pairs v1.2" in p.stdout, p.stderr
+    assert "apertures: cycles 15\n" in p.stdout

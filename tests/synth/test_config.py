@@ -31,6 +31,16 @@ def test_overrides_replace_render_values():
         ("[camera]\nsensors = ['medium_format']\n", "camera.sensors"),
         ("[aperture]\nblades = [2]\n", "aperture.blades"),
         ("[split]\nval = 0.6\ntest = 0.5\n", "split.val + split.test"),
+        ("[aperture]\nshapes = ['blob']\n", "aperture.shapes[0]: unknown aperture 'blob'"),
+        ("[aperture]\nshapes = ['star', 'polygon2']\n", "aperture.shapes[1]: aperture polygon"),
+        ("[aperture]\nshapes = ['heart@left']\n", "aperture.shapes[0]: aperture 'heart@left'"),
+        ("[aperture]\nshapes = []\n", "aperture.shapes: must have at least 1 item(s)"),
+        ("[aperture]\nshapes = 'heart'\n", "aperture.shapes: must be a list"),
+        ("[aperture]\nshaped_scene_probability = 1.5\n", "shaped_scene_probability: must be <= 1"),
+        ("[aperture]\nshaped_scene_probability = -0.1\n", "shaped_scene_probability: must be >="),
+        ("[aperture]\nshape_rotation_deg = [20, -20]\n", "aperture.shape_rotation_deg: [20, -20]"),
+        ("[aperture]\nshaped_min_highlights = -1\n", "shaped_min_highlights: must be >= 0"),
+        ("[aperture]\nshaped_min_highlights = 2.5\n", "shaped_min_highlights: must be an integer"),
         ("[render\n", "not valid TOML"),
     ],
 )
@@ -60,3 +70,41 @@ def test_heldout_config_is_other_scenes_all_in_val():
     assert held.render == default.render and held.scene == default.scene
     splits = {split_for(held.dataset_seed, i, held.split.val, held.split.test) for i in range(200)}
     assert splits == {"val"}
+
+
+def test_shape_keys_default_in_the_file_as_in_the_dataclass():
+    from synth.config import ApertureConfig
+
+    loaded, plain = load_config().aperture, ApertureConfig()
+    keys = ("shaped_scene_probability", "shapes", "shape_rotation_deg", "shaped_min_highlights")
+    for key in keys:
+        assert getattr(loaded, key) == getattr(plain, key), key
+        assert f"\n{key} = " in DEFAULT_CONFIG.read_text()  # documented in the file
+    assert (plain.shaped_scene_probability, plain.shapes) == (0.25, ["triangle", "star", "heart"])
+    assert (plain.shape_rotation_deg, plain.shaped_min_highlights) == ([-20.0, 20.0], 6)
+
+
+def test_an_unknown_shape_names_the_key_and_the_choices_not_a_png():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=['aperture.shapes=["heart", "blob"]'])
+    msg = str(e.value)
+    assert "aperture.shapes[1]: unknown aperture 'blob'" in msg and "(from --set)" in msg
+    assert "triangle" in msg and "starN" in msg and "PNG" not in msg and "\n" not in msg
+
+
+def test_set_overrides_the_shape_keys():
+    sets = [
+        'aperture.shapes=["heart", "star7@10", "polygon3"]',
+        "aperture.shaped_scene_probability=1",
+        "aperture.shape_rotation_deg=[0, 0]",
+        "aperture.shaped_min_highlights=40",
+    ]
+    a = load_config(overrides=sets).aperture
+    assert a.shapes == ["heart", "star7@10", "polygon3"]
+    assert (a.shaped_scene_probability, a.shape_rotation_deg, a.shaped_min_highlights) == (
+        1.0,
+        [0.0, 0.0],
+        40,
+    )
+    with pytest.raises(ConfigError, match=r"probability: must be <= 1.*\(from --set\)"):
+        load_config(overrides=["aperture.shaped_scene_probability=2"])

@@ -1,9 +1,13 @@
 """The pure scene sampler: deterministic per (dataset_seed, scene_id), within the config."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
 from optics import coc_cycles_px
+from optics.aperture import parse_shape
 from synth.config import load_config
 from synth.sampling import look_at_euler_deg, sample_scene, split_for
 from synth.shard import scene_ids
@@ -60,16 +64,19 @@ def test_camera_and_apertures_follow_the_config(specs):
             assert 1.2 - 1e-9 <= d.f_number <= 8.0 + 1e-9
             assert d.blades == 0 or 5 <= d.blades <= 9
             assert d.ratio == 1.0 or 1.2 <= d.ratio <= 2.0
+            assert (d.aperture is not None) == s.notes.get("shaped", False)
         assert len(s.highlights) == 0 or 10 <= len(s.highlights) <= 200
         if s.kind == "cards":
             assert 2 <= len(s.objects) - 1 <= 6  # plus the backdrop
         else:
             assert 8 <= len(s.objects) - 2 <= 24  # plus ground and backdrop
-    assert 0.1 < np.mean([not s.highlights for s in specs]) < 0.3  # no_highlights_probability
+    # Cycles' own apertures (shaped scenes: test_shaped_scenes_follow_the_config)
+    cycles = [s for s in specs if not s.notes.get("shaped")]
+    assert 0.1 < np.mean([not s.highlights for s in cycles]) < 0.3  # no_highlights_probability
     assert sensors == {"full_frame", "aps_c", "mft", "one_inch"}
-    ratios = [d.ratio for s in specs for d in s.dof]
+    ratios = [d.ratio for s in cycles for d in s.dof]
     assert 0.8 < np.mean(np.array(ratios) == 1.0) < 1.0  # mostly 1, sometimes anamorphic
-    blades = [d.blades for s in specs for d in s.dof]
+    blades = [d.blades for s in cycles for d in s.dof]
     assert 0.3 < np.mean(np.array(blades) == 0) < 0.7
 
 
@@ -118,3 +125,73 @@ def test_look_at_points_minus_z_at_the_target():
     forward = rot @ np.array([0, 0, -1.0])
     want = np.array([-1, -2, -4.0]) / np.linalg.norm([-1, -2, -4.0])
     np.testing.assert_allclose(forward, want, atol=1e-9)
+
+
+def test_shaped_scenes_follow_the_config(pool):
+    """About ``shaped_scene_probability`` of the scenes are shaped; each render of one has a
+    label of ``shapes`` turned within ``shape_rotation_deg``, blades 0, ratio 1, and the scene
+    at least ``shaped_min_highlights`` highlights, also when few or none would be drawn."""
+    sets = [
+        'aperture.shapes=["triangle", "star7@30", "heart"]',
+        "aperture.shaped_scene_probability=0.4",
+        "aperture.shaped_min_highlights=25",
+        "scene.highlights=[0, 30]",
+        "scene.no_highlights_probability=0.5",
+    ]
+    cfg = load_config(resolution_px=64, overrides=sets)
+    specs = [sample_scene(cfg, i, pool=pool) for i in range(300)]
+    shaped = [s for s in specs if s.notes.get("shaped")]
+    assert abs(len(shaped) / 300 - 0.4) < 0.08  # binomial sd 0.028
+    own = {"polygon3": 0.0, "star7": 30.0, "heart": 0.0}  # name -> the label's own rotation
+    seen = set()
+    for s in shaped:
+        assert len(s.highlights) >= 25
+        for d in s.dof:
+            shape = parse_shape(d.aperture)
+            name = shape.name + (str(shape.sides) if shape.sides else "")
+            seen.add(name)
+            assert (d.blades, d.ratio) == (0, 1.0) and shape.rotation_deg == d.rotation_deg
+            assert -20 <= d.rotation_deg - own[name] <= 20
+            assert d.aperture == shape.label  # canonical
+    assert seen == set(own)
+    for s in specs:
+        if s not in shaped:
+            assert "shaped" not in s.notes and all(d.aperture is None for d in s.dof)
+    assert 0.35 < np.mean([not s.highlights for s in specs if s not in shaped]) < 0.65
+    assert [s.to_json() for s in shaped[:5]] == [
+        sample_scene(cfg, s.scene_id, pool=pool).to_json() for s in shaped[:5]
+    ]  # deterministic from the seed
+
+
+def _version_2_hash(spec) -> str:
+    """The hash ``spec`` had before shaped apertures: spec_version 2, no ``aperture`` key."""
+    d = spec.to_dict()
+    d["spec_version"] = 2
+    for dof in d["dof"]:
+        assert dof.pop("aperture") is None
+    canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def test_probability_0_samples_the_scenes_of_before_shaped_apertures():
+    """With ``shaped_scene_probability = 0`` no number is drawn for shapes: every spec is the one
+    spec version 2 sampled (its hashes were recorded with that sampler, numpy 1.26)."""
+    sets = ["scene.kinds.cards=0", "scene.kinds.textured=0", "aperture.shaped_scene_probability=0"]
+    cfg = load_config(overrides=sets)
+    specs = [sample_scene(cfg, i, textures=["t0.png", "t1.png"]) for i in range(60)]
+    hashes = [_version_2_hash(s) for s in specs]
+    assert hashes[:3] == ["33a243d21f569314", "5c786b1099d019f7", "6cc7138336fda04a"]
+    assert hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16] == "918ee94112e13781"
+    assert all("shaped" not in s.notes for s in specs)
+
+
+def test_shaping_keeps_the_draws_before_it(pool):
+    """The shaped flag is drawn right after ``night``: probability 1 keeps every scene's kind,
+    camera and night of probability 0, and shapes every render."""
+    zero = load_config(resolution_px=64, overrides=["aperture.shaped_scene_probability=0"])
+    one = load_config(resolution_px=64, overrides=["aperture.shaped_scene_probability=1"])
+    for i in range(20):
+        a, b = sample_scene(zero, i, pool=pool), sample_scene(one, i, pool=pool)
+        assert (a.kind, a.camera, a.notes["night"]) == (b.kind, b.camera, b.notes["night"])
+        assert b.notes["shaped"] and all(d.aperture for d in b.dof)
+        assert all(d.aperture is None for d in a.dof)
