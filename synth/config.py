@@ -101,11 +101,13 @@ class ApertureConfig(ConfigModel):
     )
     shape_rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [-20.0, 20.0])
     shaped_min_highlights: Annotated[int, Field(ge=0)] = 6  # the shape shows in their discs
+    shaped_disc_px: span(0.0) = Field(default_factory=lambda: [16.0, 60.0])  # disc_px, shaped
 
     @model_validator(mode="after")
     def _disc_upper_bound(self):
-        if self.disc_px[1] <= 0:
-            raise ConfigRule("disc_px", "upper bound must be > 0")
+        for key in ("disc_px", "shaped_disc_px"):
+            if getattr(self, key)[1] <= 0:
+                raise ConfigRule(key, "upper bound must be > 0")
         return self
 
 

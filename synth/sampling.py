@@ -394,6 +394,7 @@ def sample_scene(
 
     in_view = np.concatenate([object_depths, highlight_depths, [back_z]])
     dofs = []
+    disc_lo, disc_hi = a.shaped_disc_px if shaped else a.disc_px  # a shape needs a big disc
     for _ in range(a.renders_per_scene):
         # Focus on an object; keep the largest disc in view within disc_px by adjusting N
         # (CoC ∝ 1/N) inside the f-number range; if no N in range fits, try another object.
@@ -403,12 +404,12 @@ def sample_scene(
             )
             n = _loguniform(rng, *a.f_number)
             disc = float(np.abs(coc_cycles_px(focal_mm, n, focus, in_view, sensor_w, width)).max())
-            if disc > a.disc_px[1]:
-                n = min(a.f_number[1], n * disc / a.disc_px[1])
-            elif 0 < disc < a.disc_px[0]:
-                n = max(a.f_number[0], n * disc / a.disc_px[0])
+            if disc > disc_hi:
+                n = min(a.f_number[1], n * disc / disc_hi)
+            elif 0 < disc < disc_lo:
+                n = max(a.f_number[0], n * disc / disc_lo)
             disc = float(np.abs(coc_cycles_px(focal_mm, n, focus, in_view, sensor_w, width)).max())
-            if a.disc_px[0] <= disc <= a.disc_px[1]:
+            if disc_lo <= disc <= disc_hi:
                 break
         if shaped:
             dofs.append(_shaped_dof(rng, a, n, focus))

@@ -5,7 +5,8 @@
 * all-in-focus: DoF off, ``samples`` spp;
 * DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio;
   a DoF render with an ``aperture`` shape gets the shaped occluder at the lens
-  (:mod:`synth.blender.aperture`, light loss compensated) and its kernel as ``dof_KK_kernel.png``.
+  (:mod:`synth.blender.aperture`, light loss compensated, ``samples / open_fraction`` samples so
+  that the noise matches a round render's) and its kernel as ``dof_KK_kernel.png``.
 
 Images are saved as 8-bit sRGB PNG through the "Standard" view transform (and optionally linear
 half-float EXR). ``timings`` separates the time inside Cycles' render calls from the rest.
@@ -169,7 +170,9 @@ def render_scene(
         _set_pass(scene, cam, settings.samples, 1.5, settings.denoise, dof=dof)
         if dof.aperture:
             kernel = rasterize(parse_shape(dof.aperture))
-            show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
+            factor = show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
+            # the occluder ends 1 - open_fraction of the paths: as many more keep the noise
+            scene.cycles.samples = int(math.ceil(settings.samples * factor))
             files[f"dof_{k:02d}_kernel"] = f"dof_{k:02d}_kernel.png"
             write_kernel_png(out_dir / files[f"dof_{k:02d}_kernel"], kernel)
         _render(scene, timings, f"render_dof_{k:02d}", settings.log_path)

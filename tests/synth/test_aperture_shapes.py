@@ -55,7 +55,7 @@ def _render(tmp_path, spec_tools, aperture):
         dof=[DofSpec(N, S_M, 0, 0.0, 1.0, aperture)],
     )
     result = render_scene(
-        spec, out, RenderSettings(samples=1024, denoise=False, exr=True, adaptive_sampling=False)
+        spec, out, RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
     )
     with OpenEXR.File(str(out / "dof_00.exr")) as f:
         ch = f.parts[0].channels

@@ -195,3 +195,30 @@ def test_shaping_keeps_the_draws_before_it(pool):
         assert (a.kind, a.camera, a.notes["night"]) == (b.kind, b.camera, b.notes["night"])
         assert b.notes["shaped"] and all(d.aperture for d in b.dof)
         assert all(d.aperture is None for d in a.dof)
+
+
+def test_shaped_scenes_have_discs_big_enough_to_show_the_shape(pool):
+    """Shaped renders keep the largest disc in view within ``shaped_disc_px`` (default 16-60 px)
+    instead of ``disc_px`` (2-60 px), wherever the f-number range allows it."""
+    from optics import coc_cycles_px
+
+    cfg = load_config(resolution_px=128, overrides=["aperture.shaped_scene_probability=1"])
+    assert cfg.aperture.shaped_disc_px == [16.0, 60.0]
+    largest = []
+    for i in range(40):
+        s = sample_scene(cfg, i, pool=pool)
+        depths = [-o.location_m[2] for o in s.objects] + [-h.location_m[2] for h in s.highlights]
+        for d in s.dof:
+            coc = coc_cycles_px(
+                s.camera.focal_length_mm,
+                d.f_number,
+                d.focus_distance_m,
+                np.array(depths),
+                s.camera.sensor_width_mm,
+                s.width_px,
+            )
+            largest.append((float(np.abs(coc).max()), d.f_number))
+    # below 16 px only where the lens is already wide open (f_number range [1.2, 8])
+    small = [n for disc, n in largest if disc < 16 * 0.99]
+    assert all(n == pytest.approx(1.2) for n in small), small
+    assert len(small) < 0.3 * len(largest)
