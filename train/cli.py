@@ -133,6 +133,12 @@ def _refocus_parser(sub):
     g.add_argument("--depth-model", help="local transformers depth-estimation model folder")
     g.add_argument("--depth", help="a depth map .npy (metres) of the image")
     r.add_argument("--out", required=True, help="output PNG")
+    r.add_argument(
+        "--aperture",
+        help="aperture shape for a BokehNet trained with model.shape_condition: round, hexagon, "
+        "triangle, star, heart, a label (polygon7@15, star6) or a kernel PNG (white = open); "
+        "default round",
+    )
     _steps_argument(r)
 
 
