@@ -8,6 +8,8 @@ Examples:
       --launcher ray --num-workers 8 --gpus-per-worker 1 --resume
   python -m train refocus --deblur runs/deblur --bokeh runs/bokeh --image photo.jpg \\
       --focus 0.5,0.4 --k 30 --depth depth.npy --out refocused.png
+  python -m train refocus --deblur runs/deblur --bokeh runs/bokeh_shape --image photo.jpg \
+      --focus 0.5,0.4 --k 30 --depth depth.npy --aperture hexagon --out hexagon.png
 """
 
 from __future__ import annotations

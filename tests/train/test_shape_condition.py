@@ -297,3 +297,17 @@ def test_refocus_refuses_an_aperture_without_the_condition_or_a_bad_one(runs, tm
     assert rc == 2 and "unknown aperture" in err and len(err.strip().splitlines()) == 1
     rc, err = _refocus(runs, "bokehnet_tiny_shape", tmp_path, "--aperture", "nope.png")
     assert rc == 2 and "nope.png" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_benchmark_passes_each_renders_kernel(manifest, runs):
+    from train.benchmark import Model, Scores, bokeh_section, load_scenes
+
+    scenes = load_scenes([manifest], 16, max_scenes=2)
+    shaped = scenes[1].renders[0]
+    assert shaped["kernel"].shape == (1, 3, 64, 64)
+    tri = rasterize(parse_shape(synthetic_rows(2, 1)[1]["aperture_shape_id"]))
+    want = torch.nn.functional.interpolate(torch.from_numpy(tri)[None, None], (64, 64), mode="area")
+    assert torch.allclose(shaped["kernel"][0, 0], want[0, 0], atol=1 / 255)
+    scores = Scores()
+    bokeh_section(Model(runs["bokehnet_tiny_shape"][0], "bokehnet", steps=1), scenes, scores)
+    assert scores.summary()["bokehnet"]["psnr"] > 0
