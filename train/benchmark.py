@@ -35,7 +35,14 @@ import torch
 from PIL import Image
 
 import optics
-from train.data.build import load_rows, read_npy, read_rgb, rgb_to_tensor
+from train.data.build import (
+    kernel_image,
+    load_rows,
+    read_npy,
+    read_rgb,
+    rgb_to_tensor,
+    synthetic_kernel,
+)
 from train.heldout import defocus_maps, generate
 from train.metrics import band_medians, focus_follows, lvcorr, psnr_per_image, ssim_per_image
 
@@ -49,7 +56,9 @@ class Scene:
     key: str
     aif: torch.Tensor  # [1, 3, H, W] in [-1, 1] at the working size
     disparity: torch.Tensor  # [1, 1, H, W], 1/m
-    renders: list[dict]  # dof [1, 3, H, W], k (at the working width), disp_focus, id
+    # dof [1, 3, H, W], k (at the working width), disp_focus, id, kernel (the render's aperture
+    # as a condition image [1, 3, H, W], for a BokehNet with model.shape_condition)
+    renders: list[dict]
 
 
 class Model:
@@ -67,7 +76,11 @@ class Model:
         self.steps = steps or self.cfg.eval.sample_steps
 
     @torch.no_grad()
-    def __call__(self, conds: list[torch.Tensor]) -> torch.Tensor:
+    def __call__(self, conds: list[torch.Tensor], kernel: torch.Tensor | None = None):
+        """The output for ``conds``; ``kernel`` (an aperture kernel image) is appended when the
+        model takes one more condition (BokehNet with ``model.shape_condition``)."""
+        if self.built.n_conds == len(conds) + 1 and kernel is not None:
+            conds = [*conds, kernel]
         return generate(self.built.denoiser, self.built.codec, conds, self.steps, seed=0)
 
 
@@ -111,12 +124,17 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
         if dof.shape[:2] != (h, w):
             raise BenchmarkError(f"{r['bokeh_path']}: {dof.shape[:2]} vs the AIF's {(h, w)}")
         k = float(optics.rescale_k(r["k_genrefocus"], r["k_ref_width_px"], ww))
+        try:
+            kernel = kernel_image(synthetic_kernel(r, r["_root"]), hh, ww)[None]
+        except ValueError as e:  # optics.aperture.KernelError: one line naming the file
+            raise BenchmarkError(str(e)) from None
         renders.append(
             {
                 "dof": rgb_to_tensor(_resize(dof, ww, hh, Image.BICUBIC))[None],
                 "k": k,
                 "disp_focus": float(r["disp_focus"]),
                 "id": f"{key}/{r['render_id']}",
+                "kernel": kernel,
             }
         )
     aif_t = rgb_to_tensor(_resize(aif, ww, hh, Image.BICUBIC))[None]
@@ -162,7 +180,7 @@ def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
     """AIF + each render's defocus map in, the Cycles render expected."""
     for sc in scenes:
         for r in sc.renders:
-            out = bokeh([sc.aif, _dmap(sc, r["disp_focus"], r["k"])])
+            out = bokeh([sc.aif, _dmap(sc, r["disp_focus"], r["k"])], r["kernel"])
             ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
             for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
                 scores.add(row, img, r["dof"])
@@ -174,9 +192,9 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
     ``strip``: the first scene's sweep images."""
     lv, follows, strip = defaultdict(list), defaultdict(list), None
     for sc in scenes:
-        df0 = sc.renders[0]["disp_focus"]
+        df0, kernel0 = sc.renders[0]["disp_focus"], sc.renders[0]["kernel"]
         sweep = {
-            "bokehnet": [bokeh([sc.aif, _dmap(sc, df0, k)])[0] for k in k_sweep],
+            "bokehnet": [bokeh([sc.aif, _dmap(sc, df0, k)], kernel0)[0] for k in k_sweep],
             "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in k_sweep],
         }
         for row, imgs in sweep.items():
@@ -185,7 +203,7 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
         disp = sc.disparity[0, 0].numpy()
         for df in band_medians(disp)[[-1, 0]].tolist():
             outs = {
-                "bokehnet": bokeh([sc.aif, _dmap(sc, df, focus_k)]),
+                "bokehnet": bokeh([sc.aif, _dmap(sc, df, focus_k)], kernel0),
                 "reference": reference(sc.aif, sc.disparity, focus_k, df),
             }
             for row, img in outs.items():
@@ -227,7 +245,7 @@ def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], section
             for b, rb in enumerate(sc.renders):
                 if a == b:
                     continue
-                out = bokeh([deblurred[a], _dmap(sc, rb["disp_focus"], rb["k"])])
+                out = bokeh([deblurred[a], _dmap(sc, rb["disp_focus"], rb["k"])], rb["kernel"])
                 ref = reference(deblurred[a], sc.disparity, rb["k"], rb["disp_focus"])
                 rows = (
                     ("deblurnet + bokehnet", out),

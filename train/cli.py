@@ -8,6 +8,8 @@ Examples:
       --launcher ray --num-workers 8 --gpus-per-worker 1 --resume
   python -m train refocus --deblur runs/deblur --bokeh runs/bokeh --image photo.jpg \\
       --focus 0.5,0.4 --k 30 --depth depth.npy --out refocused.png
+  python -m train refocus --deblur runs/deblur --bokeh runs/bokeh_shape --image photo.jpg \
+      --focus 0.5,0.4 --k 30 --depth depth.npy --aperture hexagon --out hexagon.png
 """
 
 from __future__ import annotations
@@ -133,6 +135,12 @@ def _refocus_parser(sub):
     g.add_argument("--depth-model", help="local transformers depth-estimation model folder")
     g.add_argument("--depth", help="a depth map .npy (metres) of the image")
     r.add_argument("--out", required=True, help="output PNG")
+    r.add_argument(
+        "--aperture",
+        help="aperture shape for a BokehNet trained with model.shape_condition: round, hexagon, "
+        "triangle, star, heart, a label (polygon7@15, star6) or a kernel PNG (white = open); "
+        "default round",
+    )
     _steps_argument(r)
 
 

@@ -66,6 +66,9 @@ class ModelConfig(ConfigModel):
     # "classical": the UNet's output is added to the prior; "classical_edit": the UNet edits the
     # AIF and the same layered blur renders the edit (the output follows the map by construction)
     bokeh_prior: Literal["none", "classical", "classical_edit"] = "none"
+    # BokehNet: the aperture kernel (the row's shape, Cycles' blades or round) is a third
+    # condition image; the classical prior then blurs with it instead of the disc
+    shape_condition: bool = False
 
     @model_validator(mode="after")
     def _local_flux(self):
@@ -176,6 +179,17 @@ class TrainConfig(ConfigModel):
                 f"(which trains task {task!r}; leave data.task out)",
             )
         self.data.task = task
+        shape = self.model.shape_condition
+        if shape and self.network != "bokehnet":
+            raise ConfigRule(
+                "model.shape_condition", "is a BokehNet condition (network = bokehnet)"
+            )
+        if "shape_condition" in self.data.model_fields_set and self.data.shape_condition != shape:
+            raise ConfigRule(
+                "data.shape_condition",
+                f"contradicts model.shape_condition = {str(shape).lower()} (leave it out)",
+            )
+        self.data.shape_condition = shape
         if self.data.real_ratio > 0 and (self.network != "bokehnet" or not self.real.deblur_run):
             raise ConfigRule(
                 "real.deblur_run",

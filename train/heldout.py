@@ -86,7 +86,7 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
                     out = generate(
                         denoiser,
                         codec,
-                        [b["cond"][0][i : i + 1], dmap],
+                        [b["cond"][0][i : i + 1], dmap, *(c[i : i + 1] for c in b["cond"][2:])],
                         cfg.eval.sample_steps,
                         seed=77 + len(values),
                     )

@@ -45,7 +45,8 @@ class PriorUNetDenoiser(torch.nn.Module):
     def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
         from train.backbones.prior import classical_bokeh
 
-        base = classical_bokeh(conds[0], conds[1])
+        kernel = conds[2] if len(conds) > 2 else None  # model.shape_condition
+        base = classical_bokeh(conds[0], conds[1], kernel=kernel)
         return self.unet(z_t, [base, *conds], sigma, sigma_floor)
 
 
@@ -54,7 +55,8 @@ class PriorEditDenoiser(torch.nn.Module):
     map]`` (as :class:`PriorUNetDenoiser`) and its residual ``r`` is added to the AIF, which
     ``train.backbones.prior.layered_blur`` then blurs with the map's layers. The network can
     change what is blurred (brighten clipped highlights, fix colours) but not how much: defocused
-    regions stay as smooth as the map says, so the output follows the map by construction."""
+    regions stay as smooth as the map says, so the output follows the map by construction. With
+    ``model.shape_condition`` the third condition (the aperture kernel image) shapes the blur."""
 
     def __init__(self, unet):
         super().__init__()
@@ -64,9 +66,11 @@ class PriorEditDenoiser(torch.nn.Module):
         from train.backbones.prior import classical_bokeh, layered_blur
         from train.backbones.unet import velocity_from_x0
 
-        base = classical_bokeh(conds[0], conds[1])
+        kernel = conds[2] if len(conds) > 2 else None  # model.shape_condition
+        base = classical_bokeh(conds[0], conds[1], kernel=kernel)
         r = self.unet.correction(z_t, [base, *conds], sigma)
-        return velocity_from_x0(z_t, layered_blur(conds[0] + r, conds[1]), sigma, sigma_floor)
+        out = layered_blur(conds[0] + r, conds[1], kernel=kernel)
+        return velocity_from_x0(z_t, out, sigma, sigma_floor)
 
 
 class FluxWrap(torch.nn.Module):
@@ -93,7 +97,7 @@ def build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
 
 def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     m = cfg.model
-    n_conds = 1 if cfg.network == "deblurnet" else 2
+    n_conds = 1 if cfg.network == "deblurnet" else 2 + bool(m.shape_condition)
     if m.codec == "vae":
         from diffusers import AutoencoderKL
 

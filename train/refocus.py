@@ -5,7 +5,9 @@ as in training's real-photo route, or a given .npy) -> disparity ->
 ``disp_focus`` = median disparity around the chosen focus point -> defocus map
 ``clip(K · |disp − disp_focus| / 100, 0, 1)`` -> BokehNet -> the refocused photo. ``K`` refers to
 the working image width (the image is resized so its sides are multiples of the model's
-granularity and its long edge at most the training crop times four).
+granularity and its long edge at most the training crop times four). A BokehNet trained with
+``model.shape_condition`` also takes the aperture kernel (``aperture``: a shape label or a PNG,
+``train.data.aperture.kernel_from_text``; ``round`` when not given).
 """
 
 from __future__ import annotations
@@ -74,16 +76,30 @@ def refocus(
     depth_m: np.ndarray | None = None,
     depth_model: str | None = None,
     steps: int = 0,
+    aperture: str | None = None,
 ) -> dict:
     """Refocus ``image`` at each ``(x, y)`` in ``focus_points`` (fractions of width/height).
 
     The runs are loaded, the all-in-focus image and the depth computed once; only the defocus
-    map and BokehNet run per focus point. Returns ``images`` (one per point), ``aif``,
-    ``disp_focus`` (per point) and the working ``size``.
+    map and BokehNet run per focus point. ``aperture`` (a BokehNet with the shape condition
+    only; default ``round`` for one) names the kernel (``train.data.aperture.kernel_from_text``).
+    Returns ``images`` (one per point), ``aif``, ``disp_focus`` (per point) and the working
+    ``size``.
     """
+    from train.data.aperture import kernel_from_text
+    from train.data.build import kernel_image
+
     _check_numbers(focus_points, k)
-    cfg_d, deblur = load_run(deblur_run)
+    kernel = None if aperture is None else kernel_from_text(aperture)
     cfg_b, bokeh = load_run(bokeh_run)
+    if kernel is not None and not cfg_b.model.shape_condition:
+        raise ValueError(
+            f"{bokeh_run}: this BokehNet was trained without model.shape_condition; "
+            "leave --aperture out"
+        )
+    if cfg_b.model.shape_condition and kernel is None:
+        kernel = kernel_from_text("round")
+    cfg_d, deblur = load_run(deblur_run)
     gran = max(cfg_d.granularity_px, cfg_b.granularity_px)
     h, w = image.shape[:2]
     scale = min(1.0, cfg_b.data.resolution_px * 4 / max(h, w))
@@ -101,6 +117,7 @@ def refocus(
     depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
     disp = optics.disparity_from_depth(depth)
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
+    shape = [] if kernel is None else [kernel_image(kernel, nh, nw)[None]]
     r = max(1, min(nw, nh) // 32)
     images, focus_disps = [], []
     for fx, fy in focus_points:
@@ -109,7 +126,11 @@ def refocus(
         disp_focus = float(np.median(window))
         dmap = defocus_maps(disp_t, torch.tensor([disp_focus]), k)
         out = generate(
-            bokeh.denoiser, bokeh.codec, [aif, dmap], steps or cfg_b.eval.sample_steps, seed=0
+            bokeh.denoiser,
+            bokeh.codec,
+            [aif, dmap, *shape],
+            steps or cfg_b.eval.sample_steps,
+            seed=0,
         )
         images.append(_to_uint8(out))
         focus_disps.append(disp_focus)
@@ -137,7 +158,17 @@ def refocus_cli(a) -> int:
     try:
         image = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
         depth = _read_depth(a.depth) if a.depth else None
-        res = refocus(a.deblur, a.bokeh, image, [(fx, fy)], a.k, depth, a.depth_model, a.steps)
+        res = refocus(
+            a.deblur,
+            a.bokeh,
+            image,
+            [(fx, fy)],
+            a.k,
+            depth,
+            a.depth_model,
+            a.steps,
+            aperture=a.aperture,
+        )
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

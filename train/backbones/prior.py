@@ -11,6 +11,13 @@ apart, so in-focus content stays crisp over defocused content), then normalised 
 accumulated coverage. The network then learns a correction (``model.bokeh_prior``): added to
 the prior (``classical``), or made to the AIF before this blur (``classical_edit``, which then
 carries gradients to the edit).
+
+With an aperture kernel image (BokehNet's ``model.shape_condition``: [B, ≥1, h, w], the kernel
+in the centred ``min(h, w)`` square, ``train.data.build.kernel_image``) each sample's layers are
+blurred with ``optics.bokeh.aperture_kernel(r, kernel_b)`` (the mean over channels, scaled to the
+layer's CoC, sum 1) instead of the disc, so the prior follows the shape by construction. The map
+is unsigned, so layers in front of the focus plane cannot be rotated by 180° as a thin lens
+shows them: the prior uses the behind-focus orientation everywhere.
 """
 
 from __future__ import annotations
@@ -42,14 +49,35 @@ def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return y[..., c : c + h, c : c + w].to(x.dtype)
 
 
+def square_kernels(kernel: torch.Tensor) -> list:
+    """Per sample of a kernel image [B, ≥1, h, w], the numpy kernel (float64, square): the mean
+    over channels of the centred ``min(h, w)`` square."""
+    h, w = kernel.shape[-2:]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    square = kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1)
+    return [k.detach().double().cpu().numpy() for k in square]
+
+
 @torch.no_grad()
-def classical_bokeh(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) -> torch.Tensor:
-    """The prior for ``image`` [B, 3, H, W] (any range) and ``dmap`` [B, ≥1, H, W] in [0, 1]."""
-    return layered_blur(image, dmap, max_layers)
+def classical_bokeh(
+    image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24, *, kernel=None
+) -> torch.Tensor:
+    """The prior for ``image`` [B, 3, H, W] (any range) and ``dmap`` [B, ≥1, H, W] in [0, 1];
+    ``kernel`` (optional) an aperture kernel image [B, ≥1, h, w] in [0, 1]."""
+    return layered_blur(image, dmap, max_layers, kernel=kernel)
 
 
-def layered_blur(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) -> torch.Tensor:
-    """:func:`classical_bokeh` with gradients to ``image`` (the layers come from ``dmap``)."""
+def layered_blur(
+    image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24, *, kernel=None
+) -> torch.Tensor:
+    """:func:`classical_bokeh` with gradients to ``image`` (the layers come from ``dmap``).
+
+    Layer ``v`` (radius ``r_v = v · step``, ``step = max(1, max r / max_layers)``) with mask
+    ``m_v`` is composited as ``colour ← K_v * (x · m_v) + (1 − a_v) · colour``,
+    ``alpha ← a_v + (1 − a_v) · alpha`` with ``a_v = clip(K_v * m_v, 0, 1)``, largest ``r_v``
+    first; output ``colour / alpha``. ``K_v``: the disc of radius ``r_v``, or with ``kernel``
+    sample b's ``aperture_kernel(r_v, kernel_b)``."""
     radius = dmap[:, :1].clamp(0, 1) * MAX_RADIUS_PX
     top = float(radius.max())
     if top < 0.5:
@@ -58,11 +86,18 @@ def layered_blur(image: torch.Tensor, dmap: torch.Tensor, max_layers: int = 24) 
     level = torch.round(radius / step)
     colour = torch.zeros_like(image, dtype=torch.float64)
     alpha = torch.zeros_like(radius, dtype=torch.float64)
+    shapes = None if kernel is None else square_kernels(kernel)
     for v in torch.unique(level).flip(0).tolist():  # largest blur first, sharpest on top
         mask = (level == v).double()
-        k = disc_kernel(v * step)
-        c = _fft_blur(image.double() * mask, k)
-        a = _fft_blur(mask, k).clamp(0, 1)
+        if shapes is None:
+            k = disc_kernel(v * step)
+            c = _fft_blur(image.double() * mask, k)
+            a = _fft_blur(mask, k).clamp(0, 1)
+        else:
+            ks = [torch.from_numpy(aperture_kernel(v * step, s)) for s in shapes]
+            x = image.double() * mask
+            c = torch.cat([_fft_blur(x[b : b + 1], kb) for b, kb in enumerate(ks)])
+            a = torch.cat([_fft_blur(mask[b : b + 1], kb) for b, kb in enumerate(ks)]).clamp(0, 1)
         colour = c + (1 - a) * colour
         alpha = a + (1 - a) * alpha
     return (colour / alpha.clamp_min(1e-6)).to(image.dtype)

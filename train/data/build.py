@@ -12,6 +12,8 @@ K (GenRefocus blur radius in px per 1/m, DESIGN.md section 3) is linear in the i
 ``K_final = k_genrefocus · W_final / k_ref_width_px`` (``optics.rescale_k`` through the file's
 own width and every resize); a crop does not change it. The BokehNet defocus map is
 ``optics.defocus_map(disparity, disp_focus, K_final)`` on the cropped disparity, raw in [0, 1].
+With ``shape_condition`` the BokehNet sample also carries the row's aperture kernel
+(``train.data.aperture.row_kernel``) as a third condition image (:func:`kernel_image`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ _DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
 # The files the trainer opens, per schema: they must exist, be readable and (relative paths,
 # links followed) lie inside the manifest root. The other path columns are checked as values.
 READ_COLUMNS = {
-    "synthetic_pairs": ("aif_path", "bokeh_path", "depth_path"),
+    "synthetic_pairs": ("aif_path", "bokeh_path", "depth_path", "aperture_kernel_path"),
     "real_photos": ("uri", "depth_path"),
 }
 
@@ -192,13 +194,42 @@ def defocus_tensor(disparity: torch.Tensor, disp_focus: float, k: float) -> torc
     return torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1)))
 
 
+def kernel_image(kernel: np.ndarray, height_px: int, width_px: int) -> torch.Tensor:
+    """A square kernel (``optics.aperture`` conventions, white = open) as a condition image:
+    float32 [3, H, W] in [0, 1], the kernel resized to ``min(H, W)`` px with area interpolation,
+    replicated to 3 channels and centred in the frame (zero around it when H != W), so that
+    ``train.backbones.prior`` reads it back from the centred square."""
+    side = min(int(height_px), int(width_px))
+    k = torch.from_numpy(np.require(kernel, np.float32, ["C", "W"]))[None, None]
+    k = F.interpolate(k, (side, side), mode="area")[0].clamp(0.0, 1.0)
+    out = torch.zeros(3, int(height_px), int(width_px))
+    y0, x0 = (int(height_px) - side) // 2, (int(width_px) - side) // 2
+    out[:, y0 : y0 + side, x0 : x0 + side] = k
+    return out
+
+
+def synthetic_kernel(row: dict, root: str | None) -> np.ndarray:
+    """:func:`train.data.aperture.row_kernel`, decoded once per process like the images."""
+    from train.data.aperture import row_kernel
+
+    path = row.get("aperture_kernel_path")
+    if path:
+        key = f"kernel:{join_root(path, root)}"
+    else:
+        cycles = (row.get("aperture_blades"), row.get("aperture_rotation_deg"))
+        key = f"kernel:cycles:{cycles}:{row.get('aperture_ratio')}"
+    return DECODED.get(key, lambda: row_kernel(row, root))
+
+
 def augment(
     kinds: tuple[str, ...], rng: np.random.Generator, rgb: list[torch.Tensor], maps: list
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Label-preserving training augmentation of one sample's crops: ``"flip"`` mirrors every
     image and map horizontally and vertically (each with p = 0.5), ``"rgb"`` permutes the colour
     channels of the RGB images (one permutation per sample). Defocus blur, K and disparity do not
-    depend on either. Draws 2 numbers from ``rng`` for "flip", then 1 permutation for "rgb"."""
+    depend on either; an aperture kernel image is a map (a mirrored triangle's bokeh is a
+    mirrored triangle, and its channels are not colours). Draws 2 numbers from ``rng`` for
+    "flip", then 1 permutation for "rgb"."""
     if "flip" in kinds:
         dims = [d for d, p in ((-1, rng.random()), (-2, rng.random())) if p < 0.5]
         if dims:
@@ -221,17 +252,28 @@ def assemble(
     source: str,
     sample_id: str,
     rng: np.random.Generator | None = None,
+    kernel: np.ndarray | None = None,
 ) -> dict:
     """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`);
-    ``rng`` (training only) applies ``cfg.augment`` and ``cfg.sharp_fraction``."""
+    ``rng`` (training only) applies ``cfg.augment`` and ``cfg.sharp_fraction``. With
+    ``cfg.shape_condition`` (bokeh) ``kernel`` (None: round, what a photo's lens is taken to
+    have) becomes the third condition, :func:`kernel_image` at the crop size."""
+    maps = [disparity]
+    if cfg.shape_condition and cfg.task == "bokeh":
+        if kernel is None:
+            from optics.aperture import parse_shape, rasterize
+
+            kernel = rasterize(parse_shape("round"))
+        maps.append(kernel_image(kernel, *aif.shape[-2:]))
     if rng is not None and cfg.augment:
-        (aif, bokeh), (disparity,) = augment(cfg.augment, rng, [aif, bokeh], [disparity])
+        (aif, bokeh), maps = augment(cfg.augment, rng, [aif, bokeh], maps)
+    disparity = maps[0]
     if rng is not None and cfg.task == "deblur" and cfg.sharp_fraction > 0:
         bokeh = aif if rng.random() < cfg.sharp_fraction else bokeh  # sharp in, sharp out
     if cfg.task == "deblur":
         target, cond = aif, [bokeh]
     else:
-        target, cond = bokeh, [aif, defocus_tensor(disparity, disp_focus, k)]
+        target, cond = bokeh, [aif, defocus_tensor(disparity, disp_focus, k), *maps[1:]]
     return {
         "target": target,
         "cond": cond,
@@ -247,7 +289,8 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
     """Tensors for one ``synthetic_pairs`` row (all [C, S, S] float32, S = resolution_px).
 
     deblur: ``target`` = AIF, ``cond`` = [DoF render]; bokeh: ``target`` = DoF render,
-    ``cond`` = [AIF, defocus map]. RGB in [-1, 1], the map raw in [0, 1]. Also ``k`` (K at the
+    ``cond`` = [AIF, defocus map] (+ the aperture kernel image with ``cfg.shape_condition``).
+    RGB in [-1, 1], the map and the kernel raw in [0, 1]. Also ``k`` (K at the
     final width), ``disparity`` [1, S, S] (1/m), ``disp_focus``, ``source`` and ``id``. The rng
     draws do not depend on the task, so both tasks crop a row identically for the same rng.
     """
@@ -277,6 +320,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
         source="synthetic",
         sample_id=f"{row['scene_id']}/{row['render_id']}",
         rng=rng if train else None,
+        kernel=synthetic_kernel(row, root) if cfg.shape_condition else None,
     )
 
 

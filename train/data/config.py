@@ -45,6 +45,9 @@ class DataConfig(ConfigModel):
     # deblur, training only: this share of samples shows the all-in-focus image as the input too
     # (a deblurrer must leave sharp pixels alone)
     sharp_fraction: Probability = 0.0
+    # bokeh: the row's aperture kernel is a third condition image (in a train config: follows
+    # model.shape_condition)
+    shape_condition: bool = False
 
     @field_validator("resize_range")
     @classmethod

@@ -1,0 +1,313 @@
+"""BokehNet's aperture-shape condition (``model.shape_condition``): the row's kernel, the kernel
+as a third condition image, the prior blurring with it, training and refocus with it.
+
+Tiny manifests written by hand (``manifests.example`` rows over 64² PNG / ``.npy`` files and the
+shaped rows' kernel PNGs); no Blender.
+"""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from manifests import write_part
+from manifests.example import synthetic_rows
+from optics.aperture import KernelError, footprint, iou, parse_shape, rasterize
+from optics.bokeh import aperture_kernel
+from train.backbones.prior import disc_kernel, layered_blur
+from train.data.aperture import cycles_kernel, kernel_from_text, row_kernel
+from train.data.build import build_sample, collate, load_rows
+
+SIZE_PX = 64
+
+
+def _kernel_png(path, label: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    k = rasterize(parse_shape(label))
+    Image.fromarray((k * 255).round().astype(np.uint8), "L").save(path)
+
+
+def _files_for(root, row: dict, rng) -> None:
+    for name in ("aif_path", "bokeh_path"):
+        (root / row[name]).parent.mkdir(parents=True, exist_ok=True)
+        img = rng.integers(0, 256, (SIZE_PX, SIZE_PX, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / row[name])
+    Image.open(root / row["bokeh_path"]).save(root / row["bokeh_jpeg_path"])
+    depth = np.linspace(1.0, 4.0, SIZE_PX * SIZE_PX, dtype=np.float32).reshape(SIZE_PX, SIZE_PX)
+    np.save(root / row["depth_path"], depth)
+    np.save(root / row["coc_path"], np.zeros((SIZE_PX, SIZE_PX), np.float32))
+    if row["aperture_kernel_path"]:
+        _kernel_png(root / row["aperture_kernel_path"], row["aperture_shape_id"])
+
+
+def shaped_manifest(root, n_scenes: int = 4) -> str:
+    """Scenes 1 and 3 shaped (triangle, star, ...), 0 and 2 Cycles' round / bladed; scene 0 val."""
+    rng = np.random.default_rng(0)
+    rows = synthetic_rows(n_scenes, 2)
+    for row in rows:
+        row.update(width_px=SIZE_PX, height_px=SIZE_PX, k_ref_width_px=SIZE_PX)
+        _files_for(root, row, rng)
+    write_part(rows, root, "synthetic_pairs", 0)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> str:
+    return shaped_manifest(tmp_path_factory.mktemp("shaped") / "m")
+
+
+# ---- the row's kernel ------------------------------------------------------------------------
+
+
+def test_cycles_round_and_hexagon_match_the_optics_shapes():
+    assert np.array_equal(cycles_kernel(0, 0.0, 1.0), rasterize(parse_shape("round")))
+    # Cycles' vertex k at rotation + 2πk/N from +x is optics' polygonN@(rotation − 90)
+    hexagon = cycles_kernel(6, 30.0, 1.0)
+    assert np.abs(hexagon - rasterize(parse_shape("polygon6@-60"))).max() < 1e-6
+    row = {"aperture_blades": 6, "aperture_rotation_deg": 30.0, "aperture_ratio": 1.0}
+    assert np.array_equal(row_kernel(row), hexagon)
+
+
+@pytest.mark.parametrize("label", ["round", "hexagon"])
+def test_anamorphic_ratio_squeezes_the_shape_horizontally(label):
+    blades = {"round": 0, "hexagon": 6}[label]
+    squeezed = cycles_kernel(blades, 90.0, 2.0)  # rotation 90: the label's own orientation
+    full = rasterize(parse_shape(label))
+    expect = np.zeros_like(full)
+    expect[:, 32:96] = full.reshape(128, 64, 2).mean(-1)  # x halved about the centre
+    assert iou(footprint(squeezed), footprint(expect)) > 0.97
+    assert squeezed.sum() == pytest.approx(full.sum() / 2, rel=0.01)
+
+
+def test_a_shaped_row_reads_its_kernel_png(manifest):
+    rows = load_rows([manifest], "synthetic_pairs")
+    shaped = [r for r in rows if r["aperture_kernel_path"]]
+    assert shaped
+    for r in shaped:
+        want = rasterize(parse_shape(r["aperture_shape_id"]))
+        assert np.abs(row_kernel(r) - want).max() <= 0.5 / 255 + 1e-6
+
+
+def test_a_missing_or_hostile_kernel_png_is_one_line_naming_the_file(manifest, tmp_path):
+    row = load_rows([manifest], "synthetic_pairs")[0]
+    (tmp_path / "outside_kernel.png").write_bytes(b"x")
+    for path in ("scenes/000001/nope_kernel.png", "../outside_kernel.png"):
+        with pytest.raises(KernelError) as e:
+            row_kernel(dict(row, aperture_kernel_path=path))
+        assert "\n" not in str(e.value) and path.split("/")[-1] in str(e.value), str(e.value)
+    garbage = tmp_path / "g" / "k.png"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"not a png")
+    with pytest.raises(KernelError) as e:
+        row_kernel(dict(row, aperture_kernel_path="k.png"), str(garbage.parent))
+    assert "\n" not in str(e.value) and "k.png" in str(e.value)
+    link = tmp_path / "g" / "link.png"
+    link.symlink_to(tmp_path / "outside_kernel.png")
+    with pytest.raises(KernelError, match="outside the manifest root"):
+        row_kernel(dict(row, aperture_kernel_path="link.png"), str(garbage.parent))
+
+
+def test_aperture_text_is_a_shape_or_a_png(tmp_path):
+    assert np.array_equal(kernel_from_text("triangle"), rasterize(parse_shape("polygon3")))
+    with pytest.raises(KernelError, match="unknown aperture 'blob'"):
+        kernel_from_text("blob")
+    with pytest.raises(KernelError) as e:
+        kernel_from_text(str(tmp_path / "missing.png"))
+    assert "missing.png" in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- the sample and the config ---------------------------------------------------------------
+
+
+def _flip(sample: dict, i: int, dims: tuple) -> torch.Tensor:
+    return sample["cond"][i].flip(dims) if dims else sample["cond"][i]
+
+
+def test_the_sample_carries_the_kernel_and_flips_it_with_the_image(manifest, tiny_cfg):
+    cfg = tiny_cfg("bokehnet_tiny_shape.toml")
+    assert cfg.data.shape_condition
+    rows = [r for r in load_rows([manifest], "synthetic_pairs") if r["aperture_kernel_path"]]
+    row = next(r for r in rows if r["aperture_shape_id"].startswith("polygon3"))
+    s = build_sample(row, cfg.data, np.random.default_rng(0), False)
+    assert len(s["cond"]) == 3
+    k = s["cond"][2]
+    assert k.shape == (3, 32, 32) and k.dtype == torch.float32 and 0 <= k.min() <= k.max() <= 1
+    want = torch.nn.functional.interpolate(
+        torch.from_numpy(row_kernel(row))[None, None], (32, 32), mode="area"
+    )[0, 0]
+    assert torch.allclose(k[0], want) and torch.equal(k[0], k[2])
+    cfg.data.augment = ("flip", "rgb")
+    seen = set()
+    for seed in range(8):  # every flip combination shows up: the kernel follows the images
+        rng = np.random.default_rng(seed)
+        plain = build_sample(row, cfg.data.model_copy(update={"augment": ()}), rng, True)
+        aug = build_sample(row, cfg.data, np.random.default_rng(seed), True)
+        dims = next(  # the flip the defocus map got (the colour permutation leaves maps alone)
+            d
+            for d in ((), (-1,), (-2,), (-1, -2))
+            if torch.equal(_flip(plain, 1, d), aug["cond"][1])
+        )
+        seen.add(dims)
+        assert torch.equal(aug["cond"][2], _flip(plain, 2, dims)), (seed, dims)
+    assert len(seen) > 1
+    batch = collate([s, s])
+    assert [c.shape[1] for c in batch["cond"]] == [3, 3, 3]
+
+
+def test_shape_condition_is_a_bokehnet_setting(tmp_path):
+    from train.config import TrainConfigError, load_train_config
+
+    with pytest.raises(TrainConfigError) as e:
+        load_train_config("deblurnet_tiny.toml", ["model.shape_condition=true"])
+    assert "model.shape_condition" in str(e.value) and "\n" not in str(e.value)
+    plain = load_train_config("bokehnet_tiny.toml")
+    assert not plain.model.shape_condition and not plain.data.shape_condition
+
+
+# ---- the prior -------------------------------------------------------------------------------
+
+
+def _point(size=96):
+    img = torch.zeros(1, 3, size, size)
+    img[..., size // 2, size // 2] = 1.0
+    return img, torch.full((1, 3, size, size), 0.2)  # r = 20 px everywhere
+
+
+def test_a_triangle_kernel_gives_a_triangle_footprint():
+    img, dmap = _point()
+    tri = rasterize(parse_shape("triangle"))
+    kimg = torch.from_numpy(tri)[None, None].expand(1, 3, -1, -1)
+    out = layered_blur(img, dmap, kernel=kimg)[0, 0].numpy()
+    want = aperture_kernel(20.0, tri)
+    h = want.shape[0] // 2
+    crop = out[48 - h : 48 + h + 1, 48 - h : 48 + h + 1]
+    assert iou(footprint(crop), footprint(want)) >= 0.9
+    disc = footprint(disc_kernel(20.0).numpy())
+    assert iou(footprint(crop), disc) < 0.8  # not the disc
+
+
+def _layered_blur_before(image, dmap, max_layers=24):
+    """The prior as it was before the shape condition (disc layers only)."""
+    from train.backbones.prior import MAX_RADIUS_PX, _fft_blur
+
+    radius = dmap[:, :1].clamp(0, 1) * MAX_RADIUS_PX
+    step = max(1.0, float(radius.max()) / max_layers)
+    level = torch.round(radius / step)
+    colour = torch.zeros_like(image, dtype=torch.float64)
+    alpha = torch.zeros_like(radius, dtype=torch.float64)
+    for v in torch.unique(level).flip(0).tolist():
+        mask = (level == v).double()
+        k = disc_kernel(v * step)
+        c = _fft_blur(image.double() * mask, k)
+        a = _fft_blur(mask, k).clamp(0, 1)
+        colour = c + (1 - a) * colour
+        alpha = a + (1 - a) * alpha
+    return (colour / alpha.clamp_min(1e-6)).to(image.dtype)
+
+
+def test_without_a_kernel_the_prior_and_the_model_are_unchanged(tiny_cfg):
+    from train.model import build_model
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    dmap = torch.rand(2, 1, 32, 32, generator=g).expand(-1, 3, -1, -1) * 0.3
+    assert torch.equal(layered_blur(img, dmap), _layered_blur_before(img, dmap))
+    plain = build_model(tiny_cfg("bokehnet_tiny.toml"))
+    shaped = build_model(tiny_cfg("bokehnet_tiny_shape.toml"))
+    assert (plain.n_conds, shaped.n_conds) == (2, 3)
+    z, sigma = torch.randn(2, 3, 32, 32, generator=g), torch.full((2,), 0.9)
+    v = plain.denoiser(z, [img, dmap], sigma)
+    assert torch.isfinite(v).all() and v.shape == z.shape
+    kimg = torch.from_numpy(rasterize(parse_shape("heart")))[None, None].expand(2, 3, -1, -1)
+    kimg = torch.nn.functional.interpolate(kimg, (32, 32), mode="area")
+    assert torch.isfinite(shaped.denoiser(z, [img, dmap, kimg], sigma)).all()
+
+
+# ---- training, checkpoints and refocus -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runs(manifest, tmp_path_factory):
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    out = {}
+    for name in ("deblurnet_tiny", "bokehnet_tiny", "bokehnet_tiny_shape"):
+        cfg = load_train_config(f"{name}.toml")
+        cfg.compute_threads = 1
+        cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 1
+        cfg.eval.lvcorr_images, cfg.eval.k_sweep = 1, [0.0, 40.0]
+        cfg.optim.batch_size = 2
+        run = tmp_path_factory.mktemp(name) / "run"
+        out[name] = (run, train_local(cfg, [manifest], run, steps=1, show_progress=False))
+    return out
+
+
+def test_a_training_step_runs_with_the_shape_condition(runs):
+    run, metrics = runs["bokehnet_tiny_shape"]
+    assert {"psnr", "lvcorr"} <= set(metrics) and metrics["step"] == 1
+    assert (run / "checkpoints" / "LATEST").exists()
+
+
+def test_a_checkpoint_without_the_condition_is_refused_in_one_line(runs, tiny_cfg):
+    from train.checkpoint import CheckpointError, checkpoint_of, load_checkpoint
+    from train.model import build_model
+
+    for model_name, run_name in (
+        ("bokehnet_tiny_shape.toml", "bokehnet_tiny"),
+        ("bokehnet_tiny.toml", "bokehnet_tiny_shape"),
+    ):
+        built = build_model(tiny_cfg(model_name))
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(checkpoint_of(runs[run_name][0]), built)
+        assert "\n" not in str(e.value) and "shape" in str(e.value), str(e.value)
+
+
+def _refocus(runs, bokeh: str, tmp_path, *extra: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from train.cli import main
+
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), np.uint8)).save(
+        tmp_path / "photo.png"
+    )
+    np.save(tmp_path / "d.npy", np.linspace(1, 3, 48 * 64, dtype=np.float32).reshape(48, 64))
+    args = ["refocus", "--deblur", str(runs["deblurnet_tiny"][0]), "--bokeh", str(runs[bokeh][0])]
+    args += ["--image", str(tmp_path / "photo.png"), "--focus", "0.5,0.5", "--k", "30"]
+    args += ["--depth", str(tmp_path / "d.npy"), "--out", str(tmp_path / "o.png"), *extra]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(args)
+    return rc, err.getvalue()
+
+
+def test_refocus_with_a_triangle_aperture_writes_an_image(runs, tmp_path):
+    rc, err = _refocus(runs, "bokehnet_tiny_shape", tmp_path, "--aperture", "triangle")
+    assert rc == 0, err
+    assert np.asarray(Image.open(tmp_path / "o.png")).shape == (48, 64, 3)
+    rc, err = _refocus(runs, "bokehnet_tiny_shape", tmp_path)  # default: round
+    assert rc == 0, err
+
+
+def test_refocus_refuses_an_aperture_without_the_condition_or_a_bad_one(runs, tmp_path):
+    rc, err = _refocus(runs, "bokehnet_tiny", tmp_path, "--aperture", "triangle")
+    assert rc == 2 and "shape_condition" in err and len(err.strip().splitlines()) == 1
+    rc, err = _refocus(runs, "bokehnet_tiny_shape", tmp_path, "--aperture", "blob")
+    assert rc == 2 and "unknown aperture" in err and len(err.strip().splitlines()) == 1
+    rc, err = _refocus(runs, "bokehnet_tiny_shape", tmp_path, "--aperture", "nope.png")
+    assert rc == 2 and "nope.png" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_benchmark_passes_each_renders_kernel(manifest, runs):
+    from train.benchmark import Model, Scores, bokeh_section, load_scenes
+
+    scenes = load_scenes([manifest], 16, max_scenes=2)
+    shaped = scenes[1].renders[0]
+    assert shaped["kernel"].shape == (1, 3, 64, 64)
+    tri = rasterize(parse_shape(synthetic_rows(2, 1)[1]["aperture_shape_id"]))
+    want = torch.nn.functional.interpolate(torch.from_numpy(tri)[None, None], (64, 64), mode="area")
+    assert torch.allclose(shaped["kernel"][0, 0], want[0, 0], atol=1 / 255)
+    scores = Scores()
+    bokeh_section(Model(runs["bokehnet_tiny_shape"][0], "bokehnet", steps=1), scenes, scores)
+    assert scores.summary()["bokehnet"]["psnr"] > 0

@@ -1,0 +1,107 @@
+"""A row's aperture as a kernel: BokehNet's optional shape condition (``model.shape_condition``).
+
+:func:`row_kernel` gives the ``optics.aperture`` kernel (float32, ``KERNEL_SIZE_PX`` square,
+white = open, spanning the CoC's bounding square, behind-focus orientation, row 0 at the top)
+of a ``synthetic_pairs`` row: its ``aperture_kernel_path`` PNG for a shaped render, else Cycles'
+own aperture rasterised from ``aperture_blades`` / ``aperture_rotation_deg`` / ``aperture_ratio``.
+:func:`kernel_from_text` is the ``--aperture`` of inference (a shape label or a PNG path).
+numpy and ``optics`` / ``manifests`` only.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from manifests.images import read_kernel_png
+from manifests.uri import is_uri, join_root, path_problem
+from optics.aperture import (
+    KERNEL_SIZE_PX,
+    SUPERSAMPLE,
+    KernelError,
+    _inside_polygon,
+    _resample_square,
+    parse_shape,
+    pixel_grid,
+    rasterize,
+)
+
+KERNEL_COLUMN = "aperture_kernel_path"
+
+
+def rasterize_outline(points: np.ndarray, size_px: int = KERNEL_SIZE_PX) -> np.ndarray:
+    """The open fraction of each pixel inside the closed polygon ``points`` (K×2, x right, y up,
+    in units of the CoC radius), ``SUPERSAMPLE²`` sub-samples per pixel, float32 ``size_px²``."""
+    n = int(size_px)
+    x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
+    inside = _inside_polygon(x, y, np.asarray(points, dtype=np.float64))
+    return inside.reshape(n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
+
+
+def cycles_kernel(
+    blades: int, rotation_deg: float, ratio: float, size_px: int = KERNEL_SIZE_PX
+) -> np.ndarray:
+    """Cycles' own aperture as a kernel: round for fewer than 3 blades, else the regular polygon
+    with vertex ``k`` at angle ``rotation + 2πk/N`` from +x (counter-clockwise, y up; the
+    ``optics.aperture`` label ``polygonN@(rotation_deg − 90)``, whose first vertex is at the top).
+    Anamorphic ``ratio`` r narrows the horizontal extent to 1/r: the open set is
+    ``{(x, y) : (r·x, y) in the round or polygonal opening}``."""
+    r = float(ratio)
+    if not (np.isfinite(r) and r > 0):
+        raise KernelError(f"aperture_ratio must be a finite number > 0, got {ratio!r}")
+    n = int(blades)
+    if n < 3:
+        if r == 1.0:
+            return rasterize(parse_shape("round"), size_px)
+        x, y = np.broadcast_arrays(*pixel_grid(int(size_px), SUPERSAMPLE))
+        inside = np.hypot(r * x, y) <= 1.0
+        m = int(size_px)
+        return inside.reshape(m, SUPERSAMPLE, m, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
+    t = np.deg2rad(float(rotation_deg)) + 2 * np.pi * np.arange(n) / n
+    points = np.stack([np.cos(t) / r, np.sin(t)], -1)
+    return rasterize_outline(points, size_px)
+
+
+def kernel_file(path: str, root: str | None) -> str:
+    """``path`` (a manifest path column value) resolved against ``root`` like the other path
+    columns (:func:`manifests.uri.join_root`); a local relative path must stay inside the root,
+    links followed, else :class:`KernelError` (one line, naming the file)."""
+    why = path_problem(str(path))
+    if why:
+        raise KernelError(f"{KERNEL_COLUMN} {path!r} {why}")
+    full = join_root(str(path), root)
+    if root is not None and not is_uri(str(path)) and not is_uri(str(root)):
+        real, real_root = os.path.realpath(full), os.path.realpath(root)
+        if os.path.commonpath([real, real_root]) != real_root:
+            raise KernelError(f"{full} resolves outside the manifest root {root} (to {real})")
+    return full
+
+
+def row_kernel(row: dict, root: str | None = None) -> np.ndarray:
+    """The kernel of a ``synthetic_pairs`` row (float32, ``KERNEL_SIZE_PX`` square): its
+    ``aperture_kernel_path`` PNG (``manifests.images.read_kernel_png``, resolved with
+    :func:`kernel_file` against ``root``, default the row's ``_root``) when set, else
+    :func:`cycles_kernel` of its blades, rotation and ratio. One-line :class:`KernelError`s."""
+    root = row.get("_root") if root is None else root
+    path = row.get(KERNEL_COLUMN)
+    if path:
+        kernel = read_kernel_png(kernel_file(path, root))
+        if kernel.shape != (KERNEL_SIZE_PX, KERNEL_SIZE_PX):
+            kernel = _resample_square(kernel, KERNEL_SIZE_PX).astype(np.float32)
+        return kernel
+    return cycles_kernel(
+        int(row.get("aperture_blades") or 0),
+        float(row.get("aperture_rotation_deg") or 0.0),
+        float(row.get("aperture_ratio") or 1.0),
+    )
+
+
+def kernel_from_text(text: str) -> np.ndarray:
+    """An ``--aperture`` value as a kernel: a path ending in ``.png`` is a user kernel
+    (``read_kernel_png(path, user=True)``: centred, scaled to the CoC circle), anything else an
+    ``optics.aperture`` shape (``round``, ``hexagon``, ``star5@12``...) rasterised."""
+    text = str(text)
+    if text.lower().endswith(".png"):
+        return read_kernel_png(text, user=True)
+    return rasterize(parse_shape(text))
