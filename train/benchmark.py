@@ -125,7 +125,8 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
             raise BenchmarkError(f"{r['bokeh_path']}: {dof.shape[:2]} vs the AIF's {(h, w)}")
         k = float(optics.rescale_k(r["k_genrefocus"], r["k_ref_width_px"], ww))
         try:
-            kernel = kernel_image(synthetic_kernel(r, r["_root"]), hh, ww)[None]
+            kernel_raw = synthetic_kernel(r, r["_root"])
+            kernel = kernel_image(kernel_raw, hh, ww)[None]
         except ValueError as e:  # optics.aperture.KernelError: one line naming the file
             raise BenchmarkError(str(e)) from None
         renders.append(
@@ -135,6 +136,8 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
                 "disp_focus": float(r["disp_focus"]),
                 "id": f"{key}/{r['render_id']}",
                 "kernel": kernel,
+                "kernel_raw": kernel_raw,  # the square kernel (optics.aperture conventions)
+                "shape": r.get("aperture_shape_id"),  # a shaped render's label, else None
             }
         )
     aif_t = rgb_to_tensor(_resize(aif, ww, hh, Image.BICUBIC))[None]
@@ -202,6 +205,8 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
         strip = strip or sweep
         disp = sc.disparity[0, 0].numpy()
         for df in band_medians(disp)[[-1, 0]].tolist():
+            if not np.isfinite(df):  # an empty band (a scene of few depths): no focus there
+                continue
             outs = {
                 "bokehnet": bokeh([sc.aif, _dmap(sc, df, focus_k)], kernel0),
                 "reference": reference(sc.aif, sc.disparity, focus_k, df),
@@ -268,8 +273,13 @@ def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], section
     return shots
 
 
-def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float) -> dict:
-    """Every section over ``scenes``; returns the results and the images for the figures."""
+def run_benchmark(
+    deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float, shape_bokeh=None
+) -> dict:
+    """Every section over ``scenes``; returns the results and the images for the figures.
+    ``shape_bokeh``: a BokehNet with the shape condition, scored in the ``shapes`` section."""
+    from train.shape_bench import shape_section
+
     k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
     sections = {s: Scores() for s in ("deblur", "deblur_sharp", "bokeh", "refocus")}
     shots = deblur_and_refocus(deblur, bokeh, scenes, sections)
@@ -285,7 +295,16 @@ def run_benchmark(deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: flo
         "deblur_steps": deblur.steps,
         "bokeh_steps": bokeh.steps,
     }
-    return {"results": results, "shots": shots, "strip": ctrl["strip"], "k_sweep": k_sweep}
+    shapes = shape_section(bokeh, shape_bokeh, scenes, _dmap)
+    if shapes is not None:
+        results["shapes"] = shapes["results"]
+    return {
+        "results": results,
+        "shots": shots,
+        "strip": ctrl["strip"],
+        "k_sweep": k_sweep,
+        "shape_grid": shapes["grid"] if shapes else None,
+    }
 
 
 def table_markdown(results: dict) -> str:
@@ -306,6 +325,10 @@ def table_markdown(results: dict) -> str:
             f"| {row} | {results['lvcorr'][row]:.3f} | "
             f"{results['focus_follows'].get(row, float('nan')):.2f} |"
         )
+    if results.get("shapes"):
+        from train.shape_bench import shape_table
+
+        lines += shape_table(results["shapes"])
     lines += ["", "| target | value | threshold | met |", "|---|---|---|---|"]
     for t in results.get("targets") or check_targets(results):
         met = "yes" if t["ok"] else "no"
@@ -330,6 +353,9 @@ def write_outputs(out: Path, bench: dict) -> dict:
     labels = [f"K={k:g}" for k in bench["k_sweep"]]
     strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
     write_sample_grid(strip, labels, str(out / "k_sweep.png"))
+    if bench.get("shape_grid"):
+        g = bench["shape_grid"]
+        write_sample_grid(g["rows"], g["labels"], str(out / "shapes_grid.png"))
     return results
 
 
@@ -341,13 +367,18 @@ def benchmark(
     max_scenes: int = 0,
     focus_k: float = 20.0,
     steps: int = 0,
+    shape_bokeh_run=None,
 ) -> dict:
-    """Load the runs and the held-out scenes, run every section, write the outputs."""
+    """Load the runs and the held-out scenes, run every section, write the outputs.
+    ``shape_bokeh_run``: a BokehNet run with ``model.shape_condition`` for the shapes section."""
     deblur = Model(deblur_run, "deblurnet", steps)
     bokeh = Model(bokeh_run, "bokehnet", steps)
-    gran = max(deblur.cfg.granularity_px, bokeh.cfg.granularity_px)
-    scenes = load_scenes(manifests, gran, max_scenes)
-    return write_outputs(Path(out), run_benchmark(deblur, bokeh, scenes, focus_k))
+    shape_bokeh = Model(shape_bokeh_run, "bokehnet", steps) if shape_bokeh_run else None
+    if shape_bokeh is not None and shape_bokeh.built.n_conds != 3:
+        raise BenchmarkError(f"{shape_bokeh_run}: trained without model.shape_condition")
+    grans = [m.cfg.granularity_px for m in (deblur, bokeh, shape_bokeh) if m is not None]
+    scenes = load_scenes(manifests, max(grans), max_scenes)
+    return write_outputs(Path(out), run_benchmark(deblur, bokeh, scenes, focus_k, shape_bokeh))
 
 
 # The issue's model targets (docs/train.md): (name, value, threshold) from a results dict.
@@ -392,10 +423,26 @@ TARGETS = (
 )
 
 
+# Aperture shapes (when the shapes section scored a BokehNet with the shape condition).
+SHAPE_TARGETS = (
+    (
+        "shape IoU >= 0.7 (BokehNet with the shape)",
+        lambda r: r["shapes"]["rows"]["bokehnet (shape)"]["iou_kernel"],
+        lambda r: 0.7,
+    ),
+    (
+        "shape IoU >= no-shape BokehNet + 0.05",
+        lambda r: r["shapes"]["rows"]["bokehnet (shape)"]["iou_kernel"],
+        lambda r: r["shapes"]["rows"]["bokehnet"]["iou_kernel"] + 0.05,
+    ),
+)
+
+
 def check_targets(results: dict) -> list[dict]:
     """Each target of ``TARGETS`` on a results dict: name, value, threshold, ok."""
     out = []
-    for name, value, threshold in TARGETS:
+    shaped = "bokehnet (shape)" in (results.get("shapes") or {}).get("rows", {})
+    for name, value, threshold in TARGETS + (SHAPE_TARGETS if shaped else ()):
         v, t = float(value(results)), float(threshold(results))
         out.append({"target": name, "value": v, "threshold": t, "ok": bool(v >= t)})
     return out
@@ -407,6 +454,8 @@ def mean_results(runs: list[dict]) -> dict:
     def mean(vals):
         if isinstance(vals[0], dict):
             return {k: mean([v[k] for v in vals]) for k in vals[0] if k not in ("setup", "targets")}
+        if isinstance(vals[0], str):  # e.g. the shapes section's figure scene
+            return vals[0]
         return float(np.mean(vals))
 
     return {**mean(runs), "setup": runs[0]["setup"]}

@@ -148,9 +148,14 @@ def _benchmark_parser(sub):
     b = sub.add_parser(
         "benchmark",
         help="DeblurNet + BokehNet against Cycles truth on held-out scenes (whole frames)",
-        description="Writes benchmark.json, benchmark.md, benchmark_grid.png and k_sweep.png.",
+        description="Writes benchmark.json, benchmark.md, benchmark_grid.png and k_sweep.png "
+        "(and shapes_grid.png when held-out renders are shaped).",
     )
     _run_arguments(b)
+    b.add_argument(
+        "--shape-bokeh",
+        help="a BokehNet run trained with model.shape_condition, scored on the shaped renders",
+    )
     _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--max-scenes", type=integer(0), default=0, help="at most N scenes (0: all)")
@@ -291,7 +296,16 @@ def _benchmark(a) -> int:
     from train.benchmark import BenchmarkError, benchmark, table_markdown
 
     try:
-        results = benchmark(a.deblur, a.bokeh, a.manifest, a.out, a.max_scenes, a.focus_k, a.steps)
+        results = benchmark(
+            a.deblur,
+            a.bokeh,
+            a.manifest,
+            a.out,
+            a.max_scenes,
+            a.focus_k,
+            a.steps,
+            shape_bokeh_run=a.shape_bokeh,
+        )
     except (BenchmarkError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,121 @@
+"""The benchmark's aperture-shape section: shape fidelity on the held-out shaped renders.
+
+For every held-out DoF render made through a shaped aperture (``aperture_shape_id`` set), whole
+frames at the benchmark's working size: the isolated highlights of ``train.shape_fidelity`` are
+scored in the Cycles render (the truth: how well the measurement itself sees the shape), the
+classical reference renderer given the kernel and given the disc, the benchmarked BokehNet
+(given the kernel when it takes one) and, when given, a BokehNet trained with the shape
+condition (``model.shape_condition``). Rows: mean footprint IoU with the kernel
+(``iou_kernel``) and with Cycles (``iou_cycles``) over all highlights, and their count. The
+figure is one shaped scene (the one with the most scored highlights, the darkest on a tie:
+night scenes show bokeh best): per render, the AIF, Cycles' truth and each method's output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import optics
+from train.shape_fidelity import score_render
+
+TRUTH = "cycles (truth)"
+REF_KERNEL = "reference (kernel)"
+REF_DISC = "reference (disc)"
+SHORT = {  # the figure's column labels (a tile is as wide as the frame)
+    TRUTH: "Cycles",
+    REF_KERNEL: "ref+kernel",
+    REF_DISC: "ref disc",
+    "bokehnet": "BokehNet",
+    "bokehnet (shape)": "+shape",
+}
+
+
+def _unit(img: torch.Tensor) -> np.ndarray:
+    """[1, 3, H, W] in [-1, 1] -> H×W×3 float64 in [0, 1]."""
+    return ((img[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0.0, 1.0)
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
+
+
+def shape_section(bokeh, shape_bokeh, scenes, dmap) -> dict | None:
+    """Scores and figure rows, or None when no held-out render is shaped.
+
+    ``bokeh`` / ``shape_bokeh``: ``train.benchmark.Model`` (the second may be None); ``dmap(sc,
+    disp_focus, k)`` the defocus-map condition."""
+    methods = [TRUTH, REF_KERNEL, REF_DISC, "bokehnet"]
+    if shape_bokeh is not None:
+        methods.append("bokehnet (shape)")
+    iou = {m: {"iou_kernel": [], "iou_cycles": []} for m in methods}
+    renders, shapes, figures = 0, {}, []
+    for sc in scenes:
+        aif = _unit(sc.aif)
+        disp = sc.disparity[0, 0].double().numpy()
+        rows, n_highlights = [], 0
+        for r in sc.renders:
+            if not r.get("shape"):
+                continue
+            renders += 1
+            name = r["shape"].split("@")[0]
+            shapes[name] = shapes.get(name, 0) + 1
+            k, df, kernel = r["k"], r["disp_focus"], r["kernel_raw"]
+            cond = [sc.aif, dmap(sc, df, k)]
+            outs = {
+                TRUTH: r["dof"],
+                REF_KERNEL: _tensor(
+                    optics.render_bokeh(aif, disp, k, df, kernel=kernel, srgb=True)
+                ),
+                REF_DISC: _tensor(optics.render_bokeh(aif, disp, k, df, srgb=True)),
+                "bokehnet": bokeh(cond, r["kernel"]),
+            }
+            if shape_bokeh is not None:
+                outs["bokehnet (shape)"] = shape_bokeh(cond, r["kernel"])
+            scores, highlights = score_render(
+                aif, disp, k, df, kernel, {m: _unit(t) for m, t in outs.items()}, truth=TRUTH
+            )
+            for m in methods:
+                for key in ("iou_kernel", "iou_cycles"):
+                    iou[m][key].extend(scores[m][key])
+            n_highlights += len(highlights)
+            rows.append([sc.aif[0], *(outs[m][0] for m in methods)])
+        if rows:
+            figures.append((n_highlights, -float(aif.mean()), sc.key, rows))
+    if not renders:
+        return None
+
+    def mean(v):
+        return float(np.mean(v)) if v else float("nan")
+
+    results = {
+        m: {
+            "iou_kernel": mean(iou[m]["iou_kernel"]),
+            "iou_cycles": mean(iou[m]["iou_cycles"]),
+            "highlights": len(iou[m]["iou_kernel"]),
+        }
+        for m in methods
+    }
+    best = max(figures, key=lambda f: (f[0], f[1]))
+    return {
+        "results": {"rows": results, "renders": renders, "shapes": shapes, "scene": best[2]},
+        "grid": {"labels": ["AIF", *(SHORT[m] for m in methods)], "rows": best[3]},
+    }
+
+
+def shape_table(shapes: dict) -> list[str]:
+    """Markdown lines for the section (after the benchmark's other tables)."""
+    lines = [
+        "",
+        f"Aperture shapes: {shapes['renders']} shaped held-out renders "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(shapes['shapes'].items()))}); "
+        "footprint IoU of isolated highlights",
+        "",
+        "| method | IoU with the kernel | IoU with Cycles | highlights |",
+        "|---|---|---|---|",
+    ]
+    for m, v in shapes["rows"].items():
+        lines.append(
+            f"| {m} | {v['iou_kernel']:.3f} | {v['iou_cycles']:.3f} | {int(v['highlights'])} |"
+        )
+    return lines
