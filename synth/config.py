@@ -100,6 +100,7 @@ class ApertureConfig(ConfigModel):
         default_factory=lambda: ["triangle", "star", "heart"]
     )
     shape_rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [-20.0, 20.0])
+    shape_order: Literal["random", "cycle"] = "random"  # cycle: render k takes shapes[k % n]
     shaped_min_highlights: Annotated[int, Field(ge=0)] = 6  # the shape shows in their discs
     shaped_disc_px: span(0.0) = Field(default_factory=lambda: [16.0, 60.0])  # disc_px, shaped
 

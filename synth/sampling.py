@@ -274,11 +274,13 @@ def _objects(rng, cfg: SynthConfig, textures, photos, night, tan_h, tan_v, cam_h
     return objects, back_z
 
 
-def _shaped_dof(rng, a, f_number: float, focus_m: float) -> DofSpec:
-    """A DoF render through a shape drawn uniformly from ``a.shapes``, turned by
+def _shaped_dof(rng, a, f_number: float, focus_m: float, index: int) -> DofSpec:
+    """A DoF render through a shape drawn uniformly from ``a.shapes`` (``shape_order =
+    "cycle"``: render ``index`` takes ``shapes[index % len(shapes)]``, nothing drawn), turned by
     ``θ = θ_label + U(shape_rotation_deg)``, rounded to 0.01° so that the label (6 significant
     digits) carries exactly ``rotation_deg`` (for |θ| < 10⁴°)."""
-    shape = parse_shape(a.shapes[int(rng.integers(len(a.shapes)))])
+    pick = index % len(a.shapes) if a.shape_order == "cycle" else int(rng.integers(len(a.shapes)))
+    shape = parse_shape(a.shapes[pick])
     rotation_deg = round(shape.rotation_deg + float(rng.uniform(*a.shape_rotation_deg)), 2)
     rotation_deg += 0.0  # -0.0 -> 0.0
     return DofSpec(
@@ -412,7 +414,7 @@ def sample_scene(
             if disc_lo <= disc <= disc_hi:
                 break
         if shaped:
-            dofs.append(_shaped_dof(rng, a, n, focus))
+            dofs.append(_shaped_dof(rng, a, n, focus, len(dofs)))
             continue
         blades = (
             0 if rng.random() < a.round_probability else int(a.blades[rng.integers(len(a.blades))])

@@ -222,3 +222,18 @@ def test_shaped_scenes_have_discs_big_enough_to_show_the_shape(pool):
     small = [n for disc, n in largest if disc < 16 * 0.99]
     assert all(n == pytest.approx(1.2) for n in small), small
     assert len(small) < 0.3 * len(largest)
+
+
+def test_shape_order_cycle_gives_each_render_the_next_shape(pool):
+    sets = [
+        "aperture.shaped_scene_probability=1",
+        'aperture.shape_order="cycle"',
+        'aperture.shapes=["triangle", "star", "heart"]',
+    ]
+    cfg = load_config(resolution_px=64, overrides=sets)
+    for i in range(5):
+        names = [parse_shape(d.aperture).name for d in sample_scene(cfg, i, pool=pool).dof]
+        sides = [parse_shape(d.aperture).sides for d in sample_scene(cfg, i, pool=pool).dof]
+        assert list(zip(names, sides, strict=True)) == [("polygon", 3), ("star", 5), ("heart", 0)]
+    with pytest.raises(Exception, match="shape_order"):
+        load_config(overrides=['aperture.shape_order="spiral"'])
