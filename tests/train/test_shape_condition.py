@@ -526,3 +526,19 @@ def test_base_lora_settings_are_checked_in_one_line(lora_runs, tmp_path):
         with pytest.raises(CheckpointError) as e:
             build_model(cfg)
         assert "\n" not in str(e.value) and str(where) in str(e.value), str(e.value)
+
+
+def test_ray_workers_get_the_base_lora_checked_and_absolute(lora_runs, tmp_path, monkeypatch):
+    from manifests.config_file import parse_override
+    from train.checkpoint import CheckpointError
+    from train.launch.ray import base_lora_override
+
+    base_run = lora_runs[0]["base"]
+    monkeypatch.chdir(base_run.parent)
+    cfg = _tinyflux_bokeh(**{"model.shape_condition": True, "model.base_lora": base_run.name})
+    (item,) = base_lora_override(cfg)
+    assert parse_override(item) == ("model.base_lora", str(base_run.resolve()))
+    assert base_lora_override(_tinyflux_bokeh()) == []
+    cfg.model.base_lora = str(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="nope"):
+        base_lora_override(cfg)
