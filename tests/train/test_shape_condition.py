@@ -542,3 +542,52 @@ def test_ray_workers_get_the_base_lora_checked_and_absolute(lora_runs, tmp_path,
     cfg.model.base_lora = str(tmp_path / "nope")
     with pytest.raises(CheckpointError, match="nope"):
         base_lora_override(cfg)
+
+
+def test_release_shape_config_on_a_flux_folder_and_both_loras_load_in_flux_pipeline(
+    manifest, tmp_path
+):
+    """bokehnet_flux.toml, then bokehnet_flux_shape.toml over it (bf16 base, VAE, gradient
+    checkpointing) on a random-init FLUX.1-dev folder; the base LoRA still loads alone into a
+    stock FluxPipeline after the shape run, and so does the shape LoRA."""
+    from diffusers import FluxPipeline
+
+    from train.backbones.random_flux import write_random_flux_folder
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    folder = write_random_flux_folder(tmp_path / "FLUX.1-dev", "tiny")
+    sizes = {
+        "model.path": str(folder),
+        "data.cache_dir": str(tmp_path / "cache"),
+        "data.resolution_px": 32,
+        "compute_threads": 1,
+        "optim.grad_accum": 1,
+        "optim.warmup_steps": 1,
+        "eval.batches": 1,
+        "eval.batch_size": 1,
+        "eval.sample_steps": 1,
+        "eval.lvcorr_images": 1,
+        "eval.k_sweep": [0.0, 40.0],
+    }
+    base = tmp_path / "base"
+    train_local(
+        load_train_config("bokehnet_flux.toml", sizes),
+        [manifest],
+        base,
+        steps=1,
+        show_progress=False,
+    )
+    shape_cfg = load_train_config(
+        "bokehnet_flux_shape.toml", {**sizes, "model.base_lora": str(base)}
+    )
+    shape = tmp_path / "shape"
+    m = train_local(shape_cfg, [manifest], shape, steps=1, show_progress=False)
+    assert m["steps_run"] == 1 and m["psnr"] > 0
+    pipe = FluxPipeline.from_pretrained(str(folder), local_files_only=True)
+    for run, rank in ((base, 64), (shape, 32)):
+        pipe.load_lora_weights(str(run / "checkpoints" / "step-000001"), adapter_name=run.name)
+        ranks = {
+            p.shape[0] for n, p in pipe.transformer.named_parameters() if f"lora_A.{run.name}." in n
+        }
+        assert ranks == {rank}, run.name
