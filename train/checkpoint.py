@@ -52,28 +52,99 @@ def _trainable_state(denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def save_lora(lora_module, folder: Path) -> None:
+def save_lora(lora_module, folder: Path, adapter: str = "default") -> None:
+    """The peft adapter ``adapter`` alone, as a diffusers LoRA file."""
     from diffusers import FluxPipeline
     from peft.utils import get_peft_model_state_dict
 
     FluxPipeline.save_lora_weights(
         folder,
-        transformer_lora_layers=get_peft_model_state_dict(lora_module),
+        transformer_lora_layers=get_peft_model_state_dict(lora_module, adapter_name=adapter),
         safe_serialization=True,
     )
 
 
-def load_lora(lora_module, path: Path) -> None:
-    """The LoRA of ``path`` into ``lora_module``: exactly its LoRA tensors (names, shapes)."""
+def load_lora(lora_module, path: Path, adapter: str = "default") -> None:
+    """The LoRA of ``path`` into ``lora_module``'s adapter ``adapter``: exactly its LoRA tensors
+    (names, shapes)."""
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
     sd = read_weights(path)
     sd = {k.removeprefix("transformer."): v for k, v in sd.items()}
-    check_weights(sd, get_peft_model_state_dict(lora_module), path)
-    result = set_peft_model_state_dict(lora_module, sd)
+    check_weights(sd, get_peft_model_state_dict(lora_module, adapter_name=adapter), path)
+    result = set_peft_model_state_dict(lora_module, sd, adapter_name=adapter)
     unexpected = getattr(result, "unexpected_keys", None)
     if unexpected:
         raise CheckpointError(f"{path}: LoRA keys not in this model, e.g. {unexpected[:3]}")
+
+
+def base_lora_file(path: str | Path) -> Path:
+    """The LoRA file ``model.base_lora`` names: the file itself, or the LoRA of a checkpoint
+    folder or of a run folder's latest checkpoint (as its ``state.json`` recorded it)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    ckpt = checkpoint_of(p) if p.is_dir() else None
+    if ckpt is None:
+        raise CheckpointError(
+            f"{p}: no BokehNet run, checkpoint or LoRA file there (model.base_lora)"
+        )
+    state = read_state(ckpt)
+    if state.get("base_lora"):
+        was = state["base_lora"]["path"]
+        raise CheckpointError(
+            f"{ckpt}: a shape LoRA (trained on {was}); model.base_lora needs the base BokehNet run"
+        )
+    check_files(ckpt, state, (LORA_FILE,))
+    if not (ckpt / LORA_FILE).is_file():
+        raise CheckpointError(f"{ckpt / LORA_FILE}: missing (model.base_lora needs a LoRA run)")
+    return ckpt / LORA_FILE
+
+
+def lora_rank_alpha(file: Path) -> tuple[int, float]:
+    """Rank (from the tensor shapes, without reading them) and alpha of a saved LoRA: the
+    ``lora_alpha`` of the run that wrote it when its ``config.json`` is where a checkpoint puts
+    it (``RUN/checkpoints/step-N/``), else alpha = rank (``save_lora`` does not store it)."""
+    from safetensors import safe_open
+
+    file = Path(file)
+    try:
+        with safe_open(str(file), "pt") as f:
+            ranks = {f.get_slice(k).get_shape()[0] for k in f.keys() if ".lora_A." in k}
+    except Exception as e:  # noqa: BLE001 - safetensors' own error type for a damaged file
+        raise CheckpointError(f"{file}: unreadable ({_one_line(e)})") from None
+    if len(ranks) != 1:
+        raise CheckpointError(f"{file}: not a LoRA of one rank (lora_A ranks {sorted(ranks)})")
+    rank = ranks.pop()
+    config = file.parent.parent.parent / "config.json"
+    try:
+        alpha = json.loads(config.read_text())["model"]["lora_alpha"] if config.is_file() else 0
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{config}: unreadable ({_one_line(e)})") from None
+    return rank, float(alpha or rank)
+
+
+def lora_record(file: Path) -> dict:
+    """What a shape run records of its base LoRA: the resolved path and its SHA-256."""
+    return {"path": str(Path(file).resolve()), "sha256": _sha256(file)}
+
+
+def check_base_lora(path: Path, state: dict, base: dict | None) -> None:
+    """The model's base LoRA (``Built.base_lora``) is the one the checkpoint was trained on."""
+    want = state.get("base_lora")
+    if want is None and base is not None:
+        raise CheckpointError(
+            f"{path}: trained without model.base_lora, this model has one (leave it out)"
+        )
+    if want is not None and base is None:
+        raise CheckpointError(
+            f"{path}: a shape LoRA trained on the base LoRA {want['path']}; set model.base_lora"
+        )
+    if want is not None and base["sha256"] != want["sha256"]:
+        raise CheckpointError(
+            f"{base['path']}: differs from the base LoRA {path} was trained on (SHA-256 "
+            f"{want['sha256'][:12]}, now {base['sha256'][:12]}); restore that file"
+        )
 
 
 def read_weights(file: Path) -> dict[str, torch.Tensor]:
@@ -154,7 +225,7 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     if built.lora_module is not None:
-        save_lora(built.lora_module, tmp)
+        save_lora(built.lora_module, tmp, built.lora_adapter)
     trainable = _trainable_state(built.denoiser)
     if trainable:
         save_file(trainable, str(tmp / TRAINABLE_FILE))
@@ -172,6 +243,8 @@ def save_checkpoint(
         "numpy_rng_pos": int(np.random.get_state()[2]),
         "files": _file_record(tmp),
     }
+    if built.base_lora is not None:  # a shape LoRA: the base it was trained on
+        state["base_lora"] = built.base_lora
     (tmp / "state.json").write_text(json.dumps(state))
     final = ckpt_root / name
     shutil.rmtree(final, ignore_errors=True)
@@ -241,8 +314,9 @@ def load_checkpoint(
     state = read_state(path)
     resuming = optimizer is not None or scheduler is not None
     check_files(path, state, WEIGHT_FILES + (RESUME_FILES if resuming else ()))
+    check_base_lora(path, state, built.base_lora)
     if built.lora_module is not None:
-        load_lora(built.lora_module, path / LORA_FILE)
+        load_lora(built.lora_module, path / LORA_FILE, built.lora_adapter)
     elif (path / LORA_FILE).is_file():
         raise CheckpointError(f"{path / LORA_FILE}: a LoRA, but this model has none")
     load_trainable(built.denoiser, path / TRAINABLE_FILE)

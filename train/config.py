@@ -69,6 +69,10 @@ class ModelConfig(ConfigModel):
     # BokehNet: the aperture kernel (the row's shape, Cycles' blades or round) is a third
     # condition image; the classical prior then blurs with it instead of the disc
     shape_condition: bool = False
+    # FLUX BokehNet with shape_condition: a trained BokehNet run or checkpoint folder (or its
+    # LoRA file) whose LoRA is the frozen base; a second LoRA ("shape", lora_rank) learns the
+    # kernel condition on top of it and is all a checkpoint saves (the paper's recipe)
+    base_lora: str | None = None
 
     @model_validator(mode="after")
     def _local_flux(self):
@@ -80,6 +84,14 @@ class ModelConfig(ConfigModel):
             raise ConfigRule("codec", "vae needs model.path (the FLUX VAE is read from there)")
         if self.backbone == "flux" and self.lora_rank == 0:
             raise ConfigRule("lora_rank", "must be > 0 for the frozen FLUX backbone")
+        if self.base_lora is not None:
+            if not self.base_lora.strip():
+                raise ConfigRule("base_lora", "is empty (leave it out, or name a BokehNet run)")
+            if self.backbone == "unet" or not self.shape_condition or self.lora_rank == 0:
+                raise ConfigRule(
+                    "base_lora",
+                    "needs backbone = tiny_flux or flux, shape_condition = true and lora_rank > 0",
+                )
         return self
 
 

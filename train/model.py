@@ -3,11 +3,15 @@
 ``Built.denoiser(z_t, conds, sigma, sigma_floor) -> velocity`` hides the backbone (UNet, tiny
 FLUX or FLUX.1-dev with LoRA); ``Built.codec`` maps images to latents and back;
 ``Built.trainable`` lists what the optimiser updates; ``Built.lora_module`` is the peft-wrapped
-transformer whose LoRA is saved in diffusers format (None without LoRA).
+transformer whose LoRA (adapter ``Built.lora_adapter``) is saved in diffusers format (None
+without LoRA). With ``model.base_lora`` the transformer carries two adapters: the base
+BokehNet LoRA ("default", loaded and frozen; ``Built.base_lora`` records its file and SHA-256)
+and the trainable shape LoRA ("shape"), both active.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +27,8 @@ class Built:
     trainable: list[torch.nn.Parameter]
     lora_module: torch.nn.Module | None
     n_conds: int
+    lora_adapter: str = "default"  # the adapter checkpoints save and load
+    base_lora: dict | None = None  # {"path", "sha256"} of the frozen base LoRA (model.base_lora)
 
 
 class UNetDenoiser(torch.nn.Module):
@@ -106,7 +112,7 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     else:
         codec = PixelCodec(m.pixel_factor)
     channels = codec.latent_channels
-    lora_module = None
+    lora_module, lora_adapter, base_lora = None, "default", None
     if m.backbone == "unet":
         from train.backbones.unet import SmallUNet
 
@@ -139,7 +145,10 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
             txt, pooled = flux_prompt_embeddings(
                 cfg.prompt, m.path, cfg.data.cache_dir or ".", device
             )
-        if m.lora_rank > 0:
+        if m.base_lora is not None:
+            base_lora = _add_base_and_shape_lora(transformer, m)
+            lora_adapter, lora_module = "shape", transformer
+        elif m.lora_rank > 0:
             add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
             lora_module = transformer
         if m.gradient_checkpointing:
@@ -148,4 +157,20 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     denoiser.to(device)
     codec.to(device)
     trainable = [p for p in denoiser.parameters() if p.requires_grad]
-    return Built(denoiser, codec, trainable, lora_module, n_conds)
+    return Built(denoiser, codec, trainable, lora_module, n_conds, lora_adapter, base_lora)
+
+
+def _add_base_and_shape_lora(transformer, m) -> dict:
+    """The frozen base LoRA of ``m.base_lora`` ("default", its own rank) and a trainable shape
+    LoRA ("shape", ``m.lora_rank``), both active; returns the base's record."""
+    from train.backbones.flux import add_lora, stack_adapters
+    from train.checkpoint import base_lora_file, load_lora, lora_rank_alpha, lora_record
+
+    file = base_lora_file(m.base_lora)
+    add_lora(transformer, *lora_rank_alpha(file))
+    load_lora(transformer, file)
+    with warnings.catch_warnings():  # peft warns that a second adapter is one more adapter
+        warnings.filterwarnings("ignore", "Already found a `peft_config`")
+        add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank, adapter="shape")
+    stack_adapters(transformer, ["default", "shape"], trainable="shape")
+    return lora_record(file)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 import optics
-from train.checkpoint import checkpoint_of, load_checkpoint
+from train.checkpoint import checkpoint_of, load_checkpoint, read_state
 from train.config import train_config_from_dict
 from train.heldout import defocus_maps, generate
 from train.model import build_model
@@ -30,13 +30,17 @@ from train.model import build_model
 
 def load_run(path: str | Path):
     """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder, with the
-    moving-average weights when the run kept them (``optim.ema_decay > 0``)."""
+    moving-average weights when the run kept them (``optim.ema_decay > 0``); a shape LoRA
+    (``model.base_lora``) loads over its base, which must be the file it was trained on."""
     path = Path(path)
     ckpt = checkpoint_of(path)
     run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
     if ckpt is None or not (run / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
     cfg = train_config_from_dict(json.loads((run / "config.json").read_text()), str(run))
+    base = read_state(ckpt).get("base_lora")
+    if base:  # a shape LoRA: its base where training found it (the config's path may be relative)
+        cfg.model.base_lora = base["path"]
     built = build_model(cfg)
     load_checkpoint(ckpt, built, prefer_ema=True)
     built.denoiser.eval()

@@ -2,8 +2,12 @@
 as a third condition image, the prior blurring with it, training and refocus with it.
 
 Tiny manifests written by hand (``manifests.example`` rows over 64² PNG / ``.npy`` files and the
-shaped rows' kernel PNGs); no Blender.
+shaped rows' kernel PNGs); no Blender. For FLUX backbones, the paper's recipe: a shape LoRA
+trained over a frozen base BokehNet LoRA (``model.base_lora``), on a tiny random FLUX.
 """
+
+import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -311,3 +315,279 @@ def test_the_benchmark_passes_each_renders_kernel(manifest, runs):
     scores = Scores()
     bokeh_section(Model(runs["bokehnet_tiny_shape"][0], "bokehnet", steps=1), scenes, scores)
     assert scores.summary()["bokehnet"]["psnr"] > 0
+
+
+# ---- FLUX: a shape LoRA trained over a frozen base BokehNet LoRA (model.base_lora) -----------
+
+
+def _tinyflux_bokeh(**more):
+    """deblurnet_tinyflux.toml as a BokehNet, test-sized."""
+    from train.config import load_train_config
+
+    settings = {
+        "network": "bokehnet",
+        "compute_threads": 1,
+        "optim.batch_size": 2,
+        "eval.batches": 1,
+        "eval.batch_size": 2,
+        "eval.sample_steps": 1,
+        "eval.lvcorr_images": 1,
+        "eval.k_sweep": [0.0, 40.0],
+    }
+    return load_train_config("deblurnet_tinyflux.toml", {**settings, **more})
+
+
+@pytest.fixture(scope="module")
+def lora_runs(manifest, tmp_path_factory):
+    """A tiny-FLUX BokehNet base run (LoRA r = 4), then a shape run over it (r = 2); the shape
+    run's in-memory state after training is kept to compare with what loads back."""
+    from unittest import mock
+
+    from train.launch.local import train_local
+    from train.state import TrainState
+
+    root = tmp_path_factory.mktemp("lora")
+    base_run, shape_run = root / "base", root / "shape"
+    train_local(_tinyflux_bokeh(name="base"), [manifest], base_run, steps=2, show_progress=False)
+    base_file = base_run / "checkpoints" / "step-000002" / "pytorch_lora_weights.safetensors"
+    base_bytes = base_file.read_bytes()
+    cfg = _tinyflux_bokeh(
+        name="shape",
+        **{
+            "model.shape_condition": True,
+            "model.base_lora": str(base_run),
+            "model.lora_rank": 2,
+        },
+    )
+    created = []
+    create = TrainState.create.__func__
+
+    def keep(cls, *a, **k):
+        created.append(create(cls, *a, **k))
+        return created[-1]
+
+    with mock.patch.object(TrainState, "create", classmethod(keep)):
+        train_local(cfg, [manifest], shape_run, steps=2, show_progress=False)
+    return (
+        {"base": base_run, "base_file": base_file, "base_bytes": base_bytes},
+        shape_run,
+        created[0],
+    )
+
+
+def _lora_params(built, adapter: str) -> dict[str, torch.Tensor]:
+    return {
+        n: p
+        for n, p in built.lora_module.named_parameters()
+        if ".lora_" in n and f".{adapter}." in n
+    }
+
+
+def test_the_shape_run_trains_only_the_shape_lora_over_the_frozen_base(lora_runs):
+    from safetensors.torch import load_file
+
+    base, shape_run, state = lora_runs
+    built = state.built
+    assert base["base_file"].read_bytes() == base["base_bytes"]  # the base file is untouched
+    saved_base = load_file(str(base["base_file"]))
+    frozen = _lora_params(built, "default")
+    assert len(frozen) == len(saved_base) == 26
+    for n, p in frozen.items():  # bit-identical to the base run's file after training
+        key = "transformer." + n.replace(".default.", ".")
+        assert torch.equal(p, saved_base[key]) and not p.requires_grad, n
+    shape = _lora_params(built, "shape")
+    assert all(p.requires_grad for p in shape.values())
+    assert any("lora_B" in n and p.abs().max() > 0 for n, p in shape.items())  # from zero init
+    in_optimiser = {id(p) for g in state.opt.param_groups for p in g["params"]}
+    assert in_optimiser == {id(p) for p in shape.values()} == {id(p) for p in built.trainable}
+    # the checkpoint: the shape adapter alone, in diffusers format, and the base's SHA-256
+    ckpt = shape_run / "checkpoints" / "step-000002"
+    saved = load_file(str(ckpt / "pytorch_lora_weights.safetensors"))
+    assert set(saved) == {"transformer." + n.replace(".shape.", ".") for n in shape}
+    assert all(
+        torch.equal(saved["transformer." + n.replace(".shape.", ".")], p) for n, p in shape.items()
+    )
+    assert all(t.shape[0] == 2 for k, t in saved.items() if "lora_A" in k)  # r = 2, the base's 4
+    record = json.loads((ckpt / "state.json").read_text())["base_lora"]
+    assert record == {
+        "path": str(base["base_file"].resolve()),
+        "sha256": hashlib.sha256(base["base_bytes"]).hexdigest(),
+    }
+
+
+def test_both_loras_apply_to_condition_tokens_only(lora_runs):
+    from train.backbones.flux import stack_adapters
+
+    built = lora_runs[2].built
+    g = torch.Generator().manual_seed(0)
+    z, sigma = torch.randn(1, 48, 8, 8, generator=g), torch.tensor([0.5])
+    conds = [torch.randn(1, 48, 8, 8, generator=g) for _ in range(3)]
+    t = built.lora_module
+    assert t.active_adapters() == ["default", "shape"]
+    with torch.no_grad():
+        both = built.denoiser(z, [], sigma)
+        t.disable_adapters()
+        alone = built.denoiser(z, [], sigma)
+        plain = built.denoiser(z, conds, sigma)
+        t.enable_adapters()
+        with_both = built.denoiser(z, conds, sigma)
+        t.set_adapter("default")
+        with_base = built.denoiser(z, conds, sigma)
+        t.set_adapter(["default", "shape"])  # peft marks both trainable again: the hazard
+    assert any(p.requires_grad for n, p in t.named_parameters() if ".default." in n)
+    stack_adapters(t, ["default", "shape"], trainable="shape")  # what build_model does
+    assert [p for p in t.parameters() if p.requires_grad] == built.trainable
+    assert torch.equal(both, alone)  # target tokens: the frozen FLUX weights
+    assert not torch.equal(with_both, plain) and not torch.equal(with_both, with_base)
+
+
+def test_refocus_and_benchmark_load_base_and_shape_as_trained(lora_runs):
+    from train.benchmark import Model
+    from train.refocus import load_run
+
+    _, shape_run, state = lora_runs
+    g = torch.Generator().manual_seed(1)
+    z, sigma = torch.randn(2, 48, 8, 8, generator=g), torch.tensor([0.3, 0.8])
+    conds = [torch.randn(2, 48, 8, 8, generator=g) for _ in range(3)]
+    with torch.no_grad():
+        want = state.built.denoiser(z, conds, sigma)
+        _, built = load_run(shape_run)
+        assert torch.equal(built.denoiser(z, conds, sigma), want)
+        model = Model(shape_run, "bokehnet", steps=1)
+        assert torch.equal(model.built.denoiser(z, conds, sigma), want)
+
+
+def test_a_changed_or_missing_base_is_refused_in_one_line(lora_runs, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from train.benchmark import BenchmarkError, Model
+    from train.checkpoint import CheckpointError
+    from train.refocus import load_run
+
+    base, shape_run, _ = lora_runs
+    file = base["base_file"]
+    sd = load_file(str(file))
+    try:
+        save_file({k: t * 1.5 for k, t in sd.items()}, str(file))  # same names and shapes
+        with pytest.raises(CheckpointError) as e:
+            load_run(shape_run)
+        msg = str(e.value)
+        assert "\n" not in msg and str(file.resolve()) in msg and "SHA-256" in msg, msg
+        with pytest.raises(BenchmarkError) as e:
+            Model(shape_run, "bokehnet")
+        assert "\n" not in str(e.value) and "SHA-256" in str(e.value)
+        file.rename(tmp_path / "away.safetensors")
+        with pytest.raises(CheckpointError) as e:
+            load_run(shape_run)
+        assert "\n" not in str(e.value) and str(file.resolve()) in str(e.value), str(e.value)
+    finally:
+        file.write_bytes(base["base_bytes"])
+
+
+def test_base_and_shape_files_load_in_diffusers(lora_runs):
+    """Each saved LoRA loads on its own into a stock FluxTransformer2DModel (diffusers' loader)."""
+    from diffusers import FluxPipeline
+
+    from train.backbones.flux import tiny_flux
+
+    base, shape_run, state = lora_runs
+    shape_ckpt = shape_run / "checkpoints" / "step-000002"
+    for name, folder, adapter in (
+        ("base", base["base_file"].parent, "default"),
+        ("shape", shape_ckpt, "shape"),
+    ):
+        sd = FluxPipeline.lora_state_dict(str(folder))
+        sd = sd[0] if isinstance(sd, tuple) else sd
+        t = tiny_flux(state.built.lora_module.config.in_channels)
+        t.load_lora_adapter(sd, prefix="transformer", adapter_name=name)
+        loaded = {n.replace(f".{name}.", "."): p for n, p in t.named_parameters() if "lora_" in n}
+        ours = {
+            n.replace(f".{adapter}.", "."): p for n, p in _lora_params(state.built, adapter).items()
+        }
+        assert set(loaded) == set(ours)
+        assert all(torch.equal(loaded[n].float(), ours[n].float()) for n in ours), name
+
+
+def test_base_lora_settings_are_checked_in_one_line(lora_runs, tmp_path):
+    from train.checkpoint import CheckpointError
+    from train.config import TrainConfigError, load_train_config
+    from train.model import build_model
+
+    base_run = str(lora_runs[0]["base"])
+    for name, more in (
+        ("bokehnet_tiny_shape.toml", {}),  # a UNet
+        ("deblurnet_tinyflux.toml", {"network": "bokehnet"}),  # no shape_condition
+    ):
+        with pytest.raises(TrainConfigError) as e:
+            load_train_config(name, {"model.base_lora": base_run, **more})
+        assert "\n" not in str(e.value) and "model.base_lora" in str(e.value), str(e.value)
+    for where in (tmp_path / "nope", lora_runs[1]):  # missing; a shape run is not a base
+        cfg = _tinyflux_bokeh(**{"model.shape_condition": True, "model.base_lora": str(where)})
+        with pytest.raises(CheckpointError) as e:
+            build_model(cfg)
+        assert "\n" not in str(e.value) and str(where) in str(e.value), str(e.value)
+
+
+def test_ray_workers_get_the_base_lora_checked_and_absolute(lora_runs, tmp_path, monkeypatch):
+    from manifests.config_file import parse_override
+    from train.checkpoint import CheckpointError
+    from train.launch.ray import base_lora_override
+
+    base_run = lora_runs[0]["base"]
+    monkeypatch.chdir(base_run.parent)
+    cfg = _tinyflux_bokeh(**{"model.shape_condition": True, "model.base_lora": base_run.name})
+    (item,) = base_lora_override(cfg)
+    assert parse_override(item) == ("model.base_lora", str(base_run.resolve()))
+    assert base_lora_override(_tinyflux_bokeh()) == []
+    cfg.model.base_lora = str(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="nope"):
+        base_lora_override(cfg)
+
+
+def test_release_shape_config_on_a_flux_folder_and_both_loras_load_in_flux_pipeline(
+    manifest, tmp_path
+):
+    """bokehnet_flux.toml, then bokehnet_flux_shape.toml over it (bf16 base, VAE, gradient
+    checkpointing) on a random-init FLUX.1-dev folder; the base LoRA still loads alone into a
+    stock FluxPipeline after the shape run, and so does the shape LoRA."""
+    from diffusers import FluxPipeline
+
+    from train.backbones.random_flux import write_random_flux_folder
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    folder = write_random_flux_folder(tmp_path / "FLUX.1-dev", "tiny")
+    sizes = {
+        "model.path": str(folder),
+        "data.cache_dir": str(tmp_path / "cache"),
+        "data.resolution_px": 32,
+        "compute_threads": 1,
+        "optim.grad_accum": 1,
+        "optim.warmup_steps": 1,
+        "eval.batches": 1,
+        "eval.batch_size": 1,
+        "eval.sample_steps": 1,
+        "eval.lvcorr_images": 1,
+        "eval.k_sweep": [0.0, 40.0],
+    }
+    base = tmp_path / "base"
+    train_local(
+        load_train_config("bokehnet_flux.toml", sizes),
+        [manifest],
+        base,
+        steps=1,
+        show_progress=False,
+    )
+    shape_cfg = load_train_config(
+        "bokehnet_flux_shape.toml", {**sizes, "model.base_lora": str(base)}
+    )
+    shape = tmp_path / "shape"
+    m = train_local(shape_cfg, [manifest], shape, steps=1, show_progress=False)
+    assert m["steps_run"] == 1 and m["psnr"] > 0
+    pipe = FluxPipeline.from_pretrained(str(folder), local_files_only=True)
+    for run, rank in ((base, 64), (shape, 32)):
+        pipe.load_lora_weights(str(run / "checkpoints" / "step-000001"), adapter_name=run.name)
+        ranks = {
+            p.shape[0] for n, p in pipe.transformer.named_parameters() if f"lora_A.{run.name}." in n
+        }
+        assert ranks == {rank}, run.name

@@ -4,7 +4,8 @@
   (``path/transformer``), never from a hub; ``tiny_flux(in_channels)`` builds a random-init
   model with the same class and code path for CPU runs and tests.
 * ``add_lora``: peft LoRA on the 343 modules the Genfocus release adapts (DESIGN.md 5b), with
-  ``lora_alpha = rank`` (scale 1).
+  ``lora_alpha = rank`` (scale 1); ``stack_adapters`` runs several (a frozen base BokehNet LoRA
+  and a trainable shape LoRA) together.
 * ``FluxDenoiser``: latents in, velocity out. ``seq`` mode appends condition tokens to the target
   sequence (told apart by the first position-id axis) and runs the stock diffusers forward;
   ``branch`` mode runs ``flux_branch.branch_forward`` (conditions at timestep 0, LoRA on
@@ -81,6 +82,17 @@ def add_lora(transformer, rank: int, alpha: float | None = None, adapter: str = 
         if p.requires_grad:  # ~1e-4 relative size vanish in bf16's 8-bit mantissa)
             p.data = p.data.float()
     return transformer
+
+
+def stack_adapters(transformer, names: list[str], trainable: str) -> None:
+    """Make the adapters ``names`` all active (their deltas add up in every LoRA layer, so
+    branch mode applies each to condition tokens only) with only ``trainable``'s parameters
+    trainable: peft's ``set_adapter`` marks every active adapter trainable, so the rest are
+    frozen again here."""
+    transformer.set_adapter(names)
+    for n, p in transformer.named_parameters():
+        if "lora_" in n:
+            p.requires_grad_(f".{trainable}." in n)
 
 
 class FluxDenoiser(torch.nn.Module):

@@ -17,6 +17,7 @@ nodes, so that one lost node takes fewer of them (docs/train.md, "Losing a node"
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +116,17 @@ def _check_init_from(init_from: str | None) -> None:
     check_checkpoint(src, weights_only=True)
 
 
+def base_lora_override(cfg) -> list[str]:
+    """``model.base_lora`` checked once here and made absolute for the workers (which run in
+    Ray's own folder, where a relative path names nothing)."""
+    from train.checkpoint import base_lora_file
+
+    if cfg.model.base_lora is None:
+        return []
+    base_lora_file(cfg.model.base_lora)
+    return [f"model.base_lora={json.dumps(str(Path(cfg.model.base_lora).expanduser().resolve()))}"]
+
+
 def run_ray(
     config_path: str,
     manifests: list[str],
@@ -169,6 +181,7 @@ def run_ray(
     total_steps = cfg.optim.steps if steps is None else steps
     start_step = _checkpoint_step(out) if resume else 0
     _check_init_from(init_from)
+    overrides = [*(overrides or []), *base_lora_override(cfg)]
     per_step = cfg.optim.batch_size * cfg.optim.grad_accum * num_workers
     dataset = ray_train_stream(  # the run's remaining draws, plus one step of slack
         train_rows,
