@@ -1,8 +1,10 @@
 """The demo's stages, each resumable: curate_photos (only with ``--photos``: the user's photos,
 whose kept ones join the photo pool) -> synth (training renders, photographic scenes built from
 the pool) -> synth_heldout (other scenes, never trained on: evaluation and the refocus example)
--> synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur ->
-bokeh 1 -> bokeh 2 -> refocus -> benchmark (whole held-out frames against Cycles) -> report. A
+-> synth_shapes (held-out night scenes through triangle, star and heart apertures) ->
+synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur ->
+bokeh 1 -> bokeh_shape (BokehNet with the aperture-shape condition) -> bokeh 2 -> refocus ->
+benchmark (whole held-out frames against Cycles; shapes on synth_shapes) -> report. A
 stage that finished leaves ``OUT/stages/<name>.json``; a rerun skips it (and the stages
 themselves resume inside: finished scenes, shards and checkpoints)."""
 
@@ -31,6 +33,8 @@ class DemoConfig:
     deblur_steps: int = 3000
     bokeh_steps: int = 1500
     stage2_steps: int = 200
+    shape_scenes: int = 2  # night scenes, each DoF render through triangle, star, heart
+    shape_steps: int = 400  # BokehNet with the aperture-shape condition
     photos: list[str] = field(default_factory=list)
     depth_model: str | None = None
     refocus_k: float = 40.0
@@ -47,6 +51,8 @@ class DemoConfig:
             deblur_steps=20,
             bokeh_steps=20,
             stage2_steps=10,
+            shape_scenes=1,
+            shape_steps=10,
             **kw,
         )
 
@@ -68,15 +74,20 @@ def _stage(out: Path, name: str, fn, *args) -> dict:
 
 
 HELDOUT_CONFIG = REPO / "synth" / "configs" / "heldout.toml"  # another seed, all "val"
+SHAPES_CONFIG = REPO / "synth" / "configs" / "shapes.toml"  # night, every render shaped, "val"
 
 
-def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False) -> dict:
-    """Render the training set (``synth/``), or the held-out set (``synth_heldout/``) that the
-    networks are evaluated on and the refocus examples come from."""
+def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False, shapes: bool = False) -> dict:
+    """Render the training set (``synth/``), the held-out set (``synth_heldout/``) that the
+    networks are evaluated on and the refocus examples come from, or the aperture-shape
+    showcase (``synth_shapes/``: held out too)."""
     name, scenes, extra = "synth", cfg.scenes, []
     if heldout:
         name, scenes = "synth_heldout", cfg.heldout_scenes
         extra = ["--config", str(HELDOUT_CONFIG)]
+    elif shapes:
+        name, scenes = "synth_shapes", cfg.shape_scenes
+        extra = ["--config", str(SHAPES_CONFIG)]
     cmd = [
         sys.executable,
         "-m",
@@ -230,6 +241,13 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
             cfg.bokeh_steps,
             None,
         )
+    elif name == "bokeh_shape":
+        tcfg, manifests, steps, init = (
+            load_train_config("bokehnet_tiny_shape.toml"),
+            synth,
+            cfg.shape_steps,
+            None,
+        )
     else:
         tcfg = load_train_config("bokehnet_tiny.toml")
         tcfg.name = "bokehnet_tiny_stage2"
@@ -300,7 +318,14 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
     from train.benchmark import benchmark
 
     bokeh = out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1"
-    r = benchmark(out / "deblur", bokeh, [str(out / "synth_heldout")], out / "benchmark")
+    r = benchmark(
+        out / "deblur",
+        bokeh,
+        [str(out / "synth_heldout")],
+        out / "benchmark",
+        shape_bokeh_run=out / "bokeh_shape",
+        shape_manifests=[str(out / "synth_shapes")],
+    )
     b, rf = r["bokeh"], r["refocus"]
     summary = (
         f"bokeh PSNR {b['bokehnet']['psnr']:.2f} (reference {b['reference']['psnr']:.2f}, "
@@ -309,6 +334,13 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
         f"refocus {rf['deblurnet + bokehnet']['psnr']:.2f} (identity "
         f"{rf['identity (input render)']['psnr']:.2f})"
     )
+    if r.get("shapes"):
+        rows = r["shapes"]["rows"]
+        iou = {m: v["iou_kernel"] for m, v in rows.items()}
+        summary += (
+            f"; shape IoU {iou['bokehnet (shape)']:.2f} (no shape {iou['bokehnet']:.2f}, "
+            f"Cycles {iou['cycles (truth)']:.2f})"
+        )
     return {"results": r, "summary": summary}
 
 
@@ -324,11 +356,13 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
     results |= {
         "synth": _stage(out, "synth", run_synth, cfg, out),
         "synth_heldout": _stage(out, "synth_heldout", run_synth, cfg, out, True),
+        "synth_shapes": _stage(out, "synth_shapes", run_synth, cfg, out, False, True),
         "synth_stats": _stage(out, "synth_stats", synth_stats, cfg, out),
         "curate": _stage(out, "curate", run_curate, cfg, out),
         "real": _stage(out, "real", real_manifest_with_depth, cfg, out),
         "deblur": _stage(out, "deblur", train_net, cfg, out, "deblur"),
         "bokeh_stage1": _stage(out, "bokeh_stage1", train_net, cfg, out, "bokeh_stage1"),
+        "bokeh_shape": _stage(out, "bokeh_shape", train_net, cfg, out, "bokeh_shape"),
     }
     if results["real"]["photos"]:
         results["bokeh_stage2"] = _stage(out, "bokeh_stage2", train_net, cfg, out, "bokeh_stage2")

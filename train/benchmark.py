@@ -274,10 +274,16 @@ def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], section
 
 
 def run_benchmark(
-    deblur: Model, bokeh: Model, scenes: list[Scene], focus_k: float, shape_bokeh=None
+    deblur: Model,
+    bokeh: Model,
+    scenes: list[Scene],
+    focus_k: float,
+    shape_bokeh=None,
+    shape_scenes: list[Scene] | None = None,
 ) -> dict:
     """Every section over ``scenes``; returns the results and the images for the figures.
-    ``shape_bokeh``: a BokehNet with the shape condition, scored in the ``shapes`` section."""
+    ``shape_bokeh``: a BokehNet with the shape condition, scored in the ``shapes`` section (over
+    ``shape_scenes`` when given, else ``scenes``)."""
     from train.shape_bench import shape_section
 
     k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
@@ -295,7 +301,7 @@ def run_benchmark(
         "deblur_steps": deblur.steps,
         "bokeh_steps": bokeh.steps,
     }
-    shapes = shape_section(bokeh, shape_bokeh, scenes, _dmap)
+    shapes = shape_section(bokeh, shape_bokeh, shape_scenes or scenes, _dmap)
     if shapes is not None:
         results["shapes"] = shapes["results"]
     return {
@@ -368,9 +374,11 @@ def benchmark(
     focus_k: float = 20.0,
     steps: int = 0,
     shape_bokeh_run=None,
+    shape_manifests: list[str] | None = None,
 ) -> dict:
     """Load the runs and the held-out scenes, run every section, write the outputs.
-    ``shape_bokeh_run``: a BokehNet run with ``model.shape_condition`` for the shapes section."""
+    ``shape_bokeh_run``: a BokehNet run with ``model.shape_condition`` for the shapes section;
+    ``shape_manifests``: held-out scenes for that section alone (default: ``manifests``)."""
     deblur = Model(deblur_run, "deblurnet", steps)
     bokeh = Model(bokeh_run, "bokehnet", steps)
     shape_bokeh = Model(shape_bokeh_run, "bokehnet", steps) if shape_bokeh_run else None
@@ -378,7 +386,10 @@ def benchmark(
         raise BenchmarkError(f"{shape_bokeh_run}: trained without model.shape_condition")
     grans = [m.cfg.granularity_px for m in (deblur, bokeh, shape_bokeh) if m is not None]
     scenes = load_scenes(manifests, max(grans), max_scenes)
-    return write_outputs(Path(out), run_benchmark(deblur, bokeh, scenes, focus_k, shape_bokeh))
+    shape_scenes = load_scenes(shape_manifests, max(grans), max_scenes) if shape_manifests else None
+    return write_outputs(
+        Path(out), run_benchmark(deblur, bokeh, scenes, focus_k, shape_bokeh, shape_scenes)
+    )
 
 
 # The issue's model targets (docs/train.md): (name, value, threshold) from a results dict.

@@ -156,6 +156,11 @@ def _benchmark_parser(sub):
         "--shape-bokeh",
         help="a BokehNet run trained with model.shape_condition, scored on the shaped renders",
     )
+    b.add_argument(
+        "--shape-manifest",
+        action="append",
+        help="held-out renders for the shapes section alone (repeatable; default: --manifest)",
+    )
     _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--max-scenes", type=integer(0), default=0, help="at most N scenes (0: all)")
@@ -305,6 +310,7 @@ def _benchmark(a) -> int:
             a.focus_k,
             a.steps,
             shape_bokeh_run=a.shape_bokeh,
+            shape_manifests=a.shape_manifest,
         )
     except (BenchmarkError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -37,8 +37,8 @@ def demo_run(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     out, stdout = demo_run
-    stages = ("synth", "synth_heldout", "synth_stats", "curate", "real", "deblur", "bokeh_stage1")
-    for stage in (*stages, "bokeh_stage2", "refocus", "benchmark"):
+    stages = ("synth", "synth_heldout", "synth_shapes", "synth_stats", "curate", "real", "deblur")
+    for stage in (*stages, "bokeh_stage1", "bokeh_shape", "bokeh_stage2", "refocus", "benchmark"):
         assert (out / "stages" / f"{stage}.json").is_file(), stage
     assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
     assert re.search(r"BokehNet LVCorr \(controllability\): -?\d\.\d+", stdout)
@@ -47,6 +47,12 @@ def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     bench = json.loads((out / "benchmark" / "benchmark.json").read_text())
     assert bench["setup"]["scenes"] == 2 and {"bokehnet", "reference"} <= set(bench["lvcorr"])
     assert "Benchmark: 2 held-out scenes" in (out / "report.html").read_text()
+    # the shape showcase: one night scene, its renders through triangle, star and heart
+    assert bench["shapes"]["renders"] == 3
+    assert bench["shapes"]["shapes"] == {"polygon3": 1, "star5": 1, "heart": 1}
+    assert {"cycles (truth)", "bokehnet", "bokehnet (shape)"} <= set(bench["shapes"]["rows"])
+    assert "Aperture shapes: 3 held-out renders" in (out / "report.html").read_text()
+    assert (out / "benchmark" / "shapes_grid.png").is_file()
     assert bench["refocus"]["identity (input render)"]["images"] == 2 * 6
     results = json.loads((out / "results.json").read_text())
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
@@ -68,7 +74,7 @@ def test_demo_rerun_reuses_finished_stages(demo_run):
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.count("done before, reused") == 10  # every stage, the benchmark too
+    assert p.stdout.count("done before, reused") == 12  # every stage, the benchmark too
 
 
 @pytest.mark.slow
