@@ -10,6 +10,7 @@ Examples:
   python -m synth render --out runs/synth --scenes 8 --set render.exr=true --set render.device=cpu
   python -m synth render --out runs/synth --scenes 8 --photos runs/curate --workers 2 --threads 1
   python -m synth render --out runs/synth --scenes 8 --photos ~/pics --set scene.kinds.procedural=0
+  python -m synth render --out runs/synth --scenes 8 --set 'aperture.shapes=["heart", "my.png"]'
   python -m synth report runs/synth            # natural-image statistics -> runs/synth/report
   python -m synth report runs/synth --photos ~/pics --out runs/synth-stats --long-edge 256
 """
@@ -23,7 +24,9 @@ import sys
 from pathlib import Path
 
 from manifests.config_file import add_set_argument
+from optics.aperture import KernelError
 from synth.config import ConfigError, load_config
+from synth.kernels import resolve_shapes
 from synth.pool import PoolError, load_pool
 from synth.shard import ShardError, parse_shard
 
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.workers < 1 or a.threads < 0:
             raise PreflightError("--workers must be >= 1 and --threads >= 0")
         cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)
+        cfg, kernels = resolve_shapes(cfg)  # user kernel PNGs: read before anything renders
         textures_dir, textures = list_textures(a.textures)
         k, n = parse_shard(a.shard)
         pool = None
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if pool is not None:
             check_same_pool(out, pool)
             pool.write_index(out / POOL_INDEX)
-    except (ConfigError, ShardError, PreflightError, PoolError, RuntimeError) as e:
+    except (ConfigError, ShardError, PreflightError, PoolError, KernelError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -239,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=a.workers,
         threads=a.threads,
         pool=pool,
+        kernels=kernels,
     )
     if pool is not None:
         p = pool.summary()

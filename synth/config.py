@@ -53,7 +53,10 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def _check_shape(label: str) -> str:
-    """A built-in aperture shape name (``optics.aperture.parse_shape``); configs take no PNGs."""
+    """A built-in aperture shape name (``optics.aperture.parse_shape``), or a PNG kernel file
+    (``synth.kernels``: read, and checked, before any scene is sampled)."""
+    if str(label).lower().endswith(".png"):
+        return label
     try:
         parse_shape(label)
     except KernelError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -35,6 +35,7 @@ class Job:
     workers: int = 1
     threads: int = 0
     pool: PhotoPool | None = None  # photos of the photographic scene kinds
+    kernels: dict = field(default_factory=dict)  # user aperture kernels by label (synth.kernels)
 
 
 _PHOTO_CACHES: dict[str, PhotoCache] = {}
@@ -73,6 +74,7 @@ def _render_one(job: Job, scene_id: int, log_path: str) -> dict:
         job.cfg.render.jpeg_quality,
         Path(log_path),
         photos=photo_cache(job.pool),
+        kernels=job.kernels,
     )
 
 
@@ -97,6 +99,7 @@ def run_shard_local(job: Job, k: int, n: int, show_progress: bool = True) -> dic
             log,
             progress=bar,
             photos=photo_cache(job.pool),
+            kernels=job.kernels,
         )
     else:
         threads = job.threads or max(1, (os.cpu_count() or 1) // job.workers)

@@ -22,6 +22,7 @@ import numpy as np
 from optics import coc_cycles_px
 from optics.aperture import ApertureShape, parse_shape
 from synth.config import SENSORS_MM, SynthConfig
+from synth.kernels import KERNEL_PREFIX, is_kernel_file
 from synth.pool import PhotoPool, PoolPhoto
 from synth.spec import (
     SCENE_KINDS,
@@ -280,8 +281,16 @@ def _shaped_dof(rng, a, f_number: float, focus_m: float, index: int) -> DofSpec:
     ``θ = θ_label + U(shape_rotation_deg)``, rounded to 0.01° so that the label (6 significant
     digits) carries exactly ``rotation_deg`` (for |θ| < 10⁴°)."""
     pick = index % len(a.shapes) if a.shape_order == "cycle" else int(rng.integers(len(a.shapes)))
-    shape = parse_shape(a.shapes[pick])
-    rotation_deg = round(shape.rotation_deg + float(rng.uniform(*a.shape_rotation_deg)), 2)
+    entry = a.shapes[pick]
+    turn = float(rng.uniform(*a.shape_rotation_deg))  # drawn for user kernels too (same stream)
+    if entry.startswith(KERNEL_PREFIX):  # a user kernel (synth.kernels), never rotated
+        return DofSpec(round(float(f_number), 4), focus_m, 0, 0.0, 1.0, aperture=entry)
+    if is_kernel_file(entry):
+        raise ValueError(
+            f"aperture.shapes: {entry} must be read first (synth.kernels.resolve_shapes)"
+        )
+    shape = parse_shape(entry)
+    rotation_deg = round(shape.rotation_deg + turn, 2)
     rotation_deg += 0.0  # -0.0 -> 0.0
     return DofSpec(
         f_number=round(float(f_number), 4),

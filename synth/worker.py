@@ -107,6 +107,7 @@ def render_scene_to_disk(
     textures_dir: Path | None = None,
     jpeg_quality: int = 95,
     photos=None,
+    kernels: dict | None = None,
 ) -> dict:
     """Render one scene into ``out/scenes/<id>`` atomically; returns its ``meta.json`` dict."""
     import bpy
@@ -115,7 +116,7 @@ def render_scene_to_disk(
 
     t0 = time.perf_counter()
     tmp = temp_scene_dir(out, spec.scene_id)
-    result = render_scene(spec, tmp, settings, textures_dir, photos)
+    result = render_scene(spec, tmp, settings, textures_dir, photos, kernels)
     t_labels = time.perf_counter()
     depth = result.depth_m
     np.save(tmp / "depth.npy", depth)
@@ -163,6 +164,7 @@ def render_scenes(
     log_path: Path,
     progress=None,
     photos=None,
+    kernels: dict | None = None,
 ) -> dict:
     """Render each spec unless done; a failing scene is logged and skipped. Returns counts."""
     done, skipped, failed = [], [], {}
@@ -173,7 +175,9 @@ def render_scenes(
         else:
             t0 = time.perf_counter()
             try:
-                meta = render_scene_to_disk(spec, out, settings, textures_dir, jpeg_quality, photos)
+                meta = render_scene_to_disk(
+                    spec, out, settings, textures_dir, jpeg_quality, photos, kernels
+                )
             except Exception as e:  # a scene failure must not stop the shard
                 failed[spec.scene_id] = f"{type(e).__name__}: {e}".splitlines()[0]
                 with open(log_path, "a") as log:

@@ -25,10 +25,10 @@ import numpy as np
 import OpenEXR
 
 from manifests.images import write_kernel_png
-from optics.aperture import parse_shape, rasterize
 from synth.blender.aperture import add_occluder, hide_kernel, show_kernel
 from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout
+from synth.kernels import kernel_for
 from synth.settings import RenderSettings
 from synth.spec import DofSpec, SceneSpec
 
@@ -137,6 +137,7 @@ def render_scene(
     settings: RenderSettings,
     textures_dir: Path | None = None,
     photos=None,
+    kernels: dict | None = None,
 ) -> RenderResult:
     """Build and render every pass of ``spec`` into ``out_dir``; returns depth and file names."""
     out_dir = Path(out_dir)
@@ -169,7 +170,7 @@ def render_scene(
     for k, dof in enumerate(spec.dof):
         _set_pass(scene, cam, settings.samples, 1.5, settings.denoise, dof=dof)
         if dof.aperture:
-            kernel = rasterize(parse_shape(dof.aperture))
+            kernel = kernel_for(dof.aperture, kernels)
             factor = show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
             # the occluder ends 1 - open_fraction of the paths: as many more keep the noise
             scene.cycles.samples = int(math.ceil(settings.samples * factor))

@@ -1,14 +1,14 @@
 """Truth check for shaped apertures: the disc Cycles renders is the kernel scaled to the CoC.
 
-One render per built-in shape (and one with Cycles' own round aperture as the exposure
-reference) of three small emitters on a black world: behind the focus plane on the axis and in
-a corner, and in front of it (where the shape shows rotated by 180°). The prediction for each
-emitter is the kernel resampled to the Cycles CoC (``optics.bokeh.aperture_kernel``: sign and
-rotation included) convolved with the emitter's own in-focus disc. Render and prediction are
-smoothed alike (3×3 mean, against Monte Carlo noise) and thresholded at half the prediction's
-peak; the footprints must overlap with IoU ≥ 0.8 and their sizes (√area) agree within 3 %.
-Exposure: each footprint's energy equals the Cycles round aperture's within 3 % (the light loss
-is compensated).
+One render per built-in shape and for a user kernel (a crescent), and one with Cycles' own
+round aperture as the exposure reference, of three small emitters on a black world: behind the
+focus plane on the axis and in a corner, and in front of it (where the shape shows rotated by
+180°). The prediction for each emitter is the kernel resampled to the Cycles CoC
+(``optics.bokeh.aperture_kernel``: sign and rotation included) convolved with the emitter's own
+in-focus disc. Render and prediction are smoothed alike (3×3 mean, against Monte Carlo noise)
+and thresholded at half the prediction's peak; the footprints must overlap with IoU ≥ 0.8 and
+their sizes (√area) agree within 3 %. Exposure: each footprint's energy equals the Cycles round
+aperture's within 3 % (the light loss is compensated).
 """
 
 import numpy as np
@@ -18,8 +18,9 @@ from scipy.ndimage import uniform_filter
 from scipy.signal import fftconvolve
 
 from optics import coc_cycles_px
-from optics.aperture import iou, light_loss_ev, parse_shape, rasterize
+from optics.aperture import iou, kernel_from_array, light_loss_ev, parse_shape, rasterize
 from optics.bokeh import _disc_kernel, aperture_kernel
+from synth.kernels import kernel_label
 from synth.settings import RenderSettings
 from synth.spec import DofSpec, HighlightSpec
 
@@ -41,10 +42,10 @@ def _emitter(col, row, z):
     return HighlightSpec((x, y, -z), radius, 10.0, (1.0, 1.0, 1.0))
 
 
-def _render(tmp_path, spec_tools, aperture):
+def _render(tmp_path, spec_tools, aperture, kernels=None):
     from synth.blender.render import render_scene
 
-    out = tmp_path / (aperture or "cycles")
+    out = tmp_path / "cycles" if aperture is None else tmp_path / aperture.replace("@", "_")
     out.mkdir()
     spec = spec_tools.make_spec(
         width=W,
@@ -54,9 +55,8 @@ def _render(tmp_path, spec_tools, aperture):
         highlights=[_emitter(*e) for e in EMITTERS],
         dof=[DofSpec(N, S_M, 0, 0.0, 1.0, aperture)],
     )
-    result = render_scene(
-        spec, out, RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
-    )
+    settings = RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
+    result = render_scene(spec, out, settings, kernels=kernels)
     with OpenEXR.File(str(out / "dof_00.exr")) as f:
         ch = f.parts[0].channels
         rgb = ch["RGB"].pixels if "RGB" in ch else np.stack([ch[k].pixels for k in "RGB"], -1)
@@ -93,11 +93,23 @@ def cycles_round(tmp_path_factory, spec_tools):
     return _ROUND_ENERGY
 
 
-@pytest.mark.parametrize("name", SHAPES)
+def _crescent(size=200):
+    """A user kernel no built-in has (and not point-symmetric): a disc with a bite out of it."""
+    y, x = np.mgrid[:size, :size] + 0.5
+    r = size / 2
+    disc = np.hypot(x - r, y - r) <= r
+    return (disc & ~(np.hypot(x - 1.45 * r, y - 0.6 * r) <= 0.75 * r)).astype(np.uint8) * 255
+
+
+@pytest.mark.parametrize("name", [*SHAPES, "crescent.png"])
 def test_shaped_disc_matches_the_kernel_scaled_to_the_coc(tmp_path, spec_tools, name, cycles_round):
-    label = parse_shape(name).label
-    lum, files = _render(tmp_path, spec_tools, label)
-    kernel = rasterize(parse_shape(label))
+    if name.endswith(".png"):  # a user kernel, as synth.kernels reads it
+        kernel = kernel_from_array(_crescent(), name)
+        label, kernels = kernel_label(kernel), {kernel_label(kernel): kernel}
+    else:
+        label, kernels = parse_shape(name).label, None
+        kernel = rasterize(parse_shape(label))
+    lum, files = _render(tmp_path, spec_tools, label, kernels)
     assert files["dof_00_kernel"] == "dof_00_kernel.png"
     report = []
     for (window, radius, half), energy_round in zip(_windows(lum), cycles_round, strict=True):
