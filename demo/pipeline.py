@@ -34,6 +34,8 @@ class DemoConfig:
     bokeh_steps: int = 1500
     stage2_steps: int = 200
     shape_scenes: int = 2  # night scenes, each DoF render through triangle, star, heart
+    shape_resolution_px: int = 256  # a shape needs discs of some size to be seen (and measured)
+    shape_samples: int = 32
     shape_steps: int = 400  # BokehNet with the aperture-shape condition
     photos: list[str] = field(default_factory=list)
     depth_model: str | None = None
@@ -52,6 +54,8 @@ class DemoConfig:
             bokeh_steps=20,
             stage2_steps=10,
             shape_scenes=1,
+            shape_resolution_px=64,
+            shape_samples=4,
             shape_steps=10,
             **kw,
         )
@@ -82,12 +86,14 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False, shapes: bool = 
     networks are evaluated on and the refocus examples come from, or the aperture-shape
     showcase (``synth_shapes/``: held out too)."""
     name, scenes, extra = "synth", cfg.scenes, []
+    resolution_px, samples = cfg.resolution_px, cfg.samples
     if heldout:
         name, scenes = "synth_heldout", cfg.heldout_scenes
         extra = ["--config", str(HELDOUT_CONFIG)]
     elif shapes:
         name, scenes = "synth_shapes", cfg.shape_scenes
         extra = ["--config", str(SHAPES_CONFIG)]
+        resolution_px, samples = cfg.shape_resolution_px, cfg.shape_samples
     cmd = [
         sys.executable,
         "-m",
@@ -98,9 +104,9 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False, shapes: bool = 
         "--scenes",
         str(scenes),
         "--resolution",
-        str(cfg.resolution_px),
+        str(resolution_px),
         "--samples",
-        str(cfg.samples),
+        str(samples),
         *extra,
     ]
     for source in pool_sources(out):

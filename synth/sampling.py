@@ -6,8 +6,9 @@ gives the same spec (and hash) on any machine, in any shard. Geometry lives in t
 35 mm equivalent, ``f = f35 · sensor_w / 36``, so that the EXIF of the renders round-trips
 exactly through ``FocalLengthIn35mmFilm``. Each DoF render focuses on an object's depth and keeps
 the largest CoC in view inside ``aperture.disc_px`` by adjusting N (CoC ∝ 1/N, so exactly).
-In a *shaped* scene (``aperture.shaped_scene_probability``; drawn only when it is > 0, so that 0
-samples the very numbers of a config without shapes) every DoF render looks through a shape of
+In a *shaped* scene (``aperture.shaped_scene_probability``, drawn from a random stream of its
+own, so that the scenes that are not shaped are the same whatever the share, and 0 samples the
+very scenes of a config without shapes) every DoF render looks through a shape of
 ``aperture.shapes`` turned by ``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the
 scene has at least ``shaped_min_highlights`` highlights, whose discs show the shape.
 """
@@ -275,6 +276,9 @@ def _objects(rng, cfg: SynthConfig, textures, photos, night, tan_h, tan_v, cam_h
     return objects, back_z
 
 
+SHAPE_STREAM = 0x5A4E  # the shape stream's extra seed word (see sample_scene)
+
+
 def _shaped_dof(rng, a, f_number: float, focus_m: float, index: int) -> DofSpec:
     """A DoF render through a shape drawn uniformly from ``a.shapes`` (``shape_order =
     "cycle"``: render ``index`` takes ``shapes[index % len(shapes)]``, nothing drawn), turned by
@@ -339,7 +343,10 @@ def sample_scene(
     tan_v = tan_h * height / width
     cam_h = float(rng.uniform(*c.height_m))
     night = bool(rng.random() < s.night_probability)
-    shaped = a.shaped_scene_probability > 0 and bool(rng.random() < a.shaped_scene_probability)
+    # Shapes draw from a stream of their own: a scene that is not shaped is the same scene
+    # whatever aperture.shaped_scene_probability says (the share never reshuffles the others).
+    shape_rng = np.random.default_rng([*seed, SHAPE_STREAM])
+    shaped = bool(shape_rng.random() < a.shaped_scene_probability)
     near, far = s.depth_m
 
     if kind == "cards":
@@ -375,9 +382,10 @@ def sample_scene(
 
     highlights = []
     n_high = int(rng.integers(s.highlights[0], s.highlights[1] + 1))
+    no_highlights = rng.random() < s.no_highlights_probability
     if shaped:  # a shape shows only in highlights' discs
         n_high = max(n_high, a.shaped_min_highlights)
-    elif rng.random() < s.no_highlights_probability:
+    elif no_highlights:
         n_high = 0
     strength_scale = 1.0 if night else 3.0
     ground_y = None if kind == "cards" else -cam_h  # highlights stay above the ground ...
@@ -423,7 +431,7 @@ def sample_scene(
             if disc_lo <= disc <= disc_hi:
                 break
         if shaped:
-            dofs.append(_shaped_dof(rng, a, n, focus, len(dofs)))
+            dofs.append(_shaped_dof(shape_rng, a, n, focus, len(dofs)))
             continue
         blades = (
             0 if rng.random() < a.round_probability else int(a.blades[rng.integers(len(a.blades))])

@@ -237,3 +237,21 @@ def test_shape_order_cycle_gives_each_render_the_next_shape(pool):
         assert list(zip(names, sides, strict=True)) == [("polygon", 3), ("star", 5), ("heart", 0)]
     with pytest.raises(Exception, match="shape_order"):
         load_config(overrides=['aperture.shape_order="spiral"'])
+
+
+def test_the_shaped_share_never_reshuffles_the_other_scenes(pool):
+    """Shapes draw from their own stream: every scene that is not shaped at a 0.25 (or 0.6)
+    share is the scene a config without shapes samples; the shaped ones keep their objects."""
+    base = load_config(resolution_px=64, overrides=["aperture.shaped_scene_probability=0"])
+    plain = [sample_scene(base, i, pool=pool) for i in range(40)]
+    for p in (0.25, 0.6):
+        cfg = load_config(resolution_px=64, overrides=[f"aperture.shaped_scene_probability={p}"])
+        n_shaped = 0
+        for i, old in enumerate(plain):
+            s = sample_scene(cfg, i, pool=pool)
+            if s.notes.get("shaped"):
+                n_shaped += 1
+                assert s.objects == old.objects and s.camera == old.camera
+            else:
+                assert s.to_json() == old.to_json()
+        assert 0 < n_shaped < 40
