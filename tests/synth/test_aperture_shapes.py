@@ -127,3 +127,37 @@ def test_shaped_disc_matches_the_kernel_scaled_to_the_coc(tmp_path, spec_tools, 
         assert overlap >= 0.8, report
         assert size == pytest.approx(1.0, abs=0.03), report
         assert exposure == pytest.approx(1.0, abs=0.03), report
+
+
+@pytest.mark.parametrize("blades,rotation_deg", [(5, 0.0), (6, 20.0)])
+def test_the_trainers_kernel_of_cycles_blades_matches_the_render(
+    tmp_path, spec_tools, blades, rotation_deg
+):
+    """``train.data.aperture.cycles_kernel`` (the shape condition of a render with Cycles' own
+    blades) has the orientation Cycles renders: 5 blades at rotation 0 point a vertex left."""
+    from synth.blender.render import render_scene
+    from train.data.aperture import cycles_kernel
+
+    spec = spec_tools.make_spec(
+        width=W,
+        height=W,
+        focal_mm=F_MM,
+        sensor_mm=SENSOR_MM,
+        highlights=[_emitter(*e) for e in EMITTERS],
+        dof=[DofSpec(N, S_M, blades, rotation_deg, 1.0)],
+    )
+    settings = RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
+    render_scene(spec, tmp_path, settings)
+    with OpenEXR.File(str(tmp_path / "dof_00.exr")) as f:
+        ch = f.parts[0].channels
+        rgb = ch["RGB"].pixels if "RGB" in ch else np.stack([ch[k].pixels for k in "RGB"], -1)
+    lum = np.asarray(rgb, dtype=np.float64).mean(-1)
+    kernel = cycles_kernel(blades, rotation_deg, 1.0)
+    turned = cycles_kernel(blades, rotation_deg + 180.0 / blades, 1.0)  # the other orientation
+    for window, radius, half in _windows(lum):
+        scores = []
+        for k in (kernel, turned):
+            pred = _prediction(k, radius, half) * window.sum()
+            level = 0.5 * uniform_filter(pred, 3).max()
+            scores.append(iou(uniform_filter(window, 3) >= level, uniform_filter(pred, 3) >= level))
+        assert scores[0] >= 0.9 and scores[0] > scores[1] + 0.03, scores

@@ -65,9 +65,10 @@ def manifest(tmp_path_factory) -> str:
 
 def test_cycles_round_and_hexagon_match_the_optics_shapes():
     assert np.array_equal(cycles_kernel(0, 0.0, 1.0), rasterize(parse_shape("round")))
-    # Cycles' vertex k at rotation + 2πk/N from +x is optics' polygonN@(rotation − 90)
+    # Cycles' vertex k at rotation + π/N + 2πk/N from +x is optics' polygonN@(rotation + 180/N
+    # − 90) (the orientation is measured against a render in tests/synth/test_aperture_shapes.py)
     hexagon = cycles_kernel(6, 30.0, 1.0)
-    assert np.abs(hexagon - rasterize(parse_shape("polygon6@-60"))).max() < 1e-6
+    assert np.abs(hexagon - rasterize(parse_shape("polygon6@-30"))).max() < 1e-6
     row = {"aperture_blades": 6, "aperture_rotation_deg": 30.0, "aperture_ratio": 1.0}
     assert np.array_equal(row_kernel(row), hexagon)
 
@@ -75,7 +76,7 @@ def test_cycles_round_and_hexagon_match_the_optics_shapes():
 @pytest.mark.parametrize("label", ["round", "hexagon"])
 def test_anamorphic_ratio_squeezes_the_shape_horizontally(label):
     blades = {"round": 0, "hexagon": 6}[label]
-    squeezed = cycles_kernel(blades, 90.0, 2.0)  # rotation 90: the label's own orientation
+    squeezed = cycles_kernel(blades, 60.0, 2.0)  # 60 + 180/6 = 90: the label's own orientation
     full = rasterize(parse_shape(label))
     expect = np.zeros_like(full)
     expect[:, 32:96] = full.reshape(128, 64, 2).mean(-1)  # x halved about the centre

@@ -43,8 +43,10 @@ def cycles_kernel(
     blades: int, rotation_deg: float, ratio: float, size_px: int = KERNEL_SIZE_PX
 ) -> np.ndarray:
     """Cycles' own aperture as a kernel: round for fewer than 3 blades, else the regular polygon
-    with vertex ``k`` at angle ``rotation + 2πk/N`` from +x (counter-clockwise, y up; the
-    ``optics.aperture`` label ``polygonN@(rotation_deg − 90)``, whose first vertex is at the top).
+    with vertex ``k`` at angle ``rotation + π/N + 2πk/N`` from +x (counter-clockwise, y up: Cycles
+    samples blade ``k``'s triangle around ``rotation + 2πk/N``, an edge's midpoint, so 5 blades at
+    rotation 0 point a vertex left; measured in tests/synth/test_aperture_shapes.py; the
+    ``optics.aperture`` label ``polygonN@(rotation_deg + 180/N − 90)``, first vertex at the top).
     Anamorphic ``ratio`` r narrows the horizontal extent to 1/r: the open set is
     ``{(x, y) : (r·x, y) in the round or polygonal opening}``."""
     r = float(ratio)
@@ -58,7 +60,7 @@ def cycles_kernel(
         inside = np.hypot(r * x, y) <= 1.0
         m = int(size_px)
         return inside.reshape(m, SUPERSAMPLE, m, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
-    t = np.deg2rad(float(rotation_deg)) + 2 * np.pi * np.arange(n) / n
+    t = np.deg2rad(float(rotation_deg)) + np.pi / n + 2 * np.pi * np.arange(n) / n
     points = np.stack([np.cos(t) / r, np.sin(t)], -1)
     return rasterize_outline(points, size_px)
 
