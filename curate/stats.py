@@ -15,13 +15,14 @@ import pyarrow.compute as pc
 
 from curate.config import CurateConfig
 from curate.listing import Listing
+from curate.spill import SpilledListing
 from manifests import check_counts
 
 
 def job_stats(
     kept: pa.Table,
     rejects: pa.Table,
-    listing: Listing,
+    listing: Listing | SpilledListing,  # its n_inputs and ignored
     n_shards: int,
     skipped: int,
     out: str,
