@@ -43,7 +43,7 @@ import ray  # noqa: E402
 from curate import merge, outputs, passes, spill  # noqa: E402
 from curate.config import DEFAULT_CONFIG, ConfigError, CurateConfig, load_config  # noqa: E402
 from curate.listing import ListingError  # noqa: E402
-from curate.stats import job_stats, rate  # noqa: E402
+from curate.stats import job_stats, rate, read_reject_reasons  # noqa: E402
 from curate.summary import PLOT_COLUMNS, text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
 from manifests.config_file import add_set_argument  # noqa: E402
@@ -243,7 +243,7 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     merge.finalize(out, n_shards, cfg.dedup.phash_max_distance)
 
     kept = read_table(out, "real_photos", columns=PLOT_COLUMNS)  # the plots' and its rows
-    rejects = read_table(out, "rejects", columns=["reason", "stage"])  # the counts need no more
+    rejects = read_reject_reasons(out)  # the counts need no more
     stats = job_stats(kept, rejects, listing, n_shards, sum(done), out, clip_stats, cfg)
     outputs.write_summaries(out, stats, kept, rejects)
     stats["timing"] = {**timing, "total_seconds": round(time.perf_counter() - t_start, 3)}
