@@ -19,11 +19,11 @@ from the standard environment and config files (AWS_*, ~/.aws, GOOGLE_APPLICATIO
 and are never printed or written. A re-run with the same --input/--out skips finished shards.
 
 Flow: list (links followed only inside the inputs; links that leave them, loop or dangle, and
-FIFOs/devices are rejects of stage list, in OUT/rejects/part-list) -> shard (sorted, fixed
-size) -> pass 1 tasks (EXIF head read, filters) -> pass 2
-tasks (full read, decode, weight-free quality, phash) -> CLIP actor pool (optional) -> per-shard
-candidates under OUT/_work/ -> global dedup -> OUT/real_photos/part-K, OUT/rejects/part-K ->
-stats.json (inputs = kept + rejected, checked), summary.png, summary.html.
+FIFOs/devices are rejects of stage list, in OUT/rejects/part-list) -> shard (sorted on disk,
+OUT/_work/listing.parquet, one row group of fixed size per shard) -> pass 1 tasks (EXIF head read,
+filters) -> pass 2 tasks (full read, decode, weight-free quality, phash) -> CLIP actor pool
+(optional) -> per-shard candidates under OUT/_work/ -> global dedup -> OUT/real_photos/part-K,
+OUT/rejects/part-K -> stats.json (inputs = kept + rejected, checked), summary.png, summary.html.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ if __name__ == "__main__" and str(REPO) not in sys.path:  # `python curate/job.p
 
 import ray  # noqa: E402
 
-from curate import merge, outputs, passes  # noqa: E402
+from curate import merge, outputs, passes, spill  # noqa: E402
 from curate.config import DEFAULT_CONFIG, ConfigError, CurateConfig, load_config  # noqa: E402
-from curate.listing import Entry, ListingError, list_inputs, shards  # noqa: E402
-from curate.stats import job_stats, rate  # noqa: E402
-from curate.summary import text_summary  # noqa: E402
+from curate.listing import ListingError  # noqa: E402
+from curate.stats import job_stats, rate, read_reject_reasons  # noqa: E402
+from curate.summary import PLOT_COLUMNS, text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
 from manifests.config_file import add_set_argument  # noqa: E402
 from manifests.progress import progress_bar  # noqa: E402
@@ -69,8 +69,9 @@ RETRIES = 3
 
 
 @ray.remote(num_cpus=1, num_returns=3, max_retries=RETRIES)
-def pass1_task(entries: list[Entry], cfg: CurateConfig):
-    survivors, rejects = passes.pass1(entries, cfg)
+def pass1_task(listing_path: str, k: int, cfg: CurateConfig):
+    """Pass 1 over shard ``k``, read by the task from the spilled listing (shared storage)."""
+    survivors, rejects = passes.pass1(spill.read_shard(listing_path, k), cfg)
     return survivors, rejects, len(survivors)
 
 
@@ -142,18 +143,19 @@ def shards_in_flight() -> int:
     return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress=True) -> dict:
+def run_shards(out, todo, listing, cfg, actors, clip_size, progress=True) -> dict:
     """Every shard of ``todo`` through pass 1, pass 2 and CLIP as chained Ray tasks; each
     shard's candidates are written as soon as it finishes. At most :func:`shards_in_flight`
-    shards are submitted at a time and a shard's survivors go from its pass-1 task to its pass-2
-    task without passing through the driver, so the driver's memory does not grow with the
-    listing. Returns the stats' ``timing`` entries ``pass1`` and ``pass2`` (the passes overlap:
-    each counts seconds from the start to its last shard)."""
+    shards are submitted at a time, each pass-1 task reads its shard from the spilled
+    ``listing`` (``curate.spill.SpilledListing``) and a shard's survivors go from its pass-1
+    task to its pass-2 task without passing through the driver, so the driver's memory does not
+    grow with the listing. Returns the stats' ``timing`` entries ``pass1`` and ``pass2`` (the
+    passes overlap: each counts seconds from the start to its last shard)."""
     t0 = time.perf_counter()
     window, queue = shards_in_flight(), list(reversed(todo))
     p1_done: dict = {}  # pass-1 survivor-count ref -> shard
     written: dict = {}  # pass-2 rows ref -> (shard, its count ref, rejects ref, scores ref)
-    n_p1 = sum(len(shard_lists[k]) for k in todo)
+    n_p1 = sum(listing.shard_len(k) for k in todo)
     seconds = {"pass1": 0.0, "pass2": 0.0}
     n_p2 = 0
     bar1 = progress_bar(total=n_p1, desc="pass 1 EXIF", unit="file", disable=not progress)
@@ -165,7 +167,7 @@ def run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress=True) ->
         k = p1_done.pop(ref)
         survivors_of[k] = ray.get(ref)
         n_p2 += survivors_of[k]
-        bar1.update(len(shard_lists[k]))
+        bar1.update(listing.shard_len(k))
         bar2.total += survivors_of[k]
         bar2.refresh()
         seconds["pass1"] = time.perf_counter() - t0
@@ -174,7 +176,7 @@ def run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress=True) ->
         while queue or p1_done or written:
             while queue and len(written) < window:
                 k = queue.pop()
-                survivors, p1_rejects, n_survivors = pass1_task.remote(shard_lists[k], cfg)
+                survivors, p1_rejects, n_survivors = pass1_task.remote(listing.path, k, cfg)
                 rows, rejects, crops = pass2_task.remote(survivors, p1_rejects, cfg, clip_size)
                 scores = actors[k % len(actors)].score.remote(crops) if actors else None
                 p1_done[n_survivors] = k
@@ -205,14 +207,16 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     t_start = time.perf_counter()
     out = outputs.out_root(out)
     outputs.check_out(out)
-    listing = list_inputs(inputs, cfg.listing.extensions)
-    shard_lists = shards(listing.entries, cfg.listing.shard_size)
-    n_shards = len(shard_lists)
-    fingerprint = outputs.listing_fingerprint(
-        listing.entries, cfg.listing.shard_size, listing.rejects
+    listing = spill.spill_listing(
+        inputs,
+        cfg.listing.extensions,
+        outputs.listing_path(out),
+        cfg.listing.shard_size,
+        scratch=outputs.listing_scratch(out),
     )
+    n_shards, fingerprint = listing.n_shards, listing.fingerprint
     previous, settings = outputs.previous_listing(out), outputs.result_settings(cfg)
-    if previous is not None and previous["fingerprint"] != fingerprint:
+    if previous is not None and previous["fingerprint"] != fingerprint:  # the spill was rewritten
         raise JobError(
             f"{out}: holds parts of a different listing (files were added/removed or "
             "listing.shard_size changed); use a fresh --out or delete it to start over"
@@ -226,20 +230,20 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
             f"{out}: written with other settings ({'; '.join(changed[:3])}{more}); a resume "
             "keeps its first run's settings: rerun with them, or use a fresh --out"
         )
-    outputs.write_listing(out, fingerprint, len(listing.entries), settings)
+    outputs.write_listing(out, fingerprint, listing.n_entries, settings)
     outputs.write_listing_rejects(out, listing.rejects)  # once; a resume keeps its part
 
     # Finished shards are skipped; shards with candidates from a killed run only need the merge.
     done = [outputs.shard_done(out, k) for k in range(n_shards)]
     todo = [k for k in range(n_shards) if not done[k] and not outputs.has_candidates(out, k)]
     actors, clip_size, clip_stats = start_clip(cfg.clip, needed=bool(todo))
-    timing = run_shards(out, todo, shard_lists, cfg, actors, clip_size, progress)
+    timing = run_shards(out, todo, listing, cfg, actors, clip_size, progress)
     for a in actors:
         ray.kill(a)
     merge.finalize(out, n_shards, cfg.dedup.phash_max_distance)
 
-    kept = read_table(out, "real_photos")
-    rejects = read_table(out, "rejects", columns=["reason", "stage"])  # the counts need no more
+    kept = read_table(out, "real_photos", columns=PLOT_COLUMNS)  # the plots' and its rows
+    rejects = read_reject_reasons(out)  # the counts need no more
     stats = job_stats(kept, rejects, listing, n_shards, sum(done), out, clip_stats, cfg)
     outputs.write_summaries(out, stats, kept, rejects)
     stats["timing"] = {**timing, "total_seconds": round(time.perf_counter() - t_start, 3)}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote_from_bytes
 
@@ -96,14 +97,26 @@ def _wanted(name: str, extensions: set[str]) -> bool:
 
 def list_inputs(inputs: list[str], extensions: list[str] | tuple[str, ...] = ()) -> Listing:
     """Recursively list every input (folder, prefix or single file), sorted and deduplicated;
-    local links and special files as the module doc says."""
+    local links and special files as the module doc says. Holds the whole listing in memory
+    (the job spills it to disk instead: ``curate.spill``)."""
+    found: dict[str, Entry] = {}
+    ignored, rejects = scan_inputs(inputs, extensions, lambda e: found.setdefault(e.uri, e))
+    return Listing(sorted(found.values(), key=lambda e: e.uri), ignored, rejects)
+
+
+def scan_inputs(
+    inputs: list[str], extensions: list[str] | tuple[str, ...], emit: Callable[[Entry], object]
+) -> tuple[int, list[Rejected]]:
+    """Walk every input, calling ``emit`` with each file found, in no particular order; a file
+    may come twice (one URI: listed directly and through a link, or under two given inputs), so
+    the caller keeps the first of each URI. Returns ``(ignored count, rejects sorted by URI)``.
+    Keeps no per-file state beyond the files reached through links or given as files."""
     exts = {e.lower().lstrip(".") for e in extensions}
     located = [(given, *filesystem_for(given)) for given in inputs]
-    local = _LocalWalk(exts)
+    local = _LocalWalk(exts, emit)
     for given, fs, path in located:
         if isinstance(fs, pafs.LocalFileSystem):
             local.add_root(given, path)
-    found: dict[str, Entry] = {}
     ignored = 0
     for given, fs, path in located:
         if isinstance(fs, pafs.LocalFileSystem):
@@ -113,10 +126,9 @@ def list_inputs(inputs: list[str], extensions: list[str] | tuple[str, ...] = ())
             if entry is None:
                 ignored += 1
             else:
-                found[entry.uri] = entry
-    found.update({e.uri: e for e in local.found.values()})
+                emit(entry)
     rejects = sorted(local.rejected.values(), key=lambda r: r.uri)
-    return Listing(sorted(found.values(), key=lambda e: e.uri), ignored + local.n_ignored, rejects)
+    return ignored + local.n_ignored(), rejects
 
 
 def _list_store(given: str, fs: pafs.FileSystem, path: str, exts: set[str]):
@@ -160,20 +172,44 @@ def _kind(mode: int) -> str:
 
 
 class _LocalWalk:
-    """The walk over local roots (bytes paths); see the module doc for the rules."""
+    """The walk over local roots (bytes paths); see the module doc for the rules. Files go to
+    ``emit`` as they are found; what the walk keeps grows with the folders, the links and the
+    rejects, not with the files of the folders."""
 
-    def __init__(self, exts: set[str]):
+    def __init__(self, exts: set[str], emit: Callable[[Entry], object]):
         self.exts = exts
         self.exts_bytes = {os.fsencode(e) for e in exts}
+        self.emit = emit
         self.roots: list[bytes] = []  # real paths of the given local inputs
-        self.found: dict[bytes, Entry] = {}  # real path -> entry
         self.rejected: dict[str, Rejected] = {}  # uri -> reject
-        self.ignored: set[bytes] = set()  # paths skipped by extension
+        self.n_ignored_children = 0  # files of walked folders skipped by extension
+        self.ignored: set[bytes] = set()  # other paths skipped by extension (links, given files)
+        self.linked: set[bytes] = set()  # real paths of files found through a link or given
         self.visited: set[tuple[int, int]] = set()  # (device, inode) of walked folders
+        self.walked: set[bytes] = set()  # real paths of walked folders
 
-    @property
     def n_ignored(self) -> int:
-        return len(self.ignored - set(self.found))
+        """Paths skipped by extension, less the files listed anyway (through a link): counted
+        from the walk's counter and its few kept paths (see :meth:`_ignored_child`)."""
+        linked_ignored = sum(self._ignored_child(p) for p in self.linked)
+        others = self.ignored - self.linked
+        return (
+            self.n_ignored_children
+            - linked_ignored
+            + len(others)
+            - sum(self._ignored_child(p) for p in others)
+        )
+
+    def _ignored_child(self, path: bytes) -> bool:
+        """True when the walk counted ``path`` in ``n_ignored_children``: a plain file (no link,
+        no folder) of a walked folder whose name the extension rule skips."""
+        folder, name = os.path.split(path)
+        if folder not in self.walked or name.startswith(b".") or self._ext_kept(name):
+            return False
+        try:
+            return not stat.S_ISDIR(os.lstat(path).st_mode) and not os.path.islink(path)
+        except OSError:
+            return False
 
     def add_root(self, given: str, path: str) -> None:
         real = os.path.realpath(os.fsencode(path))
@@ -183,14 +219,22 @@ class _LocalWalk:
     def _inside_roots(self, real: bytes) -> bool:
         return any(_inside(real, r) for r in self.roots)
 
+    def _ext_kept(self, name: bytes) -> bool:
+        _, dot, ext = name.rpartition(b".")
+        return not self.exts or bool(dot) and ext.lower() in self.exts_bytes
+
     def _name_kept(self, path: bytes, name: bytes | None = None) -> bool:
-        """The hidden-file and extension rules on a (non-folder) name; counts the ignored."""
-        name = os.path.basename(path) if name is None else name
+        """The hidden-file and extension rules on a (non-folder) name; counts the ignored (a
+        ``name`` given: ``path`` is a plain file of a walked folder, counted without keeping
+        its path)."""
+        child, name = name is not None, os.path.basename(path) if name is None else name
         if name.startswith(b"."):
             return False
-        _, dot, ext = name.rpartition(b".")
-        if self.exts and (not dot or ext.lower() not in self.exts_bytes):
-            self.ignored.add(path)
+        if not self._ext_kept(name):
+            if child:
+                self.n_ignored_children += 1
+            else:
+                self.ignored.add(path)
             return False
         return True
 
@@ -198,9 +242,10 @@ class _LocalWalk:
         uri = file_uri(path)
         self.rejected.setdefault(uri, Rejected(uri, reason, " ".join(detail.split())))
 
-    def _add_file(self, real: bytes, size: int, uri: str | None = None) -> None:
-        if real not in self.found:
-            self.found[real] = Entry(uri or file_uri(real), int(size))
+    def _add_linked(self, real: bytes, size: int) -> None:
+        """A file reached through a link or given as a file (it may also be listed directly)."""
+        self.linked.add(real)
+        self.emit(Entry(file_uri(real), int(size)))
 
     def walk(self, given: str, path: str) -> None:
         """List one given local input (a folder or a single file)."""
@@ -217,7 +262,7 @@ class _LocalWalk:
         elif not self._name_kept(raw):  # the rules see the name given
             return
         elif stat.S_ISREG(st.st_mode):
-            self._add_file(real, st.st_size)
+            self._add_linked(real, st.st_size)
         else:
             self._reject(raw, "not_a_file", f"{_kind(st.st_mode)}, not a file with bytes to read")
 
@@ -231,6 +276,7 @@ class _LocalWalk:
             try:
                 with os.scandir(folder) as it:
                     children = list(it)
+                self.walked.add(folder)
             except OSError as e:
                 if folder == root:
                     raise ListingError(f"{given}: cannot list ({e.strerror})") from None
@@ -255,7 +301,7 @@ class _LocalWalk:
                 if not self._name_kept(path, child.name):
                     return None
                 if stat.S_ISREG(st.st_mode):
-                    self._add_file(path, st.st_size, prefix + quote_from_bytes(child.name))
+                    self.emit(Entry(prefix + quote_from_bytes(child.name), int(st.st_size)))
                 else:
                     self._reject(path, "not_a_file", f"{_kind(st.st_mode)}, not a file")
                 return None
@@ -312,7 +358,7 @@ class _LocalWalk:
                 f"link to {_shown(real)}, outside the input folder(s); not read",
             )
         elif stat.S_ISREG(st.st_mode):
-            self._add_file(real, st.st_size)
+            self._add_linked(real, st.st_size)
         else:
             self._reject(path, "not_a_file", f"link to {_kind(st.st_mode)}, not a file")
         return None

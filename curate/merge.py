@@ -13,6 +13,8 @@ is (CLIP quality or -1, weight-free quality score, pixels), larger is better. No
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
 from curate import outputs
@@ -79,7 +81,7 @@ def items(table: pa.Table) -> list[Item]:
     ]
 
 
-def kept_items(tables: list[pa.Table]) -> list[Item]:
+def kept_items(tables: Iterable[pa.Table]) -> list[Item]:
     """Photos kept by already finished shards: new candidates may duplicate them (resume)."""
     # Rank above everything new, so a kept photo is never turned into a duplicate later.
     return [
@@ -100,19 +102,29 @@ def drop_duplicates(table: pa.Table, dups: dict[str, tuple[str, str]]) -> tuple[
 
 
 def finalize(out: str, n_shards: int, max_distance: int) -> None:
-    """Dedup every unfinished shard's candidates and write its final parts (see module doc)."""
+    """Dedup every unfinished shard's candidates and write its final parts (see module doc).
+    Only the ranking columns of every shard are held at once; each shard's whole table is read
+    again when its parts are written."""
     work = outputs.join(out, outputs.WORK)
-    done = [k for k in range(n_shards) if outputs.shard_done(out, k)]
-    candidates = {
-        k: read_table(part_path(work, "real_photos", k), "real_photos")
-        for k in range(n_shards)
-        if k not in done
-    }
-    finished = [read_table(part_path(out, "real_photos", k), "real_photos") for k in done]
-    everything = kept_items(finished) + [it for t in candidates.values() for it in items(t)]
+    done = {k for k in range(n_shards) if outputs.shard_done(out, k)}
+    todo = [k for k in range(n_shards) if k not in done]
+    finished = (_rank_table(part_path(out, "real_photos", k)) for k in sorted(done))
+    everything = kept_items(finished) + [
+        it for k in todo for it in items(_rank_table(part_path(work, "real_photos", k)))
+    ]
     dups = find_duplicates(everything, max_distance)
-    for k, table in candidates.items():
+    del everything
+    for k in todo:
+        table = read_table(part_path(work, "real_photos", k), "real_photos")
         kept, dup_rows = drop_duplicates(table, dups)
         work_rejects = read_table(part_path(work, "rejects", k), "rejects")
         write_part(kept, out, "real_photos", k, created_by=CREATED_BY)
         write_part(work_rejects.to_pylist() + dup_rows, out, "rejects", k, created_by=CREATED_BY)
+
+
+RANK_COLUMNS = ["uri", "sha256", "phash", "clip_quality", "quality_score", "width_px", "height_px"]
+
+
+def _rank_table(path: str) -> pa.Table:
+    """The columns :func:`items` reads, of one ``real_photos`` part."""
+    return read_table(path, "real_photos", columns=RANK_COLUMNS)

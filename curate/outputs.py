@@ -1,15 +1,15 @@
 """The job's output folder OUT (a local path or an ``s3://``/``gs://`` prefix) and its small files.
 
-``OUT/_work/`` holds the resume state: ``listing.json`` (a fingerprint of the sorted input URIs
-and the shard size, and the settings that decide the rows, ``result_settings``; a re-run over
-another listing or with other settings is refused, since its finished shards were filtered with
-the first ones) and each shard's candidates before dedup. A shard is *done* when both its final
-parts exist under OUT. The inputs the listing itself rejects (links that leave the input, loop
+``OUT/_work/`` holds the resume state: ``listing.json`` (a fingerprint of the sorted input URIs and
+the shard size, and the settings that decide the rows, ``result_settings``; a re-run over another
+listing or with other settings is refused, since its finished shards were filtered with the first
+ones), the sorted listing itself (``listing.parquet``, one row group per shard, ``listing_path``;
+rewritten by every run) and each shard's candidates before dedup. A shard is *done* when both its
+final parts exist under OUT. The inputs the listing itself rejects (links that leave the input, loop
 or dangle; FIFOs and devices) belong to no shard: they are one final part,
-``OUT/rejects/part-list.parquet``, written once (``write_listing_rejects``). ``check_out``
-refuses, before any work, an OUT that is a file (or lies under one) and an OUT whose
-``listing.json`` or ``stats.json`` is not what this job writes (a JSON object), with one line
-naming the file.
+``OUT/rejects/part-list.parquet``, written once (``write_listing_rejects``). ``check_out`` refuses,
+before any work, an OUT that is a file (or lies under one) and an OUT whose ``listing.json`` or
+``stats.json`` is not what this job writes (a JSON object), with one line naming the file.
 ``write_bytes`` writes a whole file at once: locally through :func:`manifests.io.atomic_write`
 (temp file in the same folder, then ``os.replace``), on object stores in one PUT, which they
 publish atomically; so ``stats.json`` and the summaries are never seen half-written. No Ray.
@@ -17,13 +17,13 @@ publish atomically; so ``stats.json`` and the summaries are never seen half-writ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from curate import spill
 from curate.listing import Entry
 from curate.passes import reject
 from curate.summary import html_report, plot_png
@@ -34,6 +34,7 @@ from manifests.uri import read_bytes as read_uri
 
 WORK = "_work"
 LISTING = "listing.json"
+LISTING_FILE = "listing.parquet"  # the sorted listing, one row group per shard
 LISTING_SHARD = "list"  # the shard name of the listing's rejects part
 STATS = "stats.json"
 _START_OVER = "delete it or use a fresh --out"
@@ -70,14 +71,9 @@ def read_bytes(root: str, name: str) -> bytes | None:
 
 
 def listing_fingerprint(entries: list[Entry], shard_size: int, rejects=()) -> str:
-    """A hash of the sorted input URIs, the shard size and the listing's own rejects (URI and
-    reason; none adds nothing, so a listing without rejects keeps its earlier fingerprint)."""
-    h = hashlib.sha256(f"{shard_size}\n".encode())
-    for e in entries:
-        h.update(e.uri.encode() + b"\n")
-    for r in rejects:
-        h.update(f"rejected {r.reason} {r.uri}\n".encode())
-    return h.hexdigest()
+    """:func:`curate.spill.fingerprint` of an in-memory listing (the job's is computed while
+    its listing is spilled)."""
+    return spill.fingerprint((e.uri for e in entries), shard_size, rejects)
 
 
 def _json_object(root: str, name: str, required: tuple[str, ...] = ()) -> dict | None:
@@ -150,6 +146,18 @@ def settings_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif a != b:
             out.append(f"{prefix}{k}: {a!r} -> {b!r}")
     return out
+
+
+def listing_path(out: str) -> str:
+    """Where the job spills its sorted listing (:mod:`curate.spill`): under OUT, which every
+    node of a cluster reads."""
+    return join(out, WORK, LISTING_FILE)
+
+
+def listing_scratch(out: str) -> str | None:
+    """Where the spill's sorted chunks go (the driver alone reads them): under ``OUT/_work`` for
+    a local OUT, the system's temp folder for an object store."""
+    return None if is_uri(out) else join(out, WORK)
 
 
 def previous_listing(out: str) -> dict | None:

@@ -4,24 +4,30 @@
 leave the input, loop or dangle, special files), the kept and rejected rows, the rejects by
 reason and by stage, and checks the identity ``inputs = kept + rejected`` with
 :func:`manifests.check_counts` (``counts_ok`` and ``count_problems``; a broken identity is
-reported, not raised). ``rate`` is one pass's files, seconds and files per second. Plain dicts
-and ``pyarrow`` tables in, plain dicts out; no Ray.
+reported, not raised). ``read_reject_reasons`` reads the rejects' reasons and stages part by
+part into a compact table. ``rate`` is one pass's files, seconds and files per second. Plain
+dicts and ``pyarrow`` tables in, plain dicts out; no Ray.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.config import CurateConfig
 from curate.listing import Listing
-from manifests import check_counts
+from curate.spill import SpilledListing
+from manifests import check_counts, list_parts, read_table
+from manifests.uri import join
 
 
 def job_stats(
     kept: pa.Table,
     rejects: pa.Table,
-    listing: Listing,
+    listing: Listing | SpilledListing,  # its n_inputs and ignored
     n_shards: int,
     skipped: int,
     out: str,
@@ -55,6 +61,35 @@ def value_counts(table: pa.Table, column: str) -> dict[str, int]:
     counts = pc.value_counts(table.column(column)).to_pylist() if table.num_rows else []
     pairs = sorted(((c["values"], c["counts"]) for c in counts), key=lambda vc: (-vc[1], vc[0]))
     return dict(pairs)
+
+
+def read_reject_reasons(out: str) -> pa.Table:
+    """The ``reason`` and ``stage`` of every reject under ``out`` as a compact table: the parts
+    are counted one at a time by (reason, stage), and each pair is repeated as many times as it
+    occurs, dictionary-encoded (two bytes a reject instead of two strings). The rows come
+    grouped by pair, not in part order: enough for :func:`value_counts` and ``num_rows``."""
+    counts: Counter = Counter()
+    for part in list_parts(out, "rejects").get("rejects", []):
+        table = read_table(join(out, "rejects", part.rsplit("/", 1)[-1]), "rejects", REASON)
+        for row in table.group_by(REASON).aggregate([([], "count_all")]).to_pylist():
+            counts[row["reason"], row["stage"]] += row["count_all"]
+    pairs = sorted(counts)
+    repeats = [counts[p] for p in pairs]
+    return pa.table(
+        {name: _repeated([p[i] for p in pairs], repeats) for i, name in enumerate(REASON)}
+    )
+
+
+REASON = ["reason", "stage"]
+
+
+def _repeated(values: list[str], repeats: list[int]) -> pa.DictionaryArray:
+    """``values[j]`` repeated ``repeats[j]`` times, dictionary-encoded."""
+    dictionary = sorted(set(values))
+    codes = np.repeat([dictionary.index(v) for v in values], repeats).astype(np.int16)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes, pa.int16()), pa.array(dictionary, pa.string())
+    )
 
 
 def rate(files: int, seconds: float) -> dict:

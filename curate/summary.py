@@ -25,6 +25,18 @@ def _values(table, name) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
+# the kept photos' columns plot_png reads (the job reads only these: not the CLIP embeddings)
+PLOT_COLUMNS = [
+    "f_number",
+    "f_number_equivalent",
+    "focal_length_mm",
+    "model",
+    "sharpness",
+    "bokeh_evidence",
+    "clip_quality",
+]
+
+
 def plot_png(kept, rejects) -> bytes:
     import matplotlib
 

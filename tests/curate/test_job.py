@@ -4,10 +4,13 @@ import json
 import os
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 
 from curate import job
 from curate.config import load_config
+from curate.listing import list_inputs
+from curate.outputs import listing_fingerprint
 from manifests import REJECT_REASONS, read_table, validate_path
 from manifests.uri import file_path, file_uri
 
@@ -248,6 +251,29 @@ def test_a_kill_between_a_shards_two_candidate_parts_resumes(ray_local, photo_wr
     again = job.run(inp, str(out), load_config(), progress=False)
     assert (again["kept"], again["rejected"]) == (first["kept"], first["rejected"]) == (2, 1)
     assert read_table(out, "real_photos").column("uri").equals(kept.column("uri"))
+
+
+def test_a_resume_accepts_an_out_listed_in_memory_and_rebuilds_the_spill(
+    ray_local, photo_writer, tmp_path
+):
+    """The job spills its sorted listing (OUT/_work/listing.parquet, one row group per shard);
+    its fingerprint is the in-memory listing's, so an OUT written before the spill resumes."""
+    for i, n in enumerate((1.8, 2.0, 11.0)):
+        photo_writer(tmp_path / f"in/p{i}.jpg", seed=i, width=640, height=600, f_number=n)
+    inp, out = [str(tmp_path / "in")], tmp_path / "out"
+    cfg = load_config(overrides=["listing.shard_size=2"])
+    first = job.run(inp, str(out), cfg, progress=False)
+    listing = list_inputs(inp, cfg.listing.extensions)
+    record = json.loads((out / "_work/listing.json").read_text())
+    assert record["fingerprint"] == listing_fingerprint(listing.entries, 2, listing.rejects)
+    (out / "_work/listing.parquet").unlink()
+    for name in ("rejects", "_work/rejects"):  # shard 1 killed in pass 2: redone from pass 1
+        (out / name / "part-00001.parquet").unlink()
+    again = job.run(inp, str(out), cfg, progress=False)
+    assert (again["kept"], again["rejected"], again["shards_skipped"]) == (2, 1, 1)
+    assert (first["kept"], first["rejected"]) == (2, 1)
+    assert pq.ParquetFile(out / "_work/listing.parquet").num_row_groups == again["shards"] == 2
+    assert not list((out / "_work").glob(".listing-*"))
 
 
 # ---- links, special files and odd names in the input (issue 14) -------------------------------

@@ -174,3 +174,14 @@ def test_every_name_round_trips_through_its_uri(tmp_path):
         names.add(name)
     assert names == set(ODD_NAMES) | {b"x.jpg"}
     assert file_uri(root + b"/d\xff/x.jpg") in {e.uri for e in listing.entries}
+
+
+def test_ignored_counts_each_path_once_and_not_the_files_listed_through_links(tmp_path):
+    """The walk counts the ignored files of its folders without keeping their paths; a file
+    listed through a link, or given again as a file, still counts once (or not at all)."""
+    root = tree(tmp_path / "in", ("a.jpg", "b.raw", "c.raw", "sub/d.raw"))
+    os.symlink(root / "b.raw", root / "b_alias.jpg")  # b.raw is listed through its link
+    os.symlink(root / "c.raw", root / "c_alias.txt")  # a link name that is ignored itself
+    listing = list_inputs([str(root), str(root / "c.raw"), str(root / "sub/d.raw")], ["jpg"])
+    assert [e.uri for e in listing.entries] == [file_uri(root / "a.jpg"), file_uri(root / "b.raw")]
+    assert listing.ignored == 3  # c.raw, sub/d.raw, c_alias.txt

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from curate import passes
+from curate import outputs, passes, spill
 from curate.config import load_config
 from curate.listing import list_inputs, shards
 from manifests import read_table, validate_path, write_part
@@ -77,6 +77,16 @@ def test_s3_listing_passes_and_parts(s3_server):
         Bucket="curated", Key="run/real_photos/part-00000.parquet"
     )
     assert SECRET.encode() not in body["Body"].read()
+
+
+def test_s3_listing_spilled_to_s3_reads_back_by_shard(s3_server):
+    target = "s3://curated/spill/_work/listing.parquet"
+    spilled = spill.spill_listing(["s3://photos/raw/"], ["jpg"], target, 2)
+    listing = list_inputs(["s3://photos/raw/"], ["jpg"])
+    assert spilled.fingerprint == outputs.listing_fingerprint(listing.entries, 2)
+    assert [spill.read_shard(target, k) for k in range(spilled.n_shards)] == shards(
+        listing.entries, 2
+    )
 
 
 @pytest.mark.slow

@@ -57,3 +57,22 @@ def test_the_listings_rejects_are_inputs():
     assert stats["inputs"] == listing.n_inputs == 3 and stats["counts_ok"]
     assert stats["stages"]["list"] == 2
     assert "rejected 3 (2 by the listing: links, special files)" in text_summary(stats)
+
+
+def test_reject_reasons_are_read_part_by_part_into_a_compact_table(tmp_path):
+    from curate.passes import reject
+    from curate.stats import read_reject_reasons, value_counts
+    from manifests import read_table, write_part
+
+    out = str(tmp_path)
+    assert read_reject_reasons(out).num_rows == 0  # no rejects yet
+    pairs = [("no_exif", "exif"), ("too_small", "filter"), ("too_small", "decode")]
+    for k in range(3):
+        rows = [reject(f"file:///p{k}-{i}.jpg", s, r, "x") for i, (r, s) in enumerate(pairs[k:])]
+        write_part(rows, out, "rejects", k)
+    write_part([], out, "rejects", "list")
+    compact, full = read_reject_reasons(out), read_table(out, "rejects")
+    assert compact.num_rows == full.num_rows == 6
+    for column in ("reason", "stage"):
+        assert value_counts(compact, column) == value_counts(full, column)
+    assert pa.types.is_dictionary(compact.column("reason").type)
