@@ -42,7 +42,9 @@ def _emitter(col, row, z):
     return HighlightSpec((x, y, -z), radius, 10.0, (1.0, 1.0, 1.0))
 
 
-def _render(tmp_path, spec_tools, aperture, kernels=None):
+def _render(tmp_path, spec_tools, aperture, kernels=None, blades=0, rotation_deg=0.0):
+    """The three emitters through ``aperture`` (or Cycles' own ``blades``): the DoF render's
+    linear luminance and the files written."""
     from synth.blender.render import render_scene
 
     out = tmp_path / "cycles" if aperture is None else tmp_path / aperture.replace("@", "_")
@@ -53,7 +55,7 @@ def _render(tmp_path, spec_tools, aperture, kernels=None):
         focal_mm=F_MM,
         sensor_mm=SENSOR_MM,
         highlights=[_emitter(*e) for e in EMITTERS],
-        dof=[DofSpec(N, S_M, 0, 0.0, 1.0, aperture)],
+        dof=[DofSpec(N, S_M, blades, rotation_deg, 1.0, aperture)],
     )
     settings = RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
     result = render_scene(spec, out, settings, kernels=kernels)
@@ -135,23 +137,9 @@ def test_the_trainers_kernel_of_cycles_blades_matches_the_render(
 ):
     """``train.data.aperture.cycles_kernel`` (the shape condition of a render with Cycles' own
     blades) has the orientation Cycles renders: 5 blades at rotation 0 point a vertex left."""
-    from synth.blender.render import render_scene
     from train.data.aperture import cycles_kernel
 
-    spec = spec_tools.make_spec(
-        width=W,
-        height=W,
-        focal_mm=F_MM,
-        sensor_mm=SENSOR_MM,
-        highlights=[_emitter(*e) for e in EMITTERS],
-        dof=[DofSpec(N, S_M, blades, rotation_deg, 1.0)],
-    )
-    settings = RenderSettings(samples=512, denoise=False, exr=True, adaptive_sampling=False)
-    render_scene(spec, tmp_path, settings)
-    with OpenEXR.File(str(tmp_path / "dof_00.exr")) as f:
-        ch = f.parts[0].channels
-        rgb = ch["RGB"].pixels if "RGB" in ch else np.stack([ch[k].pixels for k in "RGB"], -1)
-    lum = np.asarray(rgb, dtype=np.float64).mean(-1)
+    lum, _ = _render(tmp_path, spec_tools, None, blades=blades, rotation_deg=rotation_deg)
     kernel = cycles_kernel(blades, rotation_deg, 1.0)
     turned = cycles_kernel(blades, rotation_deg + 180.0 / blades, 1.0)  # the other orientation
     for window, radius, half in _windows(lum):

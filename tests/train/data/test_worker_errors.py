@@ -9,6 +9,8 @@ from PIL import Image
 
 from manifests import write_part
 from manifests.example import synthetic_rows
+from manifests.images import write_kernel_png
+from optics.aperture import parse_shape, rasterize
 from train.config import load_train_config
 from train.data.feed import MapStyleSource, TrainData
 
@@ -26,6 +28,9 @@ def tiny_manifest(root) -> list[dict]:
             Image.fromarray(np.full((SIZE_PX, SIZE_PX, 3), value, np.uint8)).save(root / row[key])
         np.save(root / row["depth_path"], np.full((SIZE_PX, SIZE_PX), 2.0, np.float32))
         np.save(root / row["coc_path"], np.zeros((SIZE_PX, SIZE_PX), np.float32))
+        if row["aperture_kernel_path"]:  # a shaped render's kernel
+            kernel = rasterize(parse_shape(row["aperture_shape_id"]))
+            write_kernel_png(root / row["aperture_kernel_path"], kernel)
     write_part(rows, root, "synthetic_pairs", 0)
     return [r for r in rows if r["split"] == "train"]
 
