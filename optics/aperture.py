@@ -148,22 +148,30 @@ def pixel_grid(size_px: int, supersample: int = 1) -> tuple[np.ndarray, np.ndarr
     return c[None, :], -c[:, None]
 
 
+def _coverage(inside: np.ndarray, n: int) -> np.ndarray:
+    return inside.reshape(n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
+
+
+def rasterize_polygon(points, size_px: int = KERNEL_SIZE_PX) -> np.ndarray:
+    """The open fraction of each pixel inside the closed polygon ``points`` (K×2, x right, y
+    up, in units of the CoC radius; even-odd rule), ``SUPERSAMPLE²`` sub-samples, float32."""
+    n = int(size_px)
+    x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
+    return _coverage(_inside_polygon(x, y, np.asarray(points, dtype=np.float64)), n)
+
+
 def rasterize(shape: ApertureShape, size_px: int = KERNEL_SIZE_PX) -> np.ndarray:
     """The open fraction of each pixel (``SUPERSAMPLE²`` sub-samples), float32 ``size_px²``."""
     if not MIN_KERNEL_PX <= int(size_px) <= MAX_KERNEL_PX:
         raise KernelError(f"kernel size must be {MIN_KERNEL_PX}-{MAX_KERNEL_PX} px, got {size_px}")
-    x, y = pixel_grid(int(size_px), SUPERSAMPLE)
-    x, y = np.broadcast_arrays(x, y)
-    if shape.name == "round":
-        inside = np.hypot(x, y) <= 1.0
-    else:
-        inside = _inside_polygon(x, y, outline(shape))
+    if shape.name != "round":
+        return rasterize_polygon(outline(shape), size_px)
     n = int(size_px)
-    cover = inside.reshape(n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(1, 3))
-    return cover.astype(np.float32)
+    x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
+    return _coverage(np.hypot(x, y) <= 1.0, n)
 
 
-def _resample_square(a: np.ndarray, size_px: int) -> np.ndarray:
+def resample_square(a: np.ndarray, size_px: int) -> np.ndarray:
     """Area-average (or nearest, when enlarging) ``a`` to ``size_px²``; numpy only."""
     n = a.shape[0]
     if n == size_px:

@@ -62,21 +62,8 @@ def manifest(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(manifest, tmp_path_factory):
-    from train.config import load_train_config
-    from train.launch.local import train_local
-
-    out = {}
-    for name in ("deblurnet_tiny", "bokehnet_tiny", "bokehnet_tiny_shape"):
-        cfg = load_train_config(f"{name}.toml")
-        cfg.compute_threads = 1
-        cfg.eval.batches, cfg.eval.batch_size, cfg.eval.sample_steps = 1, 2, 1
-        cfg.eval.lvcorr_images, cfg.eval.k_sweep = 1, [0.0, 40.0]
-        cfg.optim.batch_size = 2
-        run = tmp_path_factory.mktemp(name) / "run"
-        train_local(cfg, [manifest], run, steps=1, show_progress=False)
-        out[name] = run
-    return out
+def runs(manifest, one_step_runs):
+    return {name: run for name, (run, _) in one_step_runs(manifest).items()}
 
 
 def test_the_benchmark_scores_shapes_and_draws_the_shaped_scene(manifest, runs, tmp_path, capsys):

@@ -20,23 +20,14 @@ from optics.aperture import (
     KERNEL_SIZE_PX,
     SUPERSAMPLE,
     KernelError,
-    _inside_polygon,
-    _resample_square,
     parse_shape,
     pixel_grid,
     rasterize,
+    rasterize_polygon,
+    resample_square,
 )
 
 KERNEL_COLUMN = "aperture_kernel_path"
-
-
-def rasterize_outline(points: np.ndarray, size_px: int = KERNEL_SIZE_PX) -> np.ndarray:
-    """The open fraction of each pixel inside the closed polygon ``points`` (K×2, x right, y up,
-    in units of the CoC radius), ``SUPERSAMPLE²`` sub-samples per pixel, float32 ``size_px²``."""
-    n = int(size_px)
-    x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
-    inside = _inside_polygon(x, y, np.asarray(points, dtype=np.float64))
-    return inside.reshape(n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
 
 
 def cycles_kernel(
@@ -62,7 +53,7 @@ def cycles_kernel(
         return inside.reshape(m, SUPERSAMPLE, m, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
     t = np.deg2rad(float(rotation_deg)) + np.pi / n + 2 * np.pi * np.arange(n) / n
     points = np.stack([np.cos(t) / r, np.sin(t)], -1)
-    return rasterize_outline(points, size_px)
+    return rasterize_polygon(points, size_px)
 
 
 def kernel_file(path: str, root: str | None) -> str:
@@ -90,7 +81,7 @@ def row_kernel(row: dict, root: str | None = None) -> np.ndarray:
     if path:
         kernel = read_kernel_png(kernel_file(path, root))
         if kernel.shape != (KERNEL_SIZE_PX, KERNEL_SIZE_PX):
-            kernel = _resample_square(kernel, KERNEL_SIZE_PX).astype(np.float32)
+            kernel = resample_square(kernel, KERNEL_SIZE_PX).astype(np.float32)
         return kernel
     return cycles_kernel(
         int(row.get("aperture_blades") or 0),
