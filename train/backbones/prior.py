@@ -22,6 +22,9 @@ shows them: the prior uses the behind-focus orientation everywhere.
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 
 from optics.bokeh import aperture_kernel
@@ -36,8 +39,9 @@ def disc_kernel(radius_px: float) -> torch.Tensor:
 
 
 def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """``x`` [B, C, H, W] convolved with a centred ``kernel`` [k, k], zero outside the frame."""
-    k = kernel.shape[0]
+    """``x`` [B, C, H, W] convolved with a centred ``kernel``, [k, k] for every sample or
+    [B, 1, k, k] one per sample (one batched FFT either way), zero outside the frame."""
+    k = kernel.shape[-1]
     if k == 1:
         return x
     h, w = x.shape[-2:]
@@ -57,6 +61,24 @@ def square_kernels(kernel: torch.Tensor) -> list:
     y0, x0 = (h - side) // 2, (w - side) // 2
     square = kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1)
     return [k.detach().double().cpu().numpy() for k in square]
+
+
+@functools.lru_cache(maxsize=1024)
+def _shaped_kernel(radius_px: float, kernel_bytes: bytes, side: int) -> torch.Tensor:
+    """``aperture_kernel(radius_px, kernel)`` for a kernel given by its float64 bytes, cached:
+    a forward resamples the same kernels twice (prior and edit) and batches repeat shapes."""
+    kernel = np.frombuffer(kernel_bytes, dtype=np.float64).reshape(side, side)
+    return torch.from_numpy(aperture_kernel(radius_px, kernel))
+
+
+def _layer_kernel(radius_px: float, shapes) -> torch.Tensor:
+    """The disc of ``radius_px`` ([k, k]), or each sample's shape scaled to it ([B, 1, k, k]:
+    ``aperture_kernel`` gives every kernel of one radius the same size)."""
+    if shapes is None:
+        return disc_kernel(radius_px)
+    return torch.stack([_shaped_kernel(radius_px, s.tobytes(), s.shape[0]) for s in shapes])[
+        :, None
+    ]
 
 
 @torch.no_grad()
@@ -89,15 +111,9 @@ def layered_blur(
     shapes = None if kernel is None else square_kernels(kernel)
     for v in torch.unique(level).flip(0).tolist():  # largest blur first, sharpest on top
         mask = (level == v).double()
-        if shapes is None:
-            k = disc_kernel(v * step)
-            c = _fft_blur(image.double() * mask, k)
-            a = _fft_blur(mask, k).clamp(0, 1)
-        else:
-            ks = [torch.from_numpy(aperture_kernel(v * step, s)) for s in shapes]
-            x = image.double() * mask
-            c = torch.cat([_fft_blur(x[b : b + 1], kb) for b, kb in enumerate(ks)])
-            a = torch.cat([_fft_blur(mask[b : b + 1], kb) for b, kb in enumerate(ks)]).clamp(0, 1)
+        k = _layer_kernel(v * step, shapes)
+        c = _fft_blur(image.double() * mask, k)
+        a = _fft_blur(mask, k).clamp(0, 1)
         colour = c + (1 - a) * colour
         alpha = a + (1 - a) * alpha
     return (colour / alpha.clamp_min(1e-6)).to(image.dtype)
