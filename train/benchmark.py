@@ -144,11 +144,13 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
     return Scene(key, aif_t, torch.from_numpy(np.ascontiguousarray(disp))[None, None], renders)
 
 
-def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float):
+def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float, kernel=None):
     """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
-    linear light (the images are sRGB-encoded renders and photos)."""
+    linear light (the images are sRGB-encoded renders and photos); ``kernel``: an aperture
+    kernel (``optics.aperture`` conventions) instead of the disc."""
     img = ((aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0, 1)
-    out = optics.render_bokeh(img, disparity[0, 0].double().numpy(), k, disp_focus, srgb=True)
+    disp = disparity[0, 0].double().numpy()
+    out = optics.render_bokeh(img, disp, k, disp_focus, kernel=kernel, srgb=True)
     return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
 
 

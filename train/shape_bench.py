@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import optics
+from train.benchmark import reference
 from train.shape_fidelity import score_render
 
 TRUTH = "cycles (truth)"
@@ -34,10 +34,6 @@ SHORT = {  # the figure's column labels (a tile is as wide as the frame)
 def _unit(img: torch.Tensor) -> np.ndarray:
     """[1, 3, H, W] in [-1, 1] -> H×W×3 float64 in [0, 1]."""
     return ((img[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0.0, 1.0)
-
-
-def _tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(img) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
 
 
 def shape_section(bokeh, shape_bokeh, scenes, dmap) -> dict | None:
@@ -64,10 +60,8 @@ def shape_section(bokeh, shape_bokeh, scenes, dmap) -> dict | None:
             cond = [sc.aif, dmap(sc, df, k)]
             outs = {
                 TRUTH: r["dof"],
-                REF_KERNEL: _tensor(
-                    optics.render_bokeh(aif, disp, k, df, kernel=kernel, srgb=True)
-                ),
-                REF_DISC: _tensor(optics.render_bokeh(aif, disp, k, df, srgb=True)),
+                REF_KERNEL: reference(sc.aif, sc.disparity, k, df, kernel),
+                REF_DISC: reference(sc.aif, sc.disparity, k, df),
                 "bokehnet": bokeh(cond, r["kernel"]),
             }
             if shape_bokeh is not None:
