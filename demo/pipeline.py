@@ -228,32 +228,22 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
     return {"photos": len(keep), "summary": f"{len(keep)} curated photos for stage 2"}
 
 
+# The runs trained on the renders alone: stage name -> (config, the DemoConfig step count).
+SYNTH_RUNS = {
+    "deblur": ("deblurnet_tiny.toml", "deblur_steps"),
+    "bokeh_stage1": ("bokehnet_tiny.toml", "bokeh_steps"),
+    "bokeh_shape": ("bokehnet_tiny_shape.toml", "shape_steps"),
+}
+
+
 def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
     from train.config import load_train_config
     from train.launch.local import train_local
 
     synth = [str(out / "synth"), str(out / "synth_heldout")]  # trains on the first only
-    if name == "deblur":
-        tcfg, manifests, steps, init = (
-            load_train_config("deblurnet_tiny.toml"),
-            synth,
-            cfg.deblur_steps,
-            None,
-        )
-    elif name == "bokeh_stage1":
-        tcfg, manifests, steps, init = (
-            load_train_config("bokehnet_tiny.toml"),
-            synth,
-            cfg.bokeh_steps,
-            None,
-        )
-    elif name == "bokeh_shape":
-        tcfg, manifests, steps, init = (
-            load_train_config("bokehnet_tiny_shape.toml"),
-            synth,
-            cfg.shape_steps,
-            None,
-        )
+    if name in SYNTH_RUNS:  # trained on the renders alone, from scratch
+        toml, steps_key = SYNTH_RUNS[name]
+        tcfg, manifests, steps, init = load_train_config(toml), synth, getattr(cfg, steps_key), None
     else:
         tcfg = load_train_config("bokehnet_tiny.toml")
         tcfg.name = "bokehnet_tiny_stage2"
