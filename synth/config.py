@@ -23,6 +23,7 @@ from manifests.config_file import (
     parse_override,
 )
 from optics.aperture import KernelError, parse_shape
+from synth.kernels import is_kernel_file
 from synth.spec import OBJECT_KINDS, SCENE_KINDS, TEXTURE_KINDS
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
@@ -55,12 +56,11 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 def _check_shape(label: str) -> str:
     """A built-in aperture shape name (``optics.aperture.parse_shape``), or a PNG kernel file
     (``synth.kernels``: read, and checked, before any scene is sampled)."""
-    if str(label).lower().endswith(".png"):
-        return label
-    try:
-        parse_shape(label)
-    except KernelError as e:
-        raise ValueError(str(e).removesuffix(" or a PNG path")) from None
+    if not is_kernel_file(label):
+        try:
+            parse_shape(label)
+        except KernelError as e:  # its message names the PNG option too, which configs take
+            raise ValueError(str(e)) from None
     return label
 
 

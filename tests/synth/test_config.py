@@ -84,12 +84,13 @@ def test_shape_keys_default_in_the_file_as_in_the_dataclass():
     assert (plain.shape_rotation_deg, plain.shaped_min_highlights) == ([-20.0, 20.0], 6)
 
 
-def test_an_unknown_shape_names_the_key_and_the_choices_not_a_png():
+def test_an_unknown_shape_names_the_key_and_the_choices_a_png_included():
     with pytest.raises(ConfigError) as e:
         load_config(overrides=['aperture.shapes=["heart", "blob"]'])
     msg = str(e.value)
     assert "aperture.shapes[1]: unknown aperture 'blob'" in msg and "(from --set)" in msg
-    assert "triangle" in msg and "starN" in msg and "PNG" not in msg and "\n" not in msg
+    # shapes take a kernel PNG too (synth.kernels), so the message offers it
+    assert "triangle" in msg and "starN" in msg and "PNG path" in msg and "\n" not in msg
 
 
 def test_set_overrides_the_shape_keys():
