@@ -303,7 +303,7 @@ def run_benchmark(
         "deblur_steps": deblur.steps,
         "bokeh_steps": bokeh.steps,
     }
-    shapes = shape_section(bokeh, shape_bokeh, shape_scenes or scenes, _dmap)
+    shapes = shape_section(bokeh, shape_bokeh, shape_scenes or scenes, _dmap, reference)
     if shapes is not None:
         results["shapes"] = shapes["results"]
     return {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from train.benchmark import reference
 from train.shape_fidelity import score_render
 
 TRUTH = "cycles (truth)"
@@ -36,11 +35,12 @@ def _unit(img: torch.Tensor) -> np.ndarray:
     return ((img[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0.0, 1.0)
 
 
-def shape_section(bokeh, shape_bokeh, scenes, dmap) -> dict | None:
+def shape_section(bokeh, shape_bokeh, scenes, dmap, reference) -> dict | None:
     """Scores and figure rows, or None when no held-out render is shaped.
 
     ``bokeh`` / ``shape_bokeh``: ``train.benchmark.Model`` (the second may be None); ``dmap(sc,
-    disp_focus, k)`` the defocus-map condition."""
+    disp_focus, k)`` the defocus-map condition; ``reference(aif, disparity, k, disp_focus,
+    kernel=None)`` the classical renderer (``train.benchmark.reference``)."""
     methods = [TRUTH, REF_KERNEL, REF_DISC, "bokehnet"]
     if shape_bokeh is not None:
         methods.append("bokehnet (shape)")
