@@ -19,12 +19,16 @@ disparity and the aperture kernel, :mod:`optics.aperture` conventions):
    a thin lens with that aperture shows, up to the source's unknown brightness.
 3. **Footprint of an image** (the Cycles render, a model's output, the reference renderer's):
    in the window, the brightest channel thresholded halfway between the background (median of
-   the window outside the dilated predicted disc) and the peak (95th percentile inside it).
+   the window outside the dilated predicted disc) and the peak (95th percentile inside it), kept
+   only where connected to the predicted disc (the window is square and reaches past the disc:
+   a neighbour's disc in its corner is not this highlight's footprint).
 4. **Scores**: ``iou_kernel`` = IoU of the footprint with the level set of ``P`` of the same area.
    Highlights are brighter than white, so 8-bit discs are clipped and their half-peak footprint
    is a low level set of the true intensity: for a point source that is still the kernel's
    shape (a point through an aperture is the aperture, at every level), slightly grown by the
    source's size and the pixel filter; matching the area compares shapes whatever the clipping.
+   A footprint larger than ``P``'s support is scored against the whole support (its excess
+   counts against it: a disc drawn for a triangle is the wrong shape *and* too large).
    ``iou_cycles`` = IoU of the footprint with the Cycles render's footprint.
 
 numpy + scipy.ndimage on whole frames; no torch.
@@ -47,6 +51,7 @@ MIN_RADIUS_PX = 4.0
 MARGIN_PX = 3
 NEARER_FRACTION = 0.02
 BACKGROUND_MAX = 0.5
+SUPPORT_LEVEL = 1e-6  # of the prediction's peak: below it, FFT round-off
 
 
 @dataclass
@@ -115,22 +120,31 @@ def find_highlights(aif, disparity, k: float, disp_focus: float, kernel) -> list
 
 
 def footprint(img, hl: Highlight) -> np.ndarray:
-    """The footprint of ``img`` (H×W or H×W×C in [0, 1]) in the highlight's window."""
+    """The footprint of ``img`` (H×W or H×W×C in [0, 1]) in the highlight's window: the
+    connected regions above the half-way level that overlap the predicted disc (a neighbour's
+    disc reaching into the window's corner is not this highlight's)."""
     lum = _brightest(img)[hl.window]
     background = float(np.median(lum[hl.ring]))
     peak = float(np.percentile(lum[hl.prediction], 95))
     if peak <= background:
         return np.zeros_like(hl.prediction)
-    return lum >= background + 0.5 * (peak - background)
+    above = lum >= background + 0.5 * (peak - background)
+    labels, _ = ndimage.label(above)
+    own = np.unique(labels[above & hl.prediction])
+    return np.isin(labels, own[own > 0])
 
 
 def level_set(hl: Highlight, area_px: int) -> np.ndarray:
-    """The ``area_px`` pixels of the window where the predicted intensity is highest."""
-    flat = hl.intensity.ravel()
-    out = np.zeros(flat.size, dtype=bool)
+    """The ``area_px`` pixels of the window where the predicted intensity is highest, at most
+    the prediction's whole support: a footprint larger than what the kernel at the predicted
+    CoC can cover (a disc drawn for a triangle, a halo) is scored against the whole shape, so
+    its excess counts against it (not matched by the FFT's round-off around ``P``)."""
+    p = hl.intensity
+    area_px = min(int(area_px), int((p > SUPPORT_LEVEL * p.max()).sum()))
+    out = np.zeros(p.size, dtype=bool)
     if area_px > 0:
-        out[np.argsort(flat, kind="stable")[::-1][: int(area_px)]] = True
-    return out.reshape(hl.intensity.shape)
+        out[np.argsort(-p.ravel(), kind="stable")[:area_px]] = True
+    return out.reshape(p.shape)
 
 
 def score_render(aif, disparity, k, disp_focus, kernel, images: dict, truth: str = "cycles"):
