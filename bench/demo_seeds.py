@@ -2,11 +2,12 @@
 seeds, each within the demo's budget").
 
 Takes a finished demo (``make demo``: its rendered training and held-out sets and its curated
-photos) and, for each seed, trains DeblurNet, BokehNet stage 1 and stage 2 exactly as the
-demo does (``demo.pipeline.train_net`` with ``DemoConfig.train_seed``, the current configs)
-into ``OUT/seed<N>``, then runs the benchmark on the same held-out frames. Prints each seed's
-numbers, their mean, and every target of ``train.benchmark.TARGETS`` on the mean and on each
-seed; writes ``OUT/demo_seeds.json``.
+photos, its shaped showcase) and, for each seed, trains DeblurNet, BokehNet stage 1, the
+shape-conditioned BokehNet and stage 2 exactly as the demo does (``demo.pipeline.train_net``
+with ``DemoConfig.train_seed``, the current configs) into ``OUT/seed<N>``, then runs the
+benchmark on the same held-out frames. Prints each seed's numbers, their mean, and every
+target of ``train.benchmark.TARGETS`` (and ``SHAPE_TARGETS``) on the mean and on each seed;
+writes ``OUT/demo_seeds.json``.
 Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
@@ -24,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SHARED = ("synth", "synth_heldout", "real")  # the demo's data, linked (trained on, never written)
+# the demo's data, linked (trained on or scored on, never written)
+SHARED = ("synth", "synth_heldout", "synth_shapes", "real")
 
 
 def seed_dir(demo: Path, out: Path, seed: int) -> Path:
@@ -46,7 +48,9 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
     data = {k: base[k] for k in ("scenes", "heldout_scenes", "resolution_px", "samples")}
     cfg = DemoConfig(**data, out=str(d), train_seed=seed, depth_model=base.get("depth_model"))
     (d / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    names = ["deblur", "bokeh_stage1"] + (["bokeh_stage2"] if (d / "real").exists() else [])
+    names = ["deblur", "bokeh_stage1"]
+    names += ["bokeh_shape"] if (d / "synth_shapes").exists() else []
+    names += ["bokeh_stage2"] if (d / "real").exists() else []
     for name in names:
         _stage(d, name, train_net, cfg, d, name)
     _stage(d, "benchmark", run_benchmark, cfg, d)

@@ -319,8 +319,8 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
         bokeh,
         [str(out / "synth_heldout")],
         out / "benchmark",
-        shape_bokeh_run=out / "bokeh_shape",
-        shape_manifests=[str(out / "synth_shapes")],
+        shape_bokeh_run=out / "bokeh_shape" if (out / "bokeh_shape").is_dir() else None,
+        shape_manifests=[str(out / "synth_shapes")] if (out / "synth_shapes").is_dir() else None,
     )
     b, rf = r["bokeh"], r["refocus"]
     summary = (

@@ -66,6 +66,11 @@ class ModelConfig(ConfigModel):
     # "classical": the UNet's output is added to the prior; "classical_edit": the UNet edits the
     # AIF and the same layered blur renders the edit (the output follows the map by construction)
     bokeh_prior: Literal["none", "classical", "classical_edit"] = "none"
+    # classical_edit: the edit applies only where the AIF's brightest channel (in [0, 1]) is at
+    # least this level (0: everywhere). A clipped highlight's recovered brightness then stays on
+    # its own pixels and the kernel draws its disc; an edit free to spread (the UNet's output is
+    # smooth) brightens a blob around the spot, and the blob blurred is round whatever the kernel
+    edit_level: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     # BokehNet: the aperture kernel (the row's shape, Cycles' blades or round) is a third
     # condition image; the classical prior then blurs with it instead of the disc
     shape_condition: bool = False
@@ -218,6 +223,8 @@ class TrainConfig(ConfigModel):
                 "model.bokeh_prior",
                 "needs network = bokehnet, backbone = unet, codec = pixel, pixel_factor = 1",
             )
+        if m.edit_level > 0 and m.bokeh_prior != "classical_edit":
+            raise ConfigRule("model.edit_level", "needs bokeh_prior = classical_edit")
         if m.bokeh_prior == "classical_edit" and m.unet_head != "residual":
             raise ConfigRule(
                 "model.unet_head", "classical_edit needs the residual head (zero init)"

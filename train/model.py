@@ -62,11 +62,14 @@ class PriorEditDenoiser(torch.nn.Module):
     ``train.backbones.prior.layered_blur`` then blurs with the map's layers. The network can
     change what is blurred (brighten clipped highlights, fix colours) but not how much: defocused
     regions stay as smooth as the map says, so the output follows the map by construction. With
-    ``model.shape_condition`` the third condition (the aperture kernel image) shapes the blur."""
+    ``model.shape_condition`` the third condition (the aperture kernel image) shapes the blur.
+    With ``edit_level`` > 0 the edit applies only where the AIF's brightest channel (in [0, 1])
+    reaches it (``model.edit_level``: a highlight's edit stays on its own pixels)."""
 
-    def __init__(self, unet):
+    def __init__(self, unet, edit_level: float = 0.0):
         super().__init__()
         self.unet = unet
+        self.edit_level = edit_level
 
     def forward(self, z_t, conds, sigma, sigma_floor: float = 1e-4):
         from train.backbones.prior import classical_bokeh, layered_blur
@@ -75,6 +78,8 @@ class PriorEditDenoiser(torch.nn.Module):
         kernel = conds[2] if len(conds) > 2 else None  # model.shape_condition
         base = classical_bokeh(conds[0], conds[1], kernel=kernel)
         r = self.unet.correction(z_t, [base, *conds], sigma)
+        if self.edit_level > 0:
+            r = r * (conds[0].amax(1, keepdim=True) >= 2.0 * self.edit_level - 1.0)
         out = layered_blur(conds[0] + r, conds[1], kernel=kernel)
         return velocity_from_x0(z_t, out, sigma, sigma_floor)
 
@@ -124,6 +129,8 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
             "classical_edit": PriorEditDenoiser,
         }
         denoiser = wrap[m.bokeh_prior](unet)
+        if m.bokeh_prior == "classical_edit":
+            denoiser.edit_level = m.edit_level
     else:
         from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
         from train.text import flux_prompt_embeddings, tiny_prompt_embeddings

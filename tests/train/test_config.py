@@ -49,6 +49,8 @@ def test_task_follows_network_and_a_contradiction_is_refused(tmp_path):
         ("[eval]\nresolution_px = 6\n", "eval.resolution_px: 6 is not a multiple of 4"),
         ("[data]\nresize_range = [1.0, 0.5]\n", "data.resize_range: must be 0 < lo <= hi"),
         ('[data]\naugment = ["rotate"]\n', "data.augment[0]: must be 'flip' or 'rgb'"),
+        ("[model]\nedit_level = 0.5\n", "model.edit_level: needs bokeh_prior = classical_edit"),
+        ("[model]\nedit_level = 1.0\n", "model.edit_level: must be < 1.0"),
     ],
 )
 def test_rules_are_one_line_errors(tmp_path, body, needle):

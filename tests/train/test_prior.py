@@ -83,3 +83,33 @@ def test_the_edit_bokehnet_starts_as_its_prior():
     with torch.no_grad():
         out = generate(built.denoiser, built.codec, [aif, dmap], steps=1, seed=0)
     assert torch.allclose(out, classical_bokeh(aif, dmap).clamp(-1, 1), atol=1e-5)
+
+
+def test_an_edit_level_keeps_the_edit_on_the_highlights_pixels():
+    """``model.edit_level``: a BokehNet whose edit spreads around a clipped highlight draws a
+    round blob whatever the kernel; gated, the edit stays on the highlight's own pixels."""
+    import pytest
+
+    from train.backbones.prior import layered_blur
+    from train.config import load_train_config
+    from train.model import build_model
+
+    cfg = load_train_config("bokehnet_tiny.toml")
+    cfg.model.edit_level = 0.9
+    built = build_model(cfg)
+    assert built.denoiser.edit_level == 0.9
+    for p in built.denoiser.unet.parameters():  # an edit of +0.1 everywhere
+        torch.nn.init.zeros_(p)
+    head = built.denoiser.unet.correction
+    built.denoiser.unet.correction = lambda z, conds, sigma: head(z, conds, sigma) + 0.1
+    aif = -torch.ones(1, 3, 16, 16)
+    aif[..., 8, 8] = 1.0  # one white (clipped) pixel on black
+    aif[..., 2, 2] = 0.7  # a grey one (0.85 in [0, 1]): below the level
+    dmap = torch.zeros(1, 3, 16, 16)  # in focus: the output is the edited AIF itself
+    z = torch.zeros(1, 3, 16, 16)
+    with torch.no_grad():
+        v = built.denoiser(z, [aif, dmap], torch.full((1,), 1.0), 1.0)
+    x0 = z - v  # velocity_from_x0 at sigma 1 with floor 1: v = z - x0
+    assert torch.allclose(x0, layered_blur(aif + 0.1 * (aif >= 0.8), dmap), atol=1e-6)
+    assert float(x0[0, 0, 8, 8]) == pytest.approx(1.1)  # the white pixel edited
+    assert float(x0[0, 0, 2, 2]) == pytest.approx(0.7)  # the grey one not
