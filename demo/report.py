@@ -97,7 +97,9 @@ def _shapes_section(out: Path, r: dict) -> str:
         "the footprint of each method's disc against the requested kernel scaled to the "
         "predicted CoC (IoU at equal area, robust to clipped highlights) and against Cycles' "
         "disc. BokehNet = the model without the shape condition; +shape = the BokehNet "
-        "trained with it (<code>model.shape_condition</code>).</p>"
+        "trained with it (<code>model.shape_condition</code>). IoU with Cycles measures size "
+        "as much as shape: Cycles' emitters are far brighter than white, so its clipped discs "
+        "are larger than any 8-bit input can give (docs/train.md, Aperture shapes).</p>"
         + _table(rows, ["method", "IoU with the kernel", "IoU with Cycles", "highlights"])
         + _img(
             out / "benchmark" / "shapes_grid.png",

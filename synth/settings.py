@@ -11,6 +11,9 @@ from synth.config import SynthConfig
 class RenderSettings:
     samples: int = 32
     denoise: bool = True
+    pixel_filter: str = "blackman_harris"  # AIF and DoF renders: blackman_harris, box, gaussian
+    filter_width_px: float = 1.5
+    day_clip_percent: float = 100.0  # synth.exposure: at most this % of a day frame clips
     light_tree: bool = False
     device: str = "auto"
     threads: int = 0  # 0 = all cores
@@ -24,6 +27,9 @@ def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:
     return RenderSettings(
         samples=r.samples,
         denoise=r.denoise,
+        pixel_filter=r.pixel_filter,
+        filter_width_px=r.filter_width_px,
+        day_clip_percent=r.day_clip_percent,
         light_tree=r.light_tree,
         device=r.device,
         threads=threads,

@@ -28,6 +28,7 @@ from manifests.images import write_kernel_png
 from synth.blender.aperture import add_occluder, hide_kernel, show_kernel
 from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout
+from synth.exposure import exposure_ev
 from synth.kernels import kernel_for
 from synth.settings import RenderSettings
 from synth.spec import DofSpec, SceneSpec
@@ -107,12 +108,10 @@ def read_depth_exr(path: Path) -> np.ndarray:
     return z
 
 
-def auto_exposure(scene, out_dir: Path, night: bool) -> float:
-    """Set one exposure for the scene from the AIF render's median linear luminance.
-
-    Target 0.18 (day) or 0.05 (night, so that highlights stand out); clamped to [-6, +4] EV.
-    It is applied by the view transform when saving, so every render of the scene shares it.
-    """
+def auto_exposure(scene, out_dir: Path, night: bool, day_clip_percent: float) -> float:
+    """Set one exposure for the scene from the AIF render's linear luminance
+    (:func:`synth.exposure.exposure_ev`). It is applied by the view transform when saving, so
+    every render of the scene shares it."""
     tmp = out_dir / "_aif_linear.exr"
     _save(scene, tmp, "EXR_HALF")
     with OpenEXR.File(str(tmp)) as f:
@@ -124,9 +123,7 @@ def auto_exposure(scene, out_dir: Path, night: bool) -> float:
         )
     os.unlink(tmp)
     lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
-    median = float(np.median(lum))
-    target = 0.05 if night else 0.18
-    ev = float(np.clip(np.log2(target / max(median, 1e-6)), -6.0, 4.0))
+    ev = exposure_ev(lum, night, day_clip_percent)
     scene.view_settings.exposure = ev
     return ev
 
@@ -158,9 +155,11 @@ def render_scene(
     depth = read_depth_exr(tmp)
     os.unlink(tmp)
 
-    _set_pass(scene, cam, settings.samples, 1.5, settings.denoise, dof=None)
+    scene.cycles.pixel_filter_type = settings.pixel_filter.upper()
+    _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=None)
     _render(scene, timings, "render_aif", settings.log_path)
-    exposure_ev = auto_exposure(scene, out_dir, night=bool(spec.notes.get("night")))
+    night = bool(spec.notes.get("night"))
+    ev = auto_exposure(scene, out_dir, night, settings.day_clip_percent)
     files["aif"] = "aif.png"
     _save(scene, out_dir / files["aif"], "PNG")
     if settings.exr:
@@ -168,7 +167,7 @@ def render_scene(
         _save(scene, out_dir / files["aif_exr"], "EXR_HALF")
 
     for k, dof in enumerate(spec.dof):
-        _set_pass(scene, cam, settings.samples, 1.5, settings.denoise, dof=dof)
+        _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=dof)
         if dof.aperture:
             kernel = kernel_for(dof.aperture, kernels)
             factor = show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
@@ -186,5 +185,5 @@ def render_scene(
             hide_kernel(scene, cam, occluder)
     timings["total"] = time.perf_counter() - t0
     return RenderResult(
-        depth_m=depth, files=files, timings_s=timings, device=device, exposure_ev=exposure_ev
+        depth_m=depth, files=files, timings_s=timings, device=device, exposure_ev=ev
     )

@@ -19,6 +19,17 @@ def test_overrides_replace_render_values():
     assert (cfg.render.resolution_px, cfg.render.samples) == (64, 4)
 
 
+def test_the_pixel_filter_and_exposure_cap_reach_the_render_settings():
+    from synth.settings import make_settings
+
+    s = make_settings(load_config())
+    assert (s.pixel_filter, s.filter_width_px) == ("blackman_harris", 1.5)  # Cycles' default
+    assert s.day_clip_percent == 100.0  # off: the median rule alone
+    overrides = ['render.pixel_filter="box"', "render.filter_width_px=1.0"]
+    s = make_settings(load_config(None, [*overrides, "render.day_clip_percent=0.5"]))
+    assert (s.pixel_filter, s.filter_width_px, s.day_clip_percent) == ("box", 1.0, 0.5)
+
+
 @pytest.mark.parametrize(
     "body,needle",
     [
@@ -28,6 +39,11 @@ def test_overrides_replace_render_values():
         ("[scene]\ndepth_m = [-1, 5]\n", "scene.depth_m"),
         ("[render]\nsamples = 0\n", "render.samples: must be >= 1, got 0"),
         ("[render]\ndenoise = 3\n", "render.denoise: must be true or false"),
+        ("[render]\npixel_filter = 'tent'\n", "render.pixel_filter: must be 'blackman_harris',"),
+        ("[render]\nfilter_width_px = 0\n", "render.filter_width_px: must be >= 0.01, got 0"),
+        ("[render]\nfilter_width_px = 11\n", "render.filter_width_px: must be <= 10"),
+        ("[render]\nday_clip_percent = -1\n", "render.day_clip_percent: must be >= 0"),
+        ("[render]\nday_clip_percent = 101\n", "render.day_clip_percent: must be <= 100"),
         ("[camera]\nsensors = ['medium_format']\n", "camera.sensors"),
         ("[aperture]\nblades = [2]\n", "aperture.blades"),
         ("[split]\nval = 0.6\ntest = 0.5\n", "split.val + split.test"),
