@@ -163,17 +163,19 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
 
 
 def check_weights(sd: dict, expected: dict, where: Path) -> None:
-    """``sd`` has exactly the names of ``expected``, each with its shape."""
+    """``sd`` has exactly the names of ``expected``, each with its shape (shared names are
+    compared first: a tensor of another shape tells more than a missing one, e.g. a BokehNet
+    with the shape condition has both more input channels and a kernel embedding)."""
+    for name, want in expected.items():
+        if name in sd and tuple(sd[name].shape) != tuple(want.shape):
+            got, want = tuple(sd[name].shape), tuple(want.shape)
+            raise CheckpointError(f"{where}: {name} has shape {got}, the model's is {want}")
     missing, extra = sorted(set(expected) - set(sd)), sorted(set(sd) - set(expected))
     if missing:
         n = len(missing)
         raise CheckpointError(f"{where}: {n} tensor(s) of the model missing: {missing[:3]}")
     if extra:
         raise CheckpointError(f"{where}: {len(extra)} tensor(s) not in the model: {extra[:3]}")
-    for name, want in expected.items():
-        if tuple(sd[name].shape) != tuple(want.shape):
-            got, want = tuple(sd[name].shape), tuple(want.shape)
-            raise CheckpointError(f"{where}: {name} has shape {got}, the model's is {want}")
 
 
 def _sha256(file: Path) -> str:

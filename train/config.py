@@ -72,7 +72,8 @@ class ModelConfig(ConfigModel):
     # smooth) brightens a blob around the spot, and the blob blurred is round whatever the kernel
     edit_level: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     # BokehNet: the aperture kernel (the row's shape, Cycles' blades or round) is a third
-    # condition image; the classical prior then blurs with it instead of the disc
+    # condition image; the classical prior then blurs with it instead of the disc, and a UNet
+    # also gets it as an embedding in every block (train.backbones.unet.kernel_grid)
     shape_condition: bool = False
     # FLUX BokehNet with shape_condition: a trained BokehNet run or checkpoint folder (or its
     # LoRA file) whose LoRA is the frozen base; a second LoRA ("shape", lora_rank) learns the

@@ -122,7 +122,14 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
         from train.backbones.unet import SmallUNet
 
         prior = m.bokeh_prior != "none"
-        unet = SmallUNet(channels, n_conds + prior, m.unet_width, m.unet_levels, m.unet_head)
+        unet = SmallUNet(
+            channels,
+            n_conds + prior,
+            m.unet_width,
+            m.unet_levels,
+            m.unet_head,
+            kernel_embedding=m.shape_condition,  # the kernel is the last condition
+        )
         wrap = {
             "none": UNetDenoiser,
             "classical": PriorUNetDenoiser,

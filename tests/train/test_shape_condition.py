@@ -228,6 +228,37 @@ def test_without_a_kernel_the_prior_and_the_model_are_unchanged(tiny_cfg):
     assert torch.isfinite(shaped.denoiser(z, [img, dmap, kimg], sigma)).all()
 
 
+def test_the_kernel_reaches_pixels_far_from_its_square(tiny_cfg):
+    """The UNet embeds the kernel (``kernel_grid`` -> FiLM of every block): a pixel farther from
+    the kernel image's centred square than the network's receptive field still depends on the
+    shape; the embedding starts at zero (the untrained model is the no-embedding one)."""
+    from train.backbones.unet import KERNEL_GRID_PX, kernel_grid
+    from train.data.build import kernel_image
+    from train.model import build_model
+
+    tri = kernel_image(rasterize(parse_shape("triangle")), 32, 160)[None]
+    star = kernel_image(rasterize(parse_shape("star")), 32, 160)[None]
+    assert kernel_grid(tri).shape == (1, KERNEL_GRID_PX**2)
+    assert torch.equal(tri[..., :60], star[..., :60])  # zero left of the square (64..96)
+    expect = torch.nn.functional.adaptive_avg_pool2d(tri[:, :1, :, 64:96], KERNEL_GRID_PX)
+    assert torch.allclose(kernel_grid(tri), expect.flatten(1), atol=1e-6)
+    unet = build_model(tiny_cfg("bokehnet_tiny_shape.toml")).denoiser.unet
+    g = torch.Generator().manual_seed(0)
+    conds = [torch.rand(1, 3, 32, 160, generator=g) * 2 - 1 for _ in range(3)]
+    z, sigma = torch.randn(1, 3, 32, 160, generator=g), torch.full((1,), 0.5)
+    for p in unet.parameters():  # a trained network's weights: nothing zero
+        torch.nn.init.normal_(p, std=0.1)
+
+    def corner(kernel):
+        with torch.no_grad():
+            return unet.correction(z, [*conds, kernel], sigma)[..., :8]
+
+    with_embedding = float((corner(tri) - corner(star)).abs().max())
+    unet.kernel_emb = None  # without it only GroupNorm's frame-wide statistics carry the shape
+    without = float((corner(tri) - corner(star)).abs().max())
+    assert with_embedding > 0.05 and with_embedding > 20 * without, (with_embedding, without)
+
+
 # ---- training, checkpoints and refocus -------------------------------------------------------
 
 

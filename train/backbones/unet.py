@@ -1,7 +1,11 @@
 """A small UNet denoiser with channel-concatenated conditions (CPU runs, learning tests).
 
 Input: the noisy target latent and the condition latents stacked on channels; a sinusoidal
-embedding of σ modulates every residual block (FiLM). ``head="velocity"`` predicts v directly;
+embedding of σ modulates every residual block (FiLM). With ``kernel_embedding`` the last
+condition is an aperture kernel image (``train.data.build.kernel_image``): besides entering with
+the others, its centred square pooled to ``KERNEL_GRID_PX``² is embedded and added to σ's, so the
+shape reaches every block at every scale (a 3×3 network sees only the part of a frame-sized
+kernel image next to each pixel). ``head="velocity"`` predicts v directly;
 ``head="residual"`` predicts ``x0 = cond[0] + r`` with a zero-initialised last layer (so an
 untrained model is the identity baseline) and returns the implied velocity
 ``v = (z_t − x0) / σ`` (σ floored during training to keep the 1/σ² weight bounded).
@@ -40,9 +44,28 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.c2(F.silu(h))
 
 
+KERNEL_GRID_PX = 16
+
+
+def kernel_grid(kernel: torch.Tensor) -> torch.Tensor:
+    """A kernel image [B, ≥1, h, w] as [B, KERNEL_GRID_PX²]: the channel mean of its centred
+    ``min(h, w)`` square, area-pooled (the prior reads the same square)."""
+    h, w = kernel.shape[-2:]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    square = kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1, keepdim=True)
+    return F.adaptive_avg_pool2d(square, KERNEL_GRID_PX).flatten(1)
+
+
 class SmallUNet(nn.Module):
     def __init__(
-        self, channels: int, n_conds: int, width: int = 32, levels: int = 2, head: str = "residual"
+        self,
+        channels: int,
+        n_conds: int,
+        width: int = 32,
+        levels: int = 2,
+        head: str = "residual",
+        kernel_embedding: bool = False,
     ):
         super().__init__()
         if head not in ("velocity", "residual"):
@@ -52,6 +75,15 @@ class SmallUNet(nn.Module):
             nn.Linear(width, self.emb_dim), nn.SiLU(), nn.Linear(self.emb_dim, self.emb_dim)
         )
         self.width = width
+        self.kernel_emb = None
+        if kernel_embedding:  # zero-initialised: training starts from σ's embedding alone
+            self.kernel_emb = nn.Sequential(
+                nn.Linear(KERNEL_GRID_PX**2, self.emb_dim),
+                nn.SiLU(),
+                nn.Linear(self.emb_dim, self.emb_dim),
+            )
+            nn.init.zeros_(self.kernel_emb[-1].weight)
+            nn.init.zeros_(self.kernel_emb[-1].bias)
         self.inp = nn.Conv2d(channels * (1 + n_conds), width, 3, padding=1)
         widths = [width * 2**i for i in range(levels + 1)]
         self.down = nn.ModuleList(
@@ -70,6 +102,8 @@ class SmallUNet(nn.Module):
     def correction(self, z_t, conds, sigma) -> torch.Tensor:
         """The network's raw output: the velocity (velocity head) or the residual ``r``."""
         e = self.emb(sigma_embedding(sigma, self.width))
+        if self.kernel_emb is not None:
+            e = e + self.kernel_emb(kernel_grid(conds[-1]).to(e.dtype))
         h = self.inp(torch.cat([z_t, *conds], dim=1))
         skips = []
         for block in self.down:
