@@ -11,6 +11,7 @@ and the trainable shape LoRA ("shape"), both active.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -133,11 +134,9 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
         wrap = {
             "none": UNetDenoiser,
             "classical": PriorUNetDenoiser,
-            "classical_edit": PriorEditDenoiser,
+            "classical_edit": functools.partial(PriorEditDenoiser, edit_level=m.edit_level),
         }
         denoiser = wrap[m.bokeh_prior](unet)
-        if m.bokeh_prior == "classical_edit":
-            denoiser.edit_level = m.edit_level
     else:
         from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
         from train.text import flux_prompt_embeddings, tiny_prompt_embeddings

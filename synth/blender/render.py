@@ -50,6 +50,7 @@ def _configure(scene, settings: RenderSettings) -> None:
     c.use_light_tree = settings.light_tree
     c.use_adaptive_sampling = settings.adaptive_sampling
     c.denoiser = "OPENIMAGEDENOISE"
+    c.pixel_filter_type = settings.pixel_filter.upper()  # the AIF and DoF passes' (width per pass)
     scene.render.threads_mode = "FIXED" if settings.threads else "AUTO"
     if settings.threads:
         scene.render.threads = settings.threads
@@ -155,7 +156,6 @@ def render_scene(
     depth = read_depth_exr(tmp)
     os.unlink(tmp)
 
-    scene.cycles.pixel_filter_type = settings.pixel_filter.upper()
     _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=None)
     _render(scene, timings, "render_aif", settings.log_path)
     night = bool(spec.notes.get("night"))

@@ -53,14 +53,19 @@ def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return y[..., c : c + h, c : c + w].to(x.dtype)
 
 
-def square_kernels(kernel: torch.Tensor) -> list:
-    """Per sample of a kernel image [B, ≥1, h, w], the numpy kernel (float64, square): the mean
-    over channels of the centred ``min(h, w)`` square."""
+def centred_square(kernel: torch.Tensor) -> torch.Tensor:
+    """The kernel of a kernel image [B, ≥1, h, w] (``train.data.build.kernel_image``): the mean
+    over channels of its centred ``min(h, w)`` square, [B, side, side]."""
     h, w = kernel.shape[-2:]
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
-    square = kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1)
-    return [k.detach().double().cpu().numpy() for k in square]
+    return kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1)
+
+
+def square_kernels(kernel: torch.Tensor) -> list:
+    """Per sample of a kernel image [B, ≥1, h, w], the numpy kernel (float64, square,
+    :func:`centred_square`)."""
+    return [k.detach().double().cpu().numpy() for k in centred_square(kernel)]
 
 
 @functools.lru_cache(maxsize=1024)

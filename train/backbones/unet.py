@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from train.backbones.prior import centred_square
+
 
 def sigma_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
     half = dim // 2
@@ -48,12 +50,9 @@ KERNEL_GRID_PX = 16
 
 
 def kernel_grid(kernel: torch.Tensor) -> torch.Tensor:
-    """A kernel image [B, ≥1, h, w] as [B, KERNEL_GRID_PX²]: the channel mean of its centred
-    ``min(h, w)`` square, area-pooled (the prior reads the same square)."""
-    h, w = kernel.shape[-2:]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    square = kernel[:, :, y0 : y0 + side, x0 : x0 + side].mean(1, keepdim=True)
+    """A kernel image [B, ≥1, h, w] as [B, KERNEL_GRID_PX²]: the square the prior reads
+    (``train.backbones.prior.centred_square``), area-pooled."""
+    square = centred_square(kernel)[:, None]
     return F.adaptive_avg_pool2d(square, KERNEL_GRID_PX).flatten(1)
 
 
