@@ -13,15 +13,16 @@ Cycles' render calls and in scene building, mean CPU s/scene, scenes per CPU-min
 ratio to the procedural kind (target >= 0.8). Then the natural-image statistics table and
 targets of ``synth.report``.
 
-Measured (2 shared cores, load 1.9, ``--scenes 45``: night_probability 0.3, cards' crops
->= 70 %), scenes per CPU-minute: procedural 5.84 (15 scenes), cards 7.87 (11; ratio 1.35),
-textured 6.40 (19; ratio 1.10): both photographic kinds pass >= 0.8. Statistics: spectral slope
-photos -2.03, procedural -2.70, cards -2.71, textured -2.82 (all FAIL |gap| <= 0.2, see
-docs/synth.md: the pool's mean mixes scene photos at -2.9 and close-up textures at -0.7..-1.6);
-log-gradient W1 procedural 0.328, cards 0.186 (0.57 x, FAIL <= 0.5 x), textured 0.131
-(0.40 x, pass).
+Measured (2 shared cores, load 1.8, ``--scenes 45 --seed 1``, 2026-12-03 defaults: 1 px box
+pixel filter, cards show their photo's largest crop), scenes per CPU-minute: procedural 5.21
+(11 scenes), cards 8.62 (18; ratio 1.65), textured 6.71 (16; ratio 1.29): both photographic
+kinds pass >= 0.8. Statistics: spectral slope photos -2.03, procedural -2.73, cards -2.42,
+textured -2.70 (both photographic kinds FAIL |gap| <= 0.2, see docs/synth.md: the pool's mean
+mixes scene photos at -2.9 and close-up textures at -0.7..-1.6); log-gradient W1 procedural
+0.359, cards 0.103 (0.29 x, pass <= 0.5 x), textured 0.099 (0.28 x, pass). ``--seed 0``
+(the same defaults, an earlier run): cards 0.149 (0.495 x procedural's 0.301), textured 0.103.
 
-  .venv/bin/python bench/synth_kinds.py [--scenes 24] [--out runs/bench-kinds --keep]
+  .venv/bin/python bench/synth_kinds.py [--scenes 24] [--seed 0] [--out runs/bench-kinds --keep]
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", type=int, default=24)
     p.add_argument("--out", help="render folder, kept (must be new or empty; default: temporary)")
     p.add_argument("--keep", action="store_true", help="keep the temporary renders and report")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (another sample of scenes)")
     a = p.parse_args(argv)
+    if not 0 <= a.seed < 2**31 or not 1 <= a.scenes <= 10_000:
+        print("error: --seed must be in [0, 2^31) and --scenes in [1, 10000]", file=sys.stderr)
+        return 2
 
     from synth.cli import main as synth_main
     from synth.report import format_targets, make_report
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     cpu_by_scene: dict[int, float] = {}
     argv_render = [
         "render", "--out", str(out), "--scenes", str(a.scenes), "--resolution", "128",
-        "--samples", "16", "--workers", "1", "--quiet",
+        "--samples", "16", "--workers", "1", "--quiet", "--set", f"dataset_seed={a.seed}",
     ]  # fmt: skip
     t0, c0 = time.perf_counter(), cpu_s()
     try:

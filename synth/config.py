@@ -73,8 +73,8 @@ class RenderConfig(ConfigModel):
     samples: Annotated[int, Field(ge=1)] = 32  # AIF and DoF renders
     denoise: bool = True  # OpenImageDenoise on AIF and DoF renders
     # Cycles' pixel filter for AIF and DoF renders (the depth pass takes one sample per pixel)
-    pixel_filter: Literal["blackman_harris", "box", "gaussian"] = "blackman_harris"
-    filter_width_px: Annotated[float, Field(ge=0.01, le=10.0, allow_inf_nan=False)] = 1.5
+    pixel_filter: Literal["blackman_harris", "box", "gaussian"] = "box"
+    filter_width_px: Annotated[float, Field(ge=0.01, le=10.0, allow_inf_nan=False)] = 1.0
     # day frames: the exposure is capped so that at most this % of pixels clip (100: off)
     day_clip_percent: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 100.0
     light_tree: bool = False  # off is ~40 % faster on highlight-heavy scenes

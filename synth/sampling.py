@@ -120,16 +120,16 @@ def _crop(rng, photo: PoolPhoto, aspect: float, smallest: float = 0.4) -> tuple:
 
 def _photo_material(rng, photos, dims, flat_aspect=None, tile_m=None) -> MaterialSpec:
     """A pool photo crop as albedo. ``flat_aspect``: one crop across a flat surface of that
-    width / height (cards, walls), at least 70 % of the largest such crop (a card shows a
-    recognisable part of its photo, as sharp as the photo: smaller crops are magnified, and
-    their gradients drift from photos' (docs/synth.md)); ``tile_m``: a square crop every
+    width / height (cards, walls), the largest such crop at a random place (a card shows as
+    much of its photo as its shape allows, as sharp as the photo: smaller crops are magnified,
+    and their gradients drift from photos' (docs/synth.md)); ``tile_m``: a square crop every
     ``tile_m`` metres, mirrored (grounds); else a square crop across the object's largest
     side, box-projected so that no face stretches it (texture coordinates scale with the
     object's metric size)."""
     photo = photos[int(rng.integers(len(photos)))]
     sx, sy, sz = (float(v) for v in dims)
     if flat_aspect is not None:
-        crop, projection, tile = _crop(rng, photo, flat_aspect, 0.7), "flat", (1.0, 1.0, 1.0)
+        crop, projection, tile = _crop(rng, photo, flat_aspect, 1.0), "flat", (1.0, 1.0, 1.0)
     elif tile_m is not None:
         crop, projection = _crop(rng, photo, 1.0, 0.6), "flat"
         tile = (sx / tile_m, sy / tile_m, 1.0)

@@ -11,8 +11,8 @@ from synth.config import SynthConfig
 class RenderSettings:
     samples: int = 32
     denoise: bool = True
-    pixel_filter: str = "blackman_harris"  # AIF and DoF renders: blackman_harris, box, gaussian
-    filter_width_px: float = 1.5
+    pixel_filter: str = "box"  # AIF and DoF renders: box, blackman_harris, gaussian
+    filter_width_px: float = 1.0
     day_clip_percent: float = 100.0  # synth.exposure: at most this % of a day frame clips
     light_tree: bool = False
     device: str = "auto"

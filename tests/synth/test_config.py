@@ -23,11 +23,11 @@ def test_the_pixel_filter_and_exposure_cap_reach_the_render_settings():
     from synth.settings import make_settings
 
     s = make_settings(load_config())
-    assert (s.pixel_filter, s.filter_width_px) == ("blackman_harris", 1.5)  # Cycles' default
+    assert (s.pixel_filter, s.filter_width_px) == ("box", 1.0)  # a sensor pixel's footprint
     assert s.day_clip_percent == 100.0  # off: the median rule alone
-    overrides = ['render.pixel_filter="box"', "render.filter_width_px=1.0"]
+    overrides = ['render.pixel_filter="blackman_harris"', "render.filter_width_px=1.5"]
     s = make_settings(load_config(None, [*overrides, "render.day_clip_percent=0.5"]))
-    assert (s.pixel_filter, s.filter_width_px, s.day_clip_percent) == ("box", 1.0, 0.5)
+    assert (s.pixel_filter, s.filter_width_px, s.day_clip_percent) == ("blackman_harris", 1.5, 0.5)
 
 
 @pytest.mark.parametrize(

@@ -255,3 +255,20 @@ def test_the_shaped_share_never_reshuffles_the_other_scenes(pool):
             else:
                 assert s.to_json() == old.to_json()
         assert 0 < n_shaped < 40
+
+
+def test_cards_show_the_largest_crop_of_their_photo(specs):
+    """A card (and the cards' backdrop) shows its photo's largest crop of the card's aspect:
+    smaller crops are magnified and soft (docs/synth.md, "How we know it is better")."""
+    cards = [
+        o.material
+        for s in specs
+        if s.kind == "cards"
+        for o in s.objects
+        if o.material.texture == "photo" and o.material.projection == "flat"
+    ]
+    assert len(cards) > 50
+    for m in cards:
+        x0, y0, x1, y1 = m.crop
+        assert 0 <= x0 < x1 <= 1 + 1e-6 and 0 <= y0 < y1 <= 1 + 1e-6
+        assert max(x1 - x0, y1 - y0) == pytest.approx(1.0, abs=1e-5)
