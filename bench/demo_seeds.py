@@ -10,9 +10,10 @@ target of ``train.benchmark.TARGETS`` (and ``SHAPE_TARGETS``) on the mean and on
 writes ``OUT/demo_seeds.json``.
 Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
 
-Measured (2026-12-03, 2 cores, seeds 0/1/2): every target met on the mean but the absolute
-LVCorr (0.582; the reference 0.625); shape IoU 0.904 / 0.896 / 0.904 against the no-shape
-model's 0.636 / 0.649 / 0.666 (table in docs/train.md).
+Measured (2026-12-03, 2 cores, seeds 0/1/2, box-filtered renders, DeblurNet sharp_fraction
+0.5): every target met on every seed but the absolute LVCorr (mean 0.578; the reference 0.623);
+DeblurNet +1.17 / +1.19 / +1.20 dB, sharp inputs' worst 32.0-32.6 dB; shape IoU 0.871 / 0.876 /
+0.879 (table in docs/train.md).
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
 """
