@@ -268,6 +268,18 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
     return {"metrics": metrics, "run": str(run), "summary": summary}
 
 
+def refocus_input(rows: list[dict]) -> dict:
+    """The render the demo refocuses: of the first held-out scene, the render with the least
+    defocus (smallest K). A render focused far at f/1.9 blurs near objects by tens of pixels,
+    which the tiny DeblurNet cannot undo; refocusing its soft all-in-focus image then shows the
+    deblurrer's limit rather than the refocusing (docs/train.md)."""
+    if not rows:
+        raise ValueError("refocus_input: no held-out renders")
+    first = min(r["scene_id"] for r in rows)
+    scene = [r for r in rows if r["scene_id"] == first]
+    return min(scene, key=lambda r: (r["k_genrefocus"], r["render_id"]))
+
+
 def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
     """A held-out render refocused near, middle and far (focus points at depth percentiles)."""
     import numpy as np
@@ -277,7 +289,7 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
     from train.refocus import refocus
 
     synth = out / "synth_heldout"
-    row = read_table(synth, "synthetic_pairs").to_pylist()[0]
+    row = refocus_input(read_table(synth, "synthetic_pairs").to_pylist())
     image = np.asarray(Image.open(synth / row["bokeh_path"]).convert("RGB"))
     depth = np.load(synth / row["depth_path"])
     finite = np.where(np.isfinite(depth), depth, np.nan)
@@ -303,6 +315,9 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
     return {
         "dataset": row["dataset_id"],
         "scene": row["scene_id"],
+        "render": row["render_id"],
+        "f_number": row["f_number"],
+        "focus_distance_m": row["focus_distance_m"],
         "shots": shots,
         "k": cfg.refocus_k,
         "summary": f"scene {row['scene_id']} refocused near/middle/far at K={cfg.refocus_k:g}",

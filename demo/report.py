@@ -249,7 +249,12 @@ def write_report(out: Path, results: dict) -> Path:
         f"<h2>5. Refocusing a held-out render (scene {ref['scene']}, "
         f"K = {ref['k']:g})</h2><div class=row>"
     )
-    parts.append(_img(out / "refocus" / "input.png", "input photo", "18.5%"))
+    taken = (
+        f" (f/{ref['f_number']:.1f}, focused at {ref['focus_distance_m']:.2f} m)"
+        if "f_number" in ref
+        else ""
+    )
+    parts.append(_img(out / "refocus" / "input.png", f"input render{taken}", "18.5%"))
     parts.append(_img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "18.5%"))
     for shot in ref["shots"]:
         parts.append(

@@ -102,3 +102,18 @@ def test_report_images_all_load_in_headless_chromium(demo_run, tmp_path):
     assert m, p.stdout[:500] + p.stderr[-2000:]
     loaded, total = int(m.group(1)), int(m.group(2))
     assert total >= 10 and loaded == total
+
+
+def test_the_refocus_example_takes_the_first_scenes_least_defocused_render():
+    from demo.pipeline import refocus_input
+
+    rows = [
+        {"scene_id": 3, "render_id": 0, "k_genrefocus": 1.0},
+        {"scene_id": 0, "render_id": 0, "k_genrefocus": 40.0},
+        {"scene_id": 0, "render_id": 1, "k_genrefocus": 6.5},
+        {"scene_id": 0, "render_id": 2, "k_genrefocus": 6.5},
+        {"scene_id": 1, "render_id": 0, "k_genrefocus": 0.5},
+    ]
+    assert refocus_input(rows) == rows[2]  # scene 0, smallest K, the first render on a tie
+    with pytest.raises(ValueError, match="no held-out renders"):
+        refocus_input([])
