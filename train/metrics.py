@@ -51,15 +51,17 @@ def psnr(a, b, data_range: float = 2.0) -> float:
     return float(psnr_per_image(a, b, data_range).mean())
 
 
-def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
+def _gaussian_1d(size: int, sigma: float) -> torch.Tensor:
+    """The normalised 1-D Gaussian whose outer product is the SSIM window."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return g[:, None] * g[None, :]
+    return g / g.sum()
 
 
 def ssim_per_image(a, b, data_range: float = 2.0, window_px: int = 11, sigma: float = 1.5):
-    """SSIM of each image of the batch (mean over channels and valid window positions)."""
+    """SSIM of each image of the batch (mean over channels and valid window positions). The
+    Gaussian window is applied as two 1-D passes over the five local moments at once (the 2-D
+    window is their outer product: the same sums, ~10x faster at 128 px)."""
     x, y = _batch(a), _batch(b)
     if x.shape != y.shape:
         raise ValueError(f"ssim: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
@@ -67,15 +69,15 @@ def ssim_per_image(a, b, data_range: float = 2.0, window_px: int = 11, sigma: fl
     size = min(window_px, x.shape[-1], x.shape[-2])
     if size % 2 == 0:
         size -= 1
-    w = _gaussian_window(size, sigma * size / window_px).expand(c, 1, size, size)
-
-    def filt(z):
-        return F.conv2d(z, w, groups=c)
-
-    mu_x, mu_y = filt(x), filt(y)
-    sxx = filt(x * x) - mu_x**2
-    syy = filt(y * y) - mu_y**2
-    sxy = filt(x * y) - mu_x * mu_y
+    g = _gaussian_1d(size, sigma * size / window_px)
+    z = torch.cat([x, y, x * x, y * y, x * y], 1)
+    n = z.shape[1]
+    z = F.conv2d(z, g.view(1, 1, size, 1).expand(n, 1, size, 1), groups=n)
+    z = F.conv2d(z, g.view(1, 1, 1, size).expand(n, 1, 1, size), groups=n)
+    mu_x, mu_y, exx, eyy, exy = z.split(c, 1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
     return s.flatten(1).mean(1)

@@ -55,6 +55,26 @@ def test_ssim_hand_computed():
     assert scores[0] > scores[1] > scores[2] > scores[3] > 0.0
 
 
+def test_ssim_matches_scikit_image_gaussian_ssim():
+    """The separable window gives Wang et al.'s SSIM as scikit-image computes it (11-tap Gaussian,
+    σ 1.5, population covariances, the border that the window does not cover left out)."""
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(3, 40, 52, generator=g, dtype=torch.float64) * 2 - 1
+    b = (a + 0.3 * torch.randn(a.shape, generator=g, dtype=torch.float64)).clamp(-1, 1)
+    want = structural_similarity(
+        a.numpy(),
+        b.numpy(),
+        channel_axis=0,
+        data_range=2.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
+    assert ssim(a, b) == pytest.approx(want, rel=1e-9)
+
+
 def test_laplacian_variance_hand_computed():
     img = torch.zeros(3, 5, 5)
     img[:, 2, 2] = 1.0  # a single bright pixel: Laplacian -4 at the centre, 1 at 4 neighbours
