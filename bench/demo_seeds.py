@@ -4,10 +4,10 @@ seeds, each within the demo's budget").
 Takes a finished demo (``make demo``: its rendered training and held-out sets and its curated
 photos, its shaped showcase) and, for each seed, trains DeblurNet, BokehNet stage 1, the
 shape-conditioned BokehNet and stage 2 exactly as the demo does (``demo.pipeline.train_net``
-with ``DemoConfig.train_seed``, the current configs) into ``OUT/seed<N>``, then runs the
-benchmark on the same held-out frames. Prints each seed's numbers, their mean, and every
-target of ``train.benchmark.TARGETS`` (and ``SHAPE_TARGETS``) on the mean and on each seed;
-writes ``OUT/demo_seeds.json``.
+with ``DemoConfig.train_seed``, the current configs, side by side in ``demo.lanes``) into
+``OUT/seed<N>``, then runs the benchmark on the same held-out frames. Prints each seed's
+numbers, their mean, and every target of ``train.benchmark.TARGETS`` (and ``SHAPE_TARGETS``)
+on the mean and on each seed; writes ``OUT/demo_seeds.json``.
 Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
 
 Measured (2026-12-03, 2 cores, seeds 0/1/2, box-filtered renders, DeblurNet sharp_fraction
@@ -45,7 +45,8 @@ def seed_dir(demo: Path, out: Path, seed: int) -> Path:
 
 
 def run_seed(demo: Path, out: Path, seed: int) -> dict:
-    from demo.pipeline import DemoConfig, _stage, run_benchmark, train_net
+    from demo.lanes import run_lanes
+    from demo.pipeline import SYNTH_RUNS, TRAIN_LANES, DemoConfig, _stage, run_benchmark, train_net
 
     base = json.loads((demo / "demo_config.json").read_text())
     d = seed_dir(demo, out, seed)
@@ -53,11 +54,12 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
     data = {k: base[k] for k in ("scenes", "heldout_scenes", "resolution_px", "samples")}
     cfg = DemoConfig(**data, out=str(d), train_seed=seed, depth_model=base.get("depth_model"))
     (d / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    names = ["deblur", "bokeh_stage1"]
-    names += ["bokeh_shape"] if (d / "synth_shapes").exists() else []
-    names += ["bokeh_stage2"] if (d / "real").exists() else []
-    for name in names:
-        _stage(d, name, train_net, cfg, d, name)
+    skip = set() if (d / "synth_shapes").exists() else {"bokeh_shape"}
+    lanes = [[n for n in lane if n not in skip] for lane in TRAIN_LANES]
+    steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
+    run_lanes(cfg, d, lanes, steps)  # side by side, as the demo trains them
+    if (d / "real").exists():
+        _stage(d, "bokeh_stage2", train_net, cfg, d, "bokeh_stage2")
     _stage(d, "benchmark", run_benchmark, cfg, d)
     return json.loads((d / "benchmark" / "benchmark.json").read_text())
 

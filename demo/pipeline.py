@@ -2,8 +2,9 @@
 whose kept ones join the photo pool) -> synth (training renders, photographic scenes built from
 the pool) -> synth_heldout (other scenes, never trained on: evaluation and the refocus example)
 -> synth_shapes (held-out night scenes through triangle, star and heart apertures) ->
-synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur ->
-bokeh 1 -> bokeh_shape (BokehNet with the aperture-shape condition) -> bokeh 2 -> refocus ->
+synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur,
+side by side with bokeh 1 -> bokeh_shape (BokehNet with the aperture-shape condition;
+``demo.lanes``) -> bokeh 2 -> refocus ->
 benchmark (whole held-out frames against Cycles; shapes on synth_shapes) -> report. A
 stage that finished leaves ``OUT/stages/<name>.json``; a rerun skips it (and the stages
 themselves resume inside: finished scenes, shards and checkpoints)."""
@@ -236,7 +237,9 @@ SYNTH_RUNS = {
 }
 
 
-def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
+def train_net(cfg: DemoConfig, out: Path, name: str, threads: int = 0) -> dict:
+    """Train stage ``name`` (its config in ``SYNTH_RUNS``, or stage 2) into ``OUT/<name>``;
+    ``threads``: its compute threads (0: the auto rule, ``train.threads``)."""
     from train.config import load_train_config
     from train.launch.local import train_local
 
@@ -253,6 +256,8 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
         tcfg.real.deblur_run = str(out / "deblur")
         manifests, steps, init = [*synth, str(out / "real")], cfg.stage2_steps, out / "bokeh_stage1"
     tcfg.seed = cfg.train_seed
+    if threads:
+        tcfg.compute_threads = threads
     tcfg.data.eval_split = "val"  # the held-out renders (and the training set's few val scenes)
     tcfg.eval.batches = 0  # all of them
     tcfg.eval.every = 10**9
@@ -266,6 +271,19 @@ def train_net(cfg: DemoConfig, out: Path, name: str) -> dict:
         f"{k} {metrics[k]:.3g}" for k in keys if isinstance(metrics.get(k), (int, float))
     )
     return {"metrics": metrics, "run": str(run), "summary": summary}
+
+
+# Trained side by side (demo.lanes): DeblurNet in one process, BokehNet stage 1 then the
+# shape-conditioned BokehNet in another (about as long: 3,000 DeblurNet steps against 1,500 + 400).
+TRAIN_LANES = [["deblur"], ["bokeh_stage1", "bokeh_shape"]]
+
+
+def train_synth_runs(cfg: DemoConfig, out: Path) -> dict:
+    """The runs trained on the renders alone (``SYNTH_RUNS``), in ``TRAIN_LANES``."""
+    from demo.lanes import run_lanes
+
+    steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
+    return run_lanes(cfg, out, TRAIN_LANES, steps)
 
 
 def refocus_input(rows: list[dict]) -> dict:
@@ -371,10 +389,8 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
         "synth_stats": _stage(out, "synth_stats", synth_stats, cfg, out),
         "curate": _stage(out, "curate", run_curate, cfg, out),
         "real": _stage(out, "real", real_manifest_with_depth, cfg, out),
-        "deblur": _stage(out, "deblur", train_net, cfg, out, "deblur"),
-        "bokeh_stage1": _stage(out, "bokeh_stage1", train_net, cfg, out, "bokeh_stage1"),
-        "bokeh_shape": _stage(out, "bokeh_shape", train_net, cfg, out, "bokeh_shape"),
     }
+    results |= train_synth_runs(cfg, out)
     if results["real"]["photos"]:
         results["bokeh_stage2"] = _stage(out, "bokeh_stage2", train_net, cfg, out, "bokeh_stage2")
     results["refocus"] = _stage(out, "refocus", refocus_examples, cfg, out)
