@@ -11,7 +11,8 @@ done are not started, and with one lane left or one core everything runs here, i
 Each lane's process writes its output to ``OUT/logs/<stages>.log``; this process shows one
 progress bar per stage from the runs' ``log.jsonl`` and each stage's summary as it finishes. A
 lane that fails stops the others (their checkpoints are kept: a rerun resumes) and raises one
-line naming the stage, the exit status and the log.
+line naming the stage, the exit status and the log. A lane's process ends when the demo's does
+(even on ``kill -9``), so a rerun never races an orphan.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,10 +59,20 @@ def _lane_main(cfg, out: Path, lane: list[str], threads: int, log: str) -> None:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from demo.pipeline import _stage, train_net
 
     for name in lane:
         _stage(out, name, train_net, cfg, out, name, threads)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this lane when the demo's process is gone (``kill -9``): a rerun must not race an
+    orphan writing the same run folder."""
+    while os.getppid() == parent:
+        time.sleep(POLL_S)
+    print(f"demo.lanes: parent process {parent} ended; stopping", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def _tail(log: Path) -> str:

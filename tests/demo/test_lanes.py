@@ -59,3 +59,51 @@ def test_finished_lanes_are_not_started_again(tmp_path, capsys):
     res = run_lanes(cfg, out, [["deblur"], ["bokeh_stage1"]], {})
     assert res == {n: {"summary": f"{n} ok"} for n in ("deblur", "bokeh_stage1")}
     assert "done before, reused (deblur ok)" in capsys.readouterr().out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/status").read().split("State:")[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")  # a zombie has ended (its new parent may not reap it at once)
+
+
+def test_a_lane_ends_when_the_demo_process_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, time\n"
+        "from demo.lanes import _exit_with_parent\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=_exit_with_parent, args=(os.getpid(),))\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.5)
+        assert not _gone(child)  # it waits while its parent lives
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(child)
+    finally:
+        parent.kill()
