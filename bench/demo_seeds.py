@@ -13,7 +13,8 @@ Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
 Measured (2026-12-03, 2 cores, seeds 0/1/2, box-filtered renders, DeblurNet sharp_fraction
 0.5): every target met on every seed but the absolute LVCorr (mean 0.578; the reference 0.623);
 DeblurNet +1.17 / +1.19 / +1.20 dB, sharp inputs' worst 32.0-32.6 dB; shape IoU 0.871 / 0.876 /
-0.879 (table in docs/train.md).
+0.879 (table in docs/train.md). Trained side by side (demo.lanes) on a fresh clone's demo: the
+same, DeblurNet +1.17 / +1.17 / +1.19 dB, LVCorr 0.578, shape IoU 0.874-0.879; 16 min.
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
 """
