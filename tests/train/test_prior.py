@@ -113,3 +113,20 @@ def test_an_edit_level_keeps_the_edit_on_the_highlights_pixels():
     assert torch.allclose(x0, layered_blur(aif + 0.1 * (aif >= 0.8), dmap), atol=1e-6)
     assert float(x0[0, 0, 8, 8]) == pytest.approx(1.1)  # the white pixel edited
     assert float(x0[0, 0, 2, 2]) == pytest.approx(0.7)  # the grey one not
+
+
+def test_fft_blur_is_the_zero_padded_convolution_at_fast_fft_lengths():
+    import torch.nn.functional as F
+
+    from train.backbones.prior import _fft_blur, fast_fft_len
+
+    assert [fast_fft_len(n) for n in (1, 7, 11, 127, 327, 1025)] == [1, 8, 12, 128, 360, 1080]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 4, 37, 29, generator=g, dtype=torch.float64)  # 37 + 15 - 1 = 51 -> 54
+    k = torch.rand(15, 15, generator=g, dtype=torch.float64)
+    want = F.conv2d(x.reshape(8, 1, 37, 29), k.flip(0, 1)[None, None], padding=7)
+    assert torch.allclose(_fft_blur(x, k), want.reshape(2, 4, 37, 29), atol=1e-12)
+    per_sample = torch.stack([k, k.flip(1)])[:, None]  # [B, 1, k, k]: one kernel per sample
+    got = _fft_blur(x, per_sample)
+    want1 = F.conv2d(x[1:].reshape(4, 1, 37, 29), k.flip(1).flip(0, 1)[None, None], padding=7)
+    assert torch.allclose(got[1], want1.reshape(4, 37, 29), atol=1e-12)
