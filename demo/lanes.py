@@ -5,7 +5,7 @@ is only ~1.2x as fast as on one (docs/train.md, "Compute threads"). So DeblurNet
 process while BokehNet stage 1 and then the shape-conditioned BokehNet train in another, each on
 ``cores // lanes`` threads (measured on 2 cores: 300 steps of both took 28 s side by side against
 44 s one after the other on two threads). A lane is a list of stages run in order
-(``demo.pipeline._stage``: each leaves its marker, a rerun skips it); lanes whose stages are all
+(``demo.stages.run_stage``: each leaves its marker, a rerun skips it); lanes whose stages are all
 done are not started, and with one lane left or one core everything runs here, in order.
 
 Each lane's process writes its output to ``OUT/logs/<stages>.log``; this process shows one
@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from demo.stages import marker, run_stage
 
 POLL_S = 1.0
 
@@ -50,20 +52,14 @@ def last_step(log_jsonl: Path) -> int:
     return 0
 
 
-def _marker(out: Path, name: str) -> Path:
-    return out / "stages" / f"{name}.json"
-
-
-def _lane_main(cfg, out: Path, lane: list[str], threads: int, log: str) -> None:
+def _lane_main(cfg, out: Path, lane: list[str], threads: int, log: str, train) -> None:
     """A lane's process: its output to ``log``, its stages in order on ``threads`` threads."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    from demo.pipeline import _stage, train_net
-
     for name in lane:
-        _stage(out, name, train_net, cfg, out, name, threads)
+        run_stage(out, name, train, cfg, out, name, threads)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -83,18 +79,21 @@ def _tail(log: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def run_lanes(cfg, out: Path, lanes: list[list[str]], steps: dict[str, int]) -> dict[str, dict]:
+def run_lanes(
+    cfg, out: Path, lanes: list[list[str]], steps: dict[str, int], train
+) -> dict[str, dict]:
     """Run ``lanes`` (lists of stage names, see the module docstring) side by side; returns each
-    stage's result. ``steps``: the training steps of each stage (its progress bar's total)."""
-    from demo.pipeline import _stage, train_net
+    stage's result. ``steps``: the training steps of each stage (its progress bar's total);
+    ``train(cfg, out, name, threads)``: trains stage ``name`` (a module-level function: the
+    lanes' processes receive it by name)."""
     from train.threads import machine_cores
 
-    pending = [lane for lane in lanes if not all(_marker(out, n).is_file() for n in lane)]
+    pending = [lane for lane in lanes if not all(marker(out, n).is_file() for n in lane)]
     cores = machine_cores()[0]
     if len(pending) < 2 or cores < 2:
-        return {n: _stage(out, n, train_net, cfg, out, n) for lane in lanes for n in lane}
+        return {n: run_stage(out, n, train, cfg, out, n) for lane in lanes for n in lane}
     results = {
-        n: _stage(out, n, train_net, cfg, out, n)
+        n: run_stage(out, n, train, cfg, out, n)
         for lane in lanes
         if lane not in pending
         for n in lane
@@ -105,7 +104,7 @@ def run_lanes(cfg, out: Path, lanes: list[list[str]], steps: dict[str, int]) -> 
     procs = []
     for lane in pending:
         log = out / "logs" / f"{'+'.join(lane)}.log"
-        p = ctx.Process(target=_lane_main, args=(cfg, out, lane, threads, str(log)))
+        p = ctx.Process(target=_lane_main, args=(cfg, out, lane, threads, str(log), train))
         p.start()
         procs.append((lane, p, log))
     shown = " | ".join(" -> ".join(lane) for lane in pending)
@@ -123,13 +122,13 @@ def run_lanes(cfg, out: Path, lanes: list[list[str]], steps: dict[str, int]) -> 
             p.join()
     for lane, p, log in procs:
         if p.exitcode != 0:
-            name = next((n for n in lane if not _marker(out, n).is_file()), lane[-1])
+            name = next((n for n in lane if not marker(out, n).is_file()), lane[-1])
             raise RuntimeError(
                 f"demo: stage {name} failed (exit status {p.exitcode}); see {log}: {_tail(log)}"
             )
     for lane in pending:
         for n in lane:
-            results[n] = json.loads(_marker(out, n).read_text())
+            results[n] = json.loads(marker(out, n).read_text())
     return {n: results[n] for lane in lanes for n in lane}
 
 
@@ -144,7 +143,7 @@ def _watch(out: Path, procs: list, steps: dict[str, int]) -> None:
     terminal, a line every few seconds otherwise (:mod:`manifests.progress`)."""
     from manifests.progress import LOG_INTERVAL_S, progress_bar
 
-    names = [n for lane, _, _ in procs for n in lane if not _marker(out, n).is_file()]
+    names = [n for lane, _, _ in procs for n in lane if not marker(out, n).is_file()]
     tty = sys.stderr.isatty()
     bars = {
         n: progress_bar(total=steps.get(n, 0), desc=n, unit="step", position=i, leave=True)
@@ -163,9 +162,9 @@ def _watch(out: Path, procs: list, steps: dict[str, int]) -> None:
                 counts[n] = (max(step, counts[n][0]), counts[n][1])
                 if n in bars and step > bars[n].n:
                     bars[n].update(step - bars[n].n)
-                if _marker(out, n).is_file():
+                if marker(out, n).is_file():
                     done.add(n)
-                    r = json.loads(_marker(out, n).read_text())
+                    r = json.loads(marker(out, n).read_text())
                     line = f"[{n}] {r.get('summary', 'done')} ({r.get('seconds')} s)"
                     if tty:
                         bars[n].write(line)

@@ -17,9 +17,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from demo.stages import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,22 +61,6 @@ class DemoConfig:
             shape_steps=10,
             **kw,
         )
-
-
-def _stage(out: Path, name: str, fn, *args) -> dict:
-    marker = out / "stages" / f"{name}.json"
-    if marker.is_file():
-        result = json.loads(marker.read_text())
-        print(f"[{name}] done before, reused ({result.get('summary', '')})")
-        return result
-    t0 = time.perf_counter()
-    print(f"[{name}] ...", flush=True)
-    result = fn(*args)
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(result, indent=1, default=str))
-    print(f"[{name}] {result.get('summary', 'done')} ({result['seconds']} s)", flush=True)
-    return result
 
 
 HELDOUT_CONFIG = REPO / "synth" / "configs" / "heldout.toml"  # another seed, all "val"
@@ -283,7 +268,7 @@ def train_synth_runs(cfg: DemoConfig, out: Path) -> dict:
     from demo.lanes import run_lanes
 
     steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
-    return run_lanes(cfg, out, TRAIN_LANES, steps)
+    return run_lanes(cfg, out, TRAIN_LANES, steps, train_net)
 
 
 def refocus_input(rows: list[dict]) -> dict:
@@ -381,20 +366,22 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
     (out / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     results = {}
     if cfg.photos:
-        results["curate_photos"] = _stage(out, "curate_photos", curate_photos, cfg, out)
+        results["curate_photos"] = run_stage(out, "curate_photos", curate_photos, cfg, out)
     results |= {
-        "synth": _stage(out, "synth", run_synth, cfg, out),
-        "synth_heldout": _stage(out, "synth_heldout", run_synth, cfg, out, True),
-        "synth_shapes": _stage(out, "synth_shapes", run_synth, cfg, out, False, True),
-        "synth_stats": _stage(out, "synth_stats", synth_stats, cfg, out),
-        "curate": _stage(out, "curate", run_curate, cfg, out),
-        "real": _stage(out, "real", real_manifest_with_depth, cfg, out),
+        "synth": run_stage(out, "synth", run_synth, cfg, out),
+        "synth_heldout": run_stage(out, "synth_heldout", run_synth, cfg, out, True),
+        "synth_shapes": run_stage(out, "synth_shapes", run_synth, cfg, out, False, True),
+        "synth_stats": run_stage(out, "synth_stats", synth_stats, cfg, out),
+        "curate": run_stage(out, "curate", run_curate, cfg, out),
+        "real": run_stage(out, "real", real_manifest_with_depth, cfg, out),
     }
     results |= train_synth_runs(cfg, out)
     if results["real"]["photos"]:
-        results["bokeh_stage2"] = _stage(out, "bokeh_stage2", train_net, cfg, out, "bokeh_stage2")
-    results["refocus"] = _stage(out, "refocus", refocus_examples, cfg, out)
-    results["benchmark"] = _stage(out, "benchmark", run_benchmark, cfg, out)
+        results["bokeh_stage2"] = run_stage(
+            out, "bokeh_stage2", train_net, cfg, out, "bokeh_stage2"
+        )
+    results["refocus"] = run_stage(out, "refocus", refocus_examples, cfg, out)
+    results["benchmark"] = run_stage(out, "benchmark", run_benchmark, cfg, out)
     from demo.report import write_report
 
     report = write_report(out, results)

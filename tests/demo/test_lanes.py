@@ -5,7 +5,7 @@ import json
 import pytest
 
 from demo.lanes import lane_threads, last_step, progress_line, run_lanes
-from demo.pipeline import DemoConfig
+from demo.pipeline import DemoConfig, train_net
 
 
 def test_each_lane_gets_an_equal_share_of_the_cores():
@@ -40,7 +40,9 @@ def test_a_failing_lane_raises_one_line_naming_the_stage_and_its_log(tmp_path, m
     out = tmp_path / "demo"  # no renders: every training fails on its manifest
     cfg = DemoConfig.small(out=str(out))
     with pytest.raises(RuntimeError) as e:
-        run_lanes(cfg, out, [["deblur"], ["bokeh_stage1"]], {"deblur": 20, "bokeh_stage1": 20})
+        run_lanes(
+            cfg, out, [["deblur"], ["bokeh_stage1"]], {"deblur": 20, "bokeh_stage1": 20}, train_net
+        )
     msg = str(e.value)
     assert "\n" not in msg
     assert "failed (exit status 1)" in msg and "see " in msg
@@ -56,7 +58,7 @@ def test_finished_lanes_are_not_started_again(tmp_path, capsys):
     for name in ("deblur", "bokeh_stage1"):
         (out / "stages" / f"{name}.json").write_text(json.dumps({"summary": f"{name} ok"}))
     cfg = DemoConfig.small(out=str(out))
-    res = run_lanes(cfg, out, [["deblur"], ["bokeh_stage1"]], {})
+    res = run_lanes(cfg, out, [["deblur"], ["bokeh_stage1"]], {}, train_net)
     assert res == {n: {"summary": f"{n} ok"} for n in ("deblur", "bokeh_stage1")}
     assert "done before, reused (deblur ok)" in capsys.readouterr().out
 
