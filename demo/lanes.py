@@ -120,12 +120,13 @@ def run_lanes(
             if p.is_alive():
                 p.terminate()
             p.join()
-    for lane, p, log in procs:
-        if p.exitcode != 0:
-            name = next((n for n in lane if not marker(out, n).is_file()), lane[-1])
-            raise RuntimeError(
-                f"demo: stage {name} failed (exit status {p.exitcode}); see {log}: {_tail(log)}"
-            )
+    failed = [(lane, p, log) for lane, p, log in procs if p.exitcode != 0]
+    if failed:  # the lane that failed on its own, not one stopped because of it
+        lane, p, log = min(failed, key=lambda f: f[1].exitcode < 0)
+        name = next((n for n in lane if not marker(out, n).is_file()), lane[-1])
+        raise RuntimeError(
+            f"demo: stage {name} failed (exit status {p.exitcode}); see {log}: {_tail(log)}"
+        )
     for lane in pending:
         for n in lane:
             results[n] = json.loads(marker(out, n).read_text())
