@@ -180,7 +180,7 @@ def aperture_kernel(radius_px: float, kernel=None) -> np.ndarray:
     return k[::-1, ::-1] if radius_px < 0 else k
 
 
-def _fast_len(n: int) -> int:
+def fast_fft_len(n: int) -> int:
     """The smallest 2^a·3^b·5^c ≥ n (a size pocketfft transforms quickly)."""
     best = 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
     p5 = 1
@@ -200,7 +200,7 @@ def _fft_convolve_full(stack: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Full linear convolution of each ``[c]`` plane of ``stack`` (c×h×w) with ``k``."""
     h, w = stack.shape[1:]
     oh, ow = h + k.shape[0] - 1, w + k.shape[1] - 1
-    fh, fw = _fast_len(oh), _fast_len(ow)
+    fh, fw = fast_fft_len(oh), fast_fft_len(ow)
     spec = np.fft.rfft2(stack, s=(fh, fw)) * np.fft.rfft2(k, s=(fh, fw))
     return np.fft.irfft2(spec, s=(fh, fw))[:, :oh, :ow]
 

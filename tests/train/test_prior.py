@@ -118,7 +118,8 @@ def test_an_edit_level_keeps_the_edit_on_the_highlights_pixels():
 def test_fft_blur_is_the_zero_padded_convolution_at_fast_fft_lengths():
     import torch.nn.functional as F
 
-    from train.backbones.prior import _fft_blur, fast_fft_len
+    from optics.bokeh import fast_fft_len
+    from train.backbones.prior import _fft_blur
 
     assert [fast_fft_len(n) for n in (1, 7, 11, 127, 327, 1025)] == [1, 8, 12, 128, 360, 1080]
     g = torch.Generator().manual_seed(0)

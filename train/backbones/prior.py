@@ -27,7 +27,7 @@ import functools
 import numpy as np
 import torch
 
-from optics.bokeh import aperture_kernel
+from optics.bokeh import aperture_kernel, fast_fft_len
 
 MAX_RADIUS_PX = 100.0  # the defocus map's clip
 
@@ -38,24 +38,11 @@ def disc_kernel(radius_px: float) -> torch.Tensor:
     return torch.from_numpy(aperture_kernel(radius_px))
 
 
-def fast_fft_len(n: int) -> int:
-    """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5: an FFT of a length
-    with a large prime factor (327 = 3 · 109) is several times slower."""
-    m = max(1, n)
-    while True:
-        r = m
-        for p in (2, 3, 5):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return m
-        m += 1
-
-
 def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``x`` [B, C, H, W] convolved with a centred ``kernel``, [k, k] for every sample or
     [B, 1, k, k] one per sample (one batched FFT either way), zero outside the frame. Padded to
-    at least ``H + k − 1`` (no wrap-around) and up to a fast FFT length."""
+    at least ``H + k − 1`` (no wrap-around), up to a 2-3-5 length (``optics.bokeh.fast_fft_len``:
+    327 = 3 · 109 is several times slower)."""
     k = kernel.shape[-1]
     if k == 1:
         return x
