@@ -46,8 +46,7 @@ def seed_dir(demo: Path, out: Path, seed: int) -> Path:
 
 
 def run_seed(demo: Path, out: Path, seed: int) -> dict:
-    from demo.lanes import run_lanes
-    from demo.pipeline import SYNTH_RUNS, TRAIN_LANES, DemoConfig, run_benchmark, train_net
+    from demo.pipeline import TRAIN_LANES, DemoConfig, run_benchmark, train_net, train_synth_runs
     from demo.stages import run_stage
 
     base = json.loads((demo / "demo_config.json").read_text())
@@ -58,8 +57,7 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
     (d / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     skip = set() if (d / "synth_shapes").exists() else {"bokeh_shape"}
     lanes = [[n for n in lane if n not in skip] for lane in TRAIN_LANES]
-    steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
-    run_lanes(cfg, d, lanes, steps, train_net)  # side by side, as the demo trains them
+    train_synth_runs(cfg, d, lanes)  # side by side, as the demo trains them
     if (d / "real").exists():
         run_stage(d, "bokeh_stage2", train_net, cfg, d, "bokeh_stage2")
     run_stage(d, "benchmark", run_benchmark, cfg, d)

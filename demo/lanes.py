@@ -175,10 +175,10 @@ def _watch(out: Path, procs: list, steps: dict[str, int]) -> None:
             if not tty and now - last_line >= LOG_INTERVAL_S:
                 print(progress_line(counts, now - t0), file=sys.stderr, flush=True)
                 last_line = now
-            if not any(p.is_alive() for _, p, _ in procs):
-                return
-            if any(p.exitcode not in (None, 0) for _, p, _ in procs):
-                return
+            if not any(p.is_alive() for _, p, _ in procs) or any(
+                p.exitcode not in (None, 0) for _, p, _ in procs
+            ):
+                return  # all done, or one failed (run_lanes stops the others)
             time.sleep(POLL_S)
     finally:
         for bar in bars.values():

@@ -263,12 +263,12 @@ def train_net(cfg: DemoConfig, out: Path, name: str, threads: int = 0) -> dict:
 TRAIN_LANES = [["deblur"], ["bokeh_stage1", "bokeh_shape"]]
 
 
-def train_synth_runs(cfg: DemoConfig, out: Path) -> dict:
-    """The runs trained on the renders alone (``SYNTH_RUNS``), in ``TRAIN_LANES``."""
+def train_synth_runs(cfg: DemoConfig, out: Path, lanes: list[list[str]] = TRAIN_LANES) -> dict:
+    """The runs trained on the renders alone (``SYNTH_RUNS``), in ``lanes``."""
     from demo.lanes import run_lanes
 
     steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
-    return run_lanes(cfg, out, TRAIN_LANES, steps, train_net)
+    return run_lanes(cfg, out, lanes, steps, train_net)
 
 
 def refocus_input(rows: list[dict]) -> dict:
