@@ -222,7 +222,8 @@ def group_stats(images: list[np.ndarray], long_edge_px: int = 128) -> dict:
 def rows_from_group_stats(stats: dict[str, dict], reference: str = "photos") -> list[dict]:
     """One row per group (order kept), distances to the reference group (0 on its own row).
 
-    slope_gap_to_reference = |mean slope - reference mean slope|; the *_w1 columns are
+    slope_gap_to_reference = |mean slope - reference mean slope| (min / max: the group's
+    steepest and flattest image, to tell a spread group from a uniform one); the *_w1 columns are
     ``wasserstein_1d`` of the pooled samples (log10 gradient, S, V) against the reference's.
     """
     if reference not in stats:
@@ -238,6 +239,8 @@ def rows_from_group_stats(stats: dict[str, dict], reference: str = "photos") -> 
                 "images": int(s["slopes"].size),
                 "spectral_slope_mean": slope,
                 "spectral_slope_std": float(np.nanstd(s["slopes"])),
+                "spectral_slope_min": float(np.nanmin(s["slopes"])),
+                "spectral_slope_max": float(np.nanmax(s["slopes"])),
                 "slope_gap_to_reference": abs(slope - ref_slope),
                 "gradient_w1_to_reference": wasserstein_1d(s["log_gradient"], ref["log_gradient"]),
                 "saturation_w1": wasserstein_1d(s["saturation"], ref["saturation"]),

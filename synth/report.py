@@ -105,6 +105,8 @@ def check_targets(rows: list[dict]) -> list[dict]:
     the photos): name, kind, value, threshold and ``ok`` (None when it cannot be checked)."""
     by_name = {r["name"]: r for r in rows}
     procedural = by_name.get("procedural")
+    photos = by_name.get(REFERENCE, {})
+    spread = (photos.get("spectral_slope_min"), photos.get("spectral_slope_max"))
     targets = []
     for kind in PHOTO_KINDS:
         r = by_name.get(kind)
@@ -118,6 +120,8 @@ def check_targets(rows: list[dict]) -> list[dict]:
                 "value": gap,
                 "threshold": SLOPE_GAP_MAX,
                 "ok": bool(gap <= SLOPE_GAP_MAX),
+                # a mean between two groups of photos is no photo's slope (docs/synth.md)
+                "note": None if None in spread else "photos' slopes {:.2f}..{:.2f}".format(*spread),
             }
         )
         w1 = r["gradient_w1_to_reference"]
@@ -137,15 +141,17 @@ def check_targets(rows: list[dict]) -> list[dict]:
 
 
 def format_targets(targets: list[dict]) -> str:
-    """One line per target: kind, target, value against threshold, pass / FAIL / n/a."""
+    """One line per target: kind, target, value against threshold, pass / FAIL / n/a, and the
+    target's note (the slope's: the photos' steepest and flattest slope)."""
     if not targets:
         return "targets: no photographic scenes (kinds cards, textured) to check"
     lines = []
     for t in targets:
         verdict = {True: "pass", False: "FAIL", None: "n/a (no procedural scenes)"}[t["ok"]]
         limit = "-" if t["threshold"] is None else f"{t['threshold']:.3g}"
+        note = f" ({t['note']})" if t.get("note") else ""
         lines.append(
-            f"  {t['kind']:<10} {t['target']:<34} {t['value']:.3g} (limit {limit}): {verdict}"
+            f"  {t['kind']:<10} {t['target']:<34} {t['value']:.3g} (limit {limit}): {verdict}{note}"
         )
     return "targets:\n" + "\n".join(lines)
 

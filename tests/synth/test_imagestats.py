@@ -118,6 +118,9 @@ def test_group_table_ranks_the_same_statistics_closer():
     assert same["slope_gap_to_reference"] < smooth["slope_gap_to_reference"]
     assert same["gradient_w1_to_reference"] < smooth["gradient_w1_to_reference"] / 2
     assert smooth["spectral_slope_mean"] < -2.5  # blurring steepens the spectrum
+    for r in rows:  # the steepest and flattest image bracket the mean
+        assert r["spectral_slope_min"] <= r["spectral_slope_mean"] <= r["spectral_slope_max"]
+    assert same["spectral_slope_max"] - same["spectral_slope_min"] < 0.3  # one kind of image
     with pytest.raises(KeyError):
         ist.group_table(_groups(), reference="missing")
 

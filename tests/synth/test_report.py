@@ -11,7 +11,7 @@ from manifests import write_part
 from manifests.example import synthetic_rows
 from manifests.uri import file_uri
 from synth.cli import main
-from synth.report import check_targets
+from synth.report import check_targets, format_targets
 
 
 def power_law_rgb(h, w, power_slope, seed):
@@ -140,6 +140,17 @@ def test_gradient_target_needs_procedural_scenes():
     targets = check_targets([{"name": "cards", **row}, *with_proc])
     assert [t["ok"] for t in targets] == [True, False]  # 0.2 > 0.5 x 0.3
     assert check_targets([{"name": "procedural", **row}]) == []
+
+
+def test_slope_target_shows_the_photos_spread():
+    """A mean between two groups of photos is no photo's slope: the line shows the range."""
+    photos = {"name": "photos", "spectral_slope_min": -2.98, "spectral_slope_max": -0.72}
+    row = {"slope_gap_to_reference": 0.5, "gradient_w1_to_reference": 0.1}
+    targets = check_targets([photos, {"name": "cards", **row}])
+    assert targets[0]["ok"] is False and targets[0]["note"] == "photos' slopes -2.98..-0.72"
+    lines = format_targets(targets).splitlines()
+    assert lines[1].endswith("FAIL (photos' slopes -2.98..-0.72)")
+    assert lines[2].endswith("n/a (no procedural scenes)")  # no note on the gradient line
 
 
 def test_long_edge_too_small(tmp_path, capsys):
