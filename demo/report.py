@@ -45,6 +45,12 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _slope_range(row: dict) -> str:
+    """The group's steepest..flattest image slope ("-" in results from before it was kept)."""
+    lo, hi = row.get("spectral_slope_min"), row.get("spectral_slope_max")
+    return "-" if lo is None or hi is None else f"{lo:.2f}..{hi:.2f}"
+
+
 def _benchmark_section(out: Path, r: dict) -> str:
     """The refocus benchmark: whole held-out frames against Cycles' renders."""
     setup = r["setup"]
@@ -157,6 +163,7 @@ def write_report(out: Path, results: dict) -> Path:
                         r["name"],
                         r["images"],
                         r["spectral_slope_mean"],
+                        _slope_range(r),
                         r["slope_gap_to_reference"],
                         r["gradient_w1_to_reference"],
                         r["saturation_w1"],
@@ -168,6 +175,7 @@ def write_report(out: Path, results: dict) -> Path:
                     "group",
                     "images",
                     "spectral slope",
+                    "steepest..flattest",
                     "slope gap",
                     "log-gradient W1",
                     "saturation W1",
@@ -176,7 +184,8 @@ def write_report(out: Path, results: dict) -> Path:
             )
             + "<p>All-in-focus renders by scene kind against the pool's photos at 128 px: "
             "W1 = Wasserstein distance of the distributions (0 = the photos'). docs/synth.md "
-            "explains the targets and why the slope gap measures the pool more than the renders."
+            "explains the targets and why the slope gap measures the pool more than the renders "
+            "(the photos' slopes fall in two groups, and their mean lies between them)."
             "</p>" + _img(out / "synth" / "report" / "natural_stats.png", "distributions by kind")
         )
     parts.append("<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>")

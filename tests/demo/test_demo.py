@@ -47,6 +47,11 @@ def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     bench = json.loads((out / "benchmark" / "benchmark.json").read_text())
     assert bench["setup"]["scenes"] == 2 and {"bokehnet", "reference"} <= set(bench["lvcorr"])
     assert "Benchmark: 2 held-out scenes" in (out / "report.html").read_text()
+    # the natural-image table shows each group's steepest..flattest slope
+    assert re.search(
+        r"<td>photos</td><td>8</td><td>-?\d\.\d+</td><td>-\d\.\d\d\.\.-\d\.\d\d</td>",
+        (out / "report.html").read_text(),
+    )
     # the shape showcase: one night scene, its renders through triangle, star and heart
     assert bench["shapes"]["renders"] == 3
     assert bench["shapes"]["shapes"] == {"polygon3": 1, "star5": 1, "heart": 1}
