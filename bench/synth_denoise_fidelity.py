@@ -50,10 +50,10 @@ def gain_matched(test: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
 
 def compare(test_rgb: np.ndarray, ref_rgb: np.ndarray) -> dict:
     """Slopes, top-octave power ratio and PSNR of one demo render against its reference."""
-    from synth.imagestats import _unit_float, radial_power_spectrum, spectral_slope, to_gray
+    from synth.imagestats import radial_power_spectrum, spectral_slope, to_gray, unit_float
 
-    ref = _unit_float(ref_rgb)
-    test, _ = gain_matched(_unit_float(test_rgb), ref)
+    ref = unit_float(ref_rgb)
+    test, _ = gain_matched(unit_float(test_rgb), ref)
     g_test, g_ref = to_gray(test), to_gray(ref)
     freq, p_test = radial_power_spectrum(g_test)
     _, p_ref = radial_power_spectrum(g_ref)

@@ -29,7 +29,7 @@ BRIGHTNESS_EDGES = np.linspace(0.0, 1.0, 33)
 MAX_SAMPLES_PER_IMAGE = 20_000
 
 
-def _unit_float(img: np.ndarray) -> np.ndarray:
+def unit_float(img: np.ndarray) -> np.ndarray:
     """Integers -> / dtype max (uint8: /255), floats taken as in [0, 1]; float64, alpha dropped."""
     img = np.asarray(img)
     if np.issubdtype(img.dtype, np.integer):
@@ -46,7 +46,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
     Accepts HxW (returned as float) or HxWx3/4 (alpha ignored), uint8/uint16 or float in [0, 1].
     """
-    img = _unit_float(rgb)
+    img = unit_float(rgb)
     if img.ndim == 2:
         return img
     if img.shape[-1] == 1:
@@ -60,7 +60,7 @@ def resize_long_edge(rgb: np.ndarray, long_edge_px: int) -> np.ndarray:
     Returns float64 in [0, 1] with the input's channels (each channel resized in PIL float
     mode, so no 8-bit rounding is added); the short edge is rounded, at least 1 px.
     """
-    img = _unit_float(rgb)
+    img = unit_float(rgb)
     h, w = img.shape[:2]
     long_px = max(h, w)
     if long_px <= long_edge_px:
@@ -165,7 +165,7 @@ def saturation_brightness(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     V = max(R, G, B); S = (V - min(R, G, B)) / V, and 0 where V = 0. A grey (HxW) image has
     S = 0 and V = I.
     """
-    img = _unit_float(rgb)
+    img = unit_float(rgb)
     if img.ndim == 2:
         return np.zeros_like(img), img
     value = img.max(axis=-1)
