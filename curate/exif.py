@@ -2,7 +2,7 @@
 
 An ExifTool-rule reader, with ``exifread.process_file(..., details=False)`` (MakerNotes skipped:
 22x faster) where it finds a problem, on the head of the file. Facts this module encodes
-(DESIGN.md section 6):
+(docs/architecture.md section 6):
 
 - a rational ``0/0`` (exifread returns it as 0) and any zero or non-finite value is *missing*;
 - the f-number is ``FNumber``, else APEX ``ApertureValue``: ``N = 2^(Av/2)`` (an Av so large
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m curate.exif",
         description="Print the EXIF fields curate reads (pass 1) for each file.",
-        epilog="example: python -m curate.exif ../shared/data/camera-exif/*.jpg --json",
+        epilog="example: python -m curate.exif tests/data/camera-exif/*.jpg --json",
     )
     p.add_argument("files", nargs="+", help="local files or s3:// / gs:// URIs")
     p.add_argument("--json", action="store_true", help="one JSON object per line (the default)")

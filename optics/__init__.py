@@ -1,7 +1,8 @@
 """Lens physics shared by every stage: one vectorised numpy implementation of each formula.
 
-Conventions (DESIGN.md section 3): lengths in metres unless a name says ``_mm`` or ``_px``;
-depth ``z`` is planar camera-z; disparity is ``1/z`` in 1/m; the focus distance ``S`` is planar.
+Conventions (docs/architecture.md section 3): lengths in metres unless a name says ``_mm`` or
+``_px``; depth ``z`` is planar camera-z; disparity is ``1/z`` in 1/m; the focus distance ``S`` is
+planar.
 ``coc`` holds circle-of-confusion physics (Cycles and textbook thin lens, hyperfocal distance,
 depth-of-field limits, inverse focus), ``genrefocus`` disparity, the K scale and the defocus map
 the released BokehNet consumes (``defocus_level`` also takes torch tensors, without importing

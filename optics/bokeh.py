@@ -3,7 +3,7 @@
 Given an all-in-focus (AIF) image, its disparity map (``1/z`` in 1/m; 0 = unknown or infinitely
 far), the GenRefocus blur scale ``K`` (a blur *radius* in px per 1/m of disparity, at this
 image's width) and the focus disparity, :func:`render_bokeh` blurs every pixel with the circle
-of confusion that the GenRefocus defocus map encodes (DESIGN.md section 3):
+of confusion that the GenRefocus defocus map encodes (docs/architecture.md section 3):
 
     radius_px = 100 · clip(K · |disp − disp_focus| / 100, 0, 1)     (= 100 · defocus_level)
 

@@ -12,7 +12,8 @@ while the textbook thin lens, whose image distance grows as it focuses closer, g
 
     c_thin = f**2 * (z - S) / (N * z * (S - f))  =  c * S / (S - f).
 
-Synthetic labels use the Cycles form (measured within 0.8 % of real renders, DESIGN.md).
+Synthetic labels use the Cycles form (measured within 0.8 % of real renders,
+docs/architecture.md section 3).
 """
 
 from __future__ import annotations

@@ -1,16 +1,20 @@
 """Pure-numpy scene sampler: ``sample_scene(config, scene_id)`` -> ``SceneSpec``.
 
 Everything is drawn from ``numpy.random.default_rng([dataset_seed, scene_id])``, so a scene id
-gives the same spec (and hash) on any machine, in any shard. Geometry lives in the camera frame
-(camera at the origin looking down −Z, +Y up). The real focal length is derived from an integer
-35 mm equivalent, ``f = f35 · sensor_w / 36``, so that the EXIF of the renders round-trips
-exactly through ``FocalLengthIn35mmFilm``. Each DoF render focuses on an object's depth and keeps
-the largest CoC in view inside ``aperture.disc_px`` by adjusting N (CoC ∝ 1/N, so exactly).
-In a *shaped* scene (``aperture.shaped_scene_probability``, drawn from a random stream of its
-own, so that the scenes that are not shaped are the same whatever the share, and 0 samples the
-very scenes of a config without shapes) every DoF render looks through a shape of
-``aperture.shapes`` turned by ``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the
-scene has at least ``shaped_min_highlights`` highlights, whose discs show the shape.
+gives the same spec (and hash) on any machine, in any shard: numpy's generator is integer
+arithmetic, and every float derived from its draws uses only IEEE-exact operations (``+ - * /``,
+``sqrt``, element-wise numpy) or ``synth.detmath`` (no libm, no SIMD transcendental, no BLAS, whose
+last bits depend on the CPU; docs/synth.md, "What a rerun reproduces"). With photographic kinds the
+pool hash joins the seed (a changed pool is a new dataset). Geometry lives in the camera frame
+(camera at the origin looking down −Z, +Y up). The real focal length is derived from an integer 35
+mm equivalent, ``f = f35 · sensor_w / 36``, so that the EXIF of the renders round-trips exactly
+through ``FocalLengthIn35mmFilm``. Each DoF render focuses on an object's depth and keeps the
+largest CoC in view inside ``aperture.disc_px`` by adjusting N (CoC ∝ 1/N, so exactly). In a
+*shaped* scene (``aperture.shaped_scene_probability``, drawn from a random stream of its own, so
+that the scenes that are not shaped are the same whatever the share, and 0 samples the very scenes
+of a config without shapes) every DoF render looks through a shape of ``aperture.shapes`` turned by
+``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the scene has at least
+``shaped_min_highlights`` highlights, whose discs show the shape.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from optics import coc_cycles_px
 from optics.aperture import ApertureShape, parse_shape
+from synth import detmath
 from synth.config import SENSORS_MM, SynthConfig
 from synth.kernels import KERNEL_PREFIX, is_kernel_file
 from synth.pool import PhotoPool, PoolPhoto
@@ -56,22 +61,29 @@ def split_for(dataset_seed: int, scene_id: int, val: float, test: float) -> str:
 
 
 def look_at_euler_deg(src, dst) -> tuple[float, float, float]:
-    """Blender XYZ Euler angles (degrees) that point an object's −Z axis from ``src`` to ``dst``."""
-    d = np.asarray(dst, float) - np.asarray(src, float)
-    z_axis = -d / np.linalg.norm(d)
-    up = np.array([0.0, 1.0, 0.0]) if abs(z_axis[1]) < 0.99 else np.array([1.0, 0.0, 0.0])
-    x_axis = np.cross(up, z_axis)
-    x_axis /= np.linalg.norm(x_axis)
-    y_axis = np.cross(z_axis, x_axis)
-    r = np.stack([x_axis, y_axis, z_axis], axis=1)  # columns: local axes in the camera frame
-    ry = math.asin(max(-1.0, min(1.0, -r[2, 0])))
-    rx = math.atan2(r[2, 1], r[2, 2])
-    rz = math.atan2(r[1, 0], r[0, 0])
+    """Blender XYZ Euler angles (degrees) that point an object's −Z axis from ``src`` to ``dst``.
+    Plain float arithmetic and ``synth.detmath``: the same angles on every CPU."""
+    d = [float(b) - float(a) for a, b in zip(src, dst, strict=True)]
+    n = detmath.norm3(d)
+    z_axis = [-c / n for c in d]
+    up = (0.0, 1.0, 0.0) if abs(z_axis[1]) < 0.99 else (1.0, 0.0, 0.0)
+    x_axis = _cross(up, z_axis)
+    n = detmath.norm3(x_axis)
+    x_axis = [c / n for c in x_axis]
+    y_axis = _cross(z_axis, x_axis)
+    # the rotation's columns are the local axes in the camera frame: r[i][j] = axis_j[i]
+    ry = detmath.asin(max(-1.0, min(1.0, -x_axis[2])))
+    rx = detmath.atan2(y_axis[2], z_axis[2])
+    rz = detmath.atan2(x_axis[1], x_axis[0])
     return (math.degrees(rx), math.degrees(ry), math.degrees(rz))
 
 
+def _cross(a, b) -> list[float]:
+    return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+
 def _loguniform(rng, lo: float, hi: float) -> float:
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    return detmath.exp(float(rng.uniform(detmath.log(lo), detmath.log(hi))))
 
 
 def _colour(rng, night: bool) -> tuple[float, float, float]:
@@ -153,16 +165,24 @@ def _photo_material(rng, photos, dims, flat_aspect=None, tile_m=None) -> Materia
 
 def _outline(rng, vertices: int = 48) -> tuple:
     """A random star-shaped silhouette filling the unit square centred on 0, counter-clockwise:
-    r(θ) = 1 + Σ_k a_k cos(kθ + φ_k), k = 2..5, Σ a_k < 1 (so r > 0: never self-intersecting)."""
-    k = np.arange(2, 6)
-    amp = rng.uniform(0.0, 0.22, len(k)) / np.sqrt(k - 1)
-    phase = rng.uniform(0.0, 2 * math.pi, len(k))
-    theta = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
-    radius = 1.0 + (amp[:, None] * np.cos(k[:, None] * theta + phase[:, None])).sum(0)
-    x, y = radius * np.cos(theta), radius * np.sin(theta)
-    x = (x - (x.max() + x.min()) / 2) / (x.max() - x.min())
-    y = (y - (y.max() + y.min()) / 2) / (y.max() - y.min())
-    return tuple((round(float(a), 6), round(float(b), 6)) for a, b in zip(x, y, strict=True))
+    r(θ) = 1 + Σ_k a_k cos(kθ + φ_k), k = 2..5, Σ a_k < 1 (so r > 0: never self-intersecting).
+    Summed in a fixed order with ``synth.detmath``: the same outline on every CPU."""
+    k = range(2, 6)
+    amp = [float(a) / math.sqrt(kk - 1) for a, kk in zip(rng.uniform(0.0, 0.22, 4), k, strict=True)]
+    phase = [float(p) for p in rng.uniform(0.0, 2 * math.pi, 4)]
+    xs, ys = [], []
+    for i in range(vertices):
+        theta = 2 * math.pi * i / vertices
+        radius = 1.0
+        for a, kk, p in zip(amp, k, phase, strict=True):
+            radius += a * detmath.cos(kk * theta + p)
+        xs.append(radius * detmath.cos(theta))
+        ys.append(radius * detmath.sin(theta))
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    return tuple(
+        (round((x - (x1 + x0) / 2) / (x1 - x0), 6), round((y - (y1 + y0) / 2) / (y1 - y0), 6))
+        for x, y in zip(xs, ys, strict=True)
+    )
 
 
 def _cards(rng, cfg: SynthConfig, photos, tan_h, tan_v):
@@ -368,7 +388,7 @@ def sample_scene(
             float(rng.uniform(0.5, 1.5)) * dist * 0.6 + cam_h * 0.2,
             -float(rng.uniform(0.0, 0.8)) * dist,
         )
-        energy = scale * float(rng.uniform(5, 20)) * (dist**2 + 1.0) * (0.1 if night else 1.0)
+        energy = scale * float(rng.uniform(5, 20)) * (dist * dist + 1.0) * (0.1 if night else 1.0)
         lights.append(
             LightSpec(
                 kind="area",

@@ -14,10 +14,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 REPO = Path(__file__).resolve().parents[1]
-# The team's shared folder lies beside the checkout (as CI lays it); REFOCUS_SHARED overrides it
-# for a clone made elsewhere.
-SHARED = Path(os.environ.get("REFOCUS_SHARED", REPO.parent / "shared"))
-CAMERA_EXIF = SHARED / "data" / "camera-exif"
+# Real camera files (CC BY-SA 4.0, see their README) that the repository carries itself.
+CAMERA_EXIF = REPO / "tests" / "data" / "camera-exif"
 
 
 def pytest_configure(config):
@@ -29,10 +27,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def camera_exif_dir() -> Path:
     if not (CAMERA_EXIF / "exiftool-reference.json").exists():
-        pytest.fail(
-            f"shared camera files missing: {CAMERA_EXIF} "
-            "(the repo expects ../shared; set REFOCUS_SHARED to its path)"
-        )
+        pytest.fail(f"camera test files missing: {CAMERA_EXIF} (part of the repository)")
     return CAMERA_EXIF
 
 

@@ -1,7 +1,8 @@
 """Render one scene's passes with Cycles: depth (Z), all-in-focus, and each DoF render.
 
 * depth: DoF off, 1 spp, a 0.01 px pixel filter (the Z pass comes from the first sample only and
-  is wrong at 8.6 % of pixels with DoF on, DESIGN.md); background (Cycles writes 1e10) -> inf;
+  is wrong at 8.6 % of pixels with DoF on, docs/architecture.md section 5); background (Cycles
+  writes 1e10) -> inf;
 * all-in-focus: DoF off, ``samples`` spp;
 * DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio;
   a DoF render with an ``aperture`` shape gets the shaped occluder at the lens

@@ -1,4 +1,4 @@
-"""CoC physics: pinned values (DESIGN.md section 3) and properties."""
+"""CoC physics: pinned values (docs/architecture.md section 3) and properties."""
 
 import numpy as np
 import pytest
@@ -32,8 +32,9 @@ def test_cycles_coc_100mm_f2_focus_half_metre_point_at_1m():
     "focal_mm,n,s,z", [(50, 1.8, 2.0, 1.0), (100, 2.0, 0.5, 1.0), (24, 8, 5, 30), (135, 2.8, 3, 2)]
 )
 def test_cycles_over_thin_lens_is_s_minus_f_over_s(focal_mm, n, s, z):
-    # The issue wrote this ratio as thin/Cycles; DESIGN.md's numbers (0.975 at 50 mm, S = 2 m:
-    # the textbook over-predicts) make it Cycles/thin = (S - f)/S, which is what holds.
+    # The issue wrote this ratio as thin/Cycles; the numbers of docs/architecture.md section 3
+    # (0.975 at 50 mm, S = 2 m: the textbook over-predicts) make it Cycles/thin = (S - f)/S,
+    # which is what holds.
     ratio = coc_cycles_px(focal_mm, n, s, z, 36, 512) / coc_thin_lens_px(focal_mm, n, s, z, 36, 512)
     f_m = focal_mm / 1000
     assert ratio == pytest.approx((s - f_m) / s, rel=1e-9)

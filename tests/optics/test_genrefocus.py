@@ -1,4 +1,4 @@
-"""K scale and defocus map (DESIGN.md section 3; paper Eq. 3)."""
+"""K scale and defocus map (docs/architecture.md section 3; paper Eq. 3)."""
 
 import numpy as np
 import pytest

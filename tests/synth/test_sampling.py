@@ -2,6 +2,10 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ from synth.config import load_config
 from synth.sampling import look_at_euler_deg, sample_scene, split_for
 from synth.shard import scene_ids
 from synth.spec import SceneSpec
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -174,15 +180,85 @@ def _version_2_hash(spec) -> str:
 
 
 def test_probability_0_samples_the_scenes_of_before_shaped_apertures():
-    """With ``shaped_scene_probability = 0`` no number is drawn for shapes: every spec is the one
-    spec version 2 sampled (its hashes were recorded with that sampler, numpy 1.26)."""
+    """With ``shaped_scene_probability = 0`` no number is drawn for shapes: every spec is a spec
+    version 2 could hold. The hashes are those of the CPU-independent sampler (synth.detmath),
+    the same on every machine (test_specs_do_not_depend_on_the_cpu)."""
     sets = ["scene.kinds.cards=0", "scene.kinds.textured=0", "aperture.shaped_scene_probability=0"]
     cfg = load_config(overrides=sets)
     specs = [sample_scene(cfg, i, textures=["t0.png", "t1.png"]) for i in range(60)]
     hashes = [_version_2_hash(s) for s in specs]
-    assert hashes[:3] == ["33a243d21f569314", "5c786b1099d019f7", "6cc7138336fda04a"]
-    assert hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16] == "918ee94112e13781"
+    assert hashes[:3] == FROZEN_FIRST_3
+    assert hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16] == FROZEN_60
     assert all("shaped" not in s.notes for s in specs)
+
+
+# Recorded with the CPU-independent sampler on 2026-12-07 (until then the light rotations went
+# through BLAS and the hash over 60 scenes differed between Intel and AMD machines).
+FROZEN_FIRST_3 = ["5e1446aaa1821972", "cf036b6b3d1ace2e", "e74f28173e53f662"]
+FROZEN_60 = "d5121357e67c111f"
+
+_SAMPLE_HASHES = """
+import sys
+from synth.config import load_config
+from synth.pool import load_pool
+from synth.sampling import sample_scene
+pool = load_pool(None)
+for sets in (["aperture.shaped_scene_probability=0.5"],
+             ["scene.kinds.cards=0", "scene.kinds.textured=0"]):
+    cfg = load_config(overrides=sets)
+    for i in range(int(sys.argv[1])):
+        print(sample_scene(cfg, i, textures=["t0.png"], pool=pool).spec_hash)
+"""
+
+
+def _cpu_variants() -> dict[str, dict[str, str]]:
+    """Environments that change which CPU kernels numpy and OpenBLAS run in a new process:
+    numpy's SIMD dispatch reduced to its baseline (``NPY_DISABLE_CPU_FEATURES``, read at
+    import), and OpenBLAS's generic and Haswell (AVX2 + FMA) kernels (``OPENBLAS_CORETYPE``).
+    Before synth.detmath, the Haswell kernel's ``ddot`` gave other light rotations than the
+    generic one."""
+    from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    dispatched = " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f))
+    flags = (
+        set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    )
+    variants = {
+        "numpy baseline, generic BLAS": {
+            "NPY_DISABLE_CPU_FEATURES": dispatched,
+            "OPENBLAS_CORETYPE": "Prescott",
+        },
+        "generic BLAS": {"OPENBLAS_CORETYPE": "Prescott"},
+    }
+    if {"avx2", "fma"} <= flags:
+        variants["Haswell BLAS"] = {"OPENBLAS_CORETYPE": "Haswell"}
+    return variants
+
+
+def test_specs_do_not_depend_on_the_cpu():
+    """Every spec hash (every scene kind, shaped or not) is the same whichever kernels numpy and
+    OpenBLAS pick: a farm that mixes node types samples one dataset."""
+
+    def hashes(env_extra: dict[str, str]) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("NPY_DISABLE_CPU_FEATURES",)}
+        env.update(env_extra)
+        p = subprocess.run(
+            [sys.executable, "-c", _SAMPLE_HASHES, "40"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p.stdout.split()
+
+    reference = hashes({})
+    assert len(reference) == 80
+    for name, env in _cpu_variants().items():
+        got = hashes(env)
+        differ = [i for i, (a, b) in enumerate(zip(reference, got, strict=True)) if a != b]
+        assert not differ, f"{name}: scenes {differ} differ"
 
 
 def test_shaping_keeps_the_draws_before_it(pool):
@@ -272,3 +348,33 @@ def test_cards_show_the_largest_crop_of_their_photo(specs):
         x0, y0, x1, y1 = m.crop
         assert 0 <= x0 < x1 <= 1 + 1e-6 and 0 <= y0 < y1 <= 1 + 1e-6
         assert max(x1 - x0, y1 - y0) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_sampler_calls_no_cpu_dependent_function():
+    """A guard beside the subprocess test (which sees only the kernels this CPU offers): the
+    sampler's source calls no libm or numpy transcendental and no BLAS; synth.detmath has them."""
+    import ast
+
+    import synth.sampling
+
+    banned = {"exp", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan"}
+    banned |= {"atan2", "arctan2", "arcsin", "arccos", "arctan", "pow", "power", "hypot", "expm1"}
+    banned |= {"linalg", "dot", "matmul", "einsum", "norm"}
+    tree = ast.parse(Path(synth.sampling.__file__).read_text())
+    found = [
+        f"{node.value.id}.{node.attr} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in ("math", "np", "numpy")
+        and node.attr in banned
+    ]
+    assert not found, found
+    powers = [  # x ** y is libm's pow(); a constant such as 2.0**64 is exact
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, ast.BinOp)
+        and isinstance(n.op, ast.Pow)
+        and not (isinstance(n.left, ast.Constant) and isinstance(n.right, ast.Constant))
+    ]
+    assert not powers, f"x ** y at lines {powers}"

@@ -3,9 +3,9 @@
 * ``load_flux_transformer(path)``: FLUX.1-dev's transformer from a **local** diffusers folder
   (``path/transformer``), never from a hub; ``tiny_flux(in_channels)`` builds a random-init
   model with the same class and code path for CPU runs and tests.
-* ``add_lora``: peft LoRA on the 343 modules the Genfocus release adapts (DESIGN.md 5b), with
-  ``lora_alpha = rank`` (scale 1); ``stack_adapters`` runs several (a frozen base BokehNet LoRA
-  and a trainable shape LoRA) together.
+* ``add_lora``: peft LoRA on the 343 modules the Genfocus release adapts
+  (docs/architecture.md section 5b), with ``lora_alpha = rank`` (scale 1); ``stack_adapters``
+  runs several (a frozen base BokehNet LoRA and a trainable shape LoRA) together.
 * ``FluxDenoiser``: latents in, velocity out. ``seq`` mode appends condition tokens to the target
   sequence (told apart by the first position-id axis) and runs the stock diffusers forward;
   ``branch`` mode runs ``flux_branch.branch_forward`` (conditions at timestep 0, LoRA on

@@ -8,7 +8,8 @@ resized bilinearly with antialiasing; disparity with ``nearest-exact`` so no int
 (phantom) depths appear at occlusion edges and the background (``depth = inf``) keeps disparity
 exactly 0. One crop window serves every image and map of a sample.
 
-K (GenRefocus blur radius in px per 1/m, DESIGN.md section 3) is linear in the image width:
+K (GenRefocus blur radius in px per 1/m, docs/architecture.md section 3) is linear in the
+image width:
 ``K_final = k_genrefocus · W_final / k_ref_width_px`` (``optics.rescale_k`` through the file's
 own width and every resize); a crop does not change it. The BokehNet defocus map is
 ``optics.defocus_map(disparity, disp_focus, K_final)`` on the cropped disparity, raw in [0, 1].

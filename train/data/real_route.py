@@ -1,4 +1,5 @@
-"""The semi-supervised real-photo route of BokehNet stage 2 (DESIGN.md sections 3 and 5b).
+"""The semi-supervised real-photo route of BokehNet stage 2 (docs/architecture.md sections 3
+and 5b).
 
 For each ``real_photos`` row: decode the photo (EXIF orientation applied), resize it once to the
 working size (short side ``cfg.work_short_px()``), pseudo all-in-focus image
