@@ -27,9 +27,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageOps
 
-from manifests.images import register_heif
-
-Image.MAX_IMAGE_PIXELS = None  # the limits are ours (DecodeLimits), checked before decoding
+from manifests.images import (  # noqa: F401  (DecodeLimits, MB, bitmap_bytes: curate's names too)
+    MB,
+    MODE_BYTES,
+    DecodeLimits,
+    bitmap_bytes,
+    bomb_problem,
+    register_heif,
+    to_rgb8,
+)
 
 
 class DecodeError(ValueError):
@@ -39,21 +45,6 @@ class DecodeError(ValueError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class DecodeLimits:
-    """What a decode may cost, judged on the header (the ``[decode]`` settings; docs/curate.md).
-
-    ``bitmap_bytes = pixels x bytes per pixel``: the file's own mode (one byte per sample up to 8
-    bits, two for 16-bit, four for 32-bit), never less than 3, since every image becomes 8-bit RGB
-    for analysis. Above ``ratio_floor_mb`` the bitmap may be at most ``max_expansion_ratio`` times
-    the file size."""
-
-    max_pixels: int = 200_000_000
-    max_bitmap_mb: int = 1024
-    ratio_floor_mb: int = 256
-    max_expansion_ratio: float = 250.0
 
 
 @dataclass
@@ -96,48 +87,15 @@ def _resize_long_edge(a: np.ndarray, long_edge_px: int) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize(size, Image.BILINEAR))
 
 
-# bytes per pixel of a decoded bitmap, by Pillow mode (1-bit and palette pixels take a byte)
-_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "I;16": 2, "I;16L": 2,
-               "I;16B": 2, "I;16N": 2, "I": 4, "F": 4, "RGB": 3, "YCbCr": 3, "LAB": 3,
-               "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4}  # fmt: skip
-MB = 2**20
-
-
-def bitmap_bytes(width: int, height: int, bytes_per_pixel: int) -> int:
-    """Bytes the decoded bitmap takes: at least 3 per pixel (it becomes 8-bit RGB)."""
-    return width * height * max(3, bytes_per_pixel)
-
-
-def _size_text(n: int) -> str:
-    return f"{n / MB:.0f} MiB" if n >= MB else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
-
-
 def check_bomb(
     width: int, height: int, bytes_per_pixel: int, file_bytes: int, limits: DecodeLimits
 ) -> None:
     """Raise ``DecodeError('decompression_bomb', ...)`` when the header describes a bitmap the
-    limits refuse; a one-line detail gives the numbers."""
-    pixels = width * height
-    if pixels > limits.max_pixels:
-        raise DecodeError(
-            "decompression_bomb",
-            f"{width}x{height} = {pixels / 1e6:.3g} MP > decode.max_pixels "
-            f"{limits.max_pixels / 1e6:.3g} MP",
-        )
-    need = bitmap_bytes(width, height, bytes_per_pixel)
-    bitmap = f"{width}x{height} bitmap of {_size_text(need)}"
-    if need > limits.max_bitmap_mb * MB:
-        raise DecodeError(
-            "decompression_bomb", f"{bitmap} > decode.max_bitmap_mb {limits.max_bitmap_mb}"
-        )
-    ratio = need / max(1, file_bytes)
-    if need > limits.ratio_floor_mb * MB and ratio > limits.max_expansion_ratio:
-        raise DecodeError(
-            "decompression_bomb",
-            f"{bitmap} from a {_size_text(file_bytes)} file: x{ratio:.0f} > "
-            f"decode.max_expansion_ratio {limits.max_expansion_ratio:g} (bitmaps above "
-            f"decode.ratio_floor_mb {limits.ratio_floor_mb})",
-        )
+    limits refuse (:func:`manifests.images.bomb_problem`, the rule every stage shares); a
+    one-line detail gives the numbers."""
+    problem = bomb_problem(width, height, bytes_per_pixel, file_bytes, limits)
+    if problem:
+        raise DecodeError("decompression_bomb", problem)
 
 
 def decode_jpeg(data: bytes, orientation: int | None, limits: DecodeLimits, long_edge_px: int):
@@ -187,7 +145,7 @@ def decode_pillow(data: bytes, limits: DecodeLimits, long_edge_px: int) -> Decod
         im = Image.open(io.BytesIO(data))
     except Exception as e:
         raise DecodeError("unsupported_format", f"not an image Pillow can open ({e})") from None
-    check_bomb(im.width, im.height, _MODE_BYTES.get(im.mode, 4), len(data), limits)
+    check_bomb(im.width, im.height, MODE_BYTES.get(im.mode, 4), len(data), limits)
     if im.format == "HEIF":
         check_heif_complete(data)
     try:
@@ -196,8 +154,7 @@ def decode_pillow(data: bytes, limits: DecodeLimits, long_edge_px: int) -> Decod
         im.load()
         im = ImageOps.exif_transpose(im)
         w, h = im.size
-        if im.mode != "RGB":
-            im = im.convert("RGB")
+        im = to_rgb8(im)  # 16-bit grey scaled, not clipped to white
         im.thumbnail((long_edge_px, long_edge_px), Image.BILINEAR)
     except Exception as e:  # truncated, corrupt, unsupported codec
         raise DecodeError("decode_failed", f"{type(e).__name__}: {e}") from None

@@ -18,9 +18,11 @@ cluster; `--ray-address auto` joins a cluster started on this machine. Object-st
 from the standard environment and config files (AWS_*, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS)
 and are never printed or written. A re-run with the same --input/--out skips finished shards.
 
-Flow: list (links followed only inside the inputs; links that leave them, loop or dangle, and
+Flow: lock OUT (OUT/_work/lock.json, one writer per OUT; a second job refuses, exit 2) -> list
+(links followed only inside the inputs; links that leave them, loop or dangle, and
 FIFOs/devices are rejects of stage list, in OUT/rejects/part-list) -> shard (sorted on disk,
-OUT/_work/listing.parquet, one row group of fixed size per shard) -> pass 1 tasks (EXIF head read,
+OUT/_work/listing.parquet, one row group of fixed size per shard, written once the resume checks
+pass; all of this before Ray starts) -> pass 1 tasks (EXIF head read,
 filters) -> pass 2 tasks (full read, decode, weight-free quality, phash) -> CLIP actor pool
 (optional) -> per-shard candidates under OUT/_work/ -> global dedup -> OUT/real_photos/part-K,
 OUT/rejects/part-K -> stats.json (inputs = kept + rejected, checked), summary.png, summary.html.
@@ -43,6 +45,7 @@ import ray  # noqa: E402
 from curate import merge, outputs, passes, spill  # noqa: E402
 from curate.config import DEFAULT_CONFIG, ConfigError, CurateConfig, load_config  # noqa: E402
 from curate.listing import ListingError  # noqa: E402
+from curate.lock import OutLock  # noqa: E402
 from curate.stats import job_stats, rate, read_reject_reasons  # noqa: E402
 from curate.summary import PLOT_COLUMNS, text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
@@ -200,39 +203,65 @@ def run_shards(out, todo, listing, cfg, actors, clip_size, progress=True) -> dic
 # ---- the job ------------------------------------------------------------------------------------
 
 
-def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True) -> dict:
-    """Run the whole job on the current Ray (``ray.init`` first); returns the stats dict."""
-    if not ray.is_initialized():
-        raise JobError("Ray is not initialised; call ray.init() or use main()")
-    t_start = time.perf_counter()
-    out = outputs.out_root(out)
-    outputs.check_out(out)
-    listing = spill.spill_listing(
-        inputs,
-        cfg.listing.extensions,
-        outputs.listing_path(out),
-        cfg.listing.shard_size,
-        scratch=outputs.listing_scratch(out),
-    )
-    n_shards, fingerprint = listing.n_shards, listing.fingerprint
-    previous, settings = outputs.previous_listing(out), outputs.result_settings(cfg)
-    if previous is not None and previous["fingerprint"] != fingerprint:  # the spill was rewritten
-        raise JobError(
-            f"{out}: holds parts of a different listing (files were added/removed or "
-            "listing.shard_size changed); use a fresh --out or delete it to start over"
-        )
+class ResumeRefused(JobError):
+    """OUT holds an earlier run over another listing or with other settings (exit 2)."""
+
+
+def check_settings(out: str, previous: dict | None, settings: dict) -> None:
+    """Refuse a resume with other settings: finished shards were filtered with the first run's."""
     changed = (
         outputs.settings_changes(previous.get("settings") or settings, settings) if previous else []
     )
-    if changed:  # finished shards were filtered with the first run's settings
+    if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise JobError(
+        raise ResumeRefused(
             f"{out}: written with other settings ({'; '.join(changed[:3])}{more}); a resume "
             "keeps its first run's settings: rerun with them, or use a fresh --out"
         )
-    outputs.write_listing(out, fingerprint, listing.n_entries, settings)
-    outputs.write_listing_rejects(out, listing.rejects)  # once; a resume keeps its part
 
+
+def prepare(inputs: list[str], out: str, cfg: CurateConfig) -> spill.SpilledListing:
+    """Everything before Ray, with OUT's lock held (``curate.lock``): the settings are checked
+    against OUT's ``_work/listing.json``, the inputs listed and spilled to a staging file, the
+    fingerprint checked, and only then are ``listing.parquet``, ``listing.json`` and the
+    listing's rejects written. A refused resume (``ResumeRefused``) leaves OUT as it was."""
+    previous, settings = outputs.previous_listing(out), outputs.result_settings(cfg)
+    check_settings(out, previous, settings)
+    staged_path = outputs.staged_listing(out)
+    try:
+        staged = spill.spill_listing(
+            inputs,
+            cfg.listing.extensions,
+            staged_path,
+            cfg.listing.shard_size,
+            scratch=outputs.listing_scratch(out),
+        )
+        if previous is not None and previous["fingerprint"] != staged.fingerprint:
+            raise ResumeRefused(
+                f"{out}: holds parts of a different listing (files were added/removed or "
+                "listing.shard_size changed); use a fresh --out or delete it to start over"
+            )
+        listing = spill.publish(staged, outputs.listing_path(out))
+    finally:
+        if os.path.exists(staged_path):  # refused, or the listing or the move failed
+            os.unlink(staged_path)
+    outputs.write_listing(out, listing.fingerprint, listing.n_entries, settings)
+    outputs.write_listing_rejects(out, listing.rejects)  # once; a resume keeps its part
+    return listing
+
+
+def execute(
+    out: str,
+    listing: spill.SpilledListing,
+    cfg: CurateConfig,
+    *,
+    progress: bool = True,
+    lock: OutLock | None = None,
+    t_start: float | None = None,
+) -> dict:
+    """The Ray part of the job over a prepared ``listing``; returns the stats dict."""
+    t_start = time.perf_counter() if t_start is None else t_start
+    n_shards = listing.n_shards
     # Finished shards are skipped; shards with candidates from a killed run only need the merge.
     done = [outputs.shard_done(out, k) for k in range(n_shards)]
     todo = [k for k in range(n_shards) if not done[k] and not outputs.has_candidates(out, k)]
@@ -240,6 +269,8 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     timing = run_shards(out, todo, listing, cfg, actors, clip_size, progress)
     for a in actors:
         ray.kill(a)
+    if lock is not None:
+        lock.check()  # another job took OUT over while this one hung: merge nothing
     merge.finalize(out, n_shards, cfg.dedup.phash_max_distance)
 
     kept = read_table(out, "real_photos", columns=PLOT_COLUMNS)  # the plots' and its rows
@@ -249,6 +280,19 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     stats["timing"] = {**timing, "total_seconds": round(time.perf_counter() - t_start, 3)}
     outputs.write_json(out, "stats.json", stats)
     return stats
+
+
+def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True) -> dict:
+    """Run the whole job on the current Ray (``ray.init`` first); returns the stats dict. Takes
+    OUT's lock for the whole run (``LockError`` when another job holds it)."""
+    if not ray.is_initialized():
+        raise JobError("Ray is not initialised; call ray.init() or use main()")
+    out = outputs.out_root(out)
+    t_start = time.perf_counter()
+    outputs.check_out(out)
+    with OutLock.acquire(out) as lock:
+        listing = prepare(inputs, out, cfg)
+        return execute(out, listing, cfg, progress=progress, lock=lock, t_start=t_start)
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -301,21 +345,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ray-temp-dir", help="temp dir for a local Ray (keep it short)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
+    t_start = time.perf_counter()
+    # Before Ray starts, and before anything is written under OUT but the lock: the config, OUT
+    # itself, the lock (one writer per OUT), the resume checks. A refusal is one line, exit 2.
     try:
         cfg = load_config(a.config, a.set)
-        outputs.check_out(outputs.out_root(a.out))  # before Ray starts
+        out = outputs.out_root(a.out)
+        outputs.check_out(out)
+        lock = OutLock.acquire(out)
     except (ConfigError, outputs.OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    started = _init_ray(a)
     try:
-        stats = run(a.input, a.out, cfg, progress=not a.no_progress)
-    except (ListingError, JobError, ManifestError, ConfigError, outputs.OutputError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        try:
+            listing = prepare(a.input, out, cfg)
+        except (ResumeRefused, outputs.OutputError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except (ListingError, JobError, ManifestError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        started = _init_ray(a)
+        try:
+            stats = execute(
+                out, listing, cfg, progress=not a.no_progress, lock=lock, t_start=t_start
+            )
+        except (ListingError, JobError, ManifestError, ConfigError, outputs.OutputError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        finally:
+            if started:
+                ray.shutdown()
     finally:
-        if started:
-            ray.shutdown()
+        lock.release()  # also on a failure or Ctrl-C
     print(text_summary(stats))
     for problem in stats["count_problems"]:
         print(f"error: {problem}", file=sys.stderr)

@@ -4,7 +4,9 @@
 the shard size, and the settings that decide the rows, ``result_settings``; a re-run over another
 listing or with other settings is refused, since its finished shards were filtered with the first
 ones), the sorted listing itself (``listing.parquet``, one row group per shard, ``listing_path``;
-rewritten by every run) and each shard's candidates before dedup. A shard is *done* when both its
+rewritten by every run, once its fingerprint has been checked: it is spilled to
+``staged_listing`` first), each shard's candidates before dedup, and, while a job runs, its writer
+lock ``lock.json`` (:mod:`curate.lock`). A shard is *done* when both its
 final parts exist under OUT. The inputs the listing itself rejects (links that leave the input, loop
 or dangle; FIFOs and devices) belong to no shard: they are one final part,
 ``OUT/rejects/part-list.parquet``, written once (``write_listing_rejects``). ``check_out`` refuses,
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -158,6 +161,17 @@ def listing_scratch(out: str) -> str | None:
     """Where the spill's sorted chunks go (the driver alone reads them): under ``OUT/_work`` for
     a local OUT, the system's temp folder for an object store."""
     return None if is_uri(out) else join(out, WORK)
+
+
+def staged_listing(out: str) -> str:
+    """Where the job spills its listing before it is checked against OUT's ``listing.json``
+    (:func:`curate.spill.publish` then moves it to :func:`listing_path`): beside it for a local
+    OUT (one rename), a local temporary file for an object store."""
+    if not is_uri(out):
+        return join(out, WORK, ".listing-staged.parquet")
+    fd, path = tempfile.mkstemp(prefix="curate-listing-", suffix=".parquet")
+    os.close(fd)
+    return path
 
 
 def previous_listing(out: str) -> dict | None:

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -102,6 +102,24 @@ def spill_listing(
     return SpilledListing(
         target, n_entries, shard_size, _with_rejects(h, rejects), ignored, rejects
     )
+
+
+def publish(listing: SpilledListing, target: str) -> SpilledListing:
+    """Move a listing spilled to a local staging file (see ``curate.outputs.staged_listing``)
+    to ``target``: a rename for a local target, else one upload of the file, which is then
+    removed. The job stages the spill so that OUT's listing is replaced only once the new
+    listing's fingerprint has been checked against OUT's."""
+    if listing.path == target:
+        return listing
+    if is_uri(target):
+        fs, path = resolve_filesystem(target)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with open(listing.path, "rb") as src, fs.open_output_stream(path) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.unlink(listing.path)
+    else:
+        os.replace(listing.path, target)
+    return replace(listing, path=target)
 
 
 def read_shard(path: str, k: int) -> list[Entry]:

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from manifests.uri import read_bytes
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -68,12 +70,17 @@ def find_config(path: str | Path, config_dir: Path | None = None) -> Path:
     return path
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; a FIFO or /dev/zero is refused, not read
+
+
 def read_toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(read_bytes(path, max_bytes=MAX_CONFIG_BYTES).decode())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: cannot read config ({e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({_one_line(e)})") from None

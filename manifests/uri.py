@@ -19,9 +19,11 @@ Imports pyarrow only.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
+import stat
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import pyarrow.fs as pafs
@@ -123,24 +125,82 @@ def _quote(name: str) -> str:
     return quote_from_bytes(os.fsencode(name), safe="/")
 
 
-def read_bytes(path_or_uri, n_bytes: int | None = None, *, fs_cache: dict | None = None) -> bytes:
+# The most any reader takes from one file in one read (a photo, a depth map, a kernel, a JSON
+# file): a huge or endless file (``/dev/zero`` named in a manifest) is refused before a byte is
+# read, not read until memory runs out. Callers that know their files pass a smaller cap.
+MAX_READ_BYTES = 1 << 30
+
+
+class UnsafeFileError(OSError):
+    """A file the readers refuse to read: not a regular file, or over the size cap. ``strerror``
+    is the one-line reason (callers print ``e.strerror``, as for the filesystem's errors)."""
+
+
+def read_bytes(
+    path_or_uri,
+    n_bytes: int | None = None,
+    *,
+    fs_cache: dict | None = None,
+    max_bytes: int = MAX_READ_BYTES,
+) -> bytes:
     """The bytes of a local path or URI: all of them, or the first ``n_bytes`` (one ranged read
-    on object stores). Local files are read with a plain ``open`` (the cheapest read).
-    ``fs_cache`` is :func:`resolve_filesystem`'s ``cache``. Errors are the filesystem's own:
-    ``OSError`` (``FileNotFoundError``, ...), ``ValueError`` for a malformed URI."""
+    on object stores). ``fs_cache`` is :func:`resolve_filesystem`'s ``cache``.
+
+    Every reader of a file a manifest, a folder or a user names comes through here, so the same
+    rules hold for every stage before a byte is read: the path must be a regular file (a FIFO
+    would hang the reader, a device never ends: both are refused without blocking, the local file
+    being opened ``O_NONBLOCK`` and checked with ``fstat``), and a whole read is refused when
+    the file is larger than ``max_bytes`` (:class:`UnsafeFileError`). Other errors are the
+    filesystem's own: ``OSError`` (``FileNotFoundError``, ...), ``ValueError`` for a malformed
+    URI."""
     text = str(path_or_uri)
     if text.startswith(FILE_SCHEME) or not is_uri(text):  # local: no filesystem object needed
         fs, path = None, file_path(text) if text.startswith(FILE_SCHEME) else text
     else:
         fs, path = resolve_filesystem(text, fs_cache)
+    limit = max_bytes if n_bytes is None else min(n_bytes, max_bytes)
     if fs is None or isinstance(fs, pafs.LocalFileSystem):
-        with open(path, "rb") as f:
-            return f.read() if n_bytes is None else f.read(n_bytes)
-    if n_bytes is None:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    with fs.open_input_file(path) as f:
-        return f.read(n_bytes)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            _check_regular(stat.S_ISREG(st.st_mode), st.st_size, n_bytes, max_bytes)
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + (n_bytes is None))
+    else:
+        # open_input_file costs one HEAD on object stores, as open_input_stream does: the size
+        # comes with it. Objects are always "regular files"; a missing one is FileNotFoundError.
+        with fs.open_input_file(path) as f:
+            if n_bytes is None:
+                _check_regular(True, f.size(), None, max_bytes)
+            data = f.read(limit + (n_bytes is None))
+    if n_bytes is None and len(data) > max_bytes:  # it grew while we read it
+        raise UnsafeFileError(errno.EFBIG, f"larger than the {size_text(max_bytes)} read limit")
+    return data
+
+
+def _check_regular(regular: bool, size: int, n_bytes: int | None, max_bytes: int) -> None:
+    if not regular:
+        raise UnsafeFileError(errno.EINVAL, "not a regular file (a folder, FIFO or device)")
+    if n_bytes is None and size > max_bytes:
+        raise UnsafeFileError(
+            errno.EFBIG, f"{size_text(size)}, larger than the {size_text(max_bytes)} read limit"
+        )
+
+
+def size_text(n: int) -> str:
+    """A byte count for people: ``12 KiB``, ``300 MiB``, ``2.0 GiB``."""
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    return (
+        f"{n / (1 << 20):.0f} MiB"
+        if n >= 1 << 20
+        else f"{n / 1024:.0f} KiB"
+        if n >= 1024
+        else f"{n} B"
+    )
 
 
 def path_problem(value: str) -> str | None:

@@ -26,7 +26,14 @@ import pyarrow.parquet as pq
 
 from manifests.io import Located, ManifestError, locate, read_part_info, upgrade_part
 from manifests.schemas import SYNTHETIC_PAIRS, Problem, get_schema, validate_table
-from manifests.uri import FILE_SCHEME, is_uri, path_problem, resolve_filesystem
+from manifests.uri import (
+    FILE_SCHEME,
+    MAX_READ_BYTES,
+    is_uri,
+    path_problem,
+    resolve_filesystem,
+    size_text,
+)
 
 STATS_FILE = "stats.json"
 
@@ -193,6 +200,14 @@ def file_problems(table: pa.Table, columns, root: str | None, source: str) -> li
     return problems
 
 
+def file_problem(value: str, root: str | None) -> str | None:
+    """Why a reader may not open the file one manifest value names, or None: the rule of
+    :func:`file_problems` for one value (for readers that skip a bad row, with its reason,
+    instead of refusing the manifest: synth's photo pool)."""
+    real_root = os.path.realpath(root) if root is not None else None
+    return _file_problem(str(value), root, real_root, {})
+
+
 def _file_problem(value: str, root, real_root, folders: dict) -> str | None:
     why = path_problem(value)  # again: extra columns (real_photos depth_path) have no schema rule
     if why:
@@ -230,6 +245,9 @@ def _not_a_readable_file(real: str, shown: str) -> str | None:
         return f"{shown}: cannot open ({e.strerror})"
     if not stat.S_ISREG(st.st_mode):
         return f"{shown}: not a regular file"
+    if st.st_size > MAX_READ_BYTES:
+        limit = size_text(MAX_READ_BYTES)
+        return f"{shown}: {size_text(st.st_size)}, larger than the {limit} read limit"
     if not os.access(real, os.R_OK):
         return f"{shown}: not readable (permission denied)"
     return None

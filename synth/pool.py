@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from manifests.images import PhotoError, decode_photo
+from manifests.images import MAX_PHOTO_BYTES, PhotoError, decode_photo
 from manifests.uri import file_uri, is_uri, join_root, read_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
@@ -105,43 +106,73 @@ def embedded_dir() -> Path:
     return Path(skimage.__file__).parent / "data"
 
 
-def _folder_uris(folder: Path) -> list[str]:
-    """Image files under ``folder`` (sorted, recursive, hidden names skipped); links are
-    followed only where they stay inside the folder."""
+def _folder_uris(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """``(uris, skipped)``: the image files under ``folder`` (sorted, recursive, hidden names
+    skipped) and, with a reason, the image names that cannot be used: a link that leaves the
+    folder, dangles or loops, and anything that is not a regular file (FIFO, device, folder).
+    Links are followed only where they stay inside the folder."""
     root = folder.resolve()
-    uris = []
+    uris, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
                 continue
             path = Path(dirpath) / name
-            real = path.resolve()
-            if root not in real.parents or not real.is_file():
-                continue
-            uris.append(file_uri(path))
-    return uris
+            why = _folder_file_problem(path, root)
+            if why:
+                skipped.append((file_uri(path), why))
+            else:
+                uris.append(file_uri(path))
+    return uris, skipped
 
 
-def _manifest_uris(source: str) -> list[str]:
-    """The photos a ``real_photos`` manifest names, as absolute URIs (validated read)."""
+def _folder_file_problem(path: Path, root: Path) -> str | None:
+    try:
+        real = path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 raises this for a loop of links
+        return "not_a_file (a loop of links)"
+    except FileNotFoundError:
+        return "not_a_file (a dangling link)"
+    except OSError as e:  # ELOOP on some systems, EACCES, ...
+        return f"not_a_file ({e.strerror or e})"
+    if root not in real.parents:
+        return f"outside_root (a link to {real}, outside {root})"
+    try:
+        regular = stat.S_ISREG(os.stat(real).st_mode)
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    return None if regular else "not_a_file (a FIFO, device or folder)"
+
+
+def _manifest_uris(source: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """``(uris, skipped)``: the photos a ``real_photos`` manifest names, as absolute URIs
+    (validated read), and the rows whose file a reader may not open, with the reason
+    (``manifests.validate.file_problem``: a path escaping the root, links included, a missing,
+    special or oversized file), which the pool skips like an undecodable photo."""
     import pyarrow.fs as pafs
 
     from manifests.io import ManifestError
     from manifests.uri import to_uri
-    from manifests.validate import read_valid_table
+    from manifests.validate import file_problem, read_valid_table
 
     try:
         table, loc = read_valid_table(source, "real_photos", ())
     except ManifestError as e:
         raise PoolError(f"--photos {source}: {e}") from None
     local = isinstance(loc.fs, pafs.LocalFileSystem)
-    root = file_uri(Path(loc.root).resolve()) if local else to_uri(loc.fs, loc.root, like=source)
-    uris = []
+    real_root = str(Path(loc.root).resolve()) if local else None
+    root = file_uri(real_root) if local else to_uri(loc.fs, loc.root, like=source)
+    uris, skipped = [], []
     for uri in table.column("uri").to_pylist():
         full = join_root(uri, root)
-        uris.append(full if is_uri(full) else file_uri(full))
-    return uris
+        full = full if is_uri(full) else file_uri(full)
+        why = file_problem(uri, real_root) if local else None
+        if why:
+            skipped.append((full, f"unreadable ({why})"))
+        else:
+            uris.append(full)
+    return uris, skipped
 
 
 def _is_manifest(source: str) -> bool:
@@ -158,14 +189,14 @@ def _is_manifest(source: str) -> bool:
 EMBEDDED = "embedded"  # the source name of the embedded photos
 
 
-def _source_uris(source: str) -> tuple[list[str], str]:
-    """``(uris, name shown)`` of one pool source."""
+def _source_uris(source: str) -> tuple[list[str], list[tuple[str, str]], str]:
+    """``(uris, skipped, name shown)`` of one pool source."""
     if source == EMBEDDED:
         folder = embedded_dir()
-        return [file_uri(folder / name) for name in EMBEDDED_PHOTOS], "embedded"
+        return [file_uri(folder / name) for name in EMBEDDED_PHOTOS], [], "embedded"
     if _is_manifest(source):
         try:
-            return _manifest_uris(source), source
+            return *_manifest_uris(source), source
         except (OSError, ValueError) as e:  # the store itself: unreachable, denied, ...
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise PoolError(f"--photos {source}: cannot read the manifest ({reason})") from None
@@ -176,10 +207,10 @@ def _source_uris(source: str) -> tuple[list[str], str]:
         raise PoolError(f"--photos {source}: not a folder of photos or a real_photos manifest")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise PoolError(f"--photos {source}: folder is not readable")
-    uris = _folder_uris(folder)
-    if not uris:
+    uris, skipped = _folder_uris(folder)
+    if not uris and not skipped:
         raise PoolError(f"--photos {source}: no photos in it ({', '.join(IMAGE_SUFFIXES)})")
-    return uris, source
+    return uris, skipped, source
 
 
 def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoPool:
@@ -189,20 +220,20 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
         sources = [EMBEDDED]
     elif isinstance(sources, (str, os.PathLike)):
         sources = [str(sources)]
-    uris, names = [], []
+    uris, names, skipped = [], [], []
     for source in sources:
-        found, name = _source_uris(str(source))
+        found, refused, name = _source_uris(str(source))
         uris += found
+        skipped += refused
         names.append(name)
     shown = " + ".join(names)
     photos: dict[str, PoolPhoto] = {}
-    skipped: list[tuple[str, str]] = []
     duplicates = 0
     from manifests.progress import progress_bar
 
     for uri in progress_bar(uris, desc="photo pool", unit="photo", disable=not progress):
         try:
-            data = read_bytes(uri)
+            data = read_bytes(uri, max_bytes=MAX_PHOTO_BYTES)
         except (OSError, ValueError) as e:
             skipped.append((uri, f"unreadable ({getattr(e, 'strerror', None) or e})"))
             continue
@@ -246,7 +277,7 @@ class PhotoCache:
         if photo is None:
             raise PoolError(f"photo {photo_id[:12]} is not in the pool {self.pool.source}")
         try:
-            data = read_bytes(photo.uri)
+            data = read_bytes(photo.uri, max_bytes=MAX_PHOTO_BYTES)
         except (OSError, ValueError) as e:
             raise PhotoError(
                 f"{photo.uri}: cannot read ({getattr(e, 'strerror', None) or e})"

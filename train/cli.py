@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(metrics, default=str))
         return 0
     from train.launch.local import train_local
+    from train.loop import Diverged
 
     try:
         metrics = train_local(
@@ -260,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # bad settings or data: an unreadable or corrupt file
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     if metrics:
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         print(f"train {cfg.name}: {summary}; metrics in {a.out}/metrics.json")

@@ -119,6 +119,9 @@ class OptimConfig(ConfigModel):
     # exponential moving average of the trainable weights (0: off); evaluation, the final metrics
     # and inference use the averaged weights; the effective decay warms up as (1 + n) / (10 + n)
     ema_decay: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
+    # non-finite losses tolerated (each one's step skipped) before training stops; the run keeps
+    # its last checkpoint, which only finite weights reach
+    max_nonfinite_steps: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class EvalConfig(ConfigModel):

@@ -15,6 +15,7 @@ start, the process's count restored at the end).
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,8 +63,17 @@ def compute_loss(denoiser, codec, batch: dict, cfg, gen: torch.Generator, device
     return flow_matching_loss(v, z0, noise, weight)
 
 
+class Diverged(RuntimeError):
+    """Training stopped on non-finite losses or weights; ``str()`` is one line that names the
+    last checkpoint, which holds the last finite weights."""
+
+
 def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistContext) -> float:
-    """One optimiser step over the step's micro-batches; returns the rank-averaged loss."""
+    """One optimiser step over the step's micro-batches; returns the rank-averaged loss.
+
+    A non-finite loss (every rank sees the same average) takes no optimiser step: its gradients
+    are dropped, the step still counts (the data cursor and the schedule move on, as a mixed-
+    precision loss scaler skips a step), and ``state.nonfinite`` counts it."""
     o = cfg.optim
     state.opt.zero_grad(set_to_none=True)
     total = 0.0
@@ -72,16 +82,42 @@ def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistCont
         loss = compute_loss(model, state.built.codec, batch, cfg, gen, ctx.device)
         (loss / len(batches)).backward()
         total += loss.detach() / len(batches)
-    if o.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(state.built.trainable, o.grad_clip)
-    state.opt.step()
+    loss_val = float(all_reduce_mean(total, ctx))
+    if math.isfinite(loss_val):
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(state.built.trainable, o.grad_clip)
+        state.opt.step()
+    else:
+        state.opt.zero_grad(set_to_none=True)
+        state.nonfinite += 1
     state.sched.step()
     if state.ema is not None:
         state.ema.update(state.step)
     state.step += 1
-    loss_val = float(all_reduce_mean(total, ctx))
     state.losses.append(loss_val)
     return loss_val
+
+
+def check_finite(state: TrainState, loss: float, cfg, out: Path, weights: bool) -> None:
+    """Stop (:class:`Diverged`) after more than ``optim.max_nonfinite_steps`` non-finite losses,
+    or, with ``weights`` (before a checkpoint is written), when a trainable weight is not
+    finite: such weights never reach a checkpoint."""
+    why = None
+    if state.nonfinite > cfg.optim.max_nonfinite_steps:
+        why = (
+            f"the loss was not finite ({loss}) at {state.nonfinite} step(s), more than "
+            f"optim.max_nonfinite_steps = {cfg.optim.max_nonfinite_steps}"
+        )
+    elif weights and not all(bool(torch.isfinite(p).all()) for p in state.built.trainable):
+        why = "a trainable weight is not finite"
+    if why is None:
+        return
+    last = latest_checkpoint(out)
+    kept = f"the last checkpoint {last} holds the last finite weights" if last else "no checkpoint"
+    raise Diverged(
+        f"{out}: training stopped at step {state.step}: {why}; {kept}; "
+        f"lower optim.lr (now {cfg.optim.lr:g}) or check the data"
+    )
 
 
 def flushing_denormals(fn):
@@ -148,9 +184,11 @@ def _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads) 
         loss = train_step(model, state, next(batches), cfg, ctx)
         done = state.step
         log.step(done, loss, state.sched.get_last_lr()[0])
+        saving = done % cfg.checkpoint.every == 0 or done == steps
+        check_finite(state, loss, cfg, out, saving)  # every rank: the same loss and weights
         if done % cfg.eval.every == 0 and done < steps and ctx.is_main:
             log.scalars("eval", _evaluate(state, data, cfg, ctx)[0], done)
-        if done % cfg.checkpoint.every == 0 or done == steps:
+        if saving:
             if ctx.is_main:
                 state.save(out, data.cursor(done), cfg.checkpoint.keep)
                 log.flush()

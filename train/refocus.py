@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 import optics
 from train.checkpoint import checkpoint_of, load_checkpoint, read_state
@@ -149,19 +150,92 @@ def _check_numbers(focus_points: list[tuple[float, float]], k: float) -> None:
             raise ValueError(f"focus point {tuple(point)}: x and y must be in [0, 1]")
 
 
-def _read_depth(path: str) -> np.ndarray:
-    depth = np.load(path, allow_pickle=False)
-    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-        got = f"{depth.dtype} {depth.shape}"
-        raise ValueError(f"{path}: a depth map is a 2-D array of metres, got {got}")
-    return depth
+def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A ``--depth`` file: a 2-D ``.npy`` of planar metres (real numbers; ``inf`` is the
+    background; at least one finite depth, none NaN, zero or negative), with the image's aspect
+    ratio within 2 % when ``image_shape`` (H, W) is given (it is resized to the working size).
+    Read through the shared rule (regular file, size cap); ``ValueError`` naming the file."""
+    import io
+
+    from manifests.uri import read_bytes
+
+    try:
+        data = read_bytes(path)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the depth map ({e.strerror or e})") from None
+    try:
+        depth = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a .npy depth map ({reason})") from None
+    kind = getattr(depth, "dtype", None)
+    if not isinstance(depth, np.ndarray) or depth.ndim != 2 or kind.kind not in "iuf":
+        got = f"{kind} {getattr(depth, 'shape', '')}"
+        raise ValueError(f"{path}: a depth map is a 2-D array of real metres, got {got}")
+    if min(depth.shape) < 2:
+        raise ValueError(f"{path}: a depth map needs at least 2x2 values, got {depth.shape}")
+    depth = depth.astype(np.float64)
+    if np.isnan(depth).any() or (depth <= 0).any():
+        raise ValueError(f"{path}: depths must be > 0 metres (inf for the background), no NaN")
+    if not np.isfinite(depth).any():
+        raise ValueError(f"{path}: no finite depth (every value is inf)")
+    if image_shape is not None:
+        (h, w), (dh, dw) = image_shape, depth.shape
+        if abs(dw / dh - w / h) > 0.02 * (w / h):
+            raise ValueError(
+                f"{path}: depth map {dw}x{dh} does not have the image's aspect ({w}x{h})"
+            )
+    return depth.astype(np.float32)
+
+
+OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+
+
+def check_out(out: str) -> None:
+    """Refuse an ``--out`` that cannot be written before any model runs: a known image suffix
+    and an existing, writable folder."""
+    path = Path(out)
+    if path.suffix.lower() not in OUT_SUFFIXES:
+        raise ValueError(f"--out {out}: name an image file ({', '.join(OUT_SUFFIXES)})")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--out {out}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not path.is_file()):
+        raise ValueError(f"--out {out}: cannot write there")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"--out {out}: the file exists and is not writable")
+
+
+def _check_networks(deblur_run, bokeh_run) -> None:
+    """``--deblur`` must be a DeblurNet run and ``--bokeh`` a BokehNet run (swapped ones are
+    the usual slip): read from each run's config.json before anything is built."""
+    for flag, run, want in (
+        ("--deblur", deblur_run, "deblurnet"),
+        ("--bokeh", bokeh_run, "bokehnet"),
+    ):
+        path = Path(run)
+        ckpt = checkpoint_of(path)
+        folder = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
+        try:
+            network = json.loads((folder / "config.json").read_text()).get("network", "deblurnet")
+        except (OSError, ValueError, AttributeError):
+            continue  # load_run says what is wrong with the folder
+        if network != want:
+            raise ValueError(f"{flag} {run}: a {network} run; {flag} takes a {want} run")
 
 
 def refocus_cli(a) -> int:
     fx, fy = a.focus  # range-checked by the parser (train.cli.focus_point)
     try:
-        image = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
-        depth = _read_depth(a.depth) if a.depth else None
+        check_out(a.out)
+        _check_networks(a.deblur, a.bokeh)
+        from manifests.images import PhotoError, read_photo
+
+        try:
+            image = read_photo(a.image)
+        except PhotoError as e:
+            raise ValueError(str(e)) from None
+        depth = read_depth(a.depth, image.shape[:2]) if a.depth else None
         res = refocus(
             a.deblur,
             a.bokeh,

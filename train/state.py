@@ -48,6 +48,7 @@ class TrainState:
     ema: WeightEMA | None
     step: int = 0
     losses: list[float] = field(default_factory=list)
+    nonfinite: int = 0  # steps of this process whose loss was not finite (skipped)
 
     @classmethod
     def create(cls, cfg, device, steps: int) -> TrainState:

@@ -60,12 +60,12 @@ def test_cli_set_and_ray_address_reach_the_job(tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_run(inputs, out, cfg, progress=True):
+    def fake_execute(out, listing, cfg, **kw):
         seen["cfg"] = cfg
         raise job.JobError("stopped by the test")
 
     monkeypatch.setattr(ray, "init", lambda **kw: seen.update(init=kw))
-    monkeypatch.setattr(job, "run", fake_run)
+    monkeypatch.setattr(job, "execute", fake_execute)
     base = ["--input", str(tmp_path), "--out", str(tmp_path / "out")]
     for flag in ("--ray-address", "--address"):  # --address: the old spelling
         seen.clear()

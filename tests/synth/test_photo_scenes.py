@@ -8,6 +8,7 @@ the backdrop in numpy, silhouettes included, to 0.5 %.
 
 import json
 import math
+import os
 import shutil
 from collections import Counter
 
@@ -390,3 +391,62 @@ def test_a_photo_changed_after_the_pool_was_read_fails_its_scene_not_silently(tm
     Image.new("RGB", (48, 32), (0, 0, 255)).save(folder / "p0.png")
     with pytest.raises(PoolError, match="changed since the pool was read"):
         PhotoCache(pool).get(target.photo_id)
+
+
+def test_a_folder_pool_skips_loops_fifos_and_escaping_links_with_a_reason(tmp_path):
+    """One bad name among good photos never refuses the pool; every one is in pool.json."""
+    outside = _photos(tmp_path / "outside", n=1, seed=5)
+    folder = _photos(tmp_path / "pool", n=10)
+    (folder / "loop-a.png").symlink_to(folder / "loop-b.png")
+    (folder / "loop-b.png").symlink_to(folder / "loop-a.png")
+    (folder / "self.jpg").symlink_to(folder / "self.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    (folder / "escape.png").symlink_to(outside / "p0.png")
+    (folder / "gone.png").symlink_to(folder / "missing.png")
+    p = load_pool(str(folder))
+    assert len(p.photos) == 10
+    reasons = {u.rsplit("/", 1)[1]: r for u, r in p.skipped}
+    assert set(reasons) == {
+        "loop-a.png",
+        "loop-b.png",
+        "self.jpg",
+        "pipe.jpg",
+        "escape.png",
+        "gone.png",
+    }
+    assert reasons["loop-a.png"].startswith("not_a_file (a loop")
+    assert reasons["pipe.jpg"].startswith("not_a_file (a FIFO")
+    assert reasons["escape.png"].startswith("outside_root")
+    assert reasons["gone.png"].startswith("not_a_file (a dangling")
+    p.write_index(tmp_path / "pool.json")
+    index = json.loads((tmp_path / "pool.json").read_text())
+    assert len(index["skipped_list"]) == 6 and index["photos"] == 10
+
+
+def test_a_manifest_pool_applies_the_file_checks_before_reading(tmp_path):
+    """Rows naming a device, a FIFO, or a link inside the root that leads out of it are skipped
+    with the reason (never read: /dev/zero would be read forever); the good rows make the pool."""
+    root = tmp_path / "curated"
+    _photos(root / "photos", n=6)
+    outside = _photos(tmp_path / "outside", n=1, seed=5)
+    (root / "photos" / "link-out.png").symlink_to(outside / "p0.png")
+    os.mkfifo(root / "photos" / "pipe.png")
+    names = [f"photos/p{i}.png" for i in range(6)]
+    _real_photos_manifest(
+        root, [*names, "file:///dev/zero", "photos/link-out.png", "photos/pipe.png"]
+    )
+    p = load_pool(str(root))
+    assert len(p.photos) == 6
+    reasons = {u.rsplit("/", 1)[1]: r for u, r in p.skipped}
+    assert set(reasons) == {"zero", "link-out.png", "pipe.png"}
+    assert "not a regular file" in reasons["zero"] and "not a regular file" in reasons["pipe.png"]
+    assert "resolves outside the manifest root" in reasons["link-out.png"]
+
+
+def test_a_pool_photo_that_is_a_bomb_is_skipped_like_curate_rejects_it(tmp_path):
+    folder = _photos(tmp_path / "pool", n=3)
+    Image.new("1", (13000, 13000)).save(folder / "bomb.png")  # 1-bit: a 20 KB file, 507 MB as RGB
+    p = load_pool(str(folder))
+    assert len(p.photos) == 3
+    [(uri, reason)] = p.skipped
+    assert uri.endswith("bomb.png") and "decompression bomb" in reason

@@ -404,3 +404,28 @@ def test_the_ray_driver_checks_checkpoints_before_starting_workers(runs):
     _check_init_from(str(runs["lora"]))  # --init-from reads the weights only
     with pytest.raises(CheckpointError, match="trainable.safetensors: 10 bytes"):
         _check_init_from(str(runs["bokeh"]))
+
+
+def test_a_diverging_run_stops_and_keeps_only_finite_checkpoints(synth_manifest, tmp_path, capsys):
+    """``optim.lr=1e30`` is finite, so the config takes it; the weights blow up within a few
+    steps. Training stops with one line (exit 1) instead of writing NaN checkpoints and exit 0."""
+    out = tmp_path / "run"
+    fast = ["--set", "eval.batches=1", "--set", "eval.sample_steps=1", "--set", "eval.every=100"]
+    args = ["fit", "--config", "deblurnet_tiny.toml", "--manifest", synth_manifest]
+    args += ["--out", str(out), "--steps", "12", "--quiet", *fast]
+    args += ["--set", "optim.lr=1e30", "--set", "optim.warmup_steps=1"]
+    args += ["--set", "checkpoint.every=1", "--set", "optim.grad_clip=0"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "training stopped at step" in err and "\n" not in err, err
+    assert "not finite" in err and "lower optim.lr" in err
+    saved = sorted((out / "checkpoints").glob("step-*"))
+    for ckpt in saved:
+        weights = load_file(str(ckpt / "trainable.safetensors"))
+        assert all(torch.isfinite(w).all() for w in weights.values()), ckpt.name
+    assert not (out / "metrics.json").exists()
+    # one tolerated non-finite loss is skipped, not trained on: the same stop, later or equal
+    assert (
+        main([*args, "--out", str(tmp_path / "tolerant"), "--set", "optim.max_nonfinite_steps=1"])
+        == 1
+    )

@@ -1,6 +1,7 @@
 """BokehNet stage 2 with real photos, and ``python -m train refocus`` with trained runs."""
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,90 @@ def test_init_from_on_the_cli_starts_from_the_given_runs_weights(synth_manifest,
     assert set(w1) == set(w2)
     assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
     assert any(not torch.allclose(w1[k], w0[k], atol=1e-4) for k in w1)  # not the fresh init
+
+
+@pytest.mark.parametrize(
+    "depth, why",
+    [
+        (np.ones((8, 8, 2), np.float32), "2-D array of real metres"),
+        (np.ones((0, 8), np.float32), "2x2"),
+        (np.full((8, 8), np.nan, np.float32), "no NaN"),
+        (np.zeros((8, 8), np.float32), "> 0 metres"),
+        (-np.ones((8, 8), np.float32), "> 0 metres"),
+        (np.ones((8, 8), np.complex64), "2-D array of real metres"),
+        (np.full((8, 8), np.inf, np.float32), "no finite depth"),
+        (np.ones((8, 16), np.float32), "aspect"),
+        (np.array(["a", "b"]), "2-D array of real metres"),
+    ],
+)
+def test_refocus_depth_is_checked_with_one_line_naming_the_file(tmp_path, depth, why):
+    from train.refocus import read_depth
+
+    path = tmp_path / "d.npy"
+    np.save(path, depth)
+    with pytest.raises(ValueError, match=why) as e:
+        read_depth(str(path), (8, 8))
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_refocus_depth_that_is_not_npy_or_a_fifo_is_one_line(tmp_path):
+    from train.refocus import read_depth
+
+    (tmp_path / "d.npy").write_bytes(b"not an array")
+    with pytest.raises(ValueError, match="not a .npy depth map"):
+        read_depth(str(tmp_path / "d.npy"))
+    os.mkfifo(tmp_path / "p.npy")
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_depth(str(tmp_path / "p.npy"))
+    good = np.ones((8, 12), np.float32)
+    good[0, 0] = np.inf  # the background
+    np.save(tmp_path / "ok.npy", good)
+    assert read_depth(str(tmp_path / "ok.npy"), (16, 24)).shape == (8, 12)
+
+
+def _refocus_args(runs, tmp_path, **change):
+    Image.new("RGB", (32, 32), (90, 120, 150)).save(tmp_path / "x.png")
+    np.save(tmp_path / "d.npy", np.linspace(1, 5, 32 * 32, dtype=np.float32).reshape(32, 32))
+    args = {
+        "--deblur": runs["deblurnet_tiny"],
+        "--bokeh": runs["bokehnet_tiny"],
+        "--image": tmp_path / "x.png",
+        "--focus": "0.5,0.5",
+        "--k": "10",
+        "--depth": tmp_path / "d.npy",
+        "--out": tmp_path / "o.png",
+        "--steps": "1",
+    }
+    args.update(change)
+    return ["refocus", *[str(v) for kv in args.items() for v in kv]]
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ("swap", "--deblur"),
+        ({"--out": "{tmp}/o"}, "name an image file"),
+        ({"--out": "{tmp}/nowhere/o.png"}, "no such folder"),
+        ({"--out": "{tmp}/folder.png"}, "cannot write there"),  # a folder of that name
+    ],
+)
+def test_refocus_checks_runs_and_out_before_the_models_run(runs, tmp_path, capsys, change, why):
+    from train.cli import main
+
+    (tmp_path / "folder.png").mkdir()
+    if change == "swap":
+        change = {"--deblur": runs["bokehnet_tiny"], "--bokeh": runs["deblurnet_tiny"]}
+    change = {k: str(v).format(tmp=tmp_path) for k, v in change.items()}
+    assert main(_refocus_args(runs, tmp_path, **change)) == 2
+    err = capsys.readouterr().err
+    assert why in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_refocus_of_a_16_bit_photo_is_not_white(runs, tmp_path, capsys):
+    from train.cli import main
+
+    ramp = np.tile(np.linspace(2000, 60000, 32).astype(np.uint16), (32, 1))
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert main(_refocus_args(runs, tmp_path, **{"--image": tmp_path / "grey16.png"})) == 0
+    aif = np.asarray(Image.open(tmp_path / "o_aif.png"))
+    assert aif.mean() < 240 and aif.std() > 0  # clipped to 8 bits, the input was all white
