@@ -49,7 +49,7 @@ from curate.lock import OutLock  # noqa: E402
 from curate.stats import job_stats, rate, read_reject_reasons  # noqa: E402
 from curate.summary import PLOT_COLUMNS, text_summary  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
-from manifests.config_file import add_set_argument  # noqa: E402
+from manifests.config_file import add_set_argument, integer  # noqa: E402
 from manifests.progress import progress_bar  # noqa: E402
 
 
@@ -324,7 +324,10 @@ def _init_ray(a) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
+MAX_CPUS = 4096  # --num-cpus of a local Ray: one machine's cores, generously (Ray takes any)
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python curate/job.py",
         description="Curate real photos into bokeh-ready Parquet manifests (Ray).",
@@ -341,10 +344,18 @@ def main(argv: list[str] | None = None) -> int:
         dest="address",
         help="Ray cluster address ('auto' joins one on this machine)",
     )
-    p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
+    p.add_argument(
+        "--num-cpus",
+        type=integer(1, MAX_CPUS),
+        help=f"CPUs for a local Ray, 1-{MAX_CPUS} (default: all)",
+    )
     p.add_argument("--ray-temp-dir", help="temp dir for a local Ray (keep it short)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
     t_start = time.perf_counter()
     # Before Ray starts, and before anything is written under OUT but the lock: the config, OUT
     # itself, the lock (one writer per OUT), the resume checks. A refusal is one line, exit 2.

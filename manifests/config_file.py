@@ -13,6 +13,7 @@ Imports only pydantic.
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +49,54 @@ class ConfigModel(BaseModel):
 
 # TOML and JSON arrays are lists; strict mode would refuse them for tuple fields.
 tuple_from_list = BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)
+
+
+def _shown(v) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"  # 10000000, not 1e+07; 1000.0 as 1000
+
+
+def _interval(lo, hi) -> str:
+    return f">= {_shown(lo)}" if hi is None else f"in [{_shown(lo)}, {_shown(hi)}]"
+
+
+def integer(lo: int, hi: int | None = None):
+    """An argparse ``type`` every stage CLI uses for counts: an integer in ``[lo, hi]`` (no
+    upper bound when ``hi`` is None). A float such as ``1e20`` is not an integer: refused, with
+    the range (argparse's one line, exit 2)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer {_interval(lo, hi)}, got {text!r}"
+            ) from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def number(lo: float, hi: float | None = None):
+    """An argparse ``type``: a finite number in ``[lo, hi]`` (no upper bound when ``hi`` is
+    None); ``nan`` and ``inf`` are refused."""
+    import argparse
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
+        return value
+
+    return parse
 
 
 def add_set_argument(parser, example: str) -> None:
@@ -87,7 +136,16 @@ def read_toml(path: Path) -> dict:
 
 
 def parse_override(item: str) -> tuple[str, Any]:
-    """``"optim.lr=1e-3"`` -> ``("optim.lr", 0.001)``: a TOML value, else the plain string."""
+    """``"optim.lr=1e-3"`` -> ``("optim.lr", 0.001)``: a TOML value, else the plain string.
+
+    An item with a control character (a newline, a carriage return, a tab, NUL, ESC, DEL, C1)
+    is refused: TOML would read ``1\\nother.key=2`` as two keys and silently drop the second."""
+    control = next((c for c in item if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise ConfigError(
+            f"--set {item!r}: control character {control!r} in it (one key=value per --set, "
+            "on one line)"
+        )
     key, sep, raw = item.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not key or not all(part.strip() for part in key.split(".")):

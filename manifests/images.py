@@ -30,6 +30,7 @@ __all__ = [
     "bitmap_bytes",
     "bomb_problem",
     "decode_photo",
+    "header_problem",
     "read_kernel_png",
     "read_photo",
     "register_heif",
@@ -59,6 +60,9 @@ class DecodeLimits:
     max_bitmap_mb: int = 1024
     ratio_floor_mb: int = 256
     max_expansion_ratio: float = 250.0
+
+
+LIMITS = DecodeLimits()  # every stage's defaults; curate's [decode] settings may change them
 
 
 # bytes per pixel of a decoded bitmap, by Pillow mode (1-bit and palette pixels take a byte)
@@ -143,6 +147,28 @@ def register_heif() -> None:
     _heif_registered = True
 
 
+def header_problem(path: str, limits: DecodeLimits | None = None) -> str | None:
+    """Why :func:`decode_photo` would refuse the local image file ``path`` from its header
+    alone (not an image Pillow reads, or a decompression bomb), or None; no pixel is decoded.
+    The caller has checked that ``path`` is a regular file."""
+    import os
+
+    register_heif()
+    try:
+        with Image.open(path) as im:
+            problem = bomb_problem(
+                im.width,
+                im.height,
+                MODE_BYTES.get(im.mode, 4),
+                os.path.getsize(path),
+                limits or LIMITS,
+            )
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"not a readable image ({reason})"
+    return f"decompression bomb refused ({problem})" if problem else None
+
+
 def decode_photo(
     data: bytes,
     source: str = "<bytes>",
@@ -181,9 +207,6 @@ def decode_photo(
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise PhotoError(f"{source}: cannot decode ({reason})") from None
-
-
-LIMITS = DecodeLimits()
 
 
 def read_photo(uri: str, max_long_edge_px: int | None = None, *, fs_cache=None) -> np.ndarray:

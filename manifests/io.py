@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ META_SHARD = b"refocus.shard"
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
-_TMP_MARK = ".tmp-"  # atomic_write names its temp file ".<name>.tmp-<random>"
+_TMP_MARK = ".tmp-"  # atomic_write names its temp file ".<name>.tmp-<host>-<pid>-<random>"
 
 
 class ManifestError(ValueError):
@@ -64,7 +66,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    owner = f"{socket.gethostname()}-{os.getpid()}"  # a later writer can tell a dead one's file
+    tmp = os.path.join(folder, f".{os.path.basename(path)}{_TMP_MARK}{owner}-{uuid.uuid4().hex}")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -199,11 +202,19 @@ def row_problems(rows: list[dict], schema_name: str) -> list[str | None]:
     return [first_problem([row]) for row in rows]
 
 
+STALE_TMP_AGE_S = 24 * 3600  # a part's temp file untouched this long was left by a killed writer
+
+
 def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None:
     folder, name = os.path.split(path)
-    for stale in os.listdir(folder):  # leftovers of a writer of this same shard that was killed
-        if stale.startswith(f".{name}{_TMP_MARK}"):
-            os.unlink(os.path.join(folder, stale))
+    # Leftovers of a killed writer of this shard. Another writer of the same shard may be alive
+    # (a requeued or retried task): its temp file is fresh, so only old ones are removed.
+    for stale in os.listdir(folder):
+        if stale.startswith(f".{name}{_TMP_MARK}") and _dead_writers_file(folder, stale):
+            try:
+                os.unlink(os.path.join(folder, stale))
+            except FileNotFoundError:
+                pass
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -214,6 +225,27 @@ def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None
             os.fsync(f.fileno())
 
     atomic_write(path, write)
+
+
+def _dead_writers_file(folder: str, name: str) -> bool:
+    """True for an :func:`atomic_write` temp file whose writer is gone: one of this host whose
+    pid no longer runs, or any untouched for ``STALE_TMP_AGE_S``."""
+    try:
+        if time.time() - os.stat(os.path.join(folder, name)).st_mtime > STALE_TMP_AGE_S:
+            return True
+    except FileNotFoundError:
+        return False
+    owner = name.split(_TMP_MARK, 1)[1].rsplit("-", 1)[0]  # "<host>-<pid>"
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -265,9 +297,14 @@ def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
     """``(schema name, version, created_by)`` from a part's footer, refusing unknown ones."""
     try:
         with fs.open_input_file(path) as f:
-            arrow_schema = pq.read_schema(f)
-    except (OSError, pa.ArrowInvalid) as e:
-        raise ManifestError(f"{path}: not a readable Parquet file ({e})") from None
+            size = f.size()
+            meta = pq.ParquetFile(f).metadata
+            arrow_schema = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise ManifestError(f"{path}: not a readable Parquet file ({_one_line(e)})") from None
+    problem = footer_problem(meta, size)
+    if problem:
+        raise ManifestError(f"{path}: corrupt Parquet footer ({problem})")
     meta = arrow_schema.metadata or {}
     if META_SCHEMA not in meta or META_VERSION not in meta:
         raise ManifestError(f"{path}: no refocus schema name/version in the Parquet metadata")
@@ -289,6 +326,54 @@ def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
     return name, version, created_by
 
 
+# The most a part's column chunk may claim uncompressed; manifest parts hold thousands of rows.
+MAX_CHUNK_BYTES = 4 << 30
+
+
+def footer_problem(meta: pq.FileMetaData, file_bytes: int) -> str | None:
+    """Why a part's footer cannot describe a file of ``file_bytes`` bytes, or None. Checked
+    before any column is read, since a reader allocates what the footer claims: a 50 KB file
+    that claims 2**31 rows would cost gigabytes per column. A row takes at least one bit of the
+    file (every manifest row holds a distinct id or URI), the row groups' rows add up to the
+    file's, and every column chunk lies inside the file and claims at most ``MAX_CHUNK_BYTES``."""
+    rows = meta.num_rows
+    if rows < 0 or rows > 8 * file_bytes:
+        return f"claims {rows} rows in a file of {file_bytes} bytes"
+    group_rows = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        group_rows += group.num_rows
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            starts = [chunk.data_page_offset, chunk.dictionary_page_offset or 0]
+            end = max(starts) + chunk.total_compressed_size
+            if min(starts) < 0 or chunk.total_compressed_size < 0 or end > file_bytes:
+                return f"row group {g} column {chunk.path_in_schema} lies outside the file"
+            if not 0 <= chunk.total_uncompressed_size <= MAX_CHUNK_BYTES:
+                return (
+                    f"row group {g} column {chunk.path_in_schema} claims "
+                    f"{chunk.total_uncompressed_size} bytes"
+                )
+    if group_rows != rows:
+        return f"its row groups hold {group_rows} rows, the file claims {rows}"
+    return None
+
+
+def read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) -> pa.Table:
+    """One part's table (``columns``: only those the part has), after :func:`read_part_info`
+    checked its footer; a part that cannot be read is one :class:`ManifestError` naming it."""
+    try:
+        with fs.open_input_file(path) as f:
+            return pq.read_table(f, columns=_present(f, columns))
+    except (OSError, pa.ArrowException, ValueError) as e:
+        raise ManifestError(f"{path}: not a readable Parquet part ({_one_line(e)})") from None
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] if text else type(e).__name__
+
+
 def read_table(
     path_or_uri, schema_name: str | None = None, columns: list[str] | None = None
 ) -> pa.Table:
@@ -302,9 +387,7 @@ def read_table(
     tables = []
     for p in files:
         _, version, _ = read_part_info(loc.fs, p)
-        with loc.fs.open_input_file(p) as f:
-            table = pq.read_table(f, columns=_present(f, columns))
-            tables.append(upgrade_part(table, name, version, columns))
+        tables.append(upgrade_part(read_part(loc.fs, p, columns), name, version, columns))
     if not tables:
         empty = get_schema(name).arrow.empty_table()
         return empty.select(columns) if columns is not None else empty

@@ -66,6 +66,23 @@ def _between(lo: float, hi: float) -> Rule:
     return (lambda v: (v >= lo) & (v <= hi), f"must be within [{lo:g}, {hi:g}]")
 
 
+def _above(lo: float, hi: float) -> Rule:
+    """``lo < v <= hi``: a positive quantity with a bound no real camera or render exceeds."""
+    return (lambda v: (v > lo) & (v <= hi), f"must be within ({lo:g}, {hi:g}]")
+
+
+# Bounds no real camera, photo or render exceeds; values beyond them (1e30 from a broken
+# writer) are refused where a manifest is read, not trained on.
+MAX_FOCAL_MM = 10_000.0
+MAX_F_NUMBER = 1024.0
+MAX_DISTANCE_M = 1e6
+MAX_DISPARITY = 1e6  # 1 / optics.genrefocus.MIN_DEPTH_M
+MAX_K = 1e6  # K at 16384 px with a 600 mm f/1 lens on a 1-inch sensor is ~2.2e5
+MAX_RENDER_PX = 16_384
+MIN_RENDER_PX = 8  # smaller frames have no room for the evaluation's windows (NaN metrics)
+MAX_PHOTO_PX = 1_000_000
+
+
 def _finite() -> Rule:
     return (lambda v: np.isfinite(v), "must be finite")
 
@@ -150,20 +167,20 @@ SYNTHETIC_PAIRS = ManifestSchema(
         _path("bokeh_jpeg_path", nullable=True),
         _path("bokeh_exr_path", nullable=True),
         _path("aperture_kernel_path", nullable=True, since="1.3"),
-        Column("width_px", pa.int32(), rule=_gt(0)),
-        Column("height_px", pa.int32(), rule=_gt(0)),
-        Column("focal_length_mm", pa.float64(), rule=_gt(0)),
+        Column("width_px", pa.int32(), rule=_between(MIN_RENDER_PX, MAX_RENDER_PX)),
+        Column("height_px", pa.int32(), rule=_between(MIN_RENDER_PX, MAX_RENDER_PX)),
+        Column("focal_length_mm", pa.float64(), rule=_above(0, MAX_FOCAL_MM)),
         Column("sensor_width_mm", pa.float64(), rule=SENSOR_RULE),
-        Column("f_number", pa.float64(), rule=_gt(0)),
-        Column("focus_distance_m", pa.float64(), rule=_gt(0)),
+        Column("f_number", pa.float64(), rule=_above(0, MAX_F_NUMBER)),
+        Column("focus_distance_m", pa.float64(), rule=_above(0, MAX_DISTANCE_M)),
         Column("aperture_blades", pa.int32(), rule=_blades()),
         Column("aperture_rotation_deg", pa.float64(), rule=_finite()),
-        Column("aperture_ratio", pa.float64(), rule=_gt(0)),
+        Column("aperture_ratio", pa.float64(), rule=_above(0, 100)),
         Column("aperture_shape_id", pa.string(), nullable=True),  # label; null: Cycles' own
-        Column("k_genrefocus", pa.float64(), rule=_ge(0)),
-        Column("k_ref_width_px", pa.int32(), rule=_gt(0)),
-        Column("disp_focus", pa.float64(), rule=_gt(0)),
-        Column("render_samples", pa.int32(), nullable=True, rule=_gt(0)),
+        Column("k_genrefocus", pa.float64(), rule=_between(0, MAX_K)),
+        Column("k_ref_width_px", pa.int32(), rule=_between(1, MAX_RENDER_PX)),
+        Column("disp_focus", pa.float64(), rule=_above(0, MAX_DISPARITY)),
+        Column("render_samples", pa.int32(), nullable=True, rule=_above(0, 1 << 24)),
         Column("render_engine", pa.string(), nullable=True),
         Column("spec_hash", pa.string()),
         Column("scene_kind", pa.string(), nullable=True, since="1.2"),
@@ -180,21 +197,23 @@ REAL_PHOTOS = ManifestSchema(
         _path("uri"),
         Column("sha256", pa.string(), rule=_hex(64)),
         Column("size_bytes", pa.int64(), nullable=True, rule=_ge(0)),
-        Column("width_px", pa.int32(), rule=_gt(0)),
-        Column("height_px", pa.int32(), rule=_gt(0)),
+        Column("width_px", pa.int32(), rule=_between(1, MAX_PHOTO_PX)),
+        Column("height_px", pa.int32(), rule=_between(1, MAX_PHOTO_PX)),
         Column("make", pa.string(), nullable=True),
         Column("model", pa.string(), nullable=True),
         Column("lens_model", pa.string(), nullable=True),
-        Column("f_number", pa.float64(), nullable=True, rule=_gt(0)),
-        Column("focal_length_mm", pa.float64(), nullable=True, rule=_gt(0)),
-        Column("focal_length_35mm", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("f_number", pa.float64(), nullable=True, rule=_above(0, MAX_F_NUMBER)),
+        Column("focal_length_mm", pa.float64(), nullable=True, rule=_above(0, MAX_FOCAL_MM)),
+        Column("focal_length_35mm", pa.float64(), nullable=True, rule=_above(0, MAX_FOCAL_MM)),
         Column("orientation", pa.int32(), nullable=True, rule=_between(1, 8)),
         Column("capture_time", pa.string(), nullable=True),
         Column("sensor_width_mm", pa.float64(), nullable=True, rule=SENSOR_RULE),
         Column("sensor_width_source", pa.string(), rule=_one_of(SOURCES)),
-        Column("crop_factor", pa.float64(), nullable=True, rule=_gt(0)),
-        Column("f_number_equivalent", pa.float64(), nullable=True, rule=_gt(0)),
-        Column("pixel_ratio", pa.float64(), nullable=True, rule=_gt(0)),
+        Column("crop_factor", pa.float64(), nullable=True, rule=_above(0, 100)),
+        Column(
+            "f_number_equivalent", pa.float64(), nullable=True, rule=_above(0, 100 * MAX_F_NUMBER)
+        ),
+        Column("pixel_ratio", pa.float64(), nullable=True, rule=_above(0, MAX_PHOTO_PX)),
         Column("sharpness", pa.float64(), nullable=True, rule=_ge(0)),
         Column("bokeh_evidence", pa.float64(), nullable=True, rule=_finite()),
         Column("exposure_clipping", pa.float64(), nullable=True, rule=_between(0, 1)),

@@ -22,13 +22,20 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from manifests.io import Located, ManifestError, locate, read_part_info, upgrade_part
+from manifests.io import (
+    Located,
+    ManifestError,
+    locate,
+    read_part,
+    read_part_info,
+    upgrade_part,
+)
 from manifests.schemas import SYNTHETIC_PAIRS, Problem, get_schema, validate_table
 from manifests.uri import (
     FILE_SCHEME,
     MAX_READ_BYTES,
+    file_path,
     is_uri,
     path_problem,
     resolve_filesystem,
@@ -36,6 +43,8 @@ from manifests.uri import (
 )
 
 STATS_FILE = "stats.json"
+# Columns naming images a stage decodes: with --files their headers are judged too.
+IMAGE_COLUMNS = ("aif_path", "bokeh_path", "bokeh_jpeg_path", "aperture_kernel_path", "uri")
 
 # The columns whose files must exist when files are checked. Rejects name the inputs that failed
 # (unreadable files, dangling links), so none of theirs; ``depth_path`` is the optional extra
@@ -87,9 +96,12 @@ class Report:
 
 def validate_path(path_or_uri, schema_name: str | None = None, files: bool = False) -> Report:
     """Validate every part under PATH (root, schema folder or part file) and the root's stats;
-    with ``files``, also the files the rows name (:func:`file_problems` of ``FILE_COLUMNS``)."""
+    with ``files``, also the files the rows name (:func:`file_problems` of ``FILE_COLUMNS``),
+    and the headers of the images among them (the decompression-bomb rule every stage applies
+    when it decodes; the trainer, which reads through :func:`read_valid_table`, applies it when
+    it decodes each image instead)."""
     columns = FILE_COLUMNS if files else {}
-    return _validate(path_or_uri, schema_name, columns, keep=False)[0]
+    return _validate(path_or_uri, schema_name, columns, keep=False, images=files)[0]
 
 
 def read_valid_table(
@@ -112,7 +124,7 @@ def read_valid_table(
     return pa.concat_tables(tables, promote_options="default"), loc
 
 
-def _validate(path_or_uri, schema_name, file_columns: dict, keep: bool):
+def _validate(path_or_uri, schema_name, file_columns: dict, keep: bool, images: bool = False):
     """``(report, located, tables)``; ``tables`` only with ``keep``; ``file_columns`` maps a
     schema name to the columns whose files are checked."""
     try:
@@ -123,24 +135,85 @@ def _validate(path_or_uri, schema_name, file_columns: dict, keep: bool):
     problems: list[Problem] = []
     summary: dict[str, tuple[int, int, set[str]]] = {}
     kept_tables = []
+    keys: dict[str, dict] = {}  # schema -> row key -> where it was first seen
     for name, paths in loc.parts.items():
         rows, versions = 0, set()
+        seen = keys.setdefault(name, {})
         for p in paths:
+            outside = _part_outside_root(p, local_root)
+            if outside:
+                problems.append(Problem(p, outside))
+                continue
             columns = file_columns.get(name, ())
-            table, version, found = _check_part(loc.fs, p, name, local_root, columns)
+            table, version, found = _check_part(loc.fs, p, name, local_root, columns, images)
             problems.extend(found)
             if table is None:
                 continue
+            problems.extend(_duplicate_rows(table, name, p, seen))
             rows += table.num_rows
             versions.add(version)
             if keep:
                 kept_tables.append(table)
         summary[name] = (len(paths), rows, versions)
+    problems.extend(_kept_and_rejected(keys, loc.root))
     problems.extend(_stats_problems(loc, summary))
     return Report(problems, summary), loc, kept_tables
 
 
-def _check_part(fs, path: str, name: str, local_root: str | None, file_columns: tuple):
+# What names a row: two rows with one key are a row written twice or a copied part.
+KEY_COLUMNS = {
+    "synthetic_pairs": ("dataset_id", "scene_id", "render_id"),
+    "real_photos": ("uri",),
+    "rejects": ("uri",),
+}
+
+
+def _duplicate_rows(table: pa.Table, name: str, path: str, seen: dict) -> list[Problem]:
+    """Rows of ``table`` whose key (``KEY_COLUMNS``) an earlier row of the schema has; ``seen``
+    (key -> "part, row") carries over from part to part."""
+    columns = [table.column(c).to_pylist() for c in KEY_COLUMNS[name]]
+    first, count = None, 0
+    for i, key in enumerate(zip(*columns, strict=True)):
+        if key in seen:
+            count += 1
+            first = first or (i, key, seen[key])
+        else:
+            seen[key] = f"{path} row {i}"
+    if not count:
+        return []
+    i, key, where = first
+    shown = ", ".join(f"{c}={v!r}" for c, v in zip(KEY_COLUMNS[name], key, strict=True))
+    return [
+        Problem(
+            path,
+            f"{count} duplicate row(s) (a row written twice or a copied part), first row {i} "
+            f"({shown}) repeats {where}",
+        )
+    ]
+
+
+def _kept_and_rejected(keys: dict, root: str) -> list[Problem]:
+    """Every input is kept or rejected, never both (``inputs = kept + rejected``)."""
+    both = set(keys.get("real_photos", {})) & set(keys.get("rejects", {}))
+    if not both:
+        return []
+    first = sorted(both)[0][0]
+    return [Problem(root, f"{len(both)} URI(s) both kept and rejected, first {first}")]
+
+
+def _part_outside_root(path: str, local_root: str | None) -> str | None:
+    """A part that is a link leading out of the manifest root (a local root only)."""
+    if local_root is None:
+        return None
+    real, real_root = os.path.realpath(path), os.path.realpath(local_root)
+    if os.path.commonpath([real, real_root]) != real_root:
+        return f"a link to {real}, outside the manifest root {local_root}"
+    return None
+
+
+def _check_part(
+    fs, path: str, name: str, local_root: str | None, file_columns: tuple, images: bool = False
+):
     """``(table, version, problems)`` of one part; the table is None when it cannot be read as
     ``name``. Files are checked only when the values are valid (no path is reported twice)."""
     try:
@@ -149,12 +222,42 @@ def _check_part(fs, path: str, name: str, local_root: str | None, file_columns: 
         return None, None, [Problem(path, str(e).split(": ", 1)[-1])]
     if found != name:
         return None, None, [Problem(path, f"holds schema {found!r} but lies under {name}/")]
-    with fs.open_input_file(path) as f:
-        table = upgrade_part(pq.read_table(f), name, version)
+    try:
+        table = upgrade_part(read_part(fs, path), name, version)
+    except ManifestError as e:
+        return None, None, [Problem(path, str(e).split(": ", 1)[-1])]
     problems = validate_table(table, get_schema(name), source=path)
+    if name == "synthetic_pairs" and not problems:
+        problems = _render_uris_outside_root(table, local_root, path)
     if file_columns and not problems:
-        problems = file_problems(table, file_columns, local_root, source=path)
+        problems = file_problems(table, file_columns, local_root, source=path, images=images)
     return table, version, problems
+
+
+def _render_uris_outside_root(table: pa.Table, local_root: str | None, source: str):
+    """A render set's files lie under its root: a ``file://`` URI in a ``synthetic_pairs`` path
+    column must name a file there (links resolved), or the rows would read files from anywhere
+    on the machine that reads them."""
+    real_root = os.path.realpath(local_root) if local_root is not None else None
+    for name in SYNTHETIC_PAIRS.path_columns:
+        if name not in table.column_names:
+            continue
+        for i, value in enumerate(table.column(name).to_pylist()):
+            if not (isinstance(value, str) and value.startswith(FILE_SCHEME)):
+                continue
+            try:
+                real = os.path.realpath(file_path(value))
+            except ValueError as e:
+                return [Problem(source, f"column {name!r} row {i}: {e}")]
+            if real_root is None or os.path.commonpath([real, real_root]) != real_root:
+                return [
+                    Problem(
+                        source,
+                        f"column {name!r} row {i}: {value} lies outside the manifest root "
+                        f"{local_root} (a render set's files lie under its root)",
+                    )
+                ]
+    return []
 
 
 def _stats_problems(loc: Located, summary: dict) -> list[Problem]:
@@ -175,14 +278,17 @@ def _stats_problems(loc: Located, summary: dict) -> list[Problem]:
     return check_counts(stats, stats_path, kept_rows, rej_rows)
 
 
-def file_problems(table: pa.Table, columns, root: str | None, source: str) -> list[Problem]:
+def file_problems(
+    table: pa.Table, columns, root: str | None, source: str, images: bool = False
+) -> list[Problem]:
     """Per column of ``columns`` (those ``table`` has), the first file a reader could not open,
     with how many there are: a relative path must resolve, links followed, to a regular,
     readable file inside ``root`` (the manifest root, a local absolute path); a ``file://`` URI
     must be well-formed and name a regular, readable file anywhere (curate writes the absolute
     URIs of the photos it crawled, which lie outside its manifest). Objects in a store
     (``s3://``, relative paths under an object-store root, ``root=None``) are not checked here;
-    reading them fails with the store's error."""
+    reading them fails with the store's error. ``images``: the files of ``IMAGE_COLUMNS`` must
+    also be images whose header passes ``manifests.images.header_problem``."""
     problems = []
     real_root = os.path.realpath(root) if root is not None else None
     folders: dict[str, str] = {}  # folder -> its real path: one realpath per folder, not per file
@@ -191,7 +297,13 @@ def file_problems(table: pa.Table, columns, root: str | None, source: str) -> li
             continue
         first, bad = None, 0
         for i, value in enumerate(table.column(name).to_pylist()):
-            why = None if value is None else _file_problem(str(value), root, real_root, folders)
+            why = (
+                None
+                if value is None
+                else _file_problem(
+                    str(value), root, real_root, folders, images and name in IMAGE_COLUMNS
+                )
+            )
             if why:
                 first, bad = first or f"row {i}: {why}", bad + 1
         if bad:
@@ -208,7 +320,9 @@ def file_problem(value: str, root: str | None) -> str | None:
     return _file_problem(str(value), root, real_root, {})
 
 
-def _file_problem(value: str, root, real_root, folders: dict) -> str | None:
+def _file_problem(value: str, root, real_root, folders: dict, image=False) -> str | None:
+    """``image``: the file is an image a stage decodes, so its header must pass the image rule
+    every stage applies (``manifests.images.header_problem``: the decompression-bomb limits)."""
     why = path_problem(value)  # again: extra columns (real_photos depth_path) have no schema rule
     if why:
         return f"{value!r} {why}"
@@ -217,14 +331,21 @@ def _file_problem(value: str, root, real_root, folders: dict) -> str | None:
             _, full = resolve_filesystem(value)
         except ValueError as e:
             return str(e)
-        return _not_a_readable_file(full, value)  # the URI is shown: always printable ASCII
-    if is_uri(value) or root is None:
+        shown = value  # the URI is shown: always printable ASCII
+    elif is_uri(value) or root is None:
         return None
-    full = os.path.join(root, value)
-    real = _real_path(full, folders)
-    if os.path.commonpath([real, real_root]) != real_root:
-        return f"{full} resolves outside the manifest root {root} (to {real})"
-    return _not_a_readable_file(real, full)
+    else:
+        shown = os.path.join(root, value)
+        full = _real_path(shown, folders)
+        if os.path.commonpath([full, real_root]) != real_root:
+            return f"{shown} resolves outside the manifest root {root} (to {full})"
+    why = _not_a_readable_file(full, shown)
+    if why is None and image:
+        from manifests.images import header_problem
+
+        problem = header_problem(full)
+        why = f"{shown}: {problem}" if problem else None
+    return why
 
 
 def _real_path(full: str, folders: dict) -> str:

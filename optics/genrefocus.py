@@ -52,6 +52,23 @@ def rescale_k(k, k_ref_width_px, new_width_px) -> np.ndarray:
 MIN_DEPTH_M = 1e-6  # depths below one micrometre count as one: disparity stays finite (<= 1e6)
 
 
+def depth_problem(depth) -> str | None:
+    """Why an array is not a depth map as every stage stores it, or None: 2-D real numbers of
+    planar metres, at least 2x2, none NaN, zero or negative (``inf`` is the background), at
+    least one finite. A depth map that breaks this turns into NaN metrics, not an error."""
+    a = np.asarray(depth)
+    if a.ndim != 2 or a.dtype.kind not in "iuf":
+        return f"a depth map is a 2-D array of real metres, got {a.dtype} {a.shape}"
+    if min(a.shape) < 2:
+        return f"a depth map needs at least 2x2 values, got {a.shape}"
+    with np.errstate(invalid="ignore"):
+        if np.isnan(a).any() or (a <= 0).any():
+            return "depths must be > 0 metres (inf for the background), no NaN"
+    if not np.isfinite(a).any():
+        return "no finite depth (every value is inf)"
+    return None
+
+
 def disparity_from_depth(depth_m, dtype=np.float32) -> np.ndarray:
     """Disparity ``1/z`` in 1/m of a planar depth map in metres (float32 unless ``dtype`` says).
 

@@ -23,14 +23,20 @@ import os
 import sys
 from pathlib import Path
 
-from manifests.config_file import add_set_argument
+from manifests.config_file import add_set_argument, integer
 from optics.aperture import KernelError
-from synth.config import ConfigError, load_config
+from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, load_config
 from synth.kernels import resolve_shapes
 from synth.pool import PoolError, load_pool
 from synth.shard import ShardError, parse_shard
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".exr"}
+
+# Every number a flag takes has both bounds (reliability round 2, item 9): --scenes 1e20 or
+# --threads 99999999 is argparse's one-line error (exit 2), not a traceback or an endless loop.
+MAX_SCENES = 10_000_000  # scene ids 0..N-1 (the whole set is listed per shard)
+MAX_PROCESSES = 1024  # --workers (render processes) and --threads (Cycles threads each)
+MIN_LONG_EDGE_PX = 16  # report --long-edge (synth.report needs 16)
 
 
 class PreflightError(RuntimeError):
@@ -95,20 +101,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--config", help="TOML config (default synth/configs/default.toml)")
     r.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
-    r.add_argument("--scenes", type=int, required=True, help="dataset size: scene ids 0..N-1")
-    r.add_argument("--resolution", type=int, help="render width in px (overrides the config)")
-    r.add_argument("--samples", type=int, help="Cycles samples (overrides the config)")
+    r.add_argument(
+        "--scenes",
+        type=integer(1, MAX_SCENES),
+        required=True,
+        help=f"dataset size: scene ids 0..N-1 (1-{MAX_SCENES})",
+    )
+    r.add_argument(
+        "--resolution",
+        type=integer(8, MAX_RESOLUTION_PX),
+        help=f"render width in px, 8-{MAX_RESOLUTION_PX} (overrides the config)",
+    )
+    r.add_argument(
+        "--samples",
+        type=integer(1, MAX_SAMPLES),
+        help=f"Cycles samples, 1-{MAX_SAMPLES} (overrides the config)",
+    )
     add_set_argument(r, "render.device=cpu")
     r.add_argument(
         "--shard",
         help="render only shard k/n (0-based); default from SHARD_INDEX/SHARD_COUNT, else 0/1",
     )
-    r.add_argument("--workers", type=int, default=1, help="local render processes (default 1)")
+    r.add_argument(
+        "--workers",
+        type=integer(1, MAX_PROCESSES),
+        default=1,
+        help=f"local render processes, 1-{MAX_PROCESSES} (default 1)",
+    )
     r.add_argument(
         "--threads",
-        type=int,
+        type=integer(0, MAX_PROCESSES),
         default=0,
-        help="Cycles threads per process (default: all cores / workers)",
+        help=f"Cycles threads per process, 0-{MAX_PROCESSES} (default 0: all cores / workers)",
     )
     r.add_argument(
         "--photos",
@@ -129,7 +153,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run one Ray task per shard (ADDRESS, 'auto', or empty for local Ray)",
     )
-    r.add_argument("--shards", type=int, help="shards with Ray (default: one per 8 scenes)")
+    r.add_argument(
+        "--shards",
+        type=integer(1, MAX_SCENES),
+        help="shards with Ray (default: one per 8 scenes)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     s = sub.add_parser(
         "report",
@@ -147,10 +175,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="report folder (default OUT/report)")
     s.add_argument(
         "--long-edge",
-        type=int,
+        type=integer(MIN_LONG_EDGE_PX, MAX_RESOLUTION_PX),
         default=128,
         metavar="PX",
-        help="every image is box-downscaled to this long edge first (default 128)",
+        help=f"every image is box-downscaled to this long edge first, {MIN_LONG_EDGE_PX}-"
+        f"{MAX_RESOLUTION_PX} (default 128)",
     )
     return p
 
@@ -199,10 +228,6 @@ def main(argv: list[str] | None = None) -> int:
         return report(a)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        if a.scenes < 1:
-            raise PreflightError(f"--scenes {a.scenes}: need at least 1")
-        if a.workers < 1 or a.threads < 0:
-            raise PreflightError("--workers must be >= 1 and --threads >= 0")
         cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)
         cfg, kernels = resolve_shapes(cfg)  # user kernel PNGs: read before anything renders
         textures_dir, textures = list_textures(a.textures)

@@ -34,6 +34,18 @@ PROCEDURAL_TEXTURES = tuple(t for t in TEXTURE_KINDS if t not in ("image", "phot
 
 __all__ = ["DEFAULT_CONFIG", "SENSORS_MM", "ConfigError", "SynthConfig", "load_config"]
 
+# Every number has a lower and an upper bound a real run can use (reliability round 2, item 9):
+# a value far outside them is a one-line error before any scene is sampled, not an hour-long
+# render, a scene Blender cannot hold or a crash. The bounds are generous next to the defaults.
+MAX_RESOLUTION_PX = 8192  # render width (8K); K and CoC labels are in these pixels
+MAX_SAMPLES = 65_536  # Cycles samples per pixel (16-32 with the denoiser are close to converged)
+MAX_SEED = 2**63 - 1  # numpy seeds are >= 0; manifests store the seed as int64
+MAX_OBJECTS = 1000  # objects per scene (default 8-24)
+MAX_HIGHLIGHTS = 10_000  # highlight emitters per scene (default 10-200)
+MAX_RENDERS = 256  # DoF renders per scene (default 3), each one a full Cycles render
+MAX_DISTANCE_M = 10_000.0  # depths, heights and tile sizes in metres (default depths 0.6-25 m)
+MAX_WEIGHT = 1e6  # relative weights
+
 
 def _check_span(lo_bound: float, hi_bound: float, r: list) -> list:
     lo, hi = r
@@ -68,9 +80,10 @@ ShapeLabel = Annotated[str, AfterValidator(_check_shape)]
 
 
 class RenderConfig(ConfigModel):
-    resolution_px: Annotated[int, Field(ge=8, le=16384)] = 256  # render width; K, CoC refer to it
+    # render width; K, CoC refer to it
+    resolution_px: Annotated[int, Field(ge=8, le=MAX_RESOLUTION_PX)] = 256
     aspect: Annotated[float, Field(ge=0.1, le=10)] = 1.0  # height / width
-    samples: Annotated[int, Field(ge=1)] = 32  # AIF and DoF renders
+    samples: Annotated[int, Field(ge=1, le=MAX_SAMPLES)] = 32  # AIF and DoF renders
     denoise: bool = True  # OpenImageDenoise on AIF and DoF renders
     # Cycles' pixel filter for AIF and DoF renders (the depth pass takes one sample per pixel)
     pixel_filter: Literal["blackman_harris", "box", "gaussian"] = "box"
@@ -88,13 +101,14 @@ class CameraConfig(ConfigModel):
     sensors: Annotated[list[Literal[tuple(SENSORS_MM)]], Field(min_length=1)] = Field(
         default_factory=lambda: list(SENSORS_MM)
     )
-    height_m: span(0.0) = Field(default_factory=lambda: [0.25, 1.6])
+    height_m: span(0.0, MAX_DISTANCE_M) = Field(default_factory=lambda: [0.25, 1.6])
 
 
 class ApertureConfig(ConfigModel):
-    renders_per_scene: Annotated[int, Field(ge=1)] = 3
+    renders_per_scene: Annotated[int, Field(ge=1, le=MAX_RENDERS)] = 3
     f_number: span(0.5, 128.0) = Field(default_factory=lambda: [1.2, 8.0])  # log-uniform
-    disc_px: span(0.0) = Field(default_factory=lambda: [2.0, 60.0])  # largest disc in view
+    # largest disc in view, px (at most the widest render)
+    disc_px: span(0.0, MAX_RESOLUTION_PX) = Field(default_factory=lambda: [2.0, 60.0])
     blades: Annotated[list[Annotated[int, Field(ge=3, le=16)]], Field(min_length=1)] = Field(
         default_factory=lambda: [5, 6, 7, 8, 9]
     )
@@ -109,8 +123,10 @@ class ApertureConfig(ConfigModel):
     )
     shape_rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [-20.0, 20.0])
     shape_order: Literal["random", "cycle"] = "random"  # cycle: render k takes shapes[k % n]
-    shaped_min_highlights: Annotated[int, Field(ge=0)] = 6  # the shape shows in their discs
-    shaped_disc_px: span(0.0) = Field(default_factory=lambda: [16.0, 60.0])  # disc_px, shaped
+    # the shape shows in their discs
+    shaped_min_highlights: Annotated[int, Field(ge=0, le=MAX_HIGHLIGHTS)] = 6
+    # disc_px, shaped
+    shaped_disc_px: span(0.0, MAX_RESOLUTION_PX) = Field(default_factory=lambda: [16.0, 60.0])
 
     @model_validator(mode="after")
     def _disc_upper_bound(self):
@@ -120,7 +136,7 @@ class ApertureConfig(ConfigModel):
         return self
 
 
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False)]
 
 
 class KindWeights(ConfigModel):
@@ -147,7 +163,7 @@ class KindWeights(ConfigModel):
 
 class SceneConfig(ConfigModel):
     kinds: KindWeights = Field(default_factory=KindWeights)
-    objects: span(0, kind=int) = Field(default_factory=lambda: [8, 24])
+    objects: span(0, MAX_OBJECTS, kind=int) = Field(default_factory=lambda: [8, 24])
     object_kinds: Annotated[list[Literal[OBJECT_KINDS]], Field(min_length=1)] = Field(
         default_factory=lambda: list(OBJECT_KINDS)
     )
@@ -156,10 +172,11 @@ class SceneConfig(ConfigModel):
         default_factory=lambda: list(PROCEDURAL_TEXTURES)
     )
     image_texture_probability: Probability = 0.5  # when --textures DIR is given
-    depth_m: span(0.05) = Field(default_factory=lambda: [0.6, 25.0])  # log-uniform
+    depth_m: span(0.05, MAX_DISTANCE_M) = Field(default_factory=lambda: [0.6, 25.0])  # log-uniform
     angular_size: span(0.001, 2.0) = Field(default_factory=lambda: [0.04, 0.25])  # size / depth
-    highlights: span(0, kind=int) = Field(default_factory=lambda: [10, 200])
-    highlight_strength: span(0.0) = Field(default_factory=lambda: [20.0, 200.0])
+    highlights: span(0, MAX_HIGHLIGHTS, kind=int) = Field(default_factory=lambda: [10, 200])
+    # emission strength (x 3 by day); default 20-200
+    highlight_strength: span(0.0, 1e6) = Field(default_factory=lambda: [20.0, 200.0])
     no_highlights_probability: Probability = 0.2  # scenes without any highlight emitter
     night_probability: Probability = 0.3  # dark world, bright highlights
     backdrop: bool = True  # a far wall so the background is not empty
@@ -168,17 +185,18 @@ class SceneConfig(ConfigModel):
     card_width: span(0.02, 2.0) = Field(default_factory=lambda: [0.2, 0.7])  # / view width
     card_tilt_deg: Annotated[float, Field(ge=0.0, le=80.0)] = 20.0  # largest tilt, each axis
     silhouette_probability: Probability = 0.5  # cut-out outline instead of a rectangle
-    photo_ground_tile_m: span(0.05) = Field(default_factory=lambda: [1.0, 4.0])  # textured
+    # textured
+    photo_ground_tile_m: span(0.05, MAX_DISTANCE_M) = Field(default_factory=lambda: [1.0, 4.0])
 
 
 class SplitConfig(ConfigModel):
-    val: Annotated[float, Field(ge=0.0)] = 0.05
-    test: Annotated[float, Field(ge=0.0)] = 0.05
+    val: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.05
+    test: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.05
 
 
 class SynthConfig(ConfigModel):
     dataset_id: str = "synth-default"
-    dataset_seed: int = 0
+    dataset_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     render: RenderConfig = Field(default_factory=RenderConfig)
     camera: CameraConfig = Field(default_factory=CameraConfig)
     aperture: ApertureConfig = Field(default_factory=ApertureConfig)

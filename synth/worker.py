@@ -3,14 +3,16 @@
 ``render_scene_to_disk`` samples nothing: it takes a ``SceneSpec``, renders it through
 ``synth.blender`` into a temp folder, derives the labels with ``optics`` (signed CoC map in px,
 exact K, ``disp_focus = 1/S``), writes PNG/npy/JPEG-with-EXIF and ``meta.json`` (with the
-manifest rows), and renames the folder into place. ``finish_shard`` gathers the done scenes of
-a shard into its ``synthetic_pairs`` part (and failed ones into ``rejects``), writes the shard's
-stats and contact sheet, and refreshes the root ``stats.json``.
+manifest rows and the scene's file list), checks every file and renames the folder into place
+(``synth.shard.commit_scene_dir``). ``finish_shard`` gathers the done scenes of a shard into its
+``synthetic_pairs`` part (and failed ones into ``rejects``), writes the shard's stats and
+contact sheet, and refreshes the root ``stats.json``.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from dataclasses import asdict
@@ -24,8 +26,11 @@ from optics import coc_cycles_px, k_synthetic
 from synth.io import write_exif_jpeg, write_json_atomic
 from synth.shard import (
     commit_scene_dir,
+    discard_temp_scene_dir,
+    done_meta,
+    done_problem,
     is_done,
-    scene_dir,
+    remove_stale_temps,
     shard_name,
     temp_scene_dir,
 )
@@ -109,13 +114,25 @@ def render_scene_to_disk(
     photos=None,
     kernels: dict | None = None,
 ) -> dict:
-    """Render one scene into ``out/scenes/<id>`` atomically; returns its ``meta.json`` dict."""
+    """Render one scene into ``out/scenes/<id>`` atomically; returns its ``meta.json`` dict.
+    Raises ``IncompleteSceneError`` (one line naming the file) when a file it names is missing,
+    empty or malformed: ``DONE`` is only written for a complete scene."""
+    t0 = time.perf_counter()
+    tmp = temp_scene_dir(out, spec.scene_id)
+    try:
+        meta = _render_into(spec, tmp, settings, textures_dir, jpeg_quality, photos, kernels, t0)
+        commit_scene_dir(tmp, out, spec.scene_id)
+    except BaseException:  # a failed (or interrupted) render leaves no temp folder behind
+        discard_temp_scene_dir(tmp)
+        raise
+    return meta
+
+
+def _render_into(spec, tmp, settings, textures_dir, jpeg_quality, photos, kernels, t0) -> dict:
     import bpy
 
     from synth.blender.render import render_scene
 
-    t0 = time.perf_counter()
-    tmp = temp_scene_dir(out, spec.scene_id)
     result = render_scene(spec, tmp, settings, textures_dir, photos, kernels)
     t_labels = time.perf_counter()
     depth = result.depth_m
@@ -147,11 +164,16 @@ def render_scene_to_disk(
         "render_settings": render_settings,
         "background_fraction": float(np.isinf(depth).mean()),
         "rows": manifest_rows(spec, result.files, render_settings, bpy.app.version_string),
+        # every file of the scene: commit_scene_dir and is_done check each is there
+        "files": sorted(
+            {*result.files.values(), "depth.npy"}
+            | {f"coc_{k:02d}.npy" for k in range(len(spec.dof))}
+            | {f"dof_{k:02d}.jpg" for k in range(len(spec.dof))}
+        ),
     }
     timings["scene_total"] = time.perf_counter() - t0
     meta["timings_s"] = timings
     write_json_atomic(tmp / "meta.json", meta)
-    commit_scene_dir(tmp, out, spec.scene_id)
     return meta
 
 
@@ -173,6 +195,12 @@ def render_scenes(
         if is_done(out, spec.scene_id):
             skipped.append(spec.scene_id)
         else:
+            lie = done_problem(out, spec.scene_id)
+            if lie is not None:  # its render replaces the folder when it is committed
+                line = f"scene {spec.scene_id}: marked DONE but {lie}: rendering it again"
+                print(f"synth: {line}", file=sys.stderr, flush=True)
+                with open(log_path, "a") as log:
+                    log.write(line + "\n")
             t0 = time.perf_counter()
             try:
                 meta = render_scene_to_disk(
@@ -210,13 +238,19 @@ def finish_shard(out: Path, k: int, n: int, ids: list[int], failed: dict, counts
 
     out = Path(out)
     name = shard_name(k, n)
-    rows, done_ids = [], []
+    rows, done_ids, failed = [], [], dict(failed)
     for sid in ids:
-        if is_done(out, sid):
-            meta = json.loads((scene_dir(out, sid) / "meta.json").read_text())
+        meta = done_meta(out, sid)
+        if meta is None and sid not in failed:  # replaced by another writer this instant?
+            time.sleep(0.5)
+            meta = done_meta(out, sid)
+        if meta is not None:
             rows.extend(meta["rows"])
             done_ids.append(sid)
+        elif sid not in failed:  # counted done before, not complete now: a rerun renders it
+            failed[sid] = f"not complete at shard end: {done_problem(out, sid) or 'no DONE'}"
     failed = {sid: err for sid, err in failed.items() if sid not in done_ids}
+    remove_stale_temps(out, ids)  # what writers of these scenes that died left behind
     part = write_part(rows, out, "synthetic_pairs", name, created_by="synth") if rows else None
     if failed:
         write_part(

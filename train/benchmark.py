@@ -38,7 +38,7 @@ import optics
 from train.data.build import (
     kernel_image,
     load_rows,
-    read_npy,
+    read_depth_m,
     read_rgb,
     rgb_to_tensor,
     synthetic_kernel,
@@ -112,7 +112,7 @@ def load_scenes(manifests: list[str], granularity: int, max_scenes: int = 0) -> 
 def _scene(key: str, group: list[dict], gran: int) -> Scene:
     r0 = group[0]
     aif = read_rgb(r0["aif_path"], r0["_root"])
-    depth = read_npy(r0["depth_path"], r0["_root"]).astype(np.float32)
+    depth = read_depth_m(r0["depth_path"], r0["_root"])
     h, w = aif.shape[:2]
     if depth.shape != (h, w):
         raise BenchmarkError(f"{r0['depth_path']}: depth {depth.shape} vs AIF {(h, w)}")

@@ -16,53 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
-from manifests.config_file import add_set_argument
+from manifests.config_file import add_set_argument, integer, number
 from train.config import TrainConfigError, load_train_config
+from train.config_types import MAX_EULER_STEPS, MAX_K, MAX_STEPS
 from train.threads import MAX_COMPUTE_THREADS
 
-MAX_K = 1000.0  # the largest blur strength K (px per 1/m) the CLIs take (eval sweeps stop at 160)
-MAX_EULER_STEPS = 1000
-
-
-def _interval(lo, hi) -> str:
-    return f">= {lo:g}" if hi is None else f"in [{lo:g}, {hi:g}]"
-
-
-def integer(lo: int, hi: int | None = None):
-    """An argparse ``type``: an integer in ``[lo, hi]`` (no upper bound when ``hi`` is None)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
-        return value
-
-    return parse
-
-
-def number(lo: float, hi: float | None = None):
-    """An argparse ``type``: a finite number in ``[lo, hi]`` (no upper bound when ``hi`` is
-    None); ``nan`` and ``inf`` are refused."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"must be {_interval(lo, hi)}, got {text!r}")
-        return value
-
-    return parse
+# Every number a flag takes has both bounds (reliability round 2, item 9); the config's bounds
+# where a flag overrides a key (--steps: optim.steps), generous ones elsewhere.
+MAX_SCENES = 10_000_000  # benchmark --max-scenes (synth renders at most this many scenes)
+MAX_WORKERS = 4096  # --num-workers: training processes (Ray Train workers, torchrun ranks)
+MAX_GPUS_PER_WORKER = 64.0  # --gpus-per-worker (a node holds 8-16; a fraction shares one)
+MAX_FAILURES = 1000  # --max-failures (-1: no limit)
 
 
 def focus_point(text: str) -> tuple[float, float]:
@@ -97,16 +64,18 @@ def _fit_parser(sub):
     _manifest_argument(f, "manifest root (repeat for several; synthetic_pairs and real_photos)")
     f.add_argument("--out", required=True, help="run folder (checkpoints, metrics, plots)")
     add_set_argument(f, "optim.lr=3e-4")
-    f.add_argument("--steps", type=integer(1), help="override optim.steps (>= 1)")
+    f.add_argument(
+        "--steps", type=integer(1, MAX_STEPS), help=f"override optim.steps (1-{MAX_STEPS})"
+    )
     f.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     f.add_argument("--init-from", help="start from the weights of a run or checkpoint folder")
     f.add_argument("--launcher", choices=["local", "torchrun", "ray", "worker"], default="local")
-    f.add_argument("--num-workers", type=integer(1), default=1)
-    f.add_argument("--gpus-per-worker", type=number(0.0), default=0.0)
+    f.add_argument("--num-workers", type=integer(1, MAX_WORKERS), default=1)
+    f.add_argument("--gpus-per-worker", type=number(0.0, MAX_GPUS_PER_WORKER), default=0.0)
     f.add_argument("--ray-address", help="Ray cluster address (default: a local Ray)")
     f.add_argument(
         "--max-failures",
-        type=integer(-1),
+        type=integer(-1, MAX_FAILURES),
         default=2,
         help="Ray: restarts of a failed worker group (a lost node, a crashed worker), each from "
         "the last checkpoint Ray registered; -1: no limit (default 2)",
@@ -163,7 +132,9 @@ def _benchmark_parser(sub):
     )
     _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
     b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--max-scenes", type=integer(0), default=0, help="at most N scenes (0: all)")
+    b.add_argument(
+        "--max-scenes", type=integer(0, MAX_SCENES), default=0, help="at most N scenes (0: all)"
+    )
     b.add_argument(
         "--focus-k", type=number(0.0, MAX_K), default=20.0, help="K of the focus-follows test"
     )

@@ -21,11 +21,17 @@ from manifests.config_file import (
     validate_data,
 )
 from train.config_types import (
-    Finite,
+    MAX_BATCH,
+    MAX_DATA_WORKERS,
+    MAX_EULER_STEPS,
+    MAX_INTERVAL,
+    MAX_K,
+    MAX_SIDE_PX,
+    MAX_STEPS,
     FiniteNonNegative,
-    FinitePositive,
+    Int,
     NonNegative,
-    Positive,
+    Real,
     Seed,
 )
 from train.data.config import DataConfig
@@ -48,17 +54,19 @@ class ModelConfig(ConfigModel):
     path: str = ""  # local FLUX.1-dev diffusers folder (backbone = flux)
     mode: Literal["seq", "branch"] = "branch"  # flux backbones
     codec: Literal["pixel", "vae"] = "pixel"  # vae: the FLUX VAE from `path`
-    pixel_factor: Positive = 1  # space-to-depth factor of the pixel codec
-    lora_rank: NonNegative = 0  # 0: train every parameter (tiny models); FLUX: 128 / 64
+    # Bounds: generous next to what runs use (FLUX.1-dev: 19 + 38 blocks, 24 heads of 128,
+    # 512 T5 tokens, inner width 3072; the tiny configs: width 32, 2 levels, 1-2 layers)
+    pixel_factor: Int(1, 16) = 1  # space-to-depth factor of the pixel codec
+    lora_rank: Int(0, 4096) = 0  # 0: train every parameter (tiny models); FLUX: 128 / 64
     lora_alpha: FiniteNonNegative = 0.0  # 0: = rank (the release applies LoRA at scale 1)
-    unet_width: Annotated[int, Field(ge=8, multiple_of=8)] = 32  # GroupNorm(8, width)
-    unet_levels: Annotated[int, Field(ge=0, le=8)] = 2
+    unet_width: Int(8, 1024, multiple_of=8) = 32  # GroupNorm(8, width)
+    unet_levels: Int(0, 8) = 2
     unet_head: Literal["residual", "velocity"] = "residual"
-    tiny_layers: Positive = 1
-    tiny_single_layers: Positive = 1
-    tiny_heads: Positive = 2
-    tiny_head_dim: Annotated[int, Field(ge=16, multiple_of=16)] = 16  # even rope axes
-    tiny_text_tokens: Positive = 8
+    tiny_layers: Int(1, 64) = 1
+    tiny_single_layers: Int(1, 64) = 1
+    tiny_heads: Int(1, 64) = 2
+    tiny_head_dim: Int(16, 512, multiple_of=16) = 16  # even rope axes
+    tiny_text_tokens: Int(1, 512) = 8
     dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast on GPU
     gradient_checkpointing: bool = False
     # BokehNet, UNet in pixel space: the network corrects a classical render computed from its
@@ -102,16 +110,19 @@ class ModelConfig(ConfigModel):
 
 
 class OptimConfig(ConfigModel):
-    lr: FinitePositive = 1e-3
-    weight_decay: FiniteNonNegative = 0.0
-    warmup_steps: NonNegative = 20
+    # no run learns above ~1; larger values are allowed on purpose: the loss turns non-finite and
+    # training stops with one line naming optim.lr (tests/train/test_hostile_values.py, 1e30)
+    lr: Real(0.0, 1e30, above=True) = 1e-3
+    weight_decay: Real(0.0, 10.0) = 0.0
+    warmup_steps: Int(0, MAX_STEPS) = 20
     schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 at the last step
-    steps: Positive = 300
-    batch_size: Positive = 4  # per worker
-    grad_accum: Positive = 1
+    steps: Int(1, MAX_STEPS) = 300
+    batch_size: Int(1, MAX_BATCH) = 4  # per worker
+    grad_accum: Int(1, 1024) = 1
     grad_clip: FiniteNonNegative = 1.0  # 0: off
-    sigma_logit_mean: Finite = 0.0
-    sigma_logit_std: FiniteNonNegative = 1.0
+    # σ = sigmoid(logit-normal draw): beyond ±10 every σ is 0 or 1 to float precision
+    sigma_logit_mean: Real(-10.0, 10.0) = 0.0
+    sigma_logit_std: Real(0.0, 10.0) = 1.0
     sigma_floor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # residual head: 1/σ² bound
     # "velocity": plain velocity MSE (FLUX); "x0": velocity MSE weighted by σ², i.e. the MSE of
     # the implied clean image, which puts the weight on the high-noise (deblurring) regime
@@ -125,15 +136,18 @@ class OptimConfig(ConfigModel):
 
 
 class EvalConfig(ConfigModel):
-    every: Positive = 100
+    every: Int(1, MAX_INTERVAL) = 100
     batches: NonNegative = 2  # 0: every held-out row
-    batch_size: Positive = 4
+    batch_size: Int(1, MAX_BATCH) = 4
     # side of the square held-out centre crops (0: data.resolution_px); a multiple of the
     # model's granularity, at most the short side of the frame at the mean training scale
-    resolution_px: NonNegative = 0
-    sample_steps: Positive = 8  # Euler steps (28 in the release)
-    k_sweep: list[FiniteNonNegative] = Field(default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0])
-    lvcorr_images: Positive = 2
+    resolution_px: Int(0, MAX_SIDE_PX) = 0
+    sample_steps: Int(1, MAX_EULER_STEPS) = 8  # Euler steps (28 in the release)
+    # K (px per 1/m) of the LVCorr sweep, each as the CLIs take it (0-1000)
+    k_sweep: Annotated[list[Real(0.0, MAX_K)], Field(max_length=64)] = Field(
+        default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0]
+    )
+    lvcorr_images: Int(1, 10_000) = 2
 
     @field_validator("k_sweep")
     @classmethod
@@ -144,27 +158,28 @@ class EvalConfig(ConfigModel):
 
 
 class CheckpointConfig(ConfigModel):
-    every: Positive = 100
-    keep: Positive = 2
+    every: Int(1, MAX_INTERVAL) = 100
+    keep: Int(1, 1000) = 2
 
 
 class RealConfig(ConfigModel):
     """BokehNet stage 2: real photos (``data.real_ratio > 0`` and a ``real_photos`` manifest)."""
 
     deblur_run: str = ""  # a trained DeblurNet run folder or checkpoint: makes the pseudo-AIF
-    deblur_steps: NonNegative = 0  # Euler steps for the pseudo-AIF (0: the DeblurNet config's)
-    max_photos: NonNegative = 0  # 0: all
+    # Euler steps for the pseudo-AIF (0: the DeblurNet config's)
+    deblur_steps: Int(0, MAX_EULER_STEPS) = 0
+    max_photos: NonNegative = 0  # 0: all (at most 10 M)
 
 
 class TrainConfig(ConfigModel):
     name: str = "run"
     network: Literal["deblurnet", "bokehnet"] = "deblurnet"
     seed: Seed = 0
-    # DataLoader worker processes building batches ahead (0: in-process)
-    data_workers: NonNegative = 1
+    # DataLoader worker processes building batches ahead (0: in-process); each is a process
+    data_workers: Int(0, MAX_DATA_WORKERS) = 1
     # torch's intra-op threads per training process; 0: auto, an equal share of the cores free
     # at the start (train/threads.py; docs/train.md "Compute threads")
-    compute_threads: Annotated[int, Field(ge=0, le=MAX_COMPUTE_THREADS)] = 0
+    compute_threads: Int(0, MAX_COMPUTE_THREADS) = 0
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     data: DataConfig = Field(default_factory=DataConfig)

@@ -1,6 +1,10 @@
 """Number types of the train configs: each field says its range, so a bad value is a one-line
 config error (``manifests.config_file``) instead of a crash or a silent misbehaviour later.
 
+Every number has a lower and an upper bound (reliability round 2, item 9): a value far outside
+what a run can use (``optim.batch_size = 100000000``, ``data_workers = 100000``) is refused when
+the config loads, not an out-of-memory crash, a fork bomb or a run that never ends. The bounds
+are generous: well above what the checked-in configs and the FLUX release use (docs/train.md).
 Floats are finite everywhere (TOML allows ``nan`` and ``inf``); seeds fit NumPy and torch.
 """
 
@@ -10,10 +14,32 @@ from typing import Annotated
 
 from pydantic import Field
 
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
+# Upper bounds shared by several keys and by the CLI flags (train/cli.py).
+MAX_STEPS = 10_000_000  # optimiser steps (the FLUX configs: 40,000)
+MAX_INTERVAL = 1_000_000_000  # eval / checkpoint every N steps; above optim.steps: never (bench)
+MAX_EULER_STEPS = 1000  # Euler steps of sampling (the release: 28)
+MAX_K = 1000.0  # blur strength K, px per 1/m (the eval sweeps stop at 160)
+MAX_BATCH = 4096  # samples per batch, per worker
+MAX_SIDE_PX = 4096  # square training / evaluation crops (the release trains at 512-1024)
+MAX_WORK_SIDE_PX = 8192  # short side of a prepared real photo
+MAX_DATA_WORKERS = 256  # DataLoader worker processes (each one a process and a core)
+
+
+def Int(lo: int, hi: int, **constraints) -> type:  # noqa: N802 (a type, named like one)
+    """An integer in ``[lo, hi]`` (more pydantic constraints, e.g. ``multiple_of``, allowed)."""
+    return Annotated[int, Field(ge=lo, le=hi, **constraints)]
+
+
+def Real(lo: float, hi: float, *, above: bool = False) -> type:  # noqa: N802
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``above``); an int is accepted."""
+    low = {"gt": lo} if above else {"ge": lo}
+    return Annotated[float, Field(le=hi, allow_inf_nan=False, **low)]
+
+
+Positive = Int(1, MAX_STEPS)  # counts of steps, batches, images; 0 not allowed
+NonNegative = Int(0, MAX_STEPS)  # the same with 0 (usually: off, or automatic)
 Seed = Annotated[int, Field(ge=0, lt=2**32)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-FiniteNonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-FinitePositive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Finite = Real(-1e6, 1e6)
+FiniteNonNegative = Real(0.0, 1e6)
+FinitePositive = Real(0.0, 1e6, above=True)
+Probability = Real(0.0, 1.0)

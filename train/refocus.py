@@ -38,7 +38,14 @@ def load_run(path: str | Path):
     run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
     if ckpt is None or not (run / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
-    cfg = train_config_from_dict(json.loads((run / "config.json").read_text()), str(run))
+    try:
+        saved = json.loads((run / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{run / 'config.json'}: not a readable run config ({reason})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{run / 'config.json'}: not a run config (a JSON object)")
+    cfg = train_config_from_dict(saved, str(run))
     base = read_state(ckpt).get("base_lora")
     if base:  # a shape LoRA: its base where training found it (the config's path may be relative)
         cfg.model.base_lora = base["path"]
@@ -168,24 +175,16 @@ def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndar
     except (OSError, ValueError, EOFError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{path}: not a .npy depth map ({reason})") from None
-    kind = getattr(depth, "dtype", None)
-    if not isinstance(depth, np.ndarray) or depth.ndim != 2 or kind.kind not in "iuf":
-        got = f"{kind} {getattr(depth, 'shape', '')}"
-        raise ValueError(f"{path}: a depth map is a 2-D array of real metres, got {got}")
-    if min(depth.shape) < 2:
-        raise ValueError(f"{path}: a depth map needs at least 2x2 values, got {depth.shape}")
-    depth = depth.astype(np.float64)
-    if np.isnan(depth).any() or (depth <= 0).any():
-        raise ValueError(f"{path}: depths must be > 0 metres (inf for the background), no NaN")
-    if not np.isfinite(depth).any():
-        raise ValueError(f"{path}: no finite depth (every value is inf)")
+    why = optics.depth_problem(depth) if isinstance(depth, np.ndarray) else "not an array"
+    if why:
+        raise ValueError(f"{path}: {why}")
     if image_shape is not None:
         (h, w), (dh, dw) = image_shape, depth.shape
         if abs(dw / dh - w / h) > 0.02 * (w / h):
             raise ValueError(
                 f"{path}: depth map {dw}x{dh} does not have the image's aspect ({w}x{h})"
             )
-    return depth.astype(np.float32)
+    return np.asarray(depth, np.float32)
 
 
 OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")

@@ -329,3 +329,37 @@ def test_row_problems_names_a_cast_failure():
     (problem,) = row_problems([{"uri": "a.jpg", "width_px": "wide"}], "real_photos")
     assert problem and "\n" not in problem
     assert row_problems([], "real_photos") == []
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("-1", "argument --num-cpus: must be in [1, 4096], got '-1'"),
+        ("0", "argument --num-cpus: must be in [1, 4096], got '0'"),
+        ("100000", "argument --num-cpus: must be in [1, 4096], got '100000'"),
+        ("1e3", "argument --num-cpus: must be an integer in [1, 4096], got '1e3'"),
+        ("four", "argument --num-cpus: must be an integer in [1, 4096], got 'four'"),
+    ],
+)
+def test_num_cpus_outside_its_range_is_refused_before_ray(capsys, tmp_path, value, needle):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        _main(capsys, tmp_path, out, "--num-cpus", value)
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.strip().splitlines()[-1] == f"python curate/job.py: error: {needle}", err
+    assert not out.exists()
+
+
+def test_num_cpus_in_range_is_taken():
+    argv = ["--input", "in", "--out", "out"]
+    assert job._parser().parse_args([*argv, "--num-cpus", "4096"]).num_cpus == 4096
+    assert job._parser().parse_args(argv).num_cpus is None  # default: all the CPUs
+
+
+def test_a_set_value_with_a_newline_is_one_line_exit_2(capsys, tmp_path):
+    out = tmp_path / "out"
+    item = "quality.grid=4\nquality.grid=0"
+    rc, err = _main(capsys, tmp_path, out, "--set", item)
+    assert rc == 2 and err.startswith(f"error: --set {item!r}: "), err
+    assert "\n" not in err and "control character '\\n'" in err and not out.exists()

@@ -128,3 +128,35 @@ def test_set_values_are_toml_else_plain_strings():
 )
 def test_bad_set_is_a_one_line_error_naming_the_key(tmp_path, item, needle):
     refused(tmp_path, 'name = "a"\n', needle, [item])
+
+
+@pytest.mark.parametrize(
+    "item, shown",
+    [
+        ("optim.lr=1\nother.key=2", "'\\n'"),  # TOML would read two keys and drop the second
+        ("optim.lr=1\r\nname=x", "'\\r'"),
+        ("optim.lr=1\rname=x", "'\\r'"),
+        ("optim.lr=1\x00", "'\\x00'"),
+        ('name="a\tb"', "'\\t'"),
+        ("name=a\x1b[2Jb", "'\\x1b'"),
+        ("name=a\x7fb", "'\\x7f'"),
+        ("name=a\x85b", "'\\x85'"),
+        ("optim\n.lr=1", "'\\n'"),  # in the key too
+    ],
+)
+def test_a_set_with_a_control_character_is_refused_in_one_line(tmp_path, item, shown):
+    """Reliability round 2, item 12: a value with a newline silently dropped what followed."""
+    with pytest.raises(ConfigError) as e:
+        parse_override(item)
+    msg = str(e.value)
+    assert msg.startswith(f"--set {item!r}: ") and "\n" not in msg and "\r" not in msg, msg
+    assert f"control character {shown}" in msg, msg
+    with pytest.raises(ConfigError) as e:  # the loader refuses it the same way
+        load(tmp_path, 'name = "a"\n', [item])
+    assert str(e.value) == msg
+
+
+def test_a_set_value_may_hold_other_text():
+    assert parse_override('name="x = 1 # y"') == ("name", "x = 1 # y")
+    assert parse_override("name=é ünïcode") == ("name", "é ünïcode")
+    assert parse_override("  optim.lr = 2  ") == ("optim.lr", 2)

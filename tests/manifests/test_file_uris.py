@@ -46,7 +46,9 @@ def test_an_old_real_photos_manifest_with_raw_uris_still_reads_the_right_file(tm
     assert read_bytes(uri) == b"the right file"
     table, _ = read_valid_table(root, "real_photos")  # the trainer's reader, files checked
     assert table.column("uri").to_pylist() == table.column("depth_path").to_pylist() == [uri]
-    assert validate_path(root, files=True).ok
+    # --files found the right file: it is only refused as an image (the test's bytes are text)
+    [problem] = validate_path(root, files=True).problems
+    assert "'uri' row 0: " + uri + ": not a readable image" in problem.message
 
     # The same raw text in a current part is read as a URI: '%41' is 'A', another file.
     new = tmp_path / "new"

@@ -155,3 +155,171 @@ def test_the_trainer_reads_renders_through_the_same_rule(tmp_path):
     (tmp_path / "aif16.png").write_bytes(_grey16_png(ramp))
     rgb = read_rgb("aif16.png", str(tmp_path))
     assert rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 255 and 100 < rgb[0, 8, 0] < 160
+
+
+# ---- manifest parts: footers, duplicates, links and URIs that leave the root ---------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _claim_rows(path, real_rows: int, claimed: int) -> None:
+    """Rewrite a part's Thrift footer so that every row count it holds (file, row group,
+    column chunks: i64 fields, compact protocol) claims ``claimed`` rows."""
+    data = open(path, "rb").read()
+    n = struct.unpack("<I", data[-8:-4])[0]
+    footer = data[-8 - n : -8]
+    old, new = b"\x16" + _varint(2 * real_rows), b"\x16" + _varint(2 * claimed)  # zigzag
+    assert old in footer
+    footer = footer.replace(old, new)
+    with open(path, "wb") as f:
+        f.write(data[: -8 - n] + footer + struct.pack("<I", len(footer)) + b"PAR1")
+
+
+def _rejects(n: int) -> list[dict]:
+    from manifests.example import reject_rows
+
+    return [dict(reject_rows()[0], uri=f"file:///in/{i}.jpg") for i in range(n)]
+
+
+def test_a_footer_that_claims_2_31_rows_is_refused_before_reading(tmp_path):
+    from manifests import ManifestError, read_table, write_part
+    from manifests.validate import read_valid_table, validate_path
+
+    path = write_part(_rejects(37), tmp_path, "rejects", 0)
+    _claim_rows(path, 37, 2**31)
+    report = validate_path(tmp_path)
+    [problem] = [str(p) for p in report.problems]
+    assert problem.startswith(path) and "claims 2147483648 rows in a file of" in problem
+    for read in (
+        lambda: read_table(tmp_path, "rejects"),
+        lambda: read_valid_table(tmp_path, "rejects"),
+    ):
+        with pytest.raises(ManifestError, match="corrupt Parquet footer") as e:
+            read()
+        assert path in str(e.value) and "\n" not in str(e.value)
+
+
+def test_corrupt_column_metadata_is_one_line_naming_the_part(tmp_path):
+    from manifests import ManifestError, read_table, write_part
+    from manifests.validate import validate_path
+
+    path = write_part(_rejects(20), tmp_path, "rejects", 0)
+    data = bytearray(open(path, "rb").read())
+    n = struct.unpack("<I", data[-8:-4])[0]
+    for i in range(len(data) - 8 - n, len(data) - 8 - n // 2):  # the footer's first half
+        data[i] ^= 0x5A
+    open(path, "wb").write(bytes(data))
+    [problem] = validate_path(tmp_path).problems
+    assert problem.source == path
+    with pytest.raises(ManifestError) as e:
+        read_table(tmp_path, "rejects")
+    assert path in str(e.value) and "\n" not in str(e.value)
+
+
+def test_duplicated_rows_copied_parts_and_kept_and_rejected_twice_are_problems(tmp_path):
+    import shutil
+
+    from manifests import write_part
+    from manifests.example import real_photo_rows
+    from manifests.validate import validate_path
+
+    rows = _rejects(5)
+    write_part([*rows, rows[2]], tmp_path / "a", "rejects", 0, validate=True)
+    [p] = validate_path(tmp_path / "a").problems
+    assert "1 duplicate row(s)" in p.message and "file:///in/2.jpg" in p.message
+    part = write_part(rows, tmp_path / "b", "rejects", 0)
+    shutil.copy(part, part.replace("part-00000", "part-00001"))  # a copied part
+    [p] = validate_path(tmp_path / "b").problems
+    assert "5 duplicate row(s)" in p.message and "part-00001" in p.source
+    kept = [dict(real_photo_rows()[0], uri=rows[0]["uri"])]
+    write_part(kept, tmp_path / "b", "real_photos", 0)
+    (tmp_path / "b" / "rejects" / "part-00001.parquet").unlink()
+    assert any("both kept and rejected" in str(p) for p in validate_path(tmp_path / "b").problems)
+
+
+def test_a_part_that_links_outside_the_root_is_a_problem(tmp_path):
+    from manifests import write_part
+    from manifests.validate import validate_path
+
+    elsewhere = write_part(_rejects(3), tmp_path / "elsewhere", "rejects", 0)
+    (tmp_path / "m" / "rejects").mkdir(parents=True)
+    (tmp_path / "m" / "rejects" / "part-00000.parquet").symlink_to(elsewhere)
+    [p] = validate_path(tmp_path / "m").problems
+    assert "outside the manifest root" in p.message
+
+
+def test_render_sets_do_not_read_file_uris_outside_their_root(tmp_path):
+    from manifests import ManifestError, write_part
+    from manifests.example import synthetic_rows
+    from manifests.validate import read_valid_table, validate_path
+
+    rows = synthetic_rows(1, 1)
+    (tmp_path / "outside.png").write_bytes(b"x")
+    write_part(
+        [dict(rows[0], aif_path=file_uri(str(tmp_path / "outside.png")))],
+        tmp_path / "m",
+        "synthetic_pairs",
+        0,
+    )
+    [p] = validate_path(tmp_path / "m").problems
+    assert "lies outside the manifest root" in p.message and "aif_path" in p.message
+    with pytest.raises(ManifestError, match="outside the manifest root"):
+        read_valid_table(tmp_path / "m", "synthetic_pairs", ())
+    inside = tmp_path / "m" / "scenes" / "a.png"
+    inside.parent.mkdir()
+    inside.write_bytes(b"x")
+    write_part(
+        [dict(rows[0], aif_path=file_uri(str(inside)))], tmp_path / "m", "synthetic_pairs", 0
+    )
+    assert validate_path(tmp_path / "m").ok
+
+
+def test_a_part_writer_leaves_a_live_writers_temp_file_alone(tmp_path):
+    """Two writers of one shard (a requeued task still alive): the second one's sweep removes
+    only temp files of dead writers, never the live one's (which it used to delete)."""
+    import socket
+    import subprocess
+    import sys
+
+    from manifests import write_part
+
+    folder = tmp_path / "rejects"
+    folder.mkdir()
+    live = folder / f".part-00000.parquet.tmp-{socket.gethostname()}-{os.getpid()}-{'a' * 32}"
+    live.write_bytes(b"in progress")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a pid that has ended
+    gone.wait()
+    dead = folder / f".part-00000.parquet.tmp-{socket.gethostname()}-{gone.pid}-{'b' * 32}"
+    dead.write_bytes(b"left by a killed writer")
+    other_host = folder / f".part-00000.parquet.tmp-elsewhere-{gone.pid}-{'c' * 32}"
+    other_host.write_bytes(b"a writer on another node")
+    write_part(_rejects(2), tmp_path, "rejects", 0)
+    assert live.exists() and other_host.exists() and not dead.exists()
+
+
+def test_validate_files_judges_image_headers_by_the_same_rule(tmp_path):
+    """``validate --files`` said ok for a 90 KB 20000² PNG AIF that then failed training."""
+    from manifests import write_part
+    from manifests.example import synthetic_rows
+    from manifests.validate import validate_path
+
+    row = synthetic_rows(1, 1)[0]
+    for col in ("aif_path", "bokeh_path", "depth_path", "coc_path"):
+        row[col] = f"scenes/000000/{col}.bin"
+        (tmp_path / row[col]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / row[col]).write_bytes(png_bytes(32, 32) if col != "aif_path" else b"")
+    for col in ("bokeh_jpeg_path", "bokeh_exr_path", "aperture_kernel_path"):
+        row[col] = None
+    (tmp_path / row["aif_path"]).write_bytes(png_bytes(20000, 20000))
+    write_part([row], tmp_path, "synthetic_pairs", 0)
+    problems = [str(p) for p in validate_path(tmp_path, files=True).problems]
+    assert len(problems) == 1 and "aif_path" in problems[0], problems
+    assert "decompression bomb refused" in problems[0]
+    assert validate_path(tmp_path).ok  # without --files the files are not opened

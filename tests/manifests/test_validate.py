@@ -1,5 +1,6 @@
 """Validation refuses each bad case with a one-line reason naming the file."""
 
+import io
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from manifests import (
     SCHEMAS,
@@ -124,8 +126,15 @@ def test_missing_required_column_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "schema,column,value,why",
     [
-        ("synthetic_pairs", "f_number", -1.0, "must be > 0"),
-        ("synthetic_pairs", "focal_length_mm", 0.0, "must be > 0"),
+        ("synthetic_pairs", "f_number", -1.0, "must be within (0, 1024]"),
+        ("synthetic_pairs", "focal_length_mm", 0.0, "must be within (0, 10000]"),
+        # issue 28: finite but absurd values validated and trained before they had a bound
+        ("synthetic_pairs", "k_genrefocus", 1e30, "must be within [0, 1e+06]"),
+        ("synthetic_pairs", "disp_focus", 1e30, "must be within (0, 1e+06]"),
+        ("synthetic_pairs", "width_px", 100000, "must be within [8, 16384]"),
+        ("synthetic_pairs", "width_px", 1, "must be within [8, 16384]"),
+        ("synthetic_pairs", "height_px", 1, "must be within [8, 16384]"),
+        ("real_photos", "f_number", 1e30, "must be within (0, 1024]"),
         ("synthetic_pairs", "sensor_width_mm", 2.6, "within [4, 60]"),
         ("synthetic_pairs", "aperture_blades", 2, "blades"),
         ("synthetic_pairs", "split", "holdout", "one of train, val, test"),
@@ -201,16 +210,18 @@ def test_files_are_checked_on_request(tmp_path):
     p = cli("validate", "--files", str(tmp_path))
     assert p.returncode == 1 and "7 problem(s)" in p.stdout
     files = ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path")
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, "PNG")  # images are opened: their headers are judged
     for row in synthetic_rows():
         for col in files:
             (tmp_path / row[col]).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / row[col]).write_bytes(b"x")
+            (tmp_path / row[col]).write_bytes(png.getvalue() if "npy" not in row[col] else b"x")
     # the kernels of the shaped renders (scene 1) are missing; null paths name no file
     msgs = one_line_problems(validate_path(tmp_path, files=True))
     assert len(msgs) == 2 and "'aperture_kernel_path' row 3" in msgs[0]
     for row in synthetic_rows():
         if row["aperture_kernel_path"] is not None:
-            (tmp_path / row["aperture_kernel_path"]).write_bytes(b"x")
+            (tmp_path / row["aperture_kernel_path"]).write_bytes(png.getvalue())
     (tmp_path / "photos").mkdir()
     os.symlink("/etc/hostname", tmp_path / "photos" / "nikon_d70_portrait.jpg")
     [msg] = one_line_problems(validate_path(tmp_path, files=True))

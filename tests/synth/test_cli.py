@@ -123,3 +123,114 @@ def test_set_and_ray_address_reach_the_job(tmp_path, monkeypatch):
     for flag in ("--ray-address", "--ray"):  # --ray: the old spelling
         seen.pop("ray", None)
         assert main([*base, flag, "auto"]) == 0 and seen["ray"] == "auto"
+
+
+# ---- numbers: every flag has a range; a refusal is one line, exit 2, before any work ----------
+
+
+@pytest.fixture
+def no_render(monkeypatch):
+    """A value that is not refused must not start a render here: the launch fails the test."""
+    import synth.launch
+
+    def launched(*args, **kwargs):
+        raise AssertionError("a render was launched")
+
+    monkeypatch.setattr(synth.launch, "run_shard_local", launched)
+    monkeypatch.setattr(synth.launch, "run_ray", launched)
+
+
+def flag_refused(capsys, argv, needle):
+    from synth.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last == f"python -m synth {argv[0]}: error: {needle}", err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (
+            ["--scenes", "1e20"],
+            "argument --scenes: must be an integer in [1, 10000000], got '1e20'",
+        ),
+        (
+            ["--scenes", "1" + "0" * 20],
+            f"argument --scenes: must be in [1, 10000000], got '1{'0' * 20}'",
+        ),
+        (["--scenes", "0"], "argument --scenes: must be in [1, 10000000], got '0'"),
+        (["--samples", "1e22"], "argument --samples: must be an integer in [1, 65536], got '1e22'"),
+        (["--samples", "0"], "argument --samples: must be in [1, 65536], got '0'"),
+        (["--samples", "100000"], "argument --samples: must be in [1, 65536], got '100000'"),
+        (["--resolution", "4"], "argument --resolution: must be in [8, 8192], got '4'"),
+        (["--resolution", "100000"], "argument --resolution: must be in [8, 8192], got '100000'"),
+        (["--threads", "99999999"], "argument --threads: must be in [0, 1024], got '99999999'"),
+        (["--threads", "-1"], "argument --threads: must be in [0, 1024], got '-1'"),
+        (["--workers", "0"], "argument --workers: must be in [1, 1024], got '0'"),
+        (["--workers", "100000"], "argument --workers: must be in [1, 1024], got '100000'"),
+        (["--shards", "0"], "argument --shards: must be in [1, 10000000], got '0'"),
+        (["--shards", "1e9"], "argument --shards: must be an integer in [1, 10000000], got '1e9'"),
+    ],
+)
+def test_render_flags_outside_their_range(tmp_path, capsys, no_render, extra, needle):
+    argv = [
+        "render",
+        "--out",
+        str(tmp_path / "out"),
+        *(["--scenes", "4"] if "--scenes" not in extra else []),
+        *extra,
+    ]
+    flag_refused(capsys, argv, needle)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("8", "argument --long-edge: must be in [16, 8192], got '8'"),
+        ("100000", "argument --long-edge: must be in [16, 8192], got '100000'"),
+        ("1e3", "argument --long-edge: must be an integer in [16, 8192], got '1e3'"),
+    ],
+)
+def test_report_long_edge_outside_its_range(tmp_path, capsys, value, needle):
+    flag_refused(capsys, ["report", str(tmp_path), "--long-edge", value], needle)
+
+
+@pytest.mark.parametrize(
+    "item, needle",
+    [
+        ("dataset_seed=-1", "dataset_seed: must be >= 0, got -1 (from --set)"),
+        (
+            "scene.objects=[1,100000]",
+            "scene.objects: [1, 100000] is impossible (need 0 <= low <= high <= 1000) (from --set)",
+        ),
+        ("render.samples=100000", "render.samples: must be <= 65536, got 100000 (from --set)"),
+    ],
+)
+def test_config_numbers_outside_their_range_are_one_line_exit_2(
+    tmp_path, capsys, no_render, item, needle
+):
+    from synth.cli import main
+    from synth.config import DEFAULT_CONFIG
+
+    out = tmp_path / "out"
+    assert main(["render", "--out", str(out), "--scenes", "4", "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {DEFAULT_CONFIG}: {needle}\n"
+    assert not out.exists()
+
+
+def test_a_set_value_with_a_newline_is_refused_not_cut(tmp_path, capsys, no_render):
+    from synth.cli import main
+
+    out = tmp_path / "out"
+    item = "render.samples=4\nrender.device=cpu"
+    assert main(["render", "--out", str(out), "--scenes", "4", "--set", item]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --set {item!r}: ") and err.count("\n") == 1, err
+    assert "control character '\\n'" in err and not out.exists()

@@ -125,3 +125,103 @@ def test_set_overrides_the_shape_keys():
     )
     with pytest.raises(ConfigError, match=r"probability: must be <= 1.*\(from --set\)"):
         load_config(overrides=["aperture.shaped_scene_probability=2"])
+
+
+# ---- every number has a range a real run can use ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("dataset_seed=-1", "dataset_seed: must be >= 0, got -1"),
+        (f"dataset_seed={2**63}", f"dataset_seed: must be <= {2**63 - 1}, got {2**63}"),
+        ("render.samples=100000", "render.samples: must be <= 65536, got 100000"),
+        ("render.samples=1e22", "render.samples: must be an integer, got 1e+22"),
+        ("render.resolution_px=100000", "render.resolution_px: must be <= 8192, got 100000"),
+        (
+            "scene.objects=[1, 100000]",
+            "scene.objects: [1, 100000] is impossible (need 0 <= low <= high <= 1000)",
+        ),
+        ("scene.objects=[9, 3]", "scene.objects: [9, 3] is impossible (need 0 <= low <= high"),
+        (
+            "scene.highlights=[0, 100000]",
+            "scene.highlights: [0, 100000] is impossible (need 0 <= low <= high <= 10000)",
+        ),
+        ("aperture.shaped_min_highlights=100000", "shaped_min_highlights: must be <= 10000"),
+        ("aperture.renders_per_scene=100000", "aperture.renders_per_scene: must be <= 256"),
+        ("aperture.disc_px=[2, 1e9]", "aperture.disc_px: [2, 1e+09] is impossible (need 0 <= "),
+        ("camera.height_m=[0.5, 1e9]", "camera.height_m: [0.5, 1e+09] is impossible (need 0 <="),
+        ("scene.depth_m=[1, 1e9]", "scene.depth_m: [1, 1e+09] is impossible (need 0.05 <= low"),
+        ("scene.highlight_strength=[1, 1e300]", "scene.highlight_strength: [1, 1e+300] is"),
+        ("scene.photo_ground_tile_m=[1, 1e9]", "scene.photo_ground_tile_m: [1, 1e+09] is"),
+        ("scene.kinds.cards=1e300", "scene.kinds.cards: must be <= 1000000"),
+        ("scene.kinds.cards=nan", "scene.kinds.cards: must be a finite number"),
+        ("split.val=2", "split.val: must be <= 1"),
+        ("split.test=inf", "split.test: must be a finite number"),
+    ],
+)
+def test_numbers_outside_their_range_are_one_line_errors(override, needle):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    msg = str(e.value)
+    assert msg.startswith(f"{DEFAULT_CONFIG}: ") and "\n" not in msg, msg
+    assert needle in msg and msg.endswith("(from --set)"), msg
+
+
+def test_the_ends_of_the_ranges_are_accepted():
+    cfg = load_config(
+        None,
+        [
+            f"dataset_seed={2**63 - 1}",
+            "render.samples=65536",
+            "render.resolution_px=8192",
+            "scene.objects=[0, 1000]",
+            "scene.highlights=[10000, 10000]",
+            "aperture.shaped_min_highlights=10000",
+            "aperture.renders_per_scene=256",
+        ],
+    )
+    assert cfg.dataset_seed == 2**63 - 1 and cfg.scene.objects == [0, 1000]
+
+
+def numeric_keys(model, prefix=""):
+    """``(dotted key, default)`` of every number, or list of numbers, in a config model."""
+    for name, info in type(model).model_fields.items():
+        key, value = f"{prefix}{info.alias or name}", getattr(model, name)
+        if hasattr(type(value), "model_fields"):
+            yield from numeric_keys(value, f"{key}.")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, (int, float)):
+            yield key, value
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
+            yield key, value
+
+
+def huge(default, sign):
+    """A number of the default's kind far outside any range (a list: its last item, or with
+    ``sign`` -1 every item, so that a ``[low, high]`` pair stays ordered)."""
+
+    def one(v):
+        return sign * 10**20 if isinstance(v, int) else sign * 1e40
+
+    if isinstance(default, (list, tuple)):
+        items = [one(v) if sign < 0 or i == len(default) - 1 else v for i, v in enumerate(default)]
+        return "[" + ", ".join(map(repr, items)) + "]"
+    return repr(one(default))
+
+
+def test_every_number_has_a_lower_and_an_upper_bound():
+    from synth.config import SynthConfig
+
+    keys = list(numeric_keys(SynthConfig()))
+    assert len(keys) >= 35
+    accepted = []
+    for key, default in keys:
+        for sign in (1, -1):
+            try:
+                load_config(None, [f"{key}={huge(default, sign)}"])
+                accepted.append(f"{key}={huge(default, sign)}")
+            except ConfigError as e:
+                assert f": {key}" in str(e) and "\n" not in str(e), (key, sign, str(e))
+    assert not accepted, accepted

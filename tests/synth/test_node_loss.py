@@ -36,7 +36,9 @@ def rows(out: Path) -> list[dict]:
 
 def done_shards(out: Path) -> set[int]:
     """The shards (scene id % 2) with a finished scene."""
-    return {int(d.parent.name) % 2 for d in (out / "scenes").glob("*/DONE")}
+    # hidden temp folders (".tmp-...") hold DONE for an instant before their rename
+    done = (out / "scenes").glob("*/DONE")
+    return {int(d.parent.name) % 2 for d in done if not d.parent.name.startswith(".")}
 
 
 def busy(cluster) -> list:

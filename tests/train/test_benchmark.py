@@ -191,7 +191,7 @@ def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # range-checked by argparse
         main([*ok, "--manifest", synth_manifest, "--max-scenes", "-1"])
     assert e.value.code == 2
-    assert "argument --max-scenes: must be >= 0, got '-1'" in capsys.readouterr().err
+    assert "argument --max-scenes: must be in [0, 10000000], got '-1'" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     runs_ok = ["--deblur", str(runs / "deblur"), "--bokeh", str(runs / "bokeh")]

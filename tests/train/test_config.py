@@ -110,3 +110,67 @@ def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
     assert seen["kwargs"] == {"max_failures": 2, "placement_strategy": "PACK"}  # the defaults
     assert main([*argv, "--max-failures", "-1", "--placement-strategy", "SPREAD"]) == 0
     assert seen["kwargs"] == {"max_failures": -1, "placement_strategy": "SPREAD"}
+
+
+def numeric_keys(model, prefix=""):
+    """``(dotted key, default)`` of every number, or list of numbers, in a config model."""
+    for name, info in type(model).model_fields.items():
+        key, value = f"{prefix}{info.alias or name}", getattr(model, name)
+        if hasattr(type(value), "model_fields"):
+            yield from numeric_keys(value, f"{key}.")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, (int, float)):
+            yield key, value
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
+            yield key, value
+
+
+def huge(default, sign):
+    """A number of the default's kind far outside any range (a list: its last item, or with
+    ``sign`` -1 every item, so that a ``[lo, hi]`` pair stays ordered)."""
+
+    def one(v):
+        return sign * 10**20 if isinstance(v, int) else sign * 1e40
+
+    if isinstance(default, (list, tuple)):
+        items = [one(v) if sign < 0 or i == len(default) - 1 else v for i, v in enumerate(default)]
+        return "[" + ", ".join(map(repr, items)) + "]"
+    return repr(one(default))
+
+
+def test_every_number_has_a_lower_and_an_upper_bound():
+    """Reliability round 2, item 9: a number far outside what a run can use is a one-line
+    error naming its key, never a crash, a hang or a run that cannot finish."""
+    cfg = load_train_config("deblurnet_tiny.toml")
+    keys = list(numeric_keys(cfg))
+    assert len(keys) >= 40
+    accepted = []
+    for key, default in keys:
+        for sign in (1, -1):
+            item = f"{key}={huge(default, sign)}"
+            try:
+                load_train_config("deblurnet_tiny.toml", [item])
+                accepted.append(item)
+            except TrainConfigError as e:
+                assert f": {key}" in str(e) and "\n" not in str(e), (item, str(e))
+    assert not accepted, accepted
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.unet_width=1024",
+        "data.resolution_px=4096",
+        "optim.batch_size=4096",
+        "data_workers=256",
+        "eval.sample_steps=1000",
+        "optim.steps=10000000",
+        "seed=4294967295",
+        "eval.every=1000000000",
+        "checkpoint.every=1000000000",
+        "optim.lr=1e30",
+    ],
+)
+def test_the_ends_of_the_ranges_are_accepted(override):
+    load_train_config("deblurnet_tiny.toml", [override])

@@ -92,13 +92,18 @@ def test_refocus_refuses_bad_numbers(tmp_path, capsys, extra, needle):
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--steps", "0"], "argument --steps: must be >= 1, got '0'"),
-        (["--steps", "-5"], "argument --steps: must be >= 1, got '-5'"),
-        (["--num-workers", "0"], "argument --num-workers: must be >= 1, got '0'"),
+        (["--steps", "0"], "argument --steps: must be in [1, 10000000], got '0'"),
+        (["--steps", "-5"], "argument --steps: must be in [1, 10000000], got '-5'"),
+        (["--num-workers", "0"], "argument --num-workers: must be in [1, 4096], got '0'"),
         (["--gpus-per-worker", "nan"], "argument --gpus-per-worker: must be a finite number"),
-        (["--gpus-per-worker", "-1"], "argument --gpus-per-worker: must be >= 0, got '-1'"),
-        (["--max-failures", "-2"], "argument --max-failures: must be >= -1, got '-2'"),
+        (["--gpus-per-worker", "-1"], "argument --gpus-per-worker: must be in [0, 64], got '-1'"),
+        (["--max-failures", "-2"], "argument --max-failures: must be in [-1, 1000], got '-2'"),
         (["--placement-strategy", "spread"], "argument --placement-strategy: invalid choice"),
+        (["--steps", "1e20"], "argument --steps: must be an integer in [1, 10000000], got '1e20'"),
+        (["--steps", "1" + "0" * 20], "argument --steps: must be in [1, 10000000], got '1000"),
+        (["--num-workers", "100000"], "argument --num-workers: must be in [1, 4096], got '100000'"),
+        (["--gpus-per-worker", "1e9"], "argument --gpus-per-worker: must be in [0, 64], got '1e9'"),
+        (["--max-failures", "100000"], "argument --max-failures: must be in [-1, 1000], got '1000"),
     ],
 )
 def test_fit_refuses_bad_numbers(tmp_path, capsys, extra, needle):
@@ -112,10 +117,13 @@ def test_fit_refuses_bad_numbers(tmp_path, capsys, extra, needle):
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--max-scenes", "-1"], "argument --max-scenes: must be >= 0, got '-1'"),
+        (["--max-scenes", "-1"], "argument --max-scenes: must be in [0, 10000000], got '-1'"),
         (["--focus-k", "nan"], "argument --focus-k: must be a finite number, got 'nan'"),
         (["--focus-k", "5000"], "argument --focus-k: must be in [0, 1000], got '5000'"),
         (["--steps", "1001"], "argument --steps: must be in [0, 1000], got '1001'"),
+        (["--steps", "1e8"], "argument --steps: must be an integer in [0, 1000], got '1e8'"),
+        (["--max-scenes", "1e20"], "argument --max-scenes: must be an integer in [0, 10000000]"),
+        (["--max-scenes", "1" + "0" * 20], "argument --max-scenes: must be in [0, 10000000], got"),
     ],
 )
 def test_benchmark_refuses_bad_numbers(tmp_path, capsys, extra, needle):
@@ -183,12 +191,59 @@ def test_refocus_api_refuses_nan_k_and_outside_points(tmp_path):
         ("model.tiny_head_dim=24", "model.tiny_head_dim: must be a multiple of 16, got 24"),
         ("model.lora_alpha=-1.0", "model.lora_alpha: must be >= 0.0, got -1.0"),
         ("real.max_photos=-1", "real.max_photos: must be >= 0, got -1"),
+        # upper bounds (reliability round 2, item 9): the values of the issue, as integers ...
+        ("model.unet_width=100000000", "model.unet_width: must be <= 1024, got 100000000"),
+        ("data.resolution_px=100000", "data.resolution_px: must be <= 4096, got 100000"),
+        ("optim.batch_size=100000000", "optim.batch_size: must be <= 4096, got 100000000"),
+        ("data_workers=100000", "data_workers: must be <= 256, got 100000"),
+        ("eval.sample_steps=100000000", "eval.sample_steps: must be <= 1000, got 100000000"),
+        # ... and as written there (a TOML float is not an integer)
+        ("model.unet_width=1e8", "model.unet_width: must be an integer, got 100000000.0"),
+        ("data.resolution_px=1e5", "data.resolution_px: must be an integer, got 100000.0"),
+        ("optim.batch_size=1e8", "optim.batch_size: must be an integer, got 100000000.0"),
+        ("data_workers=1e5", "data_workers: must be an integer, got 100000.0"),
+        ("eval.sample_steps=1e8", "eval.sample_steps: must be an integer, got 100000000.0"),
+        ("optim.steps=100000000", "optim.steps: must be <= 10000000, got 100000000"),
+        ("optim.lr=1e31", "optim.lr: must be <= 1e+30, got 1e+31"),
+        ("eval.every=2000000000", "eval.every: must be <= 1000000000, got 2000000000"),
+        ("checkpoint.keep=100000", "checkpoint.keep: must be <= 1000, got 100000"),
+        ("eval.resolution_px=100000", "eval.resolution_px: must be <= 4096, got 100000"),
+        ("eval.k_sweep=[0.0, 1e9]", "eval.k_sweep[1]: must be <= 1000.0, got 1000000000.0"),
+        ("real.deblur_steps=100000", "real.deblur_steps: must be <= 1000, got 100000"),
+        ("model.lora_rank=100000", "model.lora_rank: must be <= 4096, got 100000"),
+        ("model.tiny_layers=100000", "model.tiny_layers: must be <= 64, got 100000"),
+        ("data.real_work_short_px=100000", "data.real_work_short_px: must be <= 8192, got 100000"),
     ],
 )
 def test_config_ranges_are_one_line_errors(override, needle):
     with pytest.raises(TrainConfigError) as e:
         load_train_config("deblurnet_tiny.toml", [override])
     assert needle in one_line(e)
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("data_workers=100000", "data_workers: must be <= 256, got 100000 (from --set)"),
+        ("optim.batch_size=100000000", "optim.batch_size: must be <= 4096, got 100000000"),
+        ("eval.sample_steps=1e8", "eval.sample_steps: must be an integer, got 100000000.0"),
+    ],
+)
+def test_fit_refuses_config_numbers_in_one_line_exit_2(
+    tmp_path, capsys, monkeypatch, override, needle
+):
+    import train.launch.local
+
+    def trained(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train.launch.local, "train_local", trained)
+    cfg = REPO / "train/configs/deblurnet_tiny.toml"
+    argv = ["fit", "--config", str(cfg), "--manifest", "m", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cfg}: {needle}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_checkpoint_every_zero_in_a_file_is_exit_2_before_training(tmp_path, capsys):
@@ -429,3 +484,22 @@ def test_a_diverging_run_stops_and_keeps_only_finite_checkpoints(synth_manifest,
         main([*args, "--out", str(tmp_path / "tolerant"), "--set", "optim.max_nonfinite_steps=1"])
         == 1
     )
+
+
+def test_an_all_nan_depth_map_is_one_line_not_nan_metrics(synth_manifest, tmp_path, capsys):
+    """A render set whose depth.npy is all NaN trained and benchmarked with exit 0 before."""
+    import shutil
+
+    from manifests import read_table
+
+    data = tmp_path / "set"
+    shutil.copytree(synth_manifest, data)
+    rows = read_table(data, "synthetic_pairs").to_pylist()
+    for row in rows:
+        np.save(data / row["depth_path"], np.full((64, 64), np.nan, np.float32))
+    out = tmp_path / "run"
+    fast = ["--set", "eval.batches=1", "--set", "eval.sample_steps=1"]
+    args = ["fit", "--config", "deblurnet_tiny.toml", "--manifest", str(data), "--out", str(out)]
+    assert main([*args, "--steps", "2", "--quiet", *fast]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "depth.npy: depths must be > 0 metres" in err and "\n" not in err, err

@@ -257,3 +257,17 @@ def test_refocus_of_a_16_bit_photo_is_not_white(runs, tmp_path, capsys):
     assert main(_refocus_args(runs, tmp_path, **{"--image": tmp_path / "grey16.png"})) == 0
     aif = np.asarray(Image.open(tmp_path / "o_aif.png"))
     assert aif.mean() < 240 and aif.std() > 0  # clipped to 8 bits, the input was all white
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
+def test_a_run_folder_with_a_broken_config_json_is_one_line_naming_it(runs, tmp_path, capsys, text):
+    import shutil
+
+    from train.cli import main
+
+    broken = tmp_path / "broken_run"
+    shutil.copytree(runs["deblurnet_tiny"], broken)
+    (broken / "config.json").write_text(text)
+    assert main(_refocus_args(runs, tmp_path, **{"--deblur": broken})) == 2
+    err = capsys.readouterr().err
+    assert str(broken / "config.json") in err and err.count("\n") == 1 and "Traceback" not in err

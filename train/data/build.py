@@ -128,6 +128,16 @@ def read_npy(path: str, root: str | None = None) -> np.ndarray:
     return DECODED.get(f"npy:{join_root(path, root)}", lambda: _load_npy(path, root))
 
 
+def read_depth_m(path: str, root: str | None = None) -> np.ndarray:
+    """A depth map (planar metres, float32) checked by ``optics.depth_problem``: an all-NaN or
+    negative depth is one ``OSError`` naming the file, never NaN in a loss or a benchmark."""
+    depth = read_npy(path, root)
+    why = optics.depth_problem(depth)
+    if why:
+        raise OSError(f"{join_root(path, root)}: {why}")
+    return depth.astype(np.float32)
+
+
 def _load_npy(path: str, root: str | None) -> np.ndarray:
     data = read_bytes(path, root)
     try:
@@ -300,7 +310,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
     DECODED.limit_bytes = int(cfg.decode_cache_mb) << 20
     aif_u8 = read_rgb(row["aif_path"], root)
     bokeh_u8 = read_rgb(row["bokeh_path"], root)
-    depth = read_npy(row["depth_path"], root)
+    depth = read_depth_m(row["depth_path"], root)
     h, w = aif_u8.shape[:2]
     for name, shape in (("bokeh_path", bokeh_u8.shape[:2]), ("depth_path", depth.shape)):
         if tuple(shape) != (h, w):

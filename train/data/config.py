@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from manifests.config_file import ConfigModel, tuple_from_list
-from train.config_types import Finite, NonNegative, Probability, Seed
+from train.config_types import MAX_SIDE_PX, MAX_WORK_SIDE_PX, Finite, Int, Probability, Seed
 
 TASKS = ("deblur", "bokeh")
 AUGMENTS = ("flip", "rgb")
@@ -26,7 +26,7 @@ class DataConfig(ConfigModel):
     """
 
     task: Literal[TASKS] = "deblur"  # in a train config: follows from `network`
-    resolution_px: Annotated[int, Field(ge=8)] = 64  # square training crops
+    resolution_px: Int(8, MAX_SIDE_PX) = 64  # square training crops
     # random rescale before the crop (train only)
     resize_range: Annotated[tuple[Finite, Finite], tuple_from_list] = (0.6, 1.0)
     # share of real-photo samples in the mixture (bokeh stage 2)
@@ -37,8 +37,9 @@ class DataConfig(ConfigModel):
     focus_mask: str = "sharpness"  # "sharpness" (weight-free) or a local segmentation model path
     cache_dir: str | None = None  # pseudo-AIF / depth cache for the real route
     seed: Seed = 0
-    real_work_short_px: NonNegative = 0  # short side of prepared real photos (0: automatic)
-    decode_cache_mb: NonNegative = 1024  # decoded images/depths kept per process (LRU); 0 disables
+    real_work_short_px: Int(0, MAX_WORK_SIDE_PX) = 0  # short side of prepared real photos (0: auto)
+    # decoded images/depths kept per process (LRU), MiB (at most 1 TiB); 0 disables
+    decode_cache_mb: Int(0, 1_048_576) = 1024
     # training-only, label-preserving: "flip" (horizontal and vertical, each p = 0.5), "rgb" (one
     # random permutation of the colour channels for every image of the sample)
     augment: Annotated[tuple[Literal[AUGMENTS], ...], tuple_from_list] = ()

@@ -100,9 +100,9 @@ class GroundTruthDepth:
         self.depth_id = "ground_truth"
 
     def __call__(self, image_rgb_uint8: np.ndarray) -> np.ndarray:
-        from train.data.build import read_npy
+        from train.data.build import read_depth_m
 
-        depth = read_npy(self.depth_path, self.root).astype(np.float32)
+        depth = read_depth_m(self.depth_path, self.root)
         h, w = np.asarray(image_rgb_uint8).shape[:2]
         if depth.ndim != 2 or abs(depth.shape[1] / depth.shape[0] - w / h) > 0.01 * (w / h):
             raise ValueError(
