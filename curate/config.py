@@ -19,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.filters import F_NUMBER_RANGE, FOCAL_LENGTH_RANGE_MM, PLAUSIBLE
 from manifests.config_file import ConfigError, ConfigModel, ConfigRule, load_config_file
+from manifests.uri import read_bytes
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.toml"
 
@@ -199,11 +200,13 @@ def model_config_problem(path: str) -> str | None:
     p = Path(path)
     if p.is_dir():
         return None
-    try:
-        value = json.loads(p.read_text())
+    try:  # the shared reading rule: a FIFO or a device is refused, not read
+        value = json.loads(read_bytes(p, max_bytes=1 << 20).decode())
     except FileNotFoundError:
         return "no such file"
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    except (UnicodeDecodeError, ValueError) as e:
         return f"not a JSON model config ({' '.join(str(e).split())})"
     return None if isinstance(value, dict) else f"not a JSON object (a {type(value).__name__})"
 

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 import pyarrow.fs as pafs
 
 from curate.outputs import WORK, OutputError
+from manifests.io import pid_running
 from manifests.uri import is_uri, join, resolve_filesystem
 
 LOCK = "lock.json"
@@ -73,22 +74,10 @@ def _owner(record: dict | None) -> str:
     return f"host {record.get('host')}, pid {record.get('pid')}, since {record.get('started')}"
 
 
-def _pid_running(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # cannot tell: not dead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def stale_reason(record: dict | None, mtime: float | None, now: float | None = None) -> str | None:
     """Why a lock may be taken over (its owner is gone), or None while it is held."""
     if record is not None and record.get("host") == socket.gethostname():
-        if not _pid_running(record.get("pid")):
+        if not pid_running(record.get("pid")):
             return f"pid {record.get('pid')} is not running on {record.get('host')}"
     age = (time.time() if now is None else now) - (mtime or 0.0)
     if age > STALE_AFTER_S:

@@ -237,15 +237,21 @@ def _dead_writers_file(folder: str, name: str) -> bool:
         return False
     owner = name.split(_TMP_MARK, 1)[1].rsplit("-", 1)[0]  # "<host>-<pid>"
     host, _, pid = owner.rpartition("-")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+    return host == socket.gethostname() and pid.isdigit() and not pid_running(int(pid))
+
+
+def pid_running(pid) -> bool:
+    """Whether process ``pid`` of this host still runs; True when that cannot be told (not a
+    positive int, another user's process): a writer is only ever taken for dead when it is."""
+    if not isinstance(pid, int) or pid <= 0:
         return True
-    except OSError:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
 
 
 @dataclass(frozen=True)

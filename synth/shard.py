@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from manifests.io import pid_running
+
 DONE = "DONE"
 SCENES = "scenes"
 META = "meta.json"
@@ -185,18 +187,6 @@ def _pid_start(pid: int) -> str | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OSError:
-        return True
-    return True
-
-
 _OWNER_NAME = re.compile(r"\.(?:tmp|stale)-(\d+)-(.+)-(\d+)-(\d+)-([0-9a-f]+)")
 
 
@@ -233,7 +223,7 @@ def is_stale(folder: Path, now: float | None = None) -> bool:
         return False
     if pid == os.getpid():
         return folder.name not in _LIVE
-    if not _pid_alive(pid):
+    if not pid_running(pid):
         return True
     try:
         recorded = json.loads((folder / OWNER).read_text()).get("pid_start")

@@ -363,3 +363,12 @@ def test_a_set_value_with_a_newline_is_one_line_exit_2(capsys, tmp_path):
     rc, err = _main(capsys, tmp_path, out, "--set", item)
     assert rc == 2 and err.startswith(f"error: --set {item!r}: "), err
     assert "\n" not in err and "control character '\\n'" in err and not out.exists()
+
+
+def test_a_clip_model_config_that_is_a_fifo_is_refused_not_read(tmp_path):
+    import os
+
+    from curate.config import model_config_problem
+
+    os.mkfifo(tmp_path / "model.json")
+    assert "not a regular file" in model_config_problem(str(tmp_path / "model.json"))

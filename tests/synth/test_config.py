@@ -184,36 +184,10 @@ def test_the_ends_of_the_ranges_are_accepted():
     assert cfg.dataset_seed == 2**63 - 1 and cfg.scene.objects == [0, 1000]
 
 
-def numeric_keys(model, prefix=""):
-    """``(dotted key, default)`` of every number, or list of numbers, in a config model."""
-    for name, info in type(model).model_fields.items():
-        key, value = f"{prefix}{info.alias or name}", getattr(model, name)
-        if hasattr(type(value), "model_fields"):
-            yield from numeric_keys(value, f"{key}.")
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, (int, float)):
-            yield key, value
-        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
-            yield key, value
-
-
-def huge(default, sign):
-    """A number of the default's kind far outside any range (a list: its last item, or with
-    ``sign`` -1 every item, so that a ``[low, high]`` pair stays ordered)."""
-
-    def one(v):
-        return sign * 10**20 if isinstance(v, int) else sign * 1e40
-
-    if isinstance(default, (list, tuple)):
-        items = [one(v) if sign < 0 or i == len(default) - 1 else v for i, v in enumerate(default)]
-        return "[" + ", ".join(map(repr, items)) + "]"
-    return repr(one(default))
-
-
-def test_every_number_has_a_lower_and_an_upper_bound():
+def test_every_number_has_a_lower_and_an_upper_bound(config_numbers):
     from synth.config import SynthConfig
 
+    numeric_keys, huge = config_numbers
     keys = list(numeric_keys(SynthConfig()))
     assert len(keys) >= 35
     accepted = []

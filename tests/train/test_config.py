@@ -112,36 +112,10 @@ def test_cli_set_reaches_fit_and_the_ray_launcher(monkeypatch, tmp_path):
     assert seen["kwargs"] == {"max_failures": -1, "placement_strategy": "SPREAD"}
 
 
-def numeric_keys(model, prefix=""):
-    """``(dotted key, default)`` of every number, or list of numbers, in a config model."""
-    for name, info in type(model).model_fields.items():
-        key, value = f"{prefix}{info.alias or name}", getattr(model, name)
-        if hasattr(type(value), "model_fields"):
-            yield from numeric_keys(value, f"{key}.")
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, (int, float)):
-            yield key, value
-        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (int, float)):
-            yield key, value
-
-
-def huge(default, sign):
-    """A number of the default's kind far outside any range (a list: its last item, or with
-    ``sign`` -1 every item, so that a ``[lo, hi]`` pair stays ordered)."""
-
-    def one(v):
-        return sign * 10**20 if isinstance(v, int) else sign * 1e40
-
-    if isinstance(default, (list, tuple)):
-        items = [one(v) if sign < 0 or i == len(default) - 1 else v for i, v in enumerate(default)]
-        return "[" + ", ".join(map(repr, items)) + "]"
-    return repr(one(default))
-
-
-def test_every_number_has_a_lower_and_an_upper_bound():
+def test_every_number_has_a_lower_and_an_upper_bound(config_numbers):
     """Reliability round 2, item 9: a number far outside what a run can use is a one-line
     error naming its key, never a crash, a hang or a run that cannot finish."""
+    numeric_keys, huge = config_numbers
     cfg = load_train_config("deblurnet_tiny.toml")
     keys = list(numeric_keys(cfg))
     assert len(keys) >= 40

@@ -64,8 +64,9 @@ def real_manifest(tmp_path_factory, synth_rows, camera_exif_dir):
     rows.append(_exif_row(root / "img" / "Canon_40D.jpg", "img/broken.jpg", sha256="0" * 64))
     # ground-truth depth 3 cm in front of a 49.5 mm lens: the focus lies inside f
     np.save(root / "img" / "near.npy", np.full((64, 64), 0.03, np.float32))
-    first = rows[0]
-    rows.append(dict(first, uri=first["uri"], depth_path="img/near.npy", sha256="1" * 64))
+    first = rows[0]  # the same photo under another name (a manifest names each file once)
+    shutil.copy(root / first["uri"], root / "img" / "near.jpg")
+    rows.append(dict(first, uri="img/near.jpg", depth_path="img/near.npy", sha256="1" * 64))
     write_part(rows, str(root), "real_photos", 0, created_by="test")
     return str(root)
 
