@@ -61,7 +61,9 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
     if (d / "real").exists():
         run_stage(d, "bokeh_stage2", train_net, cfg, d, "bokeh_stage2")
     run_stage(d, "benchmark", run_benchmark, cfg, d)
-    return json.loads((d / "benchmark" / "benchmark.json").read_text())
+    from train.outputs import from_json_safe
+
+    return from_json_safe(json.loads((d / "benchmark" / "benchmark.json").read_text()))
 
 
 def main(argv=None) -> int:

@@ -370,10 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             listing = prepare(a.input, out, cfg)
-        except (ResumeRefused, outputs.OutputError) as e:
+        except (ResumeRefused, outputs.OutputError, ListingError) as e:  # bad --input/--out
             print(f"error: {e}", file=sys.stderr)
             return 2
-        except (ListingError, JobError, ManifestError) as e:
+        except (JobError, ManifestError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         started = _init_ray(a)

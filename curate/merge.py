@@ -105,6 +105,9 @@ def finalize(out: str, n_shards: int, max_distance: int) -> None:
     """Dedup every unfinished shard's candidates and write its final parts (see module doc).
     Only the ranking columns of every shard are held at once; each shard's whole table is read
     again when its parts are written."""
+    if n_shards == 0:  # every input was rejected while listing (a FIFO given as --input):
+        write_part([], out, "real_photos", 0, created_by=CREATED_BY)  # an empty, valid result
+        return
     work = outputs.join(out, outputs.WORK)
     done = {k for k in range(n_shards) if outputs.shard_done(out, k)}
     todo = [k for k in range(n_shards) if k not in done]

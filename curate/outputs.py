@@ -31,6 +31,7 @@ from curate.listing import Entry
 from curate.passes import reject
 from curate.summary import html_report, plot_png
 from manifests import part_exists, write_part
+from manifests.config_file import settings_changes  # noqa: F401  (curate's name too)
 from manifests.io import atomic_write
 from manifests.uri import is_uri, join, resolve_filesystem
 from manifests.uri import read_bytes as read_uri
@@ -137,18 +138,6 @@ def result_settings(cfg) -> dict:
         for k in keys:
             d.get(section, {}).pop(k, None)
     return d
-
-
-def settings_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``section.key: old -> new`` for every leaf that differs between two settings dicts."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += settings_changes(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def listing_path(out: str) -> str:

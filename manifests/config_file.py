@@ -51,6 +51,19 @@ class ConfigModel(BaseModel):
 tuple_from_list = BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)
 
 
+def settings_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``section.key: old -> new`` for every leaf that differs between two settings dicts (a
+    resumed job refuses settings other than its first run's: curate's OUT, synth's OUT)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_changes(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
 def _shown(v) -> str:
     return str(v) if isinstance(v, int) else f"{v:g}"  # 10000000, not 1e+07; 1000.0 as 1000
 

@@ -147,6 +147,17 @@ def register_heif() -> None:
     _heif_registered = True
 
 
+def image_size(path: str) -> tuple[int, int] | None:
+    """``(width, height)`` of a local image file from its header (EXIF orientation not
+    applied), or None when Pillow cannot read it."""
+    register_heif()
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def header_problem(path: str, limits: DecodeLimits | None = None) -> str | None:
     """Why :func:`decode_photo` would refuse the local image file ``path`` from its header
     alone (not an image Pillow reads, or a decompression bomb), or None; no pixel is decoded.

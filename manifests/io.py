@@ -308,7 +308,7 @@ def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
             arrow_schema = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException, ValueError) as e:
         raise ManifestError(f"{path}: not a readable Parquet file ({_one_line(e)})") from None
-    problem = footer_problem(meta, size)
+    problem = footer_problem(meta, _stored_bytes(fs, path, size))
     if problem:
         raise ManifestError(f"{path}: corrupt Parquet footer ({problem})")
     meta = arrow_schema.metadata or {}
@@ -363,6 +363,19 @@ def footer_problem(meta: pq.FileMetaData, file_bytes: int) -> str | None:
     if group_rows != rows:
         return f"its row groups hold {group_rows} rows, the file claims {rows}"
     return None
+
+
+def _stored_bytes(fs: pafs.FileSystem, path: str, size: int) -> int:
+    """The bytes a part really holds: its size, or less for a sparse local file (a 2 GiB hole
+    holds nothing; its blocks say so), which would otherwise let a footer claim rows at will."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        try:
+            blocks = os.stat(path).st_blocks
+        except (OSError, AttributeError):
+            return size
+        if blocks > 0:  # 0 for a file with a footer: a filesystem that does not count blocks
+            return min(size, blocks * 512)
+    return size
 
 
 def read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) -> pa.Table:
@@ -479,3 +492,55 @@ def open_dataset(path_or_uri, schema_name: str | None = None) -> pads.Dataset:
 def list_parts(path_or_uri, schema_name: str | None = None) -> dict[str, list[str]]:
     """Schema name -> visible part files under PATH."""
     return locate(path_or_uri, schema_name).parts
+
+
+def npy_header(data: bytes, file_bytes: int | None = None) -> tuple[tuple, str | None]:
+    """``(shape, problem)`` of a ``.npy`` file from its first bytes (``data``; the whole file
+    unless ``file_bytes`` gives its size): ``problem`` says why a reader may not load it, or is
+    None. A pickled (object) array is refused, and so is a header whose shape and dtype need
+    other bytes than the file holds (a 193-byte file claiming 100000 x 100000 floats would make
+    ``np.load`` allocate 37 GiB before it fails)."""
+    import io
+
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    f = io.BytesIO(data)
+    try:
+        version = npy_format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(f)
+        else:
+            return (), f"unsupported .npy version {version}"
+    except (ValueError, EOFError, SyntaxError, TypeError) as e:
+        return (), f"not a .npy array ({' '.join(str(e).split())[:120] or type(e).__name__})"
+    if dtype.hasobject:
+        return shape, "holds Python objects (a pickle), not numbers"
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    have = (len(data) if file_bytes is None else file_bytes) - f.tell()
+    if need != have:
+        return (
+            shape,
+            f"its header claims {dtype} {tuple(shape)} ({need} bytes), the file holds {have}",
+        )
+    return shape, None
+
+
+def npy_header_problem(data: bytes) -> str | None:
+    """:func:`npy_header`'s problem for a whole file's bytes."""
+    return npy_header(data)[1]
+
+
+def npy_from_bytes(data: bytes, source: str):
+    """A ``.npy`` file's array, its header checked first (:func:`npy_header_problem`), never
+    unpickled; ``ValueError`` naming ``source`` otherwise."""
+    import io
+
+    import numpy as np
+
+    problem = npy_header_problem(data)
+    if problem:
+        raise ValueError(f"{source}: {problem}")
+    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -27,6 +27,7 @@ from manifests.io import (
     Located,
     ManifestError,
     locate,
+    npy_header,
     read_part,
     read_part_info,
     upgrade_part,
@@ -37,6 +38,7 @@ from manifests.uri import (
     MAX_READ_BYTES,
     file_path,
     is_uri,
+    join_root,
     path_problem,
     resolve_filesystem,
     size_text,
@@ -231,6 +233,8 @@ def _check_part(
         problems = _render_uris_outside_root(table, local_root, path)
     if file_columns and not problems:
         problems = file_problems(table, file_columns, local_root, source=path, images=images)
+        if images and name == "synthetic_pairs" and not problems:
+            problems = _render_file_shapes(table, local_root, path)
     return table, version, problems
 
 
@@ -258,6 +262,40 @@ def _render_uris_outside_root(table: pa.Table, local_root: str | None, source: s
                     )
                 ]
     return []
+
+
+def _render_file_shapes(table: pa.Table, local_root: str | None, source: str) -> list[Problem]:
+    """With ``--files``: a render's images and maps have the size its row says (an AIF of 1×1
+    px in a 32 px row, a depth map whose header claims another shape or more bytes than the
+    file holds), read from the headers only."""
+    if local_root is None:
+        return []
+    from manifests.images import image_size
+
+    for i, row in enumerate(table.select(["width_px", "height_px", *_SHAPED]).to_pylist()):
+        want = (row["height_px"], row["width_px"])
+        for column in _SHAPED:
+            value = row[column]
+            if value is None or (is_uri(value) and not value.startswith(FILE_SCHEME)):
+                continue
+            full = (
+                file_path(value) if value.startswith(FILE_SCHEME) else join_root(value, local_root)
+            )
+            if column.endswith("_path") and value.endswith(".npy"):
+                with open(full, "rb") as f:
+                    head = f.read(4096)
+                shape, why = npy_header(head, os.path.getsize(full))
+                got = tuple(shape)
+            else:
+                why, got = None, image_size(full)
+                got = got[::-1] if got else got
+            if why or got != want:
+                why = why or f"is {got[1]}x{got[0]} px, the row says {want[1]}x{want[0]}"
+                return [Problem(source, f"column {column!r} row {i}: {full}: {why}")]
+    return []
+
+
+_SHAPED = ("aif_path", "bokeh_path", "depth_path", "coc_path")
 
 
 def _stats_problems(loc: Located, summary: dict) -> list[Problem]:

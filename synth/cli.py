@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
-from manifests.config_file import add_set_argument, integer
+from manifests.config_file import add_set_argument, integer, settings_changes
 from optics.aperture import KernelError
 from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, load_config
+from synth.io import write_json_atomic
 from synth.kernels import resolve_shapes
 from synth.pool import PoolError, load_pool
 from synth.shard import ShardError, parse_shard
@@ -83,6 +85,53 @@ def check_same_pool(out: Path, pool) -> None:
             f"--out {out}: its scenes were rendered from photo pool {before}, this pool is "
             f"{pool.pool_hash} (another dataset): render into a new --out"
         )
+
+
+DATASET_INDEX = "dataset.json"
+# Where a set is rendered, not what it holds: these may change between runs into one OUT.
+_RUN_ONLY_KEYS = {("render", "device")}
+
+
+def _dataset_settings(cfg) -> dict:
+    d = cfg.model_dump(mode="json")
+    for section, key in _RUN_ONLY_KEYS:
+        d.get(section, {}).pop(key, None)
+    return d
+
+
+def check_same_dataset(out: Path, cfg, n_shards: int) -> None:
+    """Refuse to add scenes to ``out`` with other settings or another shard count, which would
+    leave a set whose finished scenes and parts disagree with the new ones (a 32 px set that
+    says it is 16 px; two parts of one scene under ``--shard 0/1`` and ``0/2``); record them in
+    ``OUT/dataset.json`` otherwise. Only ``render.device`` may change."""
+    index = out / DATASET_INDEX
+    settings = _dataset_settings(cfg)
+    parts = out / "synthetic_pairs"
+    counts = set()
+    if parts.is_dir():
+        for part in parts.iterdir():
+            m = re.fullmatch(r"part-\d+-of-(\d+)\.parquet", part.name)
+            if m:
+                counts.add(int(m.group(1)))
+    if counts - {n_shards}:
+        raise PreflightError(
+            f"--out {out}: its parts were written as {max(counts - {n_shards})} shards, this run "
+            f"has {n_shards}: rerun with that shard count, or render into a new --out"
+        )
+    if index.is_file():
+        try:
+            before = json.loads(index.read_text())["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise PreflightError(f"--out {out}: {index} is not readable JSON; remove it") from None
+        changed = settings_changes(before, settings)
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            raise PreflightError(
+                f"--out {out}: its scenes were rendered with other settings "
+                f"({'; '.join(changed[:3])}{more}): rerun with them, or render into a new --out"
+            )
+        return
+    write_json_atomic(index, {"settings": settings})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -249,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
             raise PreflightError(f"--out {out}: not writable")
         if pool is not None:
             check_same_pool(out, pool)
+        n_shards = (a.shards or max(1, -(-a.scenes // 8))) if a.ray_address is not None else n
+        check_same_dataset(out, cfg, n_shards)
+        if pool is not None:
             pool.write_index(out / POOL_INDEX)
     except (ConfigError, ShardError, PreflightError, PoolError, KernelError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -279,8 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     if a.ray_address is not None:
-        shards = a.shards or max(1, -(-a.scenes // 8))
-        stats = run_ray(job, shards, a.ray_address or None)
+        stats = run_ray(job, n_shards, a.ray_address or None)
     else:
         stats = [run_shard_local(job, k, n, show_progress=not a.quiet)]
     print(_summary(stats, out))

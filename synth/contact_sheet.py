@@ -57,17 +57,12 @@ def write_contact_sheet(out: Path, scene_ids: list[int], path: Path, max_rows: i
         return None
     rows = []
     for sid in scene_ids:
-        d = scene_dir(out, sid)
-        meta = json.loads((d / "meta.json").read_text())
-        depth = np.load(d / "depth.npy")
-        tiles = [np.asarray(Image.open(d / "aif.png").convert("RGB")), depth_image(depth)]
-        labels = [f"#{sid} AIF", "disparity"]
-        for r in meta["rows"]:
-            tiles.append(np.asarray(Image.open(Path(out) / r["bokeh_path"]).convert("RGB")))
-            labels.append(f"f/{r['f_number']:.1f} S={r['focus_distance_m']:.2f}m")
-        tiles.append(coc_image(np.load(Path(out) / meta["rows"][0]["coc_path"])))
-        labels.append("CoC #0 (px)")
-        rows.append((tiles, labels))
+        try:
+            rows.append(_scene_row(Path(out), sid))
+        except (OSError, ValueError, KeyError, IndexError):  # a file damaged after its commit:
+            continue  # the sheet shows the others (the next run renders that scene again)
+    if not rows:
+        return None
     h, w = rows[0][0][0].shape[:2]
     scale = max(1, 160 // w)
     tw, th = w * scale, h * scale
@@ -82,3 +77,17 @@ def write_contact_sheet(out: Path, scene_ids: list[int], path: Path, max_rows: i
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
+
+
+def _scene_row(out: Path, sid: int) -> tuple[list, list]:
+    d = scene_dir(out, sid)
+    meta = json.loads((d / "meta.json").read_text())
+    depth = np.load(d / "depth.npy")
+    tiles = [np.asarray(Image.open(d / "aif.png").convert("RGB")), depth_image(depth)]
+    labels = [f"#{sid} AIF", "disparity"]
+    for r in meta["rows"]:
+        tiles.append(np.asarray(Image.open(out / r["bokeh_path"]).convert("RGB")))
+        labels.append(f"f/{r['f_number']:.1f} S={r['focus_distance_m']:.2f}m")
+    tiles.append(coc_image(np.load(out / meta["rows"][0]["coc_path"])))
+    labels.append("CoC #0 (px)")
+    return tiles, labels

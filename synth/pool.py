@@ -61,6 +61,7 @@ class PhotoPool:
     photos: tuple[PoolPhoto, ...]  # sorted by photo_id, one per distinct content
     skipped: tuple[tuple[str, str], ...] = ()  # (uri, reason)
     duplicates: int = 0
+    duplicate_of: tuple[tuple[str, str], ...] = ()  # (uri, the uri of the photo kept instead)
     by_id: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
@@ -91,6 +92,7 @@ class PhotoPool:
             **self.summary(),
             "photo_list": [asdict(p) for p in self.photos],
             "skipped_list": [{"uri": u, "reason": r} for u, r in self.skipped],
+            "duplicate_list": [{"uri": u, "same_as": s} for u, s in self.duplicate_of],
         }
 
         def write(tmp: str) -> None:
@@ -228,7 +230,7 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
         names.append(name)
     shown = " + ".join(names)
     photos: dict[str, PoolPhoto] = {}
-    duplicates = 0
+    duplicates: list[tuple[str, str]] = []  # (uri, the kept uri of the same content)
     from manifests.progress import progress_bar
 
     for uri in progress_bar(uris, desc="photo pool", unit="photo", disable=not progress):
@@ -247,7 +249,7 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
             continue
         pid = hashlib.sha256(data).hexdigest()
         if pid in photos:
-            duplicates += 1
+            duplicates.append((uri, photos[pid].uri))
             continue
         photos[pid] = PoolPhoto(pid, uri, int(image.shape[1]), int(image.shape[0]))
     total = len(photos) + len(skipped)
@@ -258,7 +260,8 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
         source=shown,
         photos=tuple(sorted(photos.values(), key=lambda p: p.photo_id)),
         skipped=tuple(skipped),
-        duplicates=duplicates,
+        duplicates=len(duplicates),
+        duplicate_of=tuple(duplicates),
     )
 
 

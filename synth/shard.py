@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from manifests.images import header_problem
 from manifests.io import pid_running
 
 DONE = "DONE"
@@ -127,6 +128,10 @@ def scene_problem(folder: Path, scene_id: int) -> str | None:
             return f"{rel}/{name} missing"
         if size == 0:
             return f"{rel}/{name} is empty"
+        if name.endswith((".png", ".jpg")):  # cut short after its commit: the header says so
+            why = header_problem(str(path))
+            if why:
+                return f"{rel}/{name}: {why}"
         if name.endswith(".npy"):
             try:
                 got = np.load(path, mmap_mode="r").shape

@@ -346,12 +346,13 @@ def table_markdown(results: dict) -> str:
 
 def write_outputs(out: Path, bench: dict) -> dict:
     from manifests.io import atomic_write
-    from train.outputs import write_sample_grid
+    from train.outputs import json_safe, write_sample_grid
 
     out.mkdir(parents=True, exist_ok=True)
     results = bench["results"]
     results["targets"] = check_targets(results)
-    text = json.dumps(results, indent=1, sort_keys=True)
+    # strict JSON: an IoU of no highlights is "nan", not a bare NaN token
+    text = json.dumps(json_safe(results), indent=1, sort_keys=True, allow_nan=False)
     atomic_write(out / "benchmark.json", lambda p: Path(p).write_text(text))
     atomic_write(out / "benchmark.md", lambda p: Path(p).write_text(table_markdown(results)))
     if bench["shots"]:

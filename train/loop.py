@@ -167,9 +167,43 @@ def fit(
         return _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads)
 
 
+# What a resumed run may change: how long it runs, how it evaluates and saves, how it computes.
+# Anything else (the learning rate, the model, the data) would make a run that is neither the
+# first run's nor the new settings' while config.json claims the new ones.
+RESUME_MAY_CHANGE = ("optim.steps", "eval.", "checkpoint.", "data_workers", "compute_threads")
+
+
+def check_resume_settings(cfg, out: Path) -> None:
+    """Refuse to resume ``out`` with settings other than its ``config.json``'s (one line listing
+    the changes); a broken ``config.json`` is one line naming it."""
+    import json
+
+    from manifests.config_file import settings_changes
+
+    saved_path = out / "config.json"
+    try:
+        saved = json.loads(saved_path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{saved_path}: not a readable run config ({type(e).__name__})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{saved_path}: not a run config (a JSON object)")
+    new = json.loads(json.dumps(cfg.to_dict(), default=str))
+    changed = [c for c in settings_changes(saved, new) if not c.startswith(RESUME_MAY_CHANGE)]
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise ValueError(
+            f"{out}: a resumed run keeps its settings ({'; '.join(changed[:3])}{more}); "
+            "resume with them, or start a new --out (--init-from takes its weights)"
+        )
+
+
 def _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads) -> dict:
-    state = TrainState.create(cfg, ctx.device, steps)
     ckpt = resume if isinstance(resume, Path) else latest_checkpoint(out) if resume else None
+    if ckpt is not None:
+        check_resume_settings(cfg, out)
+    state = TrainState.create(cfg, ctx.device, steps)
     cursor = state.start(ckpt, init_from)
     if cursor is not None:
         data.restore(cursor)

@@ -114,6 +114,29 @@ def _flatten(metrics: Mapping, prefix: str = "") -> dict:
     return out
 
 
+def json_safe(m):
+    """``m`` (nested dicts and lists, numpy or torch scalars) as strict JSON values: a
+    non-finite float becomes the string ``"inf"``, ``"-inf"`` or ``"nan"`` (``float()`` reads it
+    back), never a bare ``NaN`` token that strict JSON readers refuse."""
+    if isinstance(m, Mapping):
+        return {str(k): json_safe(v) for k, v in m.items()}
+    if isinstance(m, list | tuple):
+        return [json_safe(v) for v in m]
+    if isinstance(m, torch.Tensor | np.generic) or (isinstance(m, np.ndarray) and m.ndim == 0):
+        m = m.item()
+    return _json_value(m)
+
+
+def from_json_safe(m):
+    """The inverse of :func:`json_safe` for a loaded file: ``"inf"``, ``"-inf"`` and ``"nan"``
+    strings back to floats (``benchmark.json``, ``metrics.json``)."""
+    if isinstance(m, dict):
+        return {k: from_json_safe(v) for k, v in m.items()}
+    if isinstance(m, list):
+        return [from_json_safe(v) for v in m]
+    return float(m) if m in ("inf", "-inf", "nan") else m
+
+
 def _json_value(v):
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)  # "inf", "-inf", "nan": strict JSON has no such numbers; float() reads them
@@ -124,17 +147,10 @@ def write_metrics(metrics: dict, run_dir: str) -> tuple[str, str]:
     """``run_dir/metrics.json`` (nested as given) and ``run_dir/metrics.csv`` (``metric,value``
     rows, nested keys joined with dots); non-finite floats are written as ``inf``/``nan``."""
 
-    def clean(m):
-        if isinstance(m, Mapping):
-            return {str(k): clean(v) for k, v in m.items()}
-        if isinstance(m, torch.Tensor | np.generic | np.ndarray):
-            m = m.item()
-        return _json_value(m)
-
     os.makedirs(run_dir, exist_ok=True)
     json_path = os.path.join(run_dir, "metrics.json")
     csv_path = os.path.join(run_dir, "metrics.csv")
-    text = json.dumps(clean(metrics), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(metrics), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
     def write_json(p):
         with open(p, "w") as f:

@@ -164,17 +164,17 @@ def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndar
     Read through the shared rule (regular file, size cap); ``ValueError`` naming the file."""
     import io
 
+    from manifests.io import npy_header_problem
     from manifests.uri import read_bytes
 
     try:
         data = read_bytes(path)
     except OSError as e:
         raise ValueError(f"{path}: cannot read the depth map ({e.strerror or e})") from None
-    try:
-        depth = np.load(io.BytesIO(data), allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{path}: not a .npy depth map ({reason})") from None
+    problem = npy_header_problem(data)
+    if problem:
+        raise ValueError(f"{path}: not a .npy depth map ({problem})")
+    depth = np.load(io.BytesIO(data), allow_pickle=False)
     why = optics.depth_problem(depth) if isinstance(depth, np.ndarray) else "not an array"
     if why:
         raise ValueError(f"{path}: {why}")
@@ -190,19 +190,41 @@ def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndar
 OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 
-def check_out(out: str) -> None:
-    """Refuse an ``--out`` that cannot be written before any model runs: a known image suffix
-    and an existing, writable folder."""
+def check_out(out: str, inputs: tuple = ()) -> None:
+    """Refuse an ``--out`` that cannot be written before any model runs: a known image suffix,
+    an existing folder where a file can be created (tried: permission bits say nothing for
+    root, and ``/sys`` or ``/proc`` refuse whatever they say), the all-in-focus sibling
+    ``<stem>_aif.png`` not a folder, and neither output one of the ``inputs`` (``--image``,
+    ``--depth``), which they would overwrite."""
+    import tempfile
+
     path = Path(out)
     if path.suffix.lower() not in OUT_SUFFIXES:
         raise ValueError(f"--out {out}: name an image file ({', '.join(OUT_SUFFIXES)})")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"--out {out}: no such folder {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not path.is_file()):
-        raise ValueError(f"--out {out}: cannot write there")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"--out {out}: the file exists and is not writable")
+    aif = aif_path(path)
+    for target in (path, aif):
+        if target.exists() and not target.is_file():
+            raise ValueError(f"--out {out}: cannot write {target} (not a file)")
+        for given in inputs:
+            if given and target.exists() and Path(given).exists() and target.samefile(given):
+                raise ValueError(f"--out {out}: would overwrite the input {given}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".refocus-", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write in {folder} ({e.strerror or e})") from None
+    for target in (path, aif):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ValueError(f"--out {out}: {target} exists and is not writable")
+
+
+def aif_path(out: Path) -> Path:
+    """Where ``refocus`` writes the all-in-focus image beside ``--out``."""
+    out = Path(out)
+    return out.with_name(f"{out.with_suffix('').name}_aif.png")
 
 
 def _check_networks(deblur_run, bokeh_run) -> None:
@@ -226,7 +248,7 @@ def _check_networks(deblur_run, bokeh_run) -> None:
 def refocus_cli(a) -> int:
     fx, fy = a.focus  # range-checked by the parser (train.cli.focus_point)
     try:
-        check_out(a.out)
+        check_out(a.out, (a.image, a.depth))
         _check_networks(a.deblur, a.bokeh)
         from manifests.images import PhotoError, read_photo
 
@@ -249,11 +271,14 @@ def refocus_cli(a) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    Image.fromarray(res["images"][0]).save(a.out)
-    stem = Path(a.out).with_suffix("")
-    Image.fromarray(res["aif"]).save(f"{stem}_aif.png")
+    try:  # checked before the models ran; a disk that fills up meanwhile is still one line
+        Image.fromarray(res["images"][0]).save(a.out)
+        Image.fromarray(res["aif"]).save(aif_path(a.out))
+    except OSError as e:
+        print(f"error: --out {a.out}: cannot write ({e.strerror or e})", file=sys.stderr)
+        return 1
     print(
         f"refocused {a.image} at ({fx:.2f}, {fy:.2f}), K = {a.k:g} at {res['size'][0]} px wide "
-        f"(disp_focus {res['disp_focus'][0]:.3f} 1/m) -> {a.out} (all-in-focus: {stem}_aif.png)"
+        f"(disp_focus {res['disp_focus'][0]:.3f} 1/m) -> {a.out} (all-in-focus: {aif_path(a.out)})"
     )
     return 0

@@ -372,3 +372,21 @@ def test_a_clip_model_config_that_is_a_fifo_is_refused_not_read(tmp_path):
 
     os.mkfifo(tmp_path / "model.json")
     assert "not a regular file" in model_config_problem(str(tmp_path / "model.json"))
+
+
+def test_a_job_whose_only_input_is_a_fifo_gives_a_valid_empty_result(tmp_path):
+    """Everything rejected while listing (no shard to run): the result is still a manifest
+    (0 kept, the FIFO rejected as not_a_file), not 'name a schema to read' after Ray."""
+    import os
+
+    from curate import merge
+    from manifests import write_part
+    from manifests.validate import validate_path
+
+    os.mkfifo(tmp_path / "in.jpg")
+    out = tmp_path / "out"
+    row = {"uri": "file:///x/in.jpg", "stage": "list", "reason": "not_a_file", "detail": "FIFO"}
+    write_part([row], out, "rejects", "list")
+    merge.finalize(str(out), 0, 4)
+    report = validate_path(out)
+    assert report.ok and report.summary["real_photos"][1] == 0

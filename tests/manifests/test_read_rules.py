@@ -323,3 +323,65 @@ def test_validate_files_judges_image_headers_by_the_same_rule(tmp_path):
     assert len(problems) == 1 and "aif_path" in problems[0], problems
     assert "decompression bomb refused" in problems[0]
     assert validate_path(tmp_path).ok  # without --files the files are not opened
+
+
+# ---- round 2, second pass (the adversarial re-run) ----------------------------------------
+
+
+def test_a_sparse_part_cannot_claim_rows_its_holes_do_not_hold(tmp_path):
+    """The footer bound counts the bytes a part stores: a 2 GiB hole holds nothing."""
+    from manifests import ManifestError, read_table, write_part
+
+    path = write_part(_rejects(37), tmp_path, "rejects", 0)
+    _claim_rows(path, 37, 2**33)
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:  # the footer at 2 GiB, the rest a hole
+        f.write(data[:4])
+        f.seek(2**31)
+        f.write(data)
+    with pytest.raises(ManifestError, match="claims 8589934592 rows in a file of"):
+        read_table(tmp_path, "rejects")
+
+
+def test_an_npy_header_that_claims_more_than_the_file_holds_is_refused(tmp_path):
+    from manifests.io import npy_from_bytes, npy_header_problem
+
+    buf = io.BytesIO()
+    np.save(buf, np.ones((4, 4), np.float32))
+    good = buf.getvalue()
+    header = good.replace(b"(4, 4)", b"(100000, 100000)").replace(b"   ", b"", 1)
+    assert npy_header_problem(good) is None
+    assert "claims float32 (100000, 100000) (40000000000 bytes)" in npy_header_problem(header)
+    with pytest.raises(ValueError, match="d.npy: its header claims"):
+        npy_from_bytes(header, "d.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert "pickle" in npy_header_problem(buf.getvalue())
+
+
+def test_validate_files_checks_render_sizes_against_the_rows(tmp_path):
+    """A 1×1 AIF or a depth map of another shape in a 32 px row: --files says so."""
+    from manifests import write_part
+    from manifests.example import synthetic_rows
+    from manifests.validate import validate_path
+
+    row = dict(synthetic_rows(1, 1)[0], width_px=32, height_px=32, k_ref_width_px=32)
+    for col in ("bokeh_jpeg_path", "bokeh_exr_path", "aperture_kernel_path"):
+        row[col] = None
+    folder = tmp_path / "scenes" / "000000"
+    folder.mkdir(parents=True)
+    for col, name in (("aif_path", "aif.png"), ("bokeh_path", "dof_00.png")):
+        row[col] = f"scenes/000000/{name}"
+        Image.new("RGB", (32, 32)).save(folder / name)
+    for col, name in (("depth_path", "depth.npy"), ("coc_path", "coc_00.npy")):
+        row[col] = f"scenes/000000/{name}"
+        np.save(folder / name, np.ones((32, 32), np.float32))
+    write_part([row], tmp_path, "synthetic_pairs", 0)
+    assert validate_path(tmp_path, files=True).ok
+    Image.new("RGB", (1, 1)).save(folder / "aif.png")
+    [p] = validate_path(tmp_path, files=True).problems
+    assert "'aif_path' row 0" in p.message and "is 1x1 px, the row says 32x32" in p.message
+    Image.new("RGB", (32, 32)).save(folder / "aif.png")
+    np.save(folder / "depth.npy", np.ones((16, 32), np.float32))
+    [p] = validate_path(tmp_path, files=True).problems
+    assert "'depth_path' row 0" in p.message and "is 32x16 px" in p.message

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -211,11 +212,15 @@ def test_files_are_checked_on_request(tmp_path):
     assert p.returncode == 1 and "7 problem(s)" in p.stdout
     files = ("aif_path", "depth_path", "bokeh_path", "coc_path", "bokeh_jpeg_path")
     png = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(png, "PNG")  # images are opened: their headers are judged
+    Image.new("RGB", (8, 8)).save(png, "PNG")
     for row in synthetic_rows():
-        for col in files:
-            (tmp_path / row[col]).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / row[col]).write_bytes(png.getvalue() if "npy" not in row[col] else b"x")
+        for col in files:  # images and maps are opened: their headers must match the row
+            path = tmp_path / row[col]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".npy":
+                np.save(path, np.ones((row["height_px"], row["width_px"]), np.float32))
+            else:
+                Image.new("RGB", (row["width_px"], row["height_px"])).save(path)
     # the kernels of the shaped renders (scene 1) are missing; null paths name no file
     msgs = one_line_problems(validate_path(tmp_path, files=True))
     assert len(msgs) == 2 and "'aperture_kernel_path' row 3" in msgs[0]

@@ -70,6 +70,16 @@ def test_links_leaving_the_pool_folder_are_not_followed(tmp_path):
     p = load_pool(str(folder))
     assert len(p.photos) == 2 and p.duplicates == 1
     assert not any("outside" in x.uri for x in p.photos)
+    # every name is accounted for in pool.json: used, skipped with a reason, or a duplicate
+    p.write_index(tmp_path / "pool.json")
+    index = json.loads((tmp_path / "pool.json").read_text())
+    [dup] = index["duplicate_list"]
+    assert {dup["uri"].rsplit("/", 1)[1], dup["same_as"].rsplit("/", 1)[1]} == {
+        "inside.png",
+        "p1.png",
+    }
+    listed = index["photo_list"] + index["skipped_list"] + index["duplicate_list"]
+    assert len(listed) == 4  # p0, p1, escape, inside
 
 
 @pytest.mark.parametrize(

@@ -236,6 +236,21 @@ def test_a_rerun_repairs_a_done_scene_missing_its_aif(tmp_path, render_synth, ru
     assert (out / "scenes" / "000000" / "aif.png").stat().st_size > 0
     assert sorted(x.name for x in (out / "scenes").iterdir()) == ["000000", "000001"]
     assert validate_path(out, files=True).ok
+    # a file cut short after its commit (not missing: 100 bytes of a PNG) is repaired too
+    aif = out / "scenes" / "000001" / "aif.png"
+    aif.write_bytes(aif.read_bytes()[:100])
+    p = run_synth("render", "--out", out, "--scenes", 2, "--resolution", 32, "--samples", 1)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "scene 1: marked DONE but scenes/000001/aif.png: not a readable image" in p.stderr
+    assert validate_path(out, files=True).ok
+    # another resolution or shard count on the same OUT: refused before anything renders
+    for extra, why in (
+        (["--resolution", 16], "other settings (render.resolution_px: 32 -> 16)"),
+        (["--resolution", 32, "--shard", "0/2"], "written as 1 shards, this run has 2"),
+    ):
+        p = run_synth("render", "--out", out, "--scenes", 2, "--samples", 1, *extra)
+        assert p.returncode == 2 and why in p.stderr, p.stderr
+    assert validate_path(out, files=True).ok
 
 
 def test_a_failed_render_leaves_no_temp_folder(tmp_path, monkeypatch):

@@ -91,7 +91,11 @@ def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, caps
     out = tmp_path / "bench"
     argv = _bench_argv(runs / "deblur", runs / "bokeh", synth_manifest, out, scenes=2)
     assert main(argv) == 0
-    r = json.loads((out / "benchmark.json").read_text())
+
+    def strict(token):  # NaN / Infinity tokens are not JSON: strict readers refuse the file
+        raise AssertionError(f"benchmark.json holds {token}")
+
+    r = json.loads((out / "benchmark.json").read_text(), parse_constant=strict)
     assert set(r["deblur"]) == {"deblurnet", "identity (blurry input)"}
     assert set(r["bokeh"]) == {"bokehnet", "reference", "aif"}
     assert set(r["refocus"]) == {

@@ -503,3 +503,29 @@ def test_an_all_nan_depth_map_is_one_line_not_nan_metrics(synth_manifest, tmp_pa
     assert main([*args, "--steps", "2", "--quiet", *fast]) == 2
     err = capsys.readouterr().err.strip()
     assert "depth.npy: depths must be > 0 metres" in err and "\n" not in err, err
+
+
+def test_a_resume_with_other_settings_is_refused(synth_manifest, tmp_path, capsys):
+    """``--resume`` used the checkpoint's learning rate while config.json recorded the new one;
+    now the run keeps its settings (steps, evaluation, checkpoints and threads may change)."""
+    out = tmp_path / "run"
+    fast = ["--set", "eval.batches=1", "--set", "eval.sample_steps=1", "--quiet"]
+    args = [
+        "fit",
+        "--config",
+        "deblurnet_tiny.toml",
+        "--manifest",
+        synth_manifest,
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--steps", "2", *fast]) == 0
+    capsys.readouterr()
+    assert main([*args, "--steps", "3", "--resume", *fast, "--set", "optim.lr=1e30"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a resumed run keeps its settings (optim.lr: 0.0001 -> 1e+30)" in err, err
+    assert json.loads((out / "config.json").read_text())["optim"]["lr"] == 0.0001
+    assert main([*args, "--steps", "3", "--resume", *fast, "--set", "eval.every=1"]) == 0
+    (out / "config.json").write_text("{broken")
+    assert main([*args, "--steps", "4", "--resume", *fast]) == 2
+    assert "config.json: not a readable run config" in capsys.readouterr().err

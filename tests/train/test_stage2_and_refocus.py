@@ -234,13 +234,17 @@ def _refocus_args(runs, tmp_path, **change):
         ("swap", "--deblur"),
         ({"--out": "{tmp}/o"}, "name an image file"),
         ({"--out": "{tmp}/nowhere/o.png"}, "no such folder"),
-        ({"--out": "{tmp}/folder.png"}, "cannot write there"),  # a folder of that name
+        ({"--out": "{tmp}/folder.png"}, "(not a file)"),  # a folder of that name
+        ({"--out": "{tmp}/y.png"}, "y_aif.png (not a file)"),  # its all-in-focus sibling
+        ({"--out": "/proc/x.png"}, "cannot write in /proc"),  # root's os.access says yes
+        ({"--out": "{tmp}/x.png"}, "would overwrite the input"),  # --out is --image
     ],
 )
 def test_refocus_checks_runs_and_out_before_the_models_run(runs, tmp_path, capsys, change, why):
     from train.cli import main
 
     (tmp_path / "folder.png").mkdir()
+    (tmp_path / "y_aif.png").mkdir()
     if change == "swap":
         change = {"--deblur": runs["bokehnet_tiny"], "--bokeh": runs["deblurnet_tiny"]}
     change = {k: str(v).format(tmp=tmp_path) for k, v in change.items()}

@@ -19,7 +19,6 @@ With ``shape_condition`` the BokehNet sample also carries the row's aperture ker
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 
 import optics
 from manifests.images import PhotoError, decode_photo
+from manifests.io import npy_from_bytes
 from manifests.uri import is_uri, join_root, to_uri
 from manifests.uri import read_bytes as read_uri
 from train.data.config import DataConfig
@@ -141,9 +141,9 @@ def read_depth_m(path: str, root: str | None = None) -> np.ndarray:
 def _load_npy(path: str, root: str | None) -> np.ndarray:
     data = read_bytes(path, root)
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise OSError(f"{join_root(path, root)}: not a readable .npy ({e})") from None
+        return npy_from_bytes(data, join_root(path, root))
+    except ValueError as e:
+        raise OSError(str(e)) from None
 
 
 def rgb_to_tensor(img_uint8: np.ndarray) -> torch.Tensor:
