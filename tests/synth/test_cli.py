@@ -122,7 +122,8 @@ def test_set_and_ray_address_reach_the_job(tmp_path, monkeypatch):
     assert (cfg.render.samples, cfg.scene.objects, cfg.render.resolution_px) == (3, [2, 4], 32)
     for flag in ("--ray-address", "--ray"):  # --ray: the old spelling
         seen.pop("ray", None)
-        assert main([*base, flag, "auto"]) == 0 and seen["ray"] == "auto"
+        other = ["render", "--out", str(tmp_path / flag), "--scenes", "2", "--quiet"]  # new sets
+        assert main([*other, flag, "auto"]) == 0 and seen["ray"] == "auto"
 
 
 # ---- numbers: every flag has a range; a refusal is one line, exit 2, before any work ----------

@@ -46,19 +46,33 @@ def test_a_scene_folder_without_its_marker_is_replaced_and_a_done_one_kept(tmp_p
 
     partial = scene_dir(tmp_path, 3)  # copied in part, or its DONE marker deleted
     partial.mkdir(parents=True)
-    (partial / "aif.png").write_bytes(b"old")
+    _mark(partial, 1)
     tmp = _complete_scene(temp_scene_dir(tmp_path, 3), 3)
-    (tmp / "aif.png").write_bytes(b"new")
+    _mark(tmp, 2)
     final = commit_scene_dir(tmp, tmp_path, 3)  # before: the new render was thrown away
-    assert is_done(tmp_path, 3) and (final / "aif.png").read_bytes() == b"new"
+    assert is_done(tmp_path, 3) and _marked(final) == 2
     late = _complete_scene(temp_scene_dir(tmp_path, 3), 3)  # a second worker, later
-    (late / "aif.png").write_bytes(b"late")
+    _mark(late, 3)
     commit_scene_dir(late, tmp_path, 3)
-    assert (final / "aif.png").read_bytes() == b"new"
+    assert _marked(final) == 2
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000003"]
 
 
 # ---- two writers on one --out (a requeued or retried task that is still alive) ---------------
+
+
+def _mark(folder, value: int) -> None:
+    """An AIF that tells writers apart: a real PNG (headers are checked) of grey ``value``."""
+    from PIL import Image
+
+    Image.new("L", (4, 3), value).save(folder / "aif.png")
+
+
+def _marked(folder) -> int:
+    from PIL import Image
+
+    with Image.open(folder / "aif.png") as im:
+        return im.getpixel((0, 0))
 
 
 def _complete_scene(folder, scene_id, *, w=4, h=3, kernel=False):
@@ -68,13 +82,15 @@ def _complete_scene(folder, scene_id, *, w=4, h=3, kernel=False):
     import numpy as np
 
     base = f"scenes/{scene_id:06d}"
-    for name in ("aif.png", "dof_00.png", "dof_00.jpg"):
-        (folder / name).write_bytes(b"img")
+    from PIL import Image
+
+    for name in ("aif.png", "dof_00.png", "dof_00.jpg"):  # real headers: they are checked
+        Image.new("RGB", (w, h)).save(folder / name)
     np.save(folder / "depth.npy", np.ones((h, w), np.float32))
     np.save(folder / "coc_00.npy", np.zeros((h, w), np.float32))
     files = ["aif.png", "coc_00.npy", "depth.npy", "dof_00.jpg", "dof_00.png"]
     if kernel:
-        (folder / "dof_00_kernel.png").write_bytes(b"k")
+        Image.new("L", (8, 8), 255).save(folder / "dof_00_kernel.png")
         files.append("dof_00_kernel.png")
     row = {
         "scene_id": scene_id,
@@ -190,11 +206,11 @@ def test_two_writers_committing_one_scene_the_first_wins(tmp_path):
 
     a = _complete_scene(temp_scene_dir(tmp_path, 9), 9)
     b = _complete_scene(temp_scene_dir(tmp_path, 9), 9)
-    (a / "aif.png").write_bytes(b"first")
-    (b / "aif.png").write_bytes(b"second")
+    _mark(a, 4)
+    _mark(b, 5)
     commit_scene_dir(a, tmp_path, 9)
     commit_scene_dir(b, tmp_path, 9)
-    assert (scene_dir(tmp_path, 9) / "aif.png").read_bytes() == b"first"
+    assert _marked(scene_dir(tmp_path, 9)) == 4
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000009"]
 
 
@@ -207,7 +223,7 @@ def test_a_rename_onto_a_folder_committed_meanwhile_discards_the_late_one(tmp_pa
 
     a = _complete_scene(temp_scene_dir(tmp_path, 1), 1)
     b = _complete_scene(temp_scene_dir(tmp_path, 1), 1)
-    (a / "aif.png").write_bytes(b"first")
+    _mark(a, 4)
     real_rename = os.rename
 
     def rename(src, dst):  # the other writer's commit lands just before ours
@@ -218,7 +234,7 @@ def test_a_rename_onto_a_folder_committed_meanwhile_discards_the_late_one(tmp_pa
 
     monkeypatch.setattr(shard.os, "rename", rename)
     final = commit_scene_dir(b, tmp_path, 1)
-    assert (final / "aif.png").read_bytes() == b"first" and is_done(tmp_path, 1)
+    assert _marked(final) == 4 and is_done(tmp_path, 1)
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000001"]
 
 
