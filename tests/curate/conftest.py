@@ -1,5 +1,6 @@
 """Shared fixtures for curate tests: generated EXIF photos, a Ray instance, a tiny CLIP model."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -151,3 +152,38 @@ def short_tmp():
     d = tempfile.mkdtemp(prefix="cur", dir="/tmp")
     yield Path(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def moto_s3(secret: str = "test-secret", key_id: str = "AKIATESTKEYID0000000"):
+    """A local S3-compatible server (moto) on 127.0.0.1 with credentials in the environment
+    (restored afterwards); yields ``(endpoint, boto3 client)``."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield endpoint, boto3.client("s3", endpoint_url=endpoint)
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def s3_server_factory():
+    """:func:`moto_s3` for the test modules (``with s3_server_factory(...) as (url, client)``)."""
+    return moto_s3

@@ -211,30 +211,10 @@ def test_a_resume_over_a_different_listing_is_refused_before_ray(
 
 
 @pytest.fixture(scope="module")
-def s3_bucket():
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server._server.server_port}"
-    env = {
-        "AWS_ACCESS_KEY_ID": "AKIATESTKEYID0000000",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="locks")
-    yield client
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def s3_bucket(s3_server_factory):
+    with s3_server_factory() as (_, client):
+        client.create_bucket(Bucket="locks")
+        yield client
 
 
 def test_s3_lock_with_conditional_writes(s3_bucket):

@@ -22,38 +22,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def s3_server(tmp_path_factory, photo_writer):
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server._server.server_port}"
-    env = {
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="photos")
-    client.create_bucket(Bucket="curated")
-    local = tmp_path_factory.mktemp("s3src")
-    for i in range(4):
-        p = photo_writer(
-            local / f"p{i}.jpg", seed=200 + i, width=640, height=600, f_number=1.8, focal_mm=50.0
-        )
-        client.upload_file(str(p), "photos", f"raw/sub/p{i}.jpg")
-    client.put_object(Bucket="photos", Key="raw/broken.jpg", Body=b"\xff\xd8\xff\xe0garbage")
-    yield {"endpoint": endpoint, "env": env, "client": client}
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def s3_server(tmp_path_factory, photo_writer, s3_server_factory):
+    with s3_server_factory(SECRET, KEY_ID) as (endpoint, client):
+        env = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        env |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+        client.create_bucket(Bucket="photos")
+        client.create_bucket(Bucket="curated")
+        local = tmp_path_factory.mktemp("s3src")
+        for i in range(4):
+            p = photo_writer(
+                local / f"p{i}.jpg",
+                seed=200 + i,
+                width=640,
+                height=600,
+                f_number=1.8,
+                focal_mm=50.0,
+            )
+            client.upload_file(str(p), "photos", f"raw/sub/p{i}.jpg")
+        client.put_object(Bucket="photos", Key="raw/broken.jpg", Body=b"\xff\xd8\xff\xe0garbage")
+        yield {"endpoint": endpoint, "env": env, "client": client}
 
 
 def test_s3_listing_passes_and_parts(s3_server):
