@@ -83,7 +83,8 @@ def bench_pass1(n_files: int, repeats: int) -> float:
 
     from curate.config import load_config
     from curate.job import run_shards
-    from curate.listing import list_inputs, shards
+    from curate.listing import list_inputs
+    from curate.spill import spill_listing
     from manifests.uri import file_path
 
     folder = Path(tempfile.mkdtemp(prefix="cbench"))
@@ -94,14 +95,18 @@ def bench_pass1(n_files: int, repeats: int) -> float:
         cfg = load_config(None, ["filters.min_short_side_px=100000"])
         entries = list_inputs([str(folder)], cfg.listing.extensions).entries
         workers = int(ray.cluster_resources()["CPU"])
-        shard_lists = shards(entries, cfg.listing.shard_size)
-        todo = list(range(len(shard_lists)))
+        # the job reads each shard from its spilled listing (curate.spill), as the job does
+        spilled = folder.parent / f"{folder.name}-listing.parquet"
+        listing = spill_listing(
+            [str(folder)], cfg.listing.extensions, str(spilled), cfg.listing.shard_size
+        )
+        todo = list(range(listing.n_shards))
         paths = [file_path(e.uri) for e in entries]
 
         def job_pass1() -> float:
             out = tempfile.mkdtemp(prefix="cbout", dir=folder.parent)
             try:
-                timing = run_shards(out, todo, shard_lists, cfg, [], None, progress=False)
+                timing = run_shards(out, todo, listing, cfg, [], None, progress=False)
             finally:
                 shutil.rmtree(out, ignore_errors=True)
             return timing["pass1"]["seconds"]
@@ -113,12 +118,13 @@ def bench_pass1(n_files: int, repeats: int) -> float:
             plain.append(plain_loop(paths, cfg.exif.head_bytes))
             ray_s.append(job_pass1())
         p, r = min(plain), min(ray_s)
-        print(f"pass 1 over {len(paths)} files ({len(shard_lists)} shards, {workers} CPUs):")
+        print(f"pass 1 over {len(paths)} files ({listing.n_shards} shards, {workers} CPUs):")
         print(f"  plain exifread loop : {len(paths) / p:8.0f} files/s  (best of {repeats})")
         print(f"  Ray job pass 1      : {len(paths) / r:8.0f} files/s  (incl. EXIF derive+filters)")
         return p / r
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        (folder.parent / f"{folder.name}-listing.parquet").unlink(missing_ok=True)
 
 
 def bench_clip(model_name: str, n_images: int, batch_size: int, threads: int) -> float:

@@ -52,7 +52,7 @@ def sweep_spec(spec, f_numbers):
     return replace(spec, dof=dofs)
 
 
-def render_sweep(meta: dict, f_numbers, samples: int, tmp: Path):
+def render_sweep(meta: dict, f_numbers, samples: int, tmp: Path, photos=None):
     """Render one scene's sweep; returns (AIF [0,1], K values, images [0,1] (the AIF first),
     depth, focus distance)."""
     from PIL import Image
@@ -65,7 +65,7 @@ def render_sweep(meta: dict, f_numbers, samples: int, tmp: Path):
     spec = sweep_spec(SceneSpec.from_dict(meta["spec"]), f_numbers)
     rs = meta["render_settings"]
     settings = RenderSettings(samples=samples, denoise=rs["denoise"], light_tree=rs["light_tree"])
-    out = render_scene_to_disk(spec, tmp, settings)
+    out = render_scene_to_disk(spec, tmp, settings, photos=photos)
     base = tmp / "scenes" / f"{spec.scene_id:06d}"
 
     def rgb(name):
@@ -145,12 +145,19 @@ def main(argv=None) -> int:
         from train.benchmark import Model
 
         model = Model(a.bokeh, "bokehnet")
+    photos = None  # photographic scenes re-render from the set's own pool (OUT/pool.json)
+    if (Path(a.data) / "pool.json").is_file():
+        from synth.pool import PhotoCache, pool_from_index
+
+        photos = PhotoCache(pool_from_index(Path(a.data) / "pool.json"))
     rows, strip, t0 = [], [], time.perf_counter()
     for i, path in enumerate(metas):
         meta = json.loads(path.read_text())
         samples = a.samples or meta["render_settings"]["samples"]
         with tempfile.TemporaryDirectory(prefix="ksweep-") as tmp:
-            aif, ks, cycles, depth, focus_m = render_sweep(meta, f_numbers, samples, Path(tmp))
+            aif, ks, cycles, depth, focus_m = render_sweep(
+                meta, f_numbers, samples, Path(tmp), photos
+            )
         disp = optics.disparity_from_depth(depth)
         ref = [np.asarray(optics.render_bokeh(aif, disp, k, 1.0 / focus_m, srgb=True)) for k in ks]
         sweeps = {"cycles": cycles, "reference": ref}

@@ -34,11 +34,13 @@ def main() -> None:
 
     from synth.config import load_config
     from synth.launch import Job, run_shard_local
+    from synth.pool import load_pool
 
     cfg = load_config(resolution_px=a.resolution, samples=a.samples)
+    pool = load_pool(None) if cfg.scene.kinds.needs_photos else None  # the default kinds' photos
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench"
-        job = Job(cfg=cfg, out=out, n_scenes=a.scenes, threads=a.threads)
+        job = Job(cfg=cfg, out=out, n_scenes=a.scenes, threads=a.threads, pool=pool)
         import bpy  # noqa: F401  (import cost is start-up, not per-scene work)
 
         t0, c0 = time.perf_counter(), cpu_s()

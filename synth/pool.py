@@ -265,6 +265,18 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
     )
 
 
+def pool_from_index(path: Path) -> PhotoPool:
+    """The pool a rendered set was built from, as its ``pool.json`` lists it (photos read again
+    from their URIs by :class:`PhotoCache`, which checks each one's SHA-256): for tools that
+    render a set's specs again (``bench/cycles_k_sweep.py``)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        photos = tuple(PoolPhoto(**p) for p in doc["photo_list"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PoolError(f"{path}: not a pool index ({type(e).__name__})") from None
+    return PhotoPool(source=str(path), photos=tuple(sorted(photos, key=lambda p: p.photo_id)))
+
+
 class PhotoCache:
     """Decoded pool photos for one worker process: a few kept, least recently used dropped."""
 
