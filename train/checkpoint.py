@@ -281,6 +281,31 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def run_folder(path: Path) -> Path:
+    """The run folder of ``path``: itself, or the run a checkpoint folder belongs to."""
+    path = Path(path)
+    ckpt = checkpoint_of(path)
+    return path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
+
+
+def read_run_config(run: Path) -> dict:
+    """A run's ``config.json`` as a dict; a broken one is one ``ValueError`` naming it
+    (``FileNotFoundError`` when there is none)."""
+    import json
+
+    path = Path(run) / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable run config ({reason})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a run config (a JSON object)")
+    return saved
+
+
 def checkpoint_of(path: Path) -> Path | None:
     """``path`` when it is a checkpoint folder, else the latest checkpoint of run folder ``path``
     (None when it has none)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import latest_checkpoint
+from train.checkpoint import latest_checkpoint, read_run_config
 from train.dist import DistContext, all_reduce_mean
 from train.heldout import evaluate_held_out
 from train.objectives import flow_matching_loss, noisy, sample_sigmas
@@ -180,15 +180,10 @@ def check_resume_settings(cfg, out: Path) -> None:
 
     from manifests.config_file import settings_changes
 
-    saved_path = out / "config.json"
     try:
-        saved = json.loads(saved_path.read_text())
+        saved = read_run_config(out)
     except FileNotFoundError:
         return
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"{saved_path}: not a readable run config ({type(e).__name__})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{saved_path}: not a run config (a JSON object)")
     new = json.loads(json.dumps(cfg.to_dict(), default=str))
     changed = [c for c in settings_changes(saved, new) if not c.startswith(RESUME_MAY_CHANGE)]
     if changed:

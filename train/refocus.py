@@ -12,7 +12,6 @@ granularity and its long edge at most the training crop times four). A BokehNet 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,7 +22,13 @@ import torch
 from PIL import Image
 
 import optics
-from train.checkpoint import checkpoint_of, load_checkpoint, read_state
+from train.checkpoint import (
+    checkpoint_of,
+    load_checkpoint,
+    read_run_config,
+    read_state,
+    run_folder,
+)
 from train.config import train_config_from_dict
 from train.heldout import defocus_maps, generate
 from train.model import build_model
@@ -34,18 +39,10 @@ def load_run(path: str | Path):
     moving-average weights when the run kept them (``optim.ema_decay > 0``); a shape LoRA
     (``model.base_lora``) loads over its base, which must be the file it was trained on."""
     path = Path(path)
-    ckpt = checkpoint_of(path)
-    run = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
+    ckpt, run = checkpoint_of(path), run_folder(path)
     if ckpt is None or not (run / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
-    try:
-        saved = json.loads((run / "config.json").read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{run / 'config.json'}: not a readable run config ({reason})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{run / 'config.json'}: not a run config (a JSON object)")
-    cfg = train_config_from_dict(saved, str(run))
+    cfg = train_config_from_dict(read_run_config(run), str(run))
     base = read_state(ckpt).get("base_lora")
     if base:  # a shape LoRA: its base where training found it (the config's path may be relative)
         cfg.model.base_lora = base["path"]
@@ -162,20 +159,18 @@ def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndar
     background; at least one finite depth, none NaN, zero or negative), with the image's aspect
     ratio within 2 % when ``image_shape`` (H, W) is given (it is resized to the working size).
     Read through the shared rule (regular file, size cap); ``ValueError`` naming the file."""
-    import io
-
-    from manifests.io import npy_header_problem
+    from manifests.io import npy_from_bytes
     from manifests.uri import read_bytes
 
     try:
         data = read_bytes(path)
     except OSError as e:
         raise ValueError(f"{path}: cannot read the depth map ({e.strerror or e})") from None
-    problem = npy_header_problem(data)
-    if problem:
-        raise ValueError(f"{path}: not a .npy depth map ({problem})")
-    depth = np.load(io.BytesIO(data), allow_pickle=False)
-    why = optics.depth_problem(depth) if isinstance(depth, np.ndarray) else "not an array"
+    try:
+        depth = npy_from_bytes(data, path)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a .npy depth map ({str(e)[len(path) + 2 :]})") from None
+    why = optics.depth_problem(depth)
     if why:
         raise ValueError(f"{path}: {why}")
     if image_shape is not None:
@@ -234,12 +229,9 @@ def _check_networks(deblur_run, bokeh_run) -> None:
         ("--deblur", deblur_run, "deblurnet"),
         ("--bokeh", bokeh_run, "bokehnet"),
     ):
-        path = Path(run)
-        ckpt = checkpoint_of(path)
-        folder = path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
         try:
-            network = json.loads((folder / "config.json").read_text()).get("network", "deblurnet")
-        except (OSError, ValueError, AttributeError):
+            network = read_run_config(run_folder(run)).get("network", "deblurnet")
+        except (OSError, ValueError):
             continue  # load_run says what is wrong with the folder
         if network != want:
             raise ValueError(f"{flag} {run}: a {network} run; {flag} takes a {want} run")
