@@ -85,7 +85,7 @@ def bench_pass1(n_files: int, repeats: int) -> float:
     from curate.job import run_shards
     from curate.listing import list_inputs
     from curate.spill import spill_listing
-    from manifests.uri import file_path
+    from infra.uri import file_path
 
     folder = Path(tempfile.mkdtemp(prefix="cbench"))
     try:

@@ -2,7 +2,7 @@
 
 Every key has a default that runs on a laptop; a TOML file overrides any subset, and
 ``--set section.key=value`` on the command line overrides the file (the shared mechanism of
-``manifests.config_file``). Unknown keys, wrong types, numbers outside their range (every number
+``infra.config_file``). Unknown keys, wrong types, numbers outside their range (every number
 has one; NaN and infinity are refused) and a CLIP checkpoint that is not a weights file are
 one-line errors before any work starts (a typo must not silently fall back to a default). See
 docs/curate.md for the meaning of each key.
@@ -18,8 +18,9 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from curate.filters import F_NUMBER_RANGE, FOCAL_LENGTH_RANGE_MM, PLAUSIBLE
-from manifests.config_file import ConfigError, ConfigModel, ConfigRule, load_config_file
-from manifests.uri import read_bytes
+from infra.config_file import ConfigError, ConfigModel, ConfigRule, load_config_file
+from infra.numbers import Int, Real
+from infra.uri import read_bytes
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "default.toml"
 
@@ -31,31 +32,20 @@ __all__ = ["DEFAULT_CONFIG", "IMAGE_EXTENSIONS", "ConfigError", "CurateConfig", 
 PromptPair = Annotated[list[str], Field(min_length=2, max_length=2)]
 
 
-def int_in(lo: int, hi: int):
-    """An integer in ``[lo, hi]``."""
-    return Annotated[int, Field(ge=lo, le=hi)]
-
-
-def finite_in(lo: float, hi: float, *, above: bool = False):
-    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``above``); an int is accepted."""
-    low = {"gt": lo} if above else {"ge": lo}
-    return Annotated[float, Field(le=hi, allow_inf_nan=False, **low)]
-
-
-F_NUMBER = finite_in(*F_NUMBER_RANGE)
-F_NUMBER_EQ = finite_in(*PLAUSIBLE["f_number_equivalent"][1:3])
-FOCAL_LENGTH_MM = finite_in(0.0, FOCAL_LENGTH_RANGE_MM[1])
+F_NUMBER = Real(*F_NUMBER_RANGE)
+F_NUMBER_EQ = Real(*PLAUSIBLE["f_number_equivalent"][1:3])
+FOCAL_LENGTH_MM = Real(0.0, FOCAL_LENGTH_RANGE_MM[1])
 MAX_SIDE_PX = 1_000_000
 
 
 class ListingConfig(ConfigModel):
     extensions: list[str] = Field(default_factory=lambda: list(IMAGE_EXTENSIONS))
-    shard_size: int_in(1, 1_000_000) = 256  # files per shard (one Ray task per shard, pass)
+    shard_size: Int(1, 1_000_000) = 256  # files per shard (one Ray task per shard, pass)
 
 
 class ExifConfig(ConfigModel):
     # pass 1 reads only this many bytes (a ranged GET on object stores)
-    head_bytes: int_in(4096, 64 * 2**20) = 131072
+    head_bytes: Int(4096, 64 * 2**20) = 131072
 
 
 class FilterConfig(ConfigModel):
@@ -64,7 +54,7 @@ class FilterConfig(ConfigModel):
     require_sensor_width: bool = False  # True: reject photos whose N_eq cannot be computed
     min_focal_length_mm: FOCAL_LENGTH_MM = 1.0
     max_focal_length_mm: FOCAL_LENGTH_MM = 2000.0
-    min_short_side_px: int_in(0, MAX_SIDE_PX) = 512
+    min_short_side_px: Int(0, MAX_SIDE_PX) = 512
 
     @model_validator(mode="after")
     def _focal_range(self):
@@ -80,20 +70,20 @@ class FilterConfig(ConfigModel):
 class DecodeConfig(ConfigModel):
     # decompression-bomb limits, judged on the header before any pixel is decoded:
     # full-resolution pixels (2 GP keeps every side within int32)
-    max_pixels: int_in(1, 2_000_000_000) = 200_000_000
+    max_pixels: Int(1, 2_000_000_000) = 200_000_000
     # the decoded bitmap (pixels x bytes per pixel, at least 3) must fit this budget, in MiB
-    max_bitmap_mb: int_in(1, 1_048_576) = 1024
+    max_bitmap_mb: Int(1, 1_048_576) = 1024
     # a bitmap above ratio_floor_mb MiB may be at most max_expansion_ratio x the file size
-    ratio_floor_mb: int_in(0, 1_048_576) = 256
-    max_expansion_ratio: finite_in(1.0, 1e9) = 250.0
-    analysis_long_edge_px: int_in(32, 8192) = 512  # quality signals and hashes work at this size
+    ratio_floor_mb: Int(0, 1_048_576) = 256
+    max_expansion_ratio: Real(1.0, 1e9) = 250.0
+    analysis_long_edge_px: Int(32, 8192) = 512  # quality signals and hashes work at this size
 
 
 class QualityConfig(ConfigModel):
-    grid: int_in(1, 32) = 4  # sharpness is measured in grid x grid regions
+    grid: Int(1, 32) = 4  # sharpness is measured in grid x grid regions
     # below: rejected as low_quality (0 disables); a Laplacian variance of 8-bit luma is < 4.2e6
-    min_sharpness: finite_in(0.0, 1e7) = 0.0
-    max_exposure_clipping: finite_in(0.0, 1.0) = 1.0  # above: rejected as low_quality (1 disables)
+    min_sharpness: Real(0.0, 1e7) = 0.0
+    max_exposure_clipping: Real(0.0, 1.0) = 1.0  # above: rejected as low_quality (1 disables)
 
 
 class ClipConfig(ConfigModel):
@@ -102,9 +92,9 @@ class ClipConfig(ConfigModel):
     # pydantic reserves for itself, hence the attribute name)
     model_config_file: str = Field("", alias="model_config")
     checkpoint: str = ""  # local state_dict file; empty: CLIP columns stay null
-    batch_size: int_in(1, 65536) = 32
-    actors: int_in(0, 4096) = 0  # 0: one per GPU when the cluster has GPUs, else 1
-    cpus_per_actor: finite_in(0.0, 1024.0, above=True) = 1.0
+    batch_size: Int(1, 65536) = 32
+    actors: Int(0, 4096) = 0  # 0: one per GPU when the cluster has GPUs, else 1
+    cpus_per_actor: Real(0.0, 1024.0, above=True) = 1.0
     quality_prompts: PromptPair = Field(
         default_factory=lambda: [
             "a high quality, well exposed, professional photo",
@@ -129,12 +119,12 @@ class ClipConfig(ConfigModel):
 
 
 class DedupConfig(ConfigModel):
-    phash_max_distance: int_in(0, 64) = 4  # Hamming distance (of 64 bits) for a near duplicate
+    phash_max_distance: Int(0, 64) = 4  # Hamming distance (of 64 bits) for a near duplicate
 
 
 class SplitConfig(ConfigModel):
-    val_fraction: finite_in(0.0, 1.0) = 0.05
-    test_fraction: finite_in(0.0, 1.0) = 0.05
+    val_fraction: Real(0.0, 1.0) = 0.05
+    test_fraction: Real(0.0, 1.0) = 0.05
 
     @model_validator(mode="after")
     def _fractions(self):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageOps
 
-from manifests.images import (  # noqa: F401  (DecodeLimits, MB, bitmap_bytes: curate's names too)
+from infra.images import (  # noqa: F401  (DecodeLimits, MB, bitmap_bytes: curate's names too)
     MB,
     MODE_BYTES,
     DecodeLimits,
@@ -91,7 +91,7 @@ def check_bomb(
     width: int, height: int, bytes_per_pixel: int, file_bytes: int, limits: DecodeLimits
 ) -> None:
     """Raise ``DecodeError('decompression_bomb', ...)`` when the header describes a bitmap the
-    limits refuse (:func:`manifests.images.bomb_problem`, the rule every stage shares); a
+    limits refuse (:func:`infra.images.bomb_problem`, the rule every stage shares); a
     one-line detail gives the numbers."""
     problem = bomb_problem(width, height, bytes_per_pixel, file_bytes, limits)
     if problem:

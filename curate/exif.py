@@ -1,35 +1,27 @@
 """Pass 1: EXIF fields from the first bytes of a file, and what optics derives from them.
 
-An ExifTool-rule reader, with ``exifread.process_file(..., details=False)`` (MakerNotes skipped:
-22x faster) where it finds a problem, on the head of the file. Facts this module encodes
-(docs/architecture.md section 6):
-
-- a rational ``0/0`` (exifread returns it as 0) and any zero or non-finite value is *missing*;
-- the f-number is ``FNumber``, else APEX ``ApertureValue``: ``N = 2^(Av/2)`` (an Av so large
-  that ``N`` overflows gives ``inf``; ``-5000`` gives ``0.0``: this module reports what the file
-  says, ``filters.check_plausible`` rejects what no lens can be);
-- ``Make``/``Model`` live in IFD0, but some phones put them in the EXIF IFD;
-- a truncated file yields partial tags silently, so pass 2 must still decode the image;
-- HEIF/TIFF may keep their EXIF past the head: with no tags found there, or an EXIF block that
-  runs past the head (any format), the caller re-reads the whole file (``needs_full_read``).
-
 The EXIF block is located by ``curate.exifblock`` (JPEG APP1, HEIF ``Exif`` item, WebP/PNG
 chunk, TIFF) and read first by ``curate.exifblock.read_exif_block``, which follows ExifTool's
 rules (every entry and value inside the block is kept, the rest dropped) and is about 7x faster
 than exifread on the same block (it decodes only the tags curate uses). When that reader reports
 a problem (a table or value past the block's end, a bad offset) or leaves Make, Model, the
-f-number or the focal length missing, exifread parses the block alone (so it cannot read on past
-a block that ends early) and the two are merged as before: exifread's values, the tolerant
-reader's where exifread has none, the tolerant reader's alone when exifread read past the end.
-Both agree with exiftool on every reference file (``tests/curate/test_exif.py``). Strings are
-reported as ``exiftool -j`` prints them (see ``_text``).
+f-number or the focal length missing, ``exifread.process_file(..., details=False)`` (MakerNotes
+skipped: 22x faster) parses the block alone (so it cannot read on past a block that ends early)
+and the two are merged: exifread's values, the tolerant reader's where exifread has
+none, the tolerant reader's alone when exifread read past the end. Both agree with exiftool on
+every reference file (``tests/curate/test_exif.py``); tags become values by the rules of
+``curate.exiffields`` (missing values, FNumber else ApertureValue, strings as ``exiftool -j``
+prints them). A truncated file yields partial tags silently, so pass 2 must still decode the
+image. HEIF/TIFF may keep their EXIF past the head: with no tags found there, or an EXIF block
+that runs past the head (any format), the caller re-reads the whole file (``needs_full_read``).
 
 Derived values (``derive``): sensor width and its source via ``optics.sensor_width_from_exif``
 (the focal-plane route uses ExifImageWidth, else the header width), crop ``36/w``,
 ``N_eq = N·crop``, ``pixel_ratio = max(W, H)/w``.
 
 ``python -m curate.exif FILE... --json`` prints one JSON object per line per file.
-Imports exifread, Pillow (header sizes only), optics and curate.exifblock; never Ray or torch.
+Imports exifread, Pillow (header sizes only), optics, ``curate.exifblock`` and
+``curate.exiffields``; never Ray or torch.
 """
 
 from __future__ import annotations
@@ -38,13 +30,19 @@ import argparse
 import io
 import json
 import logging
-import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import exifread
 
-from curate.exifblock import PERL_SPACE, find_exif_block, read_exif_block
+from curate.exifblock import find_exif_block, read_exif_block
+from curate.exiffields import (
+    ExifFields,
+    block_unsound,
+    fields_from_tags,
+    merge_fields,
+    misses_required,
+)
 from optics import crop_factor, f_number_equivalent, pixel_ratio, sensor_width_from_exif
 
 logging.getLogger("exifread").setLevel(logging.ERROR)  # it logs every odd tag as a warning
@@ -70,94 +68,8 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-@dataclass
-class ExifFields:
-    """The EXIF values curate uses; ``None`` means missing (absent, 0/0, zero or non-finite)."""
-
-    has_exif: bool = False
-    make: str | None = None
-    model: str | None = None
-    lens_model: str | None = None
-    f_number: float | None = None
-    f_number_source: str | None = None  # "FNumber" or "ApertureValue"
-    aperture_value: float | None = None  # the APEX Av, when the f-number came from it
-    focal_length_mm: float | None = None
-    focal_length_35mm: float | None = None
-    focal_plane_x_resolution: float | None = None
-    focal_plane_resolution_unit: int | None = None
-    exif_image_width_px: int | None = None
-    orientation: int | None = None
-    capture_time: str | None = None
-    # the EXIF block runs past the end of the bytes parsed (a head): re-read the whole file
-    block_cut: bool = False
-
-
 class ExifReadError(ValueError):
     """exifread failed on the bytes (a malformed EXIF block)."""
-
-
-def _number(tag) -> float | None:
-    """First value of a tag as a float; 0/0, zero, negative and non-finite are missing."""
-    if tag is None:
-        return None
-    values = getattr(tag, "values", None)
-    if isinstance(values, (list, tuple)):
-        if not values:
-            return None
-        v = values[0]
-    else:
-        v = values
-    den = getattr(v, "denominator", getattr(v, "den", 1))
-    if den == 0:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return x if math.isfinite(x) and x > 0 else None
-
-
-def _signed(tag) -> float | None:
-    """Like ``_number`` but keeps zero and negative values (APEX values may be <= 0)."""
-    if tag is None or not getattr(tag, "values", None):
-        return None
-    v = tag.values[0]
-    if getattr(v, "denominator", getattr(v, "den", 1)) == 0:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-ASCII_TYPE = 2
-_BAD_BYTES = {c: "?" for c in range(0xDC80, 0xDD00)}  # undecodable bytes (surrogateescape)
-
-
-def _text(tag, rstrip: bool = False) -> str | None:
-    """A string tag as ``exiftool -j`` prints it: up to its first NUL (exifread cuts there, as
-    ExifTool does), NULs dropped, invalid UTF-8 bytes as ``?``, trailing whitespace removed only
-    with ``rstrip`` (ExifTool's ``RawConv`` of Make and Model; LensModel keeps it). None when
-    missing, blank, or stored with another type: exifread prints an UNDEFINED or BYTE Make as a
-    Python list, so the tolerant reader (``curate.exifblock``) reads it as ExifTool does."""
-    if tag is None or getattr(tag, "field_type", ASCII_TYPE) != ASCII_TYPE:
-        return None
-    values = getattr(tag, "values", tag)
-    if isinstance(values, bytes):  # exifread keeps bytes it cannot decode as UTF-8
-        values = values.decode("utf-8", "surrogateescape").translate(_BAD_BYTES)
-    text = str(values)
-    if rstrip:  # before the NULs go: "Canon \0" stays "Canon " in ExifTool too
-        text = text.rstrip(PERL_SPACE)
-    text = text.replace("\x00", "")
-    return text if text.strip() else None
-
-
-def _first(tags: dict, *names: str):
-    for n in names:
-        if n in tags:
-            return tags[n]
-    return None
 
 
 def _process(data: bytes) -> dict:
@@ -167,22 +79,14 @@ def _process(data: bytes) -> dict:
         raise ExifReadError(f"malformed EXIF block ({type(e).__name__}: {e})") from None
 
 
-def apex_f_number(av: float) -> float:
-    """``N = 2^(Av/2)``; ``inf`` where that overflows a float (Av above ~2046)."""
-    try:
-        return 2.0 ** (av / 2.0)
-    except OverflowError:
-        return math.inf
-
-
 def parse_exif(data: bytes) -> ExifFields:
     """EXIF fields of a file's bytes (its head or the whole file)."""
     block = find_exif_block(data)
     tiff = block.tiff if block is not None else b""
     if tiff:  # the ExifTool-rule reader first: 7x faster than exifread on the same block
         problems: list[tuple[str, str]] = []
-        fast = _fields(read_exif_block(tiff, problems))
-        if not problems and not _missed(fast):
+        fast = fields_from_tags(read_exif_block(tiff, problems))
+        if not problems and not misses_required(fast):
             fast.block_cut = block.cut
             return fast
     error = None
@@ -190,13 +94,13 @@ def parse_exif(data: bytes) -> ExifFields:
         tags = _process(tiff or data)
     except ExifReadError as e:
         tags, error = {}, e
-    fields = _fields(tags)
-    unsound = bool(tiff) and _block_unsound(tiff, tags)
-    if tiff and (error is not None or unsound or _missed(fields)):
+    fields = fields_from_tags(tags)
+    unsound = bool(tiff) and block_unsound(tiff, tags)
+    if tiff and (error is not None or unsound or misses_required(fields)):
         problems: list[tuple[str, str]] = []
-        tolerant = _fields(read_exif_block(tiff, problems))
+        tolerant = fields_from_tags(read_exif_block(tiff, problems))
         # exifread's values from a block that ends early may be bytes it read as offsets 0
-        fields = tolerant if unsound or error is not None else _merge(fields, tolerant)
+        fields = tolerant if unsound or error is not None else merge_fields(fields, tolerant)
         if error is not None and problems:
             error = ExifReadError(f"malformed EXIF block ({problems[0][1]})")
         # a TIFF file's block is the bytes read: an IFD or value past them lies past the head
@@ -206,96 +110,6 @@ def parse_exif(data: bytes) -> ExifFields:
     if error is not None and not fields.has_exif and not fields.block_cut:
         raise error  # (a block cut by the end of a head is read again from the whole file)
     return fields
-
-
-_USED_TAGS = (
-    "Image Make", "EXIF Make", "Image Model", "EXIF Model", "EXIF LensModel", "Image LensModel",
-    "EXIF FNumber", "Image FNumber", "EXIF ApertureValue", "Image ApertureValue",
-    "EXIF FocalLength", "Image FocalLength", "EXIF FocalLengthIn35mmFilm",
-    "EXIF FocalPlaneXResolution", "EXIF FocalPlaneResolutionUnit", "EXIF ExifImageWidth",
-    "Image Orientation",
-)  # fmt: skip
-
-
-def _block_unsound(tiff: bytes, tags: dict) -> bool:
-    """The block ends before IFD0's or the EXIF IFD's entry table, or before a value curate
-    reads (exifread then reads zeros: offset 0, the TIFF header as a Make), or such a value
-    points into the TIFF header (ExifTool: "Suspicious offset", dropped)."""
-    n = len(tiff)
-    if n < 8 or tiff[:2] not in (b"II", b"MM"):
-        return False
-    order = "<" if tiff[:2] == b"II" else ">"
-    starts = [int.from_bytes(tiff[4:8], "little" if order == "<" else "big")]
-    pointer = tags.get("Image ExifOffset")
-    if pointer is not None and getattr(pointer, "values", None):
-        starts.append(pointer.values[0])
-    for start in starts:
-        if not isinstance(start, int) or start + 2 > n:
-            return True
-        count = int.from_bytes(tiff[start : start + 2], "little" if order == "<" else "big")
-        if start + 2 + 12 * count > n:
-            return True
-    for name in _USED_TAGS:
-        tag = tags.get(name)
-        if tag is None:
-            continue
-        offset, length = getattr(tag, "field_offset", 8), getattr(tag, "field_length", 0)
-        if offset + length > n or (length > 4 and offset < 8):  # past the end, in the header
-            return True
-    return False
-
-
-def _missed(fields: ExifFields) -> bool:
-    """exifread left out a value the filters need (or read it with a type it cannot print)."""
-    return None in (fields.make, fields.model, fields.f_number, fields.focal_length_mm)
-
-
-def _merge(first: ExifFields, second: ExifFields) -> ExifFields:
-    """``first``'s values, with ``second``'s where ``first`` has none (an FNumber beats an
-    f-number derived from ApertureValue)."""
-    out = ExifFields(**{k: v for k, v in asdict(first).items()})
-    for key, value in asdict(second).items():
-        if getattr(out, key) is None and value is not None:
-            setattr(out, key, value)
-    if first.f_number_source != "FNumber" and second.f_number_source == "FNumber":
-        out.f_number, out.f_number_source, out.aperture_value = second.f_number, "FNumber", None
-    out.has_exif = first.has_exif or second.has_exif
-    return out
-
-
-def _fields(tags: dict) -> ExifFields:
-    tags = {k: v for k, v in (tags or {}).items() if not k.startswith(("Thumbnail ", "JPEGThumb"))}
-    if not tags:
-        return ExifFields()
-    out = ExifFields(has_exif=True)
-    out.make = _text(_first(tags, "Image Make", "EXIF Make"), rstrip=True)
-    out.model = _text(_first(tags, "Image Model", "EXIF Model"), rstrip=True)
-    out.lens_model = _text(_first(tags, "EXIF LensModel", "Image LensModel"))
-    n = _number(_first(tags, "EXIF FNumber", "Image FNumber"))
-    if n is not None:
-        out.f_number, out.f_number_source = n, "FNumber"
-    else:
-        av = _signed(_first(tags, "EXIF ApertureValue", "Image ApertureValue"))
-        if av is not None:
-            out.f_number, out.f_number_source = apex_f_number(av), "ApertureValue"
-            out.aperture_value = av
-    out.focal_length_mm = _number(_first(tags, "EXIF FocalLength", "Image FocalLength"))
-    out.focal_length_35mm = _number(
-        _first(tags, "EXIF FocalLengthIn35mmFilm", "Image FocalLengthIn35mmFilm")
-    )
-    out.focal_plane_x_resolution = _number(
-        _first(tags, "EXIF FocalPlaneXResolution", "Image FocalPlaneXResolution")
-    )
-    unit = _number(_first(tags, "EXIF FocalPlaneResolutionUnit", "Image FocalPlaneResolutionUnit"))
-    out.focal_plane_resolution_unit = int(unit) if unit is not None else None
-    width = _number(_first(tags, "EXIF ExifImageWidth", "Image ExifImageWidth"))
-    out.exif_image_width_px = int(width) if width is not None else None
-    orientation = _number(_first(tags, "Image Orientation", "EXIF Orientation"))
-    if orientation is not None and 1 <= orientation <= 8:
-        out.orientation = int(orientation)
-    capture = _text(_first(tags, "EXIF DateTimeOriginal", "Image DateTime"))
-    out.capture_time = capture.strip() if capture else None
-    return out
 
 
 def needs_full_read(fmt: str | None, fields: ExifFields, head_len: int, size_bytes: int) -> bool:
@@ -348,7 +162,7 @@ def header_size_px(data: bytes) -> tuple[int, int] | None:
         return (w, h) if w > 0 and h > 0 else None
     from PIL import Image
 
-    from manifests.images import register_heif
+    from infra.images import register_heif
 
     register_heif()
     try:

@@ -23,8 +23,8 @@ which it processes from memory, without re-reading the file:
   taken whole; a single UNDEFINED byte and BYTE arrays are numbers (ExifTool prints a BYTE Make
   as ``"67 97 110 111 110 0"``);
 - strings are returned as read (invalid UTF-8 bytes as ``?``, as ``exiftool -j`` prints them);
-  ``curate.exif._text`` then removes Make's and Model's trailing whitespace (their ``RawConv``)
-  and the NULs (``exiftool -j`` drops them), in that order.
+  ``curate.exiffields._text`` then removes Make's and Model's trailing whitespace (their
+  ``RawConv``) and the NULs (``exiftool -j`` drops them), in that order.
 
 Only the tags curate uses are returned, under exifread's names (``Image Make``, ``EXIF FNumber``)
 as :class:`Tag` values with exifread's ``values``/``printable``/``field_type``. Pure Python.
@@ -59,8 +59,8 @@ TAG_NAMES = {
 }
 EXIF_IFD_POINTER = 0x8769
 STRING_TAGS = {0x010F, 0x0110, 0xA434}  # Make, Model, LensModel
-RSTRIP_TAGS = {0x010F, 0x0110}  # ExifTool's RawConv '$val =~ s/\s+$//' (Make, Model)
 PERL_SPACE = " \t\n\r\f\v"
+BAD_BYTES = {c: "?" for c in range(0xDC80, 0xDD00)}  # undecodable bytes (surrogateescape)
 
 
 @dataclass
@@ -302,7 +302,4 @@ def _value(tiff: bytes, order: str, ptr: int, fmt: int, cnt: int, size: int, tag
 
 def _exiftool_text(raw: bytes, tag: int) -> str:
     """A string value's bytes as text, invalid UTF-8 bytes as ``?`` (ExifTool's FixUTF8)."""
-    return raw.decode("utf-8", "surrogateescape").translate(_BAD_BYTES)
-
-
-_BAD_BYTES = {c: "?" for c in range(0xDC80, 0xDD00)}  # undecodable bytes (surrogateescape)
+    return raw.decode("utf-8", "surrogateescape").translate(BAD_BYTES)

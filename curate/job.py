@@ -48,9 +48,10 @@ from curate.listing import ListingError  # noqa: E402
 from curate.lock import OutLock  # noqa: E402
 from curate.stats import job_stats, rate, read_reject_reasons  # noqa: E402
 from curate.summary import PLOT_COLUMNS, text_summary  # noqa: E402
+from infra.config_file import add_set_argument, integer  # noqa: E402
+from infra.progress import progress_bar  # noqa: E402
+from infra.ray_start import start_ray  # noqa: E402
 from manifests import ManifestError, read_table  # noqa: E402
-from manifests.config_file import add_set_argument, integer  # noqa: E402
-from manifests.progress import progress_bar  # noqa: E402
 
 
 class JobError(RuntimeError):
@@ -298,32 +299,6 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
 # ---- command line -------------------------------------------------------------------------------
 
 
-def _init_ray(a) -> bool:
-    """Join a cluster (RAY_ADDRESS or --ray-address), else start a private one. True: started."""
-    address = a.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-        return False
-    # Local workers must import curate/manifests/optics from this checkout.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # address="local": always a new Ray, never a cluster an address file left behind points at
-    kwargs = {
-        "address": "local",
-        "include_dashboard": False,
-        "_node_ip_address": "127.0.0.1",
-        "log_to_driver": False,
-    }
-    if a.num_cpus:
-        kwargs["num_cpus"] = a.num_cpus
-    if a.ray_temp_dir:
-        kwargs["_temp_dir"] = a.ray_temp_dir
-    ray.init(**kwargs)
-    return True
-
-
 MAX_CPUS = 4096  # --num-cpus of a local Ray: one machine's cores, generously (Ray takes any)
 
 
@@ -376,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         except (JobError, ManifestError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-        started = _init_ray(a)
+        started = start_ray(
+            a.address, num_cpus=a.num_cpus, temp_dir=a.ray_temp_dir, log_to_driver=False
+        )
         try:
             stats = execute(
                 out, listing, cfg, progress=not a.no_progress, lock=lock, t_start=t_start

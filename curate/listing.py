@@ -2,7 +2,7 @@
 
 Every input becomes an ``Entry(uri, size_bytes)``, or a ``Rejected(uri, reason, detail)`` when
 the listing itself must turn it down. Local files get RFC 8089 ``file://`` URIs (absolute,
-percent-encoded by ``manifests.uri.file_uri``: any name, non-UTF-8 bytes included, round-trips),
+percent-encoded by ``infra.uri.file_uri``: any name, non-UTF-8 bytes included, round-trips),
 object-store files keep their ``s3://bucket/key`` form, so a manifest row always names its source
 without depending on the output folder. The listing is sorted by URI and cut into consecutive
 shards of ``shard_size``: shard ``k`` is ``entries[k·size : (k+1)·size]``, deterministic for a
@@ -26,7 +26,7 @@ anyway is no input (its files are listed once, under their real paths).
 
 Object stores are listed through ``pyarrow.fs`` (a prefix has no links); credentials come from
 the standard environment and config files, never from a URI here. URIs are resolved and read by
-``manifests.uri``. Imports pyarrow and ``manifests`` only.
+``infra.uri``. Imports pyarrow and ``infra`` only.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from urllib.parse import quote_from_bytes
 
 import pyarrow.fs as pafs
 
-from manifests.uri import file_uri, read_bytes, resolve_filesystem, to_uri
+from infra.uri import file_uri, read_bytes, resolve_filesystem, to_uri
 
 
 class ListingError(ValueError):
@@ -77,7 +77,7 @@ class Listing:
 
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
     """``(filesystem, path)`` for a ``file://``, ``s3://`` or ``gs://`` URI or a local path
-    (:func:`manifests.uri.resolve_filesystem`; a location it cannot open is a ListingError)."""
+    (:func:`infra.uri.resolve_filesystem`; a location it cannot open is a ListingError)."""
     try:
         return resolve_filesystem(uri)
     except (ValueError, OSError) as e:
@@ -362,15 +362,6 @@ class _LocalWalk:
         else:
             self._reject(path, "not_a_file", f"link to {_kind(st.st_mode)}, not a file")
         return None
-
-
-def shard_count(n_entries: int, shard_size: int) -> int:
-    return (n_entries + shard_size - 1) // shard_size
-
-
-def shards(entries: list[Entry], shard_size: int) -> list[list[Entry]]:
-    """Consecutive slices of the sorted listing: shard k holds entries[k*size:(k+1)*size]."""
-    return [entries[k : k + shard_size] for k in range(0, len(entries), shard_size)]
 
 
 def read_head(uri: str, n_bytes: int, fs_cache: dict | None = None) -> bytes:

@@ -39,8 +39,8 @@ from datetime import UTC, datetime
 import pyarrow.fs as pafs
 
 from curate.outputs import WORK, OutputError
-from manifests.io import pid_running
-from manifests.uri import is_uri, join, resolve_filesystem
+from infra.files import pid_running
+from infra.uri import is_uri, join, resolve_filesystem
 
 LOCK = "lock.json"
 HEARTBEAT_S = 30.0  # how often a job refreshes its lock

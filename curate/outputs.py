@@ -12,7 +12,7 @@ or dangle; FIFOs and devices) belong to no shard: they are one final part,
 ``OUT/rejects/part-list.parquet``, written once (``write_listing_rejects``). ``check_out`` refuses,
 before any work, an OUT that is a file (or lies under one) and an OUT whose ``listing.json`` or
 ``stats.json`` is not what this job writes (a JSON object), with one line naming the file.
-``write_bytes`` writes a whole file at once: locally through :func:`manifests.io.atomic_write`
+``write_bytes`` writes a whole file at once: locally through :func:`infra.files.atomic_write`
 (temp file in the same folder, then ``os.replace``), on object stores in one PUT, which they
 publish atomically; so ``stats.json`` and the summaries are never seen half-written. No Ray.
 """
@@ -26,15 +26,13 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from curate import spill
-from curate.listing import Entry
 from curate.passes import reject
 from curate.summary import html_report, plot_png
+from infra.config_file import settings_changes  # noqa: F401  (curate's name too)
+from infra.files import atomic_write
+from infra.uri import is_uri, join, resolve_filesystem
+from infra.uri import read_bytes as read_uri
 from manifests import part_exists, write_part
-from manifests.config_file import settings_changes  # noqa: F401  (curate's name too)
-from manifests.io import atomic_write
-from manifests.uri import is_uri, join, resolve_filesystem
-from manifests.uri import read_bytes as read_uri
 
 WORK = "_work"
 LISTING = "listing.json"
@@ -72,12 +70,6 @@ def read_bytes(root: str, name: str) -> bytes | None:
         return read_uri(join(root, name))
     except OSError:
         return None
-
-
-def listing_fingerprint(entries: list[Entry], shard_size: int, rejects=()) -> str:
-    """:func:`curate.spill.fingerprint` of an in-memory listing (the job's is computed while
-    its listing is spilled)."""
-    return spill.fingerprint((e.uri for e in entries), shard_size, rejects)
 
 
 def _json_object(root: str, name: str, required: tuple[str, ...] = ()) -> dict | None:
@@ -167,12 +159,6 @@ def previous_listing(out: str) -> dict | None:
     """What an earlier run left in ``OUT/_work/listing.json`` (fingerprint, settings), or None
     for a fresh OUT."""
     return _json_object(join(out, WORK), LISTING, required=("fingerprint",))
-
-
-def previous_fingerprint(out: str) -> str | None:
-    """The listing fingerprint an earlier run left in OUT, or None for a fresh OUT."""
-    previous = previous_listing(out)
-    return None if previous is None else previous["fingerprint"]
 
 
 def write_listing(out: str, fingerprint: str, n_files: int, settings: dict | None = None) -> None:

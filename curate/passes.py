@@ -21,6 +21,7 @@ import numpy as np
 from curate import exif as exif_mod
 from curate.decode import DecodeError, DecodeLimits, clip_input, decode_image
 from curate.dedup import phash, sha256_hex
+from curate.exiffields import ExifFields
 from curate.filters import Rejection, check, check_plausible, check_size
 from curate.listing import Entry, read_all, read_head
 from curate.quality import quality_signals
@@ -143,7 +144,7 @@ def pass2_one(record: dict, cfg, clip_size_px: int | None, fs_cache=None):
     low = _low_quality(signals, cfg.quality)
     if low is not None:
         return None, reject(uri, "quality", low.reason, low.detail), None
-    fields = exif_mod.ExifFields(
+    fields = ExifFields(
         has_exif=True, **{k: record.get(k) for k in EXIF_KEYS if k != "f_number_source"}
     )
     fields.f_number_source = record.get("f_number_source")

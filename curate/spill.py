@@ -7,11 +7,11 @@ most ``FAN_IN`` at a time; more are merged in rounds) into one Parquet file,
 ``OUT/_work/listing.parquet`` (shared storage: a task on any node reads its own shard). The merge
 drops repeated URIs (a file found directly and through a link, or under two inputs), writes
 shard ``k`` as row group ``k`` (``read_shard``) and computes the listing's fingerprint on the
-way (``fingerprint``: the URIs in order, the shard size and the listing's rejects). The order,
+way (a SHA-256 of the shard size, the URIs in order and the listing's rejects). The order,
 the shards and the fingerprint are those of :func:`curate.listing.list_inputs`, which sorts in
 memory. The driver keeps the counts, the rejects and one buffer or one batch per chunk. The
 file is written whole: locally as a temp file renamed into place, on object stores in one
-upload. Imports pyarrow, ``curate.listing`` and ``manifests`` only.
+upload. Imports pyarrow, ``curate.listing`` and ``infra`` only.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.listing import Entry, Rejected, scan_inputs
-from manifests.io import atomic_write
-from manifests.uri import is_uri, resolve_filesystem
+from infra.files import atomic_write
+from infra.uri import is_uri, resolve_filesystem
 
 CHUNK_ROWS = 8192  # files sorted in memory at a time
 BATCH_ROWS = 256  # rows a chunk is written and read back in (the merge holds one per chunk)
@@ -62,16 +62,10 @@ class SpilledListing:
         return min(self.shard_size, self.n_entries - k * self.shard_size)
 
 
-def fingerprint(uris: Iterable[str], shard_size: int, rejects=()) -> str:
-    """A hash of the sorted input URIs, the shard size and the listing's own rejects (URI and
-    reason; none adds nothing, so a listing without rejects keeps its earlier fingerprint)."""
-    h = hashlib.sha256(f"{shard_size}\n".encode())
-    for uri in uris:
-        h.update(uri.encode() + b"\n")
-    return _with_rejects(h, rejects)
-
-
 def _with_rejects(h, rejects) -> str:
+    """The fingerprint: ``h`` (the shard size, then each URI in order, one line each) and a line
+    per listing reject (URI and reason; none adds nothing, so a listing without rejects keeps its
+    earlier fingerprint)."""
     for r in rejects:
         h.update(f"rejected {r.reason} {r.uri}\n".encode())
     return h.hexdigest()
@@ -94,7 +88,7 @@ def spill_listing(
         while len(paths) > FAN_IN:  # merge rounds keep one batch per open chunk
             groups = [paths[i : i + FAN_IN] for i in range(0, len(paths), FAN_IN)]
             paths = [chunks.write(_merged(_read_chunk(p) for p in g)) for g in groups]
-        h = hashlib.sha256(f"{shard_size}\n".encode())  # as fingerprint(), while writing
+        h = hashlib.sha256(f"{shard_size}\n".encode())  # the fingerprint, while writing
         rows = _hashed(_merged(_read_chunk(p) for p in paths), h)
         n_entries = _write_sorted(target, rows, shard_size)
     finally:

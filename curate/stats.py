@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 from curate.config import CurateConfig
 from curate.listing import Listing
 from curate.spill import SpilledListing
+from infra.uri import join
 from manifests import check_counts, list_parts, read_table
-from manifests.uri import join
 
 
 def job_stats(

@@ -141,8 +141,8 @@ def progress_line(counts: dict[str, tuple[int, int]], elapsed_s: float) -> str:
 
 def _watch(out: Path, procs: list, steps: dict[str, int]) -> None:
     """Progress until every lane's process has ended (or one failed): stacked bars on a
-    terminal, a line every few seconds otherwise (:mod:`manifests.progress`)."""
-    from manifests.progress import LOG_INTERVAL_S, progress_bar
+    terminal, a line every few seconds otherwise (:mod:`infra.progress`)."""
+    from infra.progress import LOG_INTERVAL_S, progress_bar
 
     names = [n for lane, _, _ in procs for n in lane if not marker(out, n).is_file()]
     tty = sys.stderr.isatty()

@@ -17,50 +17,14 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+from demo.config import DemoConfig
 from demo.stages import run_stage
+from demo.training import TRAIN_LANES, train_net, train_synth_runs
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class DemoConfig:
-    out: str = "runs/demo"
-    scenes: int = 24
-    heldout_scenes: int = 8  # rendered with another dataset seed, all split "val": never trained
-    resolution_px: int = 128
-    samples: int = 16
-    deblur_steps: int = 3000
-    bokeh_steps: int = 1500
-    stage2_steps: int = 200
-    shape_scenes: int = 2  # night scenes, each DoF render through triangle, star, heart
-    shape_resolution_px: int = 256  # a shape needs discs of some size to be seen (and measured)
-    shape_samples: int = 32
-    shape_steps: int = 400  # BokehNet with the aperture-shape condition
-    photos: list[str] = field(default_factory=list)
-    depth_model: str | None = None
-    refocus_k: float = 40.0
-    train_seed: int = 0  # the seed of the three trainings (bench/demo_seeds.py varies it)
-
-    @classmethod
-    def small(cls, **kw) -> DemoConfig:
-        """Reduced size for tests: a few minutes on two cores."""
-        return cls(
-            scenes=6,
-            heldout_scenes=2,
-            resolution_px=64,
-            samples=4,
-            deblur_steps=20,
-            bokeh_steps=20,
-            stage2_steps=10,
-            shape_scenes=1,
-            shape_resolution_px=64,
-            shape_samples=4,
-            shape_steps=10,
-            **kw,
-        )
 
 
 HELDOUT_CONFIG = REPO / "synth" / "configs" / "heldout.toml"  # another seed, all "val"
@@ -182,7 +146,7 @@ def run_curate(cfg: DemoConfig, out: Path) -> dict:
 
 def _absolute(uri: str, root: Path) -> str:
     """A manifest path as an absolute URI (relative ones are under ``root``)."""
-    from manifests.uri import file_uri, is_uri
+    from infra.uri import file_uri, is_uri
 
     return uri if is_uri(uri) else file_uri((root / uri).resolve())
 
@@ -198,7 +162,7 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
         if (out / folder / "real_photos").is_dir()
         for r in read_table(out / folder, "real_photos").to_pylist()
     ]
-    from manifests.uri import FILE_SCHEME, file_path, file_uri
+    from infra.uri import FILE_SCHEME, file_path, file_uri
 
     keep = []
     scenes = (out / "synth" / "scenes").resolve()
@@ -212,63 +176,6 @@ def real_manifest_with_depth(cfg: DemoConfig, out: Path) -> dict:
     if keep:
         write_part(keep, str(out / "real"), "real_photos", 0, created_by="demo")
     return {"photos": len(keep), "summary": f"{len(keep)} curated photos for stage 2"}
-
-
-# The runs trained on the renders alone: stage name -> (config, the DemoConfig step count).
-SYNTH_RUNS = {
-    "deblur": ("deblurnet_tiny.toml", "deblur_steps"),
-    "bokeh_stage1": ("bokehnet_tiny.toml", "bokeh_steps"),
-    "bokeh_shape": ("bokehnet_tiny_shape.toml", "shape_steps"),
-}
-
-
-def train_net(cfg: DemoConfig, out: Path, name: str, threads: int = 0) -> dict:
-    """Train stage ``name`` (its config in ``SYNTH_RUNS``, or stage 2) into ``OUT/<name>``;
-    ``threads``: its compute threads (0: the auto rule, ``train.threads``)."""
-    from train.config import load_train_config
-    from train.launch.local import train_local
-
-    synth = [str(out / "synth"), str(out / "synth_heldout")]  # trains on the first only
-    if name in SYNTH_RUNS:  # trained on the renders alone, from scratch
-        toml, steps_key = SYNTH_RUNS[name]
-        tcfg, manifests, steps, init = load_train_config(toml), synth, getattr(cfg, steps_key), None
-    else:
-        tcfg = load_train_config("bokehnet_tiny.toml")
-        tcfg.name = "bokehnet_tiny_stage2"
-        tcfg.data.real_ratio = 0.3
-        tcfg.data.cache_dir = str(out / "cache")
-        tcfg.data.depth_model = cfg.depth_model
-        tcfg.real.deblur_run = str(out / "deblur")
-        manifests, steps, init = [*synth, str(out / "real")], cfg.stage2_steps, out / "bokeh_stage1"
-    tcfg.seed = cfg.train_seed
-    if threads:
-        tcfg.compute_threads = threads
-    tcfg.data.eval_split = "val"  # the held-out renders (and the training set's few val scenes)
-    tcfg.eval.batches = 0  # all of them
-    tcfg.eval.every = 10**9
-    tcfg.checkpoint.every = max(10, steps // 4)
-    tcfg.eval.lvcorr_images = 8
-    tcfg.eval.resolution_px = max(tcfg.eval.resolution_px, 96)  # large held-out crops
-    run = out / name
-    metrics = train_local(tcfg, manifests, run, steps=steps, resume=True, init_from=init)
-    keys = ("psnr", "psnr_identity", "ssim", "lvcorr", "real_photos_used")
-    summary = ", ".join(
-        f"{k} {metrics[k]:.3g}" for k in keys if isinstance(metrics.get(k), (int, float))
-    )
-    return {"metrics": metrics, "run": str(run), "summary": summary}
-
-
-# Trained side by side (demo.lanes): DeblurNet in one process, BokehNet stage 1 then the
-# shape-conditioned BokehNet in another (about as long: 3,000 DeblurNet steps against 1,500 + 400).
-TRAIN_LANES = [["deblur"], ["bokeh_stage1", "bokeh_shape"]]
-
-
-def train_synth_runs(cfg: DemoConfig, out: Path, lanes: list[list[str]] = TRAIN_LANES) -> dict:
-    """The runs trained on the renders alone (``SYNTH_RUNS``), in ``lanes``."""
-    from demo.lanes import run_lanes
-
-    steps = {name: getattr(cfg, key) for name, (_, key) in SYNTH_RUNS.items()}
-    return run_lanes(cfg, out, lanes, steps, train_net)
 
 
 def refocus_input(rows: list[dict]) -> dict:
@@ -375,7 +282,7 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
         "curate": run_stage(out, "curate", run_curate, cfg, out),
         "real": run_stage(out, "real", real_manifest_with_depth, cfg, out),
     }
-    results |= train_synth_runs(cfg, out)
+    results |= train_synth_runs(cfg, out, TRAIN_LANES)
     if results["real"]["photos"]:
         results["bokeh_stage2"] = run_stage(
             out, "bokeh_stage2", train_net, cfg, out, "bokeh_stage2"

@@ -116,20 +116,16 @@ def _shapes_section(out: Path, r: dict) -> str:
     )
 
 
-def write_report(out: Path, results: dict) -> Path:
-    out = Path(out)
+def _synth_section(out: Path, results: dict) -> str:
+    """1. The synthetic set: counts, scene kinds, the photo pool, the held-out set, the contact
+    sheets and (when measured) how natural the renders look."""
     synth = results["synth"]["stats"]
-    cur = results["curate"]["stats"]
     parts = [
-        f"<h1>Refocusing data engine: demo run</h1><p>Output folder: "
-        f"<code>{html.escape(str(out.resolve()))}</code></p>"
-    ]
-    parts.append("<h2>1. Synthetic paired set (Blender Cycles)</h2>")
-    parts.append(
+        "<h2>1. Synthetic paired set (Blender Cycles)</h2>",
         f"<p>{synth['kept']} scenes, {synth['renders']} depth-of-field renders "
         f"({synth['rejected']} failed) for training. Each row: all-in-focus | disparity | DoF"
-        " renders | signed CoC map.</p>"
-    )
+        " renders | signed CoC map.</p>",
+    ]
     kinds, pool = results["synth"].get("kinds"), results["synth"].get("pool")
     if kinds:
         shown = ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(kinds.items()))
@@ -154,41 +150,52 @@ def write_report(out: Path, results: dict) -> Path:
     for sheet in sorted((out / "synth" / "contact").glob("*.png")):
         parts.append(_img(sheet, f"contact sheet {sheet.stem}"))
     if "synth_stats" in results:
-        st = results["synth_stats"]
-        parts.append(
-            "<h3>How natural the renders look (<code>python -m synth report</code>)</h3>"
-            + _table(
-                [
-                    [
-                        r["name"],
-                        r["images"],
-                        r["spectral_slope_mean"],
-                        _slope_range(r),
-                        r["slope_gap_to_reference"],
-                        r["gradient_w1_to_reference"],
-                        r["saturation_w1"],
-                        r["brightness_w1"],
-                    ]
-                    for r in st["rows"]
-                ],
-                [
-                    "group",
-                    "images",
-                    "spectral slope",
-                    "steepest..flattest",
-                    "slope gap",
-                    "log-gradient W1",
-                    "saturation W1",
-                    "brightness W1",
-                ],
-            )
-            + "<p>All-in-focus renders by scene kind against the pool's photos at 128 px: "
-            "W1 = Wasserstein distance of the distributions (0 = the photos'). docs/synth.md "
-            "explains the targets and why the slope gap measures the pool more than the renders "
-            "(the photos' slopes fall in two groups, and their mean lies between them)."
-            "</p>" + _img(out / "synth" / "report" / "natural_stats.png", "distributions by kind")
-        )
-    parts.append("<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>")
+        parts.append(_natural_stats_section(out, results["synth_stats"]))
+    return "".join(parts)
+
+
+NATURAL_STATS_HEADER = [
+    "group",
+    "images",
+    "spectral slope",
+    "steepest..flattest",
+    "slope gap",
+    "log-gradient W1",
+    "saturation W1",
+    "brightness W1",
+]
+
+
+def _natural_stats_section(out: Path, st: dict) -> str:
+    """The renders' natural-image statistics by scene kind against the pool's photos."""
+    rows = [
+        [
+            r["name"],
+            r["images"],
+            r["spectral_slope_mean"],
+            _slope_range(r),
+            r["slope_gap_to_reference"],
+            r["gradient_w1_to_reference"],
+            r["saturation_w1"],
+            r["brightness_w1"],
+        ]
+        for r in st["rows"]
+    ]
+    return (
+        "<h3>How natural the renders look (<code>python -m synth report</code>)</h3>"
+        + _table(rows, NATURAL_STATS_HEADER)
+        + "<p>All-in-focus renders by scene kind against the pool's photos at 128 px: "
+        "W1 = Wasserstein distance of the distributions (0 = the photos'). docs/synth.md "
+        "explains the targets and why the slope gap measures the pool more than the renders "
+        "(the photos' slopes fall in two groups, and their mean lies between them)."
+        "</p>" + _img(out / "synth" / "report" / "natural_stats.png", "distributions by kind")
+    )
+
+
+def _curate_section(out: Path, results: dict) -> str:
+    """2. Curation: the user's photos (when given), the renders' JPEGs, reject reasons."""
+    cur = results["curate"]["stats"]
+    parts = ["<h2>2. Curated photos (EXIF, filters, quality, dedup)</h2>"]
     if "curate_photos" in results:
         mine = results["curate_photos"]["stats"]
         parts.append(
@@ -201,9 +208,29 @@ def write_report(out: Path, results: dict) -> Path:
     if isinstance(reasons, dict) and reasons:
         parts.append(_table(sorted(reasons.items(), key=lambda x: -x[1]), ["reason", "files"]))
     parts.append(_img(out / "curate" / "summary.png", "EXIF and score histograms"))
-    parts.append("<h2>3. Training (tiny models on a CPU)</h2>")
+    return "".join(parts)
+
+
+TRAINED_RUNS = ("deblur", "bokeh_stage1", "bokeh_stage2")
+TRAINING_HEADER = [
+    "run",
+    "held-out images",
+    "PSNR dB",
+    "identity PSNR dB",
+    "SSIM",
+    "LVCorr",
+    "steps",
+    "threads",
+    "seconds",
+    "real photos",
+]
+
+
+def _training_section(out: Path, results: dict) -> str:
+    """3. Training: held-out metrics of each run against the identity baseline, each run's loss
+    curve and samples, then the benchmark and the aperture shapes (when benchmarked)."""
     rows = []
-    for name in ("deblur", "bokeh_stage1", "bokeh_stage2"):
+    for name in TRAINED_RUNS:
         if name in results:
             m = results[name]["metrics"]
             rows.append(
@@ -220,31 +247,16 @@ def write_report(out: Path, results: dict) -> Path:
                     m.get("real_photos_used", ""),
                 ]
             )
-    parts.append(
-        _table(
-            rows,
-            [
-                "run",
-                "held-out images",
-                "PSNR dB",
-                "identity PSNR dB",
-                "SSIM",
-                "LVCorr",
-                "steps",
-                "threads",
-                "seconds",
-                "real photos",
-            ],
-        )
-    )
-    parts.append(
+    parts = [
+        "<h2>3. Training (tiny models on a CPU)</h2>",
+        _table(rows, TRAINING_HEADER),
         "<p>Identity = the blurry input itself (DeblurNet's baseline). LVCorr = "
         "−corr(K, Laplacian variance of the output) over a K sweep: 1 = blur follows K. "
         "DeblurNet trains side by side with BokehNet stage 1 and then the shape-conditioned "
         "BokehNet, one process each (their seconds overlap); stage 2 needs both and follows."
-        "</p>"
-    )
-    for name in ("deblur", "bokeh_stage1", "bokeh_stage2"):
+        "</p>",
+    ]
+    for name in TRAINED_RUNS:
         run = out / name
         if run.is_dir():
             parts.append(
@@ -256,36 +268,62 @@ def write_report(out: Path, results: dict) -> Path:
     if "benchmark" in results:
         parts.append(_benchmark_section(out, results["benchmark"]["results"]))
         parts.append(_shapes_section(out, results["benchmark"]["results"]))
-    parts.append("<h2>4. Controllability: one image over a K sweep</h2>")
+    return "".join(parts)
+
+
+def _controllability_section(out: Path) -> str:
+    """4. The last BokehNet's output for one image over a K sweep."""
     last = "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else "bokeh_stage1"
-    parts.append(_img(out / last / "k_sweep.png", "BokehNet output as K grows"))
-    ref = results["refocus"]
-    parts.append(
-        f"<h2>5. Refocusing a held-out render (scene {ref['scene']}, "
-        f"K = {ref['k']:g})</h2><div class=row>"
+    return "<h2>4. Controllability: one image over a K sweep</h2>" + _img(
+        out / last / "k_sweep.png", "BokehNet output as K grows"
     )
+
+
+def _refocus_section(out: Path, ref: dict) -> str:
+    """5. A held-out render, its all-in-focus image and the render refocused near to far."""
     taken = (
         f" (f/{ref['f_number']:.1f}, focused at {ref['focus_distance_m']:.2f} m)"
         if "f_number" in ref
         else ""
     )
-    parts.append(_img(out / "refocus" / "input.png", f"input render{taken}", "18.5%"))
-    parts.append(_img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "18.5%"))
+    parts = [
+        f"<h2>5. Refocusing a held-out render (scene {ref['scene']}, "
+        f"K = {ref['k']:g})</h2><div class=row>",
+        _img(out / "refocus" / "input.png", f"input render{taken}", "18.5%"),
+        _img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "18.5%"),
+    ]
     for shot in ref["shots"]:
         parts.append(
             _img(out / shot["file"], f"focus {shot['label']} ({shot['depth_m']:.2f} m)", "18.5%")
         )
     parts.append("</div>")
-    style = (
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        ".row figure{display:inline-block;vertical-align:top}"
-        "figure{margin:0.4%;box-sizing:border-box}"
-        "figcaption{font-size:12px;color:#444}.missing{color:#a00}</style>"
-    )
+    return "".join(parts)
+
+
+STYLE = (
+    "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+    ".row figure{display:inline-block;vertical-align:top}"
+    "figure{margin:0.4%;box-sizing:border-box}"
+    "figcaption{font-size:12px;color:#444}.missing{color:#a00}</style>"
+)
+
+
+def write_report(out: Path, results: dict) -> Path:
+    """``OUT/report.html`` from the stages' ``results`` (and ``OUT/results.json`` beside it)."""
+    out = Path(out)
+    sections = [
+        f"<h1>Refocusing data engine: demo run</h1><p>Output folder: "
+        f"<code>{html.escape(str(out.resolve()))}</code></p>",
+        _synth_section(out, results),
+        _curate_section(out, results),
+        _training_section(out, results),
+        _controllability_section(out),
+        _refocus_section(out, results["refocus"]),
+    ]
     page = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>refocus demo</title>{style}"
-        f"</head><body>{''.join(parts)}{CHECK_SCRIPT}</body></html>"
+        f"<!doctype html><html><head><meta charset=utf-8><title>refocus demo</title>{STYLE}"
+        f"</head><body>{''.join(sections)}{CHECK_SCRIPT}</body></html>"
     )
     path = out / "report.html"
     path.write_text(page)

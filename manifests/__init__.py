@@ -16,6 +16,7 @@ typed TOML config loader every stage uses, not imported here) needs pydantic, an
 one photo decoder of the stages, not imported here) needs Pillow.
 """
 
+from manifests.files import file_problems
 from manifests.io import (
     ManifestError,
     atomic_write,
@@ -36,7 +37,7 @@ from manifests.schemas import (
     get_schema,
     validate_table,
 )
-from manifests.validate import check_counts, file_problems, read_valid_table, validate_path
+from manifests.validate import check_counts, read_valid_table, validate_path
 
 __all__ = [
     "REJECT_REASONS",

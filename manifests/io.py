@@ -6,9 +6,9 @@ partial part (readers skip names starting with ``.`` or ``_``, as pyarrow does);
 use the same ``atomic_write`` for their own files. Object stores (``s3://``, ``gs://``) get the
 whole file in one PUT, which they publish atomically. Every part carries the schema name, version
 and creating tool in its metadata; readers refuse a major version they do not know. Paths and
-URIs are resolved by ``manifests.uri``; rows are checked by ``manifests.schemas.validate_table``.
+URIs are resolved by ``infra.uri``; rows are checked by ``manifests.schemas.validate_table``.
 :func:`read_table` converts the raw ``file://`` paths of parts written before percent-encoded
-URIs (:func:`encode_old_file_uris`), so its callers see one convention.
+URIs (``manifests.upgrade``), so its callers see one convention.
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-import socket
-import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -27,16 +24,15 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from infra.files import TMP_MARK, atomic_write, dead_writers_file
+from infra.uri import join, resolve_filesystem
 from manifests.schemas import (
     SCHEMAS,
-    URI_COLUMNS,
     ManifestSchema,
     get_schema,
-    has_raw_file_uris,
     validate_table,
-    version_tuple,
 )
-from manifests.uri import encode_raw_file_uri, join, resolve_filesystem
+from manifests.upgrade import upgrade_part, with_nulls
 
 META_SCHEMA = b"refocus.schema"
 META_VERSION = b"refocus.schema_version"
@@ -45,7 +41,6 @@ META_SHARD = b"refocus.shard"
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
-_TMP_MARK = ".tmp-"  # atomic_write names its temp file ".<name>.tmp-<host>-<pid>-<random>"
 
 
 class ManifestError(ValueError):
@@ -58,22 +53,6 @@ def project_version() -> str:
         return importlib.metadata.version("refocus-engine")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Create ``path``'s folder, call ``write(tmp)``, rename ``tmp`` to ``path``; the temp file
-    is removed if ``write`` fails."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    owner = f"{socket.gethostname()}-{os.getpid()}"  # a later writer can tell a dead one's file
-    tmp = os.path.join(folder, f".{os.path.basename(path)}{_TMP_MARK}{owner}-{uuid.uuid4().hex}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _shard_name(shard) -> str:
@@ -120,7 +99,7 @@ def _to_table(data, schema: ManifestSchema) -> pa.Table:
     else:
         raise TypeError(f"cannot write {type(data).__name__} as a manifest part")
     # a nullable column added by a minor version may be left out: nulls
-    table = _with_nulls(table, [c for c in schema.columns if c.since and c.nullable])
+    table = with_nulls(table, [c for c in schema.columns if c.since and c.nullable])
     missing = [n for n in schema.arrow.names if n not in table.column_names]
     if missing:
         raise ManifestError(
@@ -202,15 +181,12 @@ def row_problems(rows: list[dict], schema_name: str) -> list[str | None]:
     return [first_problem([row]) for row in rows]
 
 
-STALE_TMP_AGE_S = 24 * 3600  # a part's temp file untouched this long was left by a killed writer
-
-
 def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None:
     folder, name = os.path.split(path)
     # Leftovers of a killed writer of this shard. Another writer of the same shard may be alive
     # (a requeued or retried task): its temp file is fresh, so only old ones are removed.
     for stale in os.listdir(folder):
-        if stale.startswith(f".{name}{_TMP_MARK}") and _dead_writers_file(folder, stale):
+        if stale.startswith(f".{name}{TMP_MARK}") and dead_writers_file(folder, stale):
             try:
                 os.unlink(os.path.join(folder, stale))
             except FileNotFoundError:
@@ -225,33 +201,6 @@ def _write_local(table: pa.Table, path: str, row_group_size: int | None) -> None
             os.fsync(f.fileno())
 
     atomic_write(path, write)
-
-
-def _dead_writers_file(folder: str, name: str) -> bool:
-    """True for an :func:`atomic_write` temp file whose writer is gone: one of this host whose
-    pid no longer runs, or any untouched for ``STALE_TMP_AGE_S``."""
-    try:
-        if time.time() - os.stat(os.path.join(folder, name)).st_mtime > STALE_TMP_AGE_S:
-            return True
-    except FileNotFoundError:
-        return False
-    owner = name.split(_TMP_MARK, 1)[1].rsplit("-", 1)[0]  # "<host>-<pid>"
-    host, _, pid = owner.rpartition("-")
-    return host == socket.gethostname() and pid.isdigit() and not pid_running(int(pid))
-
-
-def pid_running(pid) -> bool:
-    """Whether process ``pid`` of this host still runs; True when that cannot be told (not a
-    positive int, another user's process): a writer is only ever taken for dead when it is."""
-    if not isinstance(pid, int) or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: another user's process
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -421,65 +370,10 @@ def _present(f, columns: list[str] | None) -> list[str] | None:
     return [c for c in columns if c in names]
 
 
-def _older(version: str, since: str | None) -> bool:
-    """True when a part of ``version`` predates a column added at ``since``."""
-    try:
-        return since is not None and version_tuple(version) < version_tuple(since)
-    except ValueError:  # an unparseable version counts as current
-        return False
-
-
-def _with_nulls(table: pa.Table, columns) -> pa.Table:
-    """``table`` with each of ``columns`` (schema ``Column``s) it lacks added as nulls."""
-    for col in columns:
-        if col.name not in table.column_names:
-            table = table.append_column(
-                pa.field(col.name, col.type), pa.nulls(table.num_rows, col.type)
-            )
-    return table
-
-
-def upgrade_part(
-    table: pa.Table, schema_name: str, version: str, columns: list[str] | None = None
-) -> pa.Table:
-    """A part written at an older minor ``version`` as today's readers expect it: raw
-    ``file://`` paths encoded (:func:`encode_old_file_uris`) and the columns added since
-    (``Column.since``) present as nulls. ``columns``: only those are wanted, in that order."""
-    table = encode_old_file_uris(table, schema_name, version)
-    schema = SCHEMAS.get(schema_name)
-    if schema is not None:
-        table = _with_nulls(
-            table,
-            [
-                c
-                for c in schema.columns
-                if (columns is None or c.name in columns) and _older(version, c.since)
-            ],
-        )
-    if columns is not None and all(c in table.column_names for c in columns):
-        table = table.select(columns)
-    return table
-
-
-def encode_old_file_uris(table: pa.Table, schema_name: str, version: str) -> pa.Table:
-    """A part's table with the raw ``file://`` paths of a version before percent-encoding
-    (``manifests.schemas.FILE_URIS_ENCODED_SINCE``) in today's encoded form, so every reader
-    sees one convention; a part of the current version is returned as it is."""
-    if not has_raw_file_uris(schema_name, version):
-        return table
-    for name in URI_COLUMNS.get(schema_name, ()):
-        if name not in table.column_names or not pa.types.is_string(table.column(name).type):
-            continue
-        i = table.column_names.index(name)
-        values = [encode_raw_file_uri(v) for v in table.column(name).to_pylist()]
-        table = table.set_column(i, table.schema.field(i), pa.array(values, pa.string()))
-    return table
-
-
 def open_dataset(path_or_uri, schema_name: str | None = None) -> pads.Dataset:
     """A lazy ``pyarrow.dataset`` over one schema's parts (for Ray Data and big manifests). It
     yields the values as stored: a part older than ``FILE_URIS_ENCODED_SINCE`` holds raw
-    ``file://`` paths (:func:`encode_old_file_uris` converts a table of one)."""
+    ``file://`` paths (``manifests.upgrade.encode_old_file_uris`` converts a table of one)."""
     loc = locate(path_or_uri, schema_name)
     if len(loc.parts) != 1:
         raise ManifestError(f"{path_or_uri}: name a schema to open (found: {', '.join(loc.parts)})")
@@ -492,55 +386,3 @@ def open_dataset(path_or_uri, schema_name: str | None = None) -> pads.Dataset:
 def list_parts(path_or_uri, schema_name: str | None = None) -> dict[str, list[str]]:
     """Schema name -> visible part files under PATH."""
     return locate(path_or_uri, schema_name).parts
-
-
-def npy_header(data: bytes, file_bytes: int | None = None) -> tuple[tuple, str | None]:
-    """``(shape, problem)`` of a ``.npy`` file from its first bytes (``data``; the whole file
-    unless ``file_bytes`` gives its size): ``problem`` says why a reader may not load it, or is
-    None. A pickled (object) array is refused, and so is a header whose shape and dtype need
-    other bytes than the file holds (a 193-byte file claiming 100000 x 100000 floats would make
-    ``np.load`` allocate 37 GiB before it fails)."""
-    import io
-
-    import numpy as np
-    from numpy.lib import format as npy_format
-
-    f = io.BytesIO(data)
-    try:
-        version = npy_format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = npy_format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = npy_format.read_array_header_2_0(f)
-        else:
-            return (), f"unsupported .npy version {version}"
-    except (ValueError, EOFError, SyntaxError, TypeError) as e:
-        return (), f"not a .npy array ({' '.join(str(e).split())[:120] or type(e).__name__})"
-    if dtype.hasobject:
-        return shape, "holds Python objects (a pickle), not numbers"
-    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    have = (len(data) if file_bytes is None else file_bytes) - f.tell()
-    if need != have:
-        return (
-            shape,
-            f"its header claims {dtype} {tuple(shape)} ({need} bytes), the file holds {have}",
-        )
-    return shape, None
-
-
-def npy_header_problem(data: bytes) -> str | None:
-    """:func:`npy_header`'s problem for a whole file's bytes."""
-    return npy_header(data)[1]
-
-
-def npy_from_bytes(data: bytes, source: str):
-    """A ``.npy`` file's array, its header checked first (:func:`npy_header_problem`), never
-    unpickled; ``ValueError`` naming ``source`` otherwise."""
-    import io
-
-    import numpy as np
-
-    problem = npy_header_problem(data)
-    if problem:
-        raise ValueError(f"{source}: {problem}")
-    return np.load(io.BytesIO(data), allow_pickle=False)

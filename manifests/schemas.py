@@ -7,7 +7,7 @@ it holds a path that must stay inside the manifest root. Every float column must
 well (NaN and inf are refused whatever the rule: ``inf >= 0`` holds). Adding a column is a minor
 version bump; renaming or removing one (or changing its meaning) is a major bump, which old
 readers refuse.
-Imports ``manifests.uri`` (the path rule) and ``optics`` (the sensor-source names).
+Imports ``infra.uri`` (the path rule) and ``optics`` (the sensor-source names).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from manifests.uri import path_problem
+from manifests.paths import path_problem
 from optics.sensor import SENSOR_WIDTH_MAX_MM, SENSOR_WIDTH_MIN_MM, SOURCES
 
 SPLITS = ("train", "val", "test")
@@ -241,7 +241,7 @@ SCHEMAS: dict[str, ManifestSchema] = {s.name: s for s in (SYNTHETIC_PAIRS, REAL_
 
 # The columns that may hold a ``file://`` URI (path columns and the extra ones readers know:
 # real_photos' ground-truth ``depth_path``, rejects' ``duplicate_of``), and the version from
-# which a part holds them percent-encoded (RFC 8089, ``manifests.uri.file_uri``). In a part of
+# which a part holds them percent-encoded (RFC 8089, ``infra.uri.file_uri``). In a part of
 # an older version they are ``"file://"`` + the raw path; readers convert them on reading.
 URI_COLUMNS: dict[str, tuple[str, ...]] = {
     "synthetic_pairs": SYNTHETIC_PAIRS.path_columns,

@@ -4,49 +4,34 @@ and the job's counts.
 Every problem is one line, ``<file>: <what is wrong>``, so the CLI and the writers can print it
 as is. The per-table checks are :func:`manifests.schemas.validate_table` (the same check
 ``write_part`` runs before writing); paths in path columns must be relative POSIX paths that
-stay inside the manifest root, or full URIs with a scheme (:func:`manifests.uri.path_problem`).
+stay inside the manifest root, or full URIs with a scheme (:func:`manifests.paths.path_problem`).
 A job's ``stats.json`` at the root must satisfy ``inputs = kept + rejected`` and agree with the
 row counts of the parts. With ``files`` (``validate --files``) the files the rows name are
-checked too (:func:`file_problems`): relative paths must resolve, links followed, to readable
-files inside the root; ``file://`` URIs to readable files anywhere. :func:`read_valid_table` is
-the reader for code that opens those files (the trainer): it returns the rows only when all of
-this holds. Imports ``uri``, ``io`` and ``schemas``; none of them imports this module.
+checked too (``manifests.files.file_problems``): relative paths must resolve, links followed,
+to readable files inside the root; ``file://`` URIs to readable files anywhere.
+:func:`read_valid_table` is the reader for code that opens those files (the trainer): it returns
+the rows only when all of this holds. Imports ``io``, ``paths``, ``files`` and ``schemas``;
+none of them imports this module.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from manifests.io import (
-    Located,
-    ManifestError,
-    locate,
-    npy_header,
-    read_part,
-    read_part_info,
-    upgrade_part,
-)
+from infra.npy import npy_header
+from infra.uri import FILE_SCHEME, file_path, is_uri, join_root
+from manifests.files import file_problems
+from manifests.io import Located, ManifestError, locate, read_part, read_part_info
+from manifests.paths import inside_root
 from manifests.schemas import SYNTHETIC_PAIRS, Problem, get_schema, validate_table
-from manifests.uri import (
-    FILE_SCHEME,
-    MAX_READ_BYTES,
-    file_path,
-    is_uri,
-    join_root,
-    path_problem,
-    resolve_filesystem,
-    size_text,
-)
+from manifests.upgrade import upgrade_part
 
 STATS_FILE = "stats.json"
-# Columns naming images a stage decodes: with --files their headers are judged too.
-IMAGE_COLUMNS = ("aif_path", "bokeh_path", "bokeh_jpeg_path", "aperture_kernel_path", "uri")
 
 # The columns whose files must exist when files are checked. Rejects name the inputs that failed
 # (unreadable files, dangling links), so none of theirs; ``depth_path`` is the optional extra
@@ -207,8 +192,8 @@ def _part_outside_root(path: str, local_root: str | None) -> str | None:
     """A part that is a link leading out of the manifest root (a local root only)."""
     if local_root is None:
         return None
-    real, real_root = os.path.realpath(path), os.path.realpath(local_root)
-    if os.path.commonpath([real, real_root]) != real_root:
+    real = os.path.realpath(path)
+    if not inside_root(real, os.path.realpath(local_root)):
         return f"a link to {real}, outside the manifest root {local_root}"
     return None
 
@@ -253,7 +238,7 @@ def _render_uris_outside_root(table: pa.Table, local_root: str | None, source: s
                 real = os.path.realpath(file_path(value))
             except ValueError as e:
                 return [Problem(source, f"column {name!r} row {i}: {e}")]
-            if real_root is None or os.path.commonpath([real, real_root]) != real_root:
+            if not inside_root(real, real_root):
                 return [
                     Problem(
                         source,
@@ -270,7 +255,7 @@ def _render_file_shapes(table: pa.Table, local_root: str | None, source: str) ->
     file holds), read from the headers only."""
     if local_root is None:
         return []
-    from manifests.images import image_size
+    from infra.images import image_size
 
     for i, row in enumerate(table.select(["width_px", "height_px", *_SHAPED]).to_pylist()):
         want = (row["height_px"], row["width_px"])
@@ -314,99 +299,3 @@ def _stats_problems(loc: Located, summary: dict) -> list[Problem]:
     kept_rows = summary[kept_schema][1] if kept_schema in summary else None
     rej_rows = summary["rejects"][1] if "rejects" in summary else None
     return check_counts(stats, stats_path, kept_rows, rej_rows)
-
-
-def file_problems(
-    table: pa.Table, columns, root: str | None, source: str, images: bool = False
-) -> list[Problem]:
-    """Per column of ``columns`` (those ``table`` has), the first file a reader could not open,
-    with how many there are: a relative path must resolve, links followed, to a regular,
-    readable file inside ``root`` (the manifest root, a local absolute path); a ``file://`` URI
-    must be well-formed and name a regular, readable file anywhere (curate writes the absolute
-    URIs of the photos it crawled, which lie outside its manifest). Objects in a store
-    (``s3://``, relative paths under an object-store root, ``root=None``) are not checked here;
-    reading them fails with the store's error. ``images``: the files of ``IMAGE_COLUMNS`` must
-    also be images whose header passes ``manifests.images.header_problem``."""
-    problems = []
-    real_root = os.path.realpath(root) if root is not None else None
-    folders: dict[str, str] = {}  # folder -> its real path: one realpath per folder, not per file
-    for name in columns:
-        if name not in table.column_names:
-            continue
-        first, bad = None, 0
-        for i, value in enumerate(table.column(name).to_pylist()):
-            why = (
-                None
-                if value is None
-                else _file_problem(
-                    str(value), root, real_root, folders, images and name in IMAGE_COLUMNS
-                )
-            )
-            if why:
-                first, bad = first or f"row {i}: {why}", bad + 1
-        if bad:
-            more = f" ({bad} bad file(s) in this column)" if bad > 1 else ""
-            problems.append(Problem(source, f"column {name!r} {first}{more}"))
-    return problems
-
-
-def file_problem(value: str, root: str | None) -> str | None:
-    """Why a reader may not open the file one manifest value names, or None: the rule of
-    :func:`file_problems` for one value (for readers that skip a bad row, with its reason,
-    instead of refusing the manifest: synth's photo pool)."""
-    real_root = os.path.realpath(root) if root is not None else None
-    return _file_problem(str(value), root, real_root, {})
-
-
-def _file_problem(value: str, root, real_root, folders: dict, image=False) -> str | None:
-    """``image``: the file is an image a stage decodes, so its header must pass the image rule
-    every stage applies (``manifests.images.header_problem``: the decompression-bomb limits)."""
-    why = path_problem(value)  # again: extra columns (real_photos depth_path) have no schema rule
-    if why:
-        return f"{value!r} {why}"
-    if value.startswith(FILE_SCHEME):
-        try:
-            _, full = resolve_filesystem(value)
-        except ValueError as e:
-            return str(e)
-        shown = value  # the URI is shown: always printable ASCII
-    elif is_uri(value) or root is None:
-        return None
-    else:
-        shown = os.path.join(root, value)
-        full = _real_path(shown, folders)
-        if os.path.commonpath([full, real_root]) != real_root:
-            return f"{shown} resolves outside the manifest root {root} (to {full})"
-    why = _not_a_readable_file(full, shown)
-    if why is None and image:
-        from manifests.images import header_problem
-
-        problem = header_problem(full)
-        why = f"{shown}: {problem}" if problem else None
-    return why
-
-
-def _real_path(full: str, folders: dict) -> str:
-    folder, base = os.path.split(full)
-    if folder not in folders:
-        folders[folder] = os.path.realpath(folder)
-    real = os.path.join(folders[folder], base)
-    return os.path.realpath(real) if base in ("", ".", "..") or os.path.islink(real) else real
-
-
-def _not_a_readable_file(real: str, shown: str) -> str | None:
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        dangling = os.path.islink(shown) or os.path.islink(real)
-        return f"{shown}: " + ("a dangling link" if dangling else "no such file")
-    except OSError as e:
-        return f"{shown}: cannot open ({e.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{shown}: not a regular file"
-    if st.st_size > MAX_READ_BYTES:
-        limit = size_text(MAX_READ_BYTES)
-        return f"{shown}: {size_text(st.st_size)}, larger than the {limit} read limit"
-    if not os.access(real, os.R_OK):
-        return f"{shown}: not readable (permission denied)"
-    return None

@@ -4,7 +4,7 @@ Each scene id gets a ``SceneSpec`` (``spec``: plain dataclasses with a JSON roun
 content hash) sampled with pure numpy from ``(dataset_seed, scene_id, pool hash)``
 (``sampling``, driven by ``config``): a procedural scene, or a photographic one (layered photo
 cards, photo-textured objects) built from the photo pool (``pool``: curate's ``real_photos``, a
-folder, or scikit-image's embedded photos, read through ``manifests.images``); ``imagestats`` and
+folder, or scikit-image's embedded photos, read through ``infra.images``); ``imagestats`` and
 ``stats_report`` compare the renders' natural-image statistics with the pool's. ``blender/``
 (the only ``bpy`` user) builds the scene and renders its depth, its
 all-in-focus image and several thin-lens depth-of-field renders; ``worker`` derives the exact

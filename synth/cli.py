@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from manifests.config_file import add_set_argument, integer, settings_changes
+from infra.config_file import add_set_argument, integer, settings_changes
 from optics.aperture import KernelError
 from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, load_config
 from synth.io import write_json_atomic
@@ -134,20 +134,18 @@ def check_same_dataset(out: Path, cfg, n_shards: int) -> None:
     write_json_atomic(index, {"settings": settings})
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m synth",
-        description="Headless Blender (Cycles) render farm for the paired refocusing set.",
+def _subparser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=help_text,
         epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser(
-        "render",
-        help="render scenes into OUT (resumes finished scenes)",
-        epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+
+def _add_render(sub) -> None:
+    """``render``: what to render (config, size, settings), then how (see _add_render_launch)."""
+    r = _subparser(sub, "render", "render scenes into OUT (resumes finished scenes)")
     r.add_argument("--config", help="TOML config (default synth/configs/default.toml)")
     r.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
     r.add_argument(
@@ -167,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"Cycles samples, 1-{MAX_SAMPLES} (overrides the config)",
     )
     add_set_argument(r, "render.device=cpu")
+    _add_render_launch(r)
+
+
+def _add_render_launch(r: argparse.ArgumentParser) -> None:
+    """``render``'s shard, processes, photo and texture sources, Ray and progress flags."""
     r.add_argument(
         "--shard",
         help="render only shard k/n (0-based); default from SHARD_INDEX/SHARD_COUNT, else 0/1",
@@ -208,11 +211,13 @@ def _parser() -> argparse.ArgumentParser:
         help="shards with Ray (default: one per 8 scenes)",
     )
     r.add_argument("--quiet", action="store_true", help="no progress bars")
-    s = sub.add_parser(
+
+
+def _add_report(sub) -> None:
+    s = _subparser(
+        sub,
         "report",
-        help="natural-image statistics of OUT's all-in-focus images by scene kind vs the photos",
-        epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "natural-image statistics of OUT's all-in-focus images by scene kind vs the photos",
     )
     s.add_argument("root", metavar="OUT", help="a render root (python -m synth render --out)")
     s.add_argument(
@@ -230,7 +235,25 @@ def _parser() -> argparse.ArgumentParser:
         help=f"every image is box-downscaled to this long edge first, {MIN_LONG_EDGE_PX}-"
         f"{MAX_RESOLUTION_PX} (default 128)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m synth",
+        description="Headless Blender (Cycles) render farm for the paired refocusing set.",
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_render(sub)
+    _add_report(sub)
     return p
+
+
+def _error(e: Exception) -> int:
+    """A refused run: one line on stderr, exit 2."""
+    print(f"error: {e}", file=sys.stderr)
+    return 2
 
 
 def report(a) -> int:
@@ -240,8 +263,7 @@ def report(a) -> int:
     try:
         r = make_report(Path(a.root), a.photos, a.out and Path(a.out), a.long_edge)
     except (ReportError, PoolError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _error(e)
     print(format_table(r["rows"]))
     print(format_targets(r["targets"]))
     where, photos = r["report_dir"], r["settings"]["photos"]
@@ -302,12 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         check_same_dataset(out, cfg, n_shards)
         if pool is not None:
             pool.write_index(out / POOL_INDEX)
-    except (ConfigError, ShardError, PreflightError, PoolError, KernelError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (ConfigError, ShardError, PoolError, KernelError, RuntimeError, OSError) as e:
+        return _error(e)  # PreflightError is a RuntimeError
 
     from synth.launch import Job, run_ray, run_shard_local
 

@@ -2,26 +2,25 @@
 
 ``load_config(path, overrides)`` refuses unknown keys, wrong types and impossible ranges with a
 one-line :class:`ConfigError` naming the file, the key and the reason (the shared mechanism of
-``manifests.config_file``). Ranges are ``[lo, hi]`` lists. The default config is
+``infra.config_file``). Ranges are ``[lo, hi]`` lists. The default config is
 ``synth/configs/default.toml``; every key is documented there.
 """
 
 from __future__ import annotations
 
-import math
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from manifests.config_file import (
+from infra.config_file import (
     ConfigError,
     ConfigModel,
     ConfigRule,
     load_config_file,
     parse_override,
 )
+from infra.numbers import Int, Probability, Real, span
 from optics.aperture import KernelError, parse_shape
 from synth.kernels import is_kernel_file
 from synth.spec import OBJECT_KINDS, SCENE_KINDS, TEXTURE_KINDS
@@ -47,24 +46,6 @@ MAX_DISTANCE_M = 10_000.0  # depths, heights and tile sizes in metres (default d
 MAX_WEIGHT = 1e6  # relative weights
 
 
-def _check_span(lo_bound: float, hi_bound: float, r: list) -> list:
-    lo, hi = r
-    if not lo_bound <= lo <= hi <= hi_bound:
-        shown = ", ".join(f"{v:g}" for v in r)
-        top = f" <= {hi_bound:g}" if hi_bound != math.inf else ""
-        raise ValueError(f"[{shown}] is impossible (need {lo_bound:g} <= low <= high{top})")
-    return r
-
-
-def span(lo: float, hi: float = math.inf, kind: type = float):
-    """A ``[low, high]`` pair with ``lo <= low <= high <= hi``."""
-    pair = Annotated[list[kind], Field(min_length=2, max_length=2)]
-    return Annotated[pair, AfterValidator(partial(_check_span, lo, hi))]
-
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
 def _check_shape(label: str) -> str:
     """A built-in aperture shape name (``optics.aperture.parse_shape``), or a PNG kernel file
     (``synth.kernels``: read, and checked, before any scene is sampled)."""
@@ -81,19 +62,19 @@ ShapeLabel = Annotated[str, AfterValidator(_check_shape)]
 
 class RenderConfig(ConfigModel):
     # render width; K, CoC refer to it
-    resolution_px: Annotated[int, Field(ge=8, le=MAX_RESOLUTION_PX)] = 256
-    aspect: Annotated[float, Field(ge=0.1, le=10)] = 1.0  # height / width
-    samples: Annotated[int, Field(ge=1, le=MAX_SAMPLES)] = 32  # AIF and DoF renders
+    resolution_px: Int(8, MAX_RESOLUTION_PX) = 256
+    aspect: Real(0.1, 10) = 1.0  # height / width
+    samples: Int(1, MAX_SAMPLES) = 32  # AIF and DoF renders
     denoise: bool = True  # OpenImageDenoise on AIF and DoF renders
     # Cycles' pixel filter for AIF and DoF renders (the depth pass takes one sample per pixel)
     pixel_filter: Literal["blackman_harris", "box", "gaussian"] = "box"
-    filter_width_px: Annotated[float, Field(ge=0.01, le=10.0, allow_inf_nan=False)] = 1.0
+    filter_width_px: Real(0.01, 10.0) = 1.0
     # day frames: the exposure is capped so that at most this % of pixels clip (100: off)
-    day_clip_percent: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = 100.0
+    day_clip_percent: Real(0.0, 100.0) = 100.0
     light_tree: bool = False  # off is ~40 % faster on highlight-heavy scenes
     device: Literal["auto", "cpu", "gpu"] = "auto"
     exr: bool = False  # also write linear half-float EXR for AIF and DoF renders
-    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 95
+    jpeg_quality: Int(1, 100) = 95
 
 
 class CameraConfig(ConfigModel):
@@ -105,11 +86,11 @@ class CameraConfig(ConfigModel):
 
 
 class ApertureConfig(ConfigModel):
-    renders_per_scene: Annotated[int, Field(ge=1, le=MAX_RENDERS)] = 3
+    renders_per_scene: Int(1, MAX_RENDERS) = 3
     f_number: span(0.5, 128.0) = Field(default_factory=lambda: [1.2, 8.0])  # log-uniform
     # largest disc in view, px (at most the widest render)
     disc_px: span(0.0, MAX_RESOLUTION_PX) = Field(default_factory=lambda: [2.0, 60.0])
-    blades: Annotated[list[Annotated[int, Field(ge=3, le=16)]], Field(min_length=1)] = Field(
+    blades: Annotated[list[Int(3, 16)], Field(min_length=1)] = Field(
         default_factory=lambda: [5, 6, 7, 8, 9]
     )
     round_probability: Probability = 0.5  # blades = 0
@@ -124,7 +105,7 @@ class ApertureConfig(ConfigModel):
     shape_rotation_deg: span(-360.0, 720.0) = Field(default_factory=lambda: [-20.0, 20.0])
     shape_order: Literal["random", "cycle"] = "random"  # cycle: render k takes shapes[k % n]
     # the shape shows in their discs
-    shaped_min_highlights: Annotated[int, Field(ge=0, le=MAX_HIGHLIGHTS)] = 6
+    shaped_min_highlights: Int(0, MAX_HIGHLIGHTS) = 6
     # disc_px, shaped
     shaped_disc_px: span(0.0, MAX_RESOLUTION_PX) = Field(default_factory=lambda: [16.0, 60.0])
 
@@ -136,7 +117,7 @@ class ApertureConfig(ConfigModel):
         return self
 
 
-NonNegative = Annotated[float, Field(ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False)]
+NonNegative = Real(0.0, MAX_WEIGHT)
 
 
 class KindWeights(ConfigModel):
@@ -183,20 +164,20 @@ class SceneConfig(ConfigModel):
     # layered cards (kind "cards"): photo crops on planes before a photo backdrop
     cards: span(1, 64, kind=int) = Field(default_factory=lambda: [2, 6])
     card_width: span(0.02, 2.0) = Field(default_factory=lambda: [0.2, 0.7])  # / view width
-    card_tilt_deg: Annotated[float, Field(ge=0.0, le=80.0)] = 20.0  # largest tilt, each axis
+    card_tilt_deg: Real(0.0, 80.0) = 20.0  # largest tilt, each axis
     silhouette_probability: Probability = 0.5  # cut-out outline instead of a rectangle
     # textured
     photo_ground_tile_m: span(0.05, MAX_DISTANCE_M) = Field(default_factory=lambda: [1.0, 4.0])
 
 
 class SplitConfig(ConfigModel):
-    val: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.05
-    test: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.05
+    val: Real(0.0, 1.0) = 0.05
+    test: Real(0.0, 1.0) = 0.05
 
 
 class SynthConfig(ConfigModel):
     dataset_id: str = "synth-default"
-    dataset_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    dataset_seed: Int(0, MAX_SEED) = 0
     render: RenderConfig = Field(default_factory=RenderConfig)
     camera: CameraConfig = Field(default_factory=CameraConfig)
     aperture: ApertureConfig = Field(default_factory=ApertureConfig)

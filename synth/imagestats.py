@@ -138,11 +138,6 @@ def histogram_fractions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(1, counts.sum())
 
 
-def gradient_histogram(values: np.ndarray, edges: np.ndarray = GRADIENT_EDGES) -> np.ndarray:
-    """``histogram_fractions`` of log10 gradient magnitudes on the fixed ``GRADIENT_EDGES``."""
-    return histogram_fractions(values, edges)
-
-
 def wasserstein_1d(a_samples: np.ndarray, b_samples: np.ndarray) -> float:
     """Exact W1 between two empirical distributions: integral of |F_a(x) - F_b(x)| dx.
 

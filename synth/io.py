@@ -1,5 +1,5 @@
 """File writers for synth outputs: DoF JPEGs carrying camera EXIF, and atomic JSON (through
-``manifests.io.atomic_write``, the project's one atomic write).
+``infra.files.atomic_write``, the project's one atomic write).
 
 The JPEG EXIF is what a camera would write, so ``curate`` ingests renders like photos: Make
 ``refocus-synth``, Model (the sensor), FNumber, FocalLength, FocalLengthIn35mmFilm, and the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, TiffImagePlugin
 
-from manifests.io import atomic_write
+from infra.files import atomic_write
 
 EXIF_MAKE = "refocus-synth"
 

@@ -1,7 +1,7 @@
 """User aperture kernels: PNG files named in ``[aperture] shapes`` beside the built-in names.
 
 A ``shapes`` entry ending in ``.png`` is a kernel image the user drew (square, grey, white =
-open; read by ``manifests.images.read_kernel_png(user=True)``: centred as given and scaled so its
+open; read by ``infra.images.read_kernel_png(user=True)``: centred as given and scaled so its
 farthest open pixel touches the CoC circle). Before any scene is sampled the command reads each
 one (one-line error naming the file, nothing rendered) and replaces the entry by the kernel's
 label ``kernel-<16 hex>`` (SHA-256 of its 8-bit raster), so the spec names the kernel by content
@@ -36,7 +36,7 @@ def kernel_label(kernel: np.ndarray) -> str:
 def resolve_shapes(cfg):
     """``(cfg', kernels)``: ``cfg`` with every PNG entry of ``aperture.shapes`` replaced by its
     label, and ``{label: kernel}``. Raises ``optics.aperture.KernelError`` naming the file."""
-    from manifests.images import read_kernel_png
+    from infra.images import read_kernel_png
 
     shapes, kernels = [], {}
     for entry in cfg.aperture.shapes:

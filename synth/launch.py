@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from manifests.progress import progress_bar
+from infra.progress import progress_bar
+from infra.ray_start import start_ray
 from synth.config import SynthConfig
 from synth.pool import PhotoCache, PhotoPool
 from synth.sampling import sample_scene
@@ -125,17 +126,7 @@ def run_ray(job: Job, n_shards: int, address: str | None) -> list[dict]:
     """One Ray task per shard (each needs ``threads`` CPUs); ``out`` must be shared storage."""
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized():
-        if address:  # an existing cluster: "auto" or "ray://head:10001" or "host:port"
-            ray.init(address=address)
-        else:  # a new local Ray on loopback (never a dead cluster's address file); RAY_TMPDIR
-            ray.init(  # picks its session folder
-                address="local",
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                _temp_dir=os.environ.get("RAY_TMPDIR"),
-            )
+    start_ray(address)
     cpus = max(1, job.threads or 1)
 
     @ray.remote(num_cpus=cpus, max_retries=2)

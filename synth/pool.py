@@ -3,7 +3,7 @@
 A pool is read from a ``real_photos`` manifest (curate's output, local or ``s3://``; validated
 where it is read, like the trainer reads it), from a folder of images, or, when none is given,
 from the eight photographs scikit-image ships (:data:`EMBEDDED_PHOTOS`; no download). Every
-photo is read through :mod:`manifests.images` (one URI and decoding path) and decoded once here,
+photo is read through :mod:`infra.images` (one URI and decoding path) and decoded once here,
 before any render: a photo that cannot be read or decoded is skipped with its reason; a pool
 that is empty or mostly undecodable is a one-line :class:`PoolError`. A photo is named by the
 SHA-256 of its bytes (``photo_id``), so the pool's hash (:attr:`PhotoPool.pool_hash`, part of
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.images import MAX_PHOTO_BYTES, PhotoError, decode_photo
-from manifests.uri import file_uri, is_uri, join_root, read_bytes
+from infra.images import MAX_PHOTO_BYTES, PhotoError, decode_photo
+from infra.uri import file_uri, is_uri, join_root, read_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
 EMBEDDED_PHOTOS = (
@@ -86,7 +86,7 @@ class PhotoPool:
 
     def write_index(self, path: Path) -> None:
         """``pool.json``: every photo used and every one skipped, with its reason."""
-        from manifests.io import atomic_write
+        from infra.files import atomic_write
 
         doc = {
             **self.summary(),
@@ -150,13 +150,14 @@ def _folder_file_problem(path: Path, root: Path) -> str | None:
 def _manifest_uris(source: str) -> tuple[list[str], list[tuple[str, str]]]:
     """``(uris, skipped)``: the photos a ``real_photos`` manifest names, as absolute URIs
     (validated read), and the rows whose file a reader may not open, with the reason
-    (``manifests.validate.file_problem``: a path escaping the root, links included, a missing,
+    (``manifests.files.file_problem``: a path escaping the root, links included, a missing,
     special or oversized file), which the pool skips like an undecodable photo."""
     import pyarrow.fs as pafs
 
+    from infra.uri import to_uri
+    from manifests.files import file_problem
     from manifests.io import ManifestError
-    from manifests.uri import to_uri
-    from manifests.validate import file_problem, read_valid_table
+    from manifests.validate import read_valid_table
 
     try:
         table, loc = read_valid_table(source, "real_photos", ())
@@ -231,7 +232,7 @@ def load_pool(sources: str | list[str] | None, progress: bool = False) -> PhotoP
     shown = " + ".join(names)
     photos: dict[str, PoolPhoto] = {}
     duplicates: list[tuple[str, str]] = []  # (uri, the kept uri of the same content)
-    from manifests.progress import progress_bar
+    from infra.progress import progress_bar
 
     for uri in progress_bar(uris, desc="photo pool", unit="photo", disable=not progress):
         try:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.images import PhotoError, read_photo
-from manifests.uri import join_root
+from infra.images import PhotoError, read_photo
+from infra.uri import join_root
 from synth.spec import SCENE_KINDS
 
 REFERENCE = "photos"
@@ -161,7 +161,7 @@ def make_report(
 ) -> dict:
     """Measure OUT's scenes by kind against the photos; write ``natural_stats.{json,md,png}``
     (with the targets) into ``report_dir`` (default ``OUT/report``); return the JSON."""
-    from manifests.io import atomic_write
+    from infra.files import atomic_write
     from synth.stats_report import format_table, write_natural_stats
 
     out = Path(out)

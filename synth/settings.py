@@ -1,37 +1,34 @@
-"""Render settings as plain data (no bpy), built from a config plus launcher choices."""
+"""Render settings as plain data (no bpy): the ``[render]`` values a render reads, under the
+config's names and with its defaults (``synth.config.RenderConfig``), plus the launcher's
+``threads`` and two switches for measurements (``adaptive_sampling``, ``log_path``);
+``make_settings`` copies the shared values from a config by name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from synth.config import SynthConfig
+from synth.config import RenderConfig, SynthConfig
+
+_CONFIG = RenderConfig()  # the config's defaults are the settings' defaults
+NOT_FROM_CONFIG = ("threads", "adaptive_sampling", "log_path")
 
 
 @dataclass
 class RenderSettings:
-    samples: int = 32
-    denoise: bool = True
-    pixel_filter: str = "box"  # AIF and DoF renders: box, blackman_harris, gaussian
-    filter_width_px: float = 1.0
-    day_clip_percent: float = 100.0  # synth.exposure: at most this % of a day frame clips
-    light_tree: bool = False
-    device: str = "auto"
+    samples: int = _CONFIG.samples
+    denoise: bool = _CONFIG.denoise
+    pixel_filter: str = _CONFIG.pixel_filter  # AIF and DoF renders: box, blackman_harris, gaussian
+    filter_width_px: float = _CONFIG.filter_width_px
+    day_clip_percent: float = _CONFIG.day_clip_percent  # synth.exposure: at most this % clips
+    light_tree: bool = _CONFIG.light_tree
+    device: str = _CONFIG.device
     threads: int = 0  # 0 = all cores
-    exr: bool = False
+    exr: bool = _CONFIG.exr
     adaptive_sampling: bool = True  # off for measurements that need every sample
     log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
 
 
 def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:
-    r = cfg.render
-    return RenderSettings(
-        samples=r.samples,
-        denoise=r.denoise,
-        pixel_filter=r.pixel_filter,
-        filter_width_px=r.filter_width_px,
-        day_clip_percent=r.day_clip_percent,
-        light_tree=r.light_tree,
-        device=r.device,
-        threads=threads,
-        exr=r.exr,
-    )
+    """The settings of ``cfg.render`` with ``threads`` Cycles threads (0: all cores)."""
+    shared = [f.name for f in fields(RenderSettings) if f.name not in NOT_FROM_CONFIG]
+    return RenderSettings(**{name: getattr(cfg.render, name) for name in shared}, threads=threads)

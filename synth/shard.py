@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.images import header_problem
-from manifests.io import pid_running
+from infra.files import pid_running
+from infra.images import header_problem
 
 DONE = "DONE"
 SCENES = "scenes"

@@ -1,6 +1,8 @@
 """The package layering holds and no module imports itself back through others.
 
-Layers: ``optics`` -> ``manifests`` -> ``synth`` / ``curate`` / ``train`` -> ``demo``; a package
+Layers: ``optics`` (lens physics) -> ``infra`` (shared infrastructure: config files and number
+types, paths and URIs, image decoding, atomic writes, progress, Ray start-up) -> ``manifests``
+(the contract between stages) -> ``synth`` / ``curate`` / ``train`` -> ``demo``; a package
 imports only the layers before it (and itself). Cycles are checked over every import, at module
 level or inside a function: a lazy import only hides a cycle (``manifests.io`` and
 ``manifests.validate`` imported each other that way).
@@ -10,14 +12,15 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("optics", "manifests", "synth", "curate", "train", "demo")
+PACKAGES = ("optics", "infra", "manifests", "synth", "curate", "train", "demo")
 MAY_IMPORT = {
     "optics": set(),
-    "manifests": {"optics"},
-    "synth": {"optics", "manifests"},
-    "curate": {"optics", "manifests"},
-    "train": {"optics", "manifests"},
-    "demo": {"optics", "manifests", "synth", "curate", "train"},
+    "infra": {"optics"},
+    "manifests": {"optics", "infra"},
+    "synth": {"optics", "infra", "manifests"},
+    "curate": {"optics", "infra", "manifests"},
+    "train": {"optics", "infra", "manifests"},
+    "demo": {"optics", "infra", "manifests", "synth", "curate", "train"},
 }
 
 

@@ -345,7 +345,7 @@ def table_markdown(results: dict) -> str:
 
 
 def write_outputs(out: Path, bench: dict) -> dict:
-    from manifests.io import atomic_write
+    from infra.files import atomic_write
     from train.outputs import json_safe, write_sample_grid
 
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from manifests.config_file import add_set_argument, integer, number
+from infra.config_file import add_set_argument, integer, number
 from train.config import TrainConfigError, load_train_config
 from train.config_types import MAX_EULER_STEPS, MAX_K, MAX_STEPS
 from train.threads import MAX_COMPUTE_THREADS

@@ -3,7 +3,7 @@
 A config names the network (``deblurnet`` or ``bokehnet``), the backbone and codec, the
 optimisation, the data (``train.data.config.DataConfig``; its ``task`` follows from the network),
 evaluation and checkpointing. Unknown keys, wrong types and impossible values are refused with a
-one-line :class:`TrainConfigError` naming the file and the key (``manifests.config_file``).
+one-line :class:`TrainConfigError` naming the file and the key (``infra.config_file``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from manifests.config_file import (
+from infra.config_file import (
     ConfigError,
     ConfigModel,
     ConfigRule,
     load_config_file,
     validate_data,
 )
+from infra.numbers import Int, Real, Seed
 from train.config_types import (
     MAX_BATCH,
     MAX_DATA_WORKERS,
@@ -29,10 +30,7 @@ from train.config_types import (
     MAX_SIDE_PX,
     MAX_STEPS,
     FiniteNonNegative,
-    Int,
     NonNegative,
-    Real,
-    Seed,
 )
 from train.data.config import DataConfig
 from train.threads import MAX_COMPUTE_THREADS

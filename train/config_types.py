@@ -1,5 +1,5 @@
-"""Number types of the train configs: each field says its range, so a bad value is a one-line
-config error (``manifests.config_file``) instead of a crash or a silent misbehaviour later.
+"""The train configs' bounds, and the number types built from them on ``infra.numbers``: a bad
+value is a one-line config error (``infra.config_file``), not a crash or a misbehaviour later.
 
 Every number has a lower and an upper bound (reliability round 2, item 9): a value far outside
 what a run can use (``optim.batch_size = 100000000``, ``data_workers = 100000``) is refused when
@@ -10,9 +10,7 @@ Floats are finite everywhere (TOML allows ``nan`` and ``inf``); seeds fit NumPy 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field
+from infra.numbers import Int, Real
 
 # Upper bounds shared by several keys and by the CLI flags (train/cli.py).
 MAX_STEPS = 10_000_000  # optimiser steps (the FLUX configs: 40,000)
@@ -25,21 +23,8 @@ MAX_WORK_SIDE_PX = 8192  # short side of a prepared real photo
 MAX_DATA_WORKERS = 256  # DataLoader worker processes (each one a process and a core)
 
 
-def Int(lo: int, hi: int, **constraints) -> type:  # noqa: N802 (a type, named like one)
-    """An integer in ``[lo, hi]`` (more pydantic constraints, e.g. ``multiple_of``, allowed)."""
-    return Annotated[int, Field(ge=lo, le=hi, **constraints)]
-
-
-def Real(lo: float, hi: float, *, above: bool = False) -> type:  # noqa: N802
-    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``above``); an int is accepted."""
-    low = {"gt": lo} if above else {"ge": lo}
-    return Annotated[float, Field(le=hi, allow_inf_nan=False, **low)]
-
-
 Positive = Int(1, MAX_STEPS)  # counts of steps, batches, images; 0 not allowed
 NonNegative = Int(0, MAX_STEPS)  # the same with 0 (usually: off, or automatic)
-Seed = Annotated[int, Field(ge=0, lt=2**32)]
 Finite = Real(-1e6, 1e6)
 FiniteNonNegative = Real(0.0, 1e6)
 FinitePositive = Real(0.0, 1e6, above=True)
-Probability = Real(0.0, 1.0)

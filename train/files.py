@@ -1,6 +1,6 @@
 """The check that a model path is a local transformers folder (nothing is ever downloaded).
 
-The trainer's outputs and caches are written with ``manifests.io.atomic_write``."""
+The trainer's outputs and caches are written with ``infra.files.atomic_write``."""
 
 from __future__ import annotations
 

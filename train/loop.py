@@ -178,7 +178,7 @@ def check_resume_settings(cfg, out: Path) -> None:
     the changes); a broken ``config.json`` is one line naming it."""
     import json
 
-    from manifests.config_file import settings_changes
+    from infra.config_file import settings_changes
 
     try:
         saved = read_run_config(out)

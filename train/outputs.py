@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from manifests.io import atomic_write
+from infra.files import atomic_write
 
 
 def to_uint8(img) -> np.ndarray:

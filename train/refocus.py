@@ -159,8 +159,8 @@ def read_depth(path: str, image_shape: tuple[int, int] | None = None) -> np.ndar
     background; at least one finite depth, none NaN, zero or negative), with the image's aspect
     ratio within 2 % when ``image_shape`` (H, W) is given (it is resized to the working size).
     Read through the shared rule (regular file, size cap); ``ValueError`` naming the file."""
-    from manifests.io import npy_from_bytes
-    from manifests.uri import read_bytes
+    from infra.npy import npy_from_bytes
+    from infra.uri import read_bytes
 
     try:
         data = read_bytes(path)
@@ -242,7 +242,7 @@ def refocus_cli(a) -> int:
     try:
         check_out(a.out, (a.image, a.depth))
         _check_networks(a.deblur, a.bokeh)
-        from manifests.images import PhotoError, read_photo
+        from infra.images import PhotoError, read_photo
 
         try:
             image = read_photo(a.image)

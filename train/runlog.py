@@ -39,7 +39,7 @@ class RunLog:
                     flush=True,
                 )
         if progress:
-            from manifests.progress import progress_bar
+            from infra.progress import progress_bar
 
             self.bar = progress_bar(total=steps, initial=start, desc=cfg.name, unit="step")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from manifests.io import atomic_write
+from infra.files import atomic_write
 
 
 def tiny_prompt_embeddings(prompt: str, tokens: int, dim: int, pooled_dim: int):

@@ -186,19 +186,25 @@ def _emitter_material() -> bpy.types.Material:
     return mat
 
 
-def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
-    """Build ``spec`` into a fresh Blender scene; returns ``(scene, camera_object)``.
-    ``photos`` (a ``synth.pool.PhotoCache``) gives the pixels of photo materials."""
-    reset()
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.render.resolution_x = spec.width_px
-    scene.render.resolution_y = spec.height_px
-    scene.render.resolution_percentage = 100
-    coll = scene.collection
-    meshes = _base_meshes()
-    texture_px = max(256, 2 * spec.width_px)  # a crop never needs more pixels than this
+def _object_material(o, i: int, photos, textures_dir, texture_px: int) -> bpy.types.Material:
+    if o.material.texture == "photo":
+        if photos is None:
+            raise ValueError(f"object {i} has a photo material but no photo pool was given")
+        return _photo_material(o.material, photos, f"mat_{i:03d}", texture_px)
+    return _material(o.material, textures_dir, f"mat_{i:03d}")
 
+
+def _link_with_object_slot(coll, ob) -> None:
+    """Link ``ob`` with a material slot of its own: materials live on the object, not on the
+    shared mesh, so each object has its own."""
+    coll.objects.link(ob)
+    if not ob.material_slots:
+        ob.data.materials.append(None)
+    ob.material_slots[0].link = "OBJECT"
+
+
+def _add_objects(spec: SceneSpec, coll, meshes, textures_dir, photos) -> None:
+    texture_px = max(256, 2 * spec.width_px)  # a crop never needs more pixels than this
     for i, o in enumerate(spec.objects):
         mesh = meshes[o.kind]
         if o.kind == "plane" and o.outline_xy:
@@ -218,19 +224,11 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
             mod.texture = tex
             mod.strength = o.displacement
             mod.mid_level = 0.5
-        coll.objects.link(ob)
-        # Materials live on the object, not on the shared mesh, so each object has its own.
-        if not ob.material_slots:
-            ob.data.materials.append(None)
-        ob.material_slots[0].link = "OBJECT"
-        if o.material.texture == "photo":
-            if photos is None:
-                raise ValueError(f"object {i} has a photo material but no photo pool was given")
-            mat = _photo_material(o.material, photos, f"mat_{i:03d}", texture_px)
-        else:
-            mat = _material(o.material, textures_dir, f"mat_{i:03d}")
-        ob.material_slots[0].material = mat
+        _link_with_object_slot(coll, ob)
+        ob.material_slots[0].material = _object_material(o, i, photos, textures_dir, texture_px)
 
+
+def _add_highlights(spec: SceneSpec, coll, meshes) -> None:
     emitter = _emitter_material()
     for i, h in enumerate(spec.highlights):
         ob = bpy.data.objects.new(f"highlight_{i:03d}", meshes["emitter"])
@@ -238,12 +236,11 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
         ob.scale = (h.radius_m,) * 3
         ob.color = (*h.color, 1.0)
         ob["emit_strength"] = float(h.strength)
-        coll.objects.link(ob)
-        if not ob.material_slots:
-            ob.data.materials.append(None)
-        ob.material_slots[0].link = "OBJECT"
+        _link_with_object_slot(coll, ob)
         ob.material_slots[0].material = emitter
 
+
+def _add_lights(spec: SceneSpec, coll) -> None:
     for i, light in enumerate(spec.lights):
         data = bpy.data.lights.new(f"light_{i}", type=light.kind.upper())
         data.energy = light.energy_w
@@ -257,6 +254,8 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
         ob.rotation_euler = tuple(math.radians(a) for a in light.rotation_deg)
         coll.objects.link(ob)
 
+
+def _add_world(spec: SceneSpec, scene) -> None:
     world = bpy.data.worlds.new("world")
     world.use_nodes = True
     bg = world.node_tree.nodes["Background"]
@@ -264,6 +263,9 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
     bg.inputs["Strength"].default_value = spec.world_strength
     scene.world = world
 
+
+def _add_camera(spec: SceneSpec, scene):
+    """The camera at the origin looking down −Z, its sensor fitted horizontally."""
     cam_data = bpy.data.cameras.new("camera")
     cam_data.lens = spec.camera.focal_length_mm
     cam_data.sensor_fit = "HORIZONTAL"
@@ -271,6 +273,23 @@ def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
     cam_data.clip_start = 0.01
     cam_data.clip_end = 1e5
     cam = bpy.data.objects.new("camera", cam_data)
-    coll.objects.link(cam)
+    scene.collection.objects.link(cam)
     scene.camera = cam
-    return scene, cam
+    return cam
+
+
+def build_scene(spec: SceneSpec, textures_dir: Path | None = None, photos=None):
+    """Build ``spec`` into a fresh Blender scene; returns ``(scene, camera_object)``.
+    ``photos`` (a ``synth.pool.PhotoCache``) gives the pixels of photo materials."""
+    reset()
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.render.resolution_x = spec.width_px
+    scene.render.resolution_y = spec.height_px
+    scene.render.resolution_percentage = 100
+    meshes = _base_meshes()
+    _add_objects(spec, scene.collection, meshes, textures_dir, photos)
+    _add_highlights(spec, scene.collection, meshes)
+    _add_lights(spec, scene.collection)
+    _add_world(spec, scene)
+    return scene, _add_camera(spec, scene)

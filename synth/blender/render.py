@@ -25,7 +25,7 @@ import bpy
 import numpy as np
 import OpenEXR
 
-from manifests.images import write_kernel_png
+from infra.images import write_kernel_png
 from synth.blender.aperture import add_occluder, hide_kernel, show_kernel
 from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout

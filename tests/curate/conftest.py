@@ -1,6 +1,8 @@
-"""Shared fixtures for curate tests: generated EXIF photos, a Ray instance, a tiny CLIP model."""
+"""Shared fixtures for curate tests: generated EXIF photos, a Ray instance, a tiny CLIP model,
+and the in-memory listing oracles (its shards, its fingerprint) the spilled listing must match."""
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -99,6 +101,34 @@ def pixels():
 @pytest.fixture(scope="session")
 def exif_payload():
     return exif_bytes
+
+
+def in_memory_shards(entries: list, shard_size: int) -> list[list]:
+    """Consecutive slices of a sorted listing: shard k holds entries[k*size:(k+1)*size]."""
+    return [entries[k : k + shard_size] for k in range(0, len(entries), shard_size)]
+
+
+def fingerprint_of(entries: list, shard_size: int, rejects=()) -> str:
+    """The fingerprint OUT's ``listing.json`` records for a listing, written out here: a SHA-256
+    of the shard size, each URI in order and each listing reject (reason and URI), one line
+    each (``curate.spill`` hashes the same lines while it writes the sorted listing). A change
+    of these lines would refuse the resume of every OUT written before, so a test fails."""
+    h = hashlib.sha256(f"{shard_size}\n".encode())
+    for e in entries:
+        h.update(e.uri.encode() + b"\n")
+    for r in rejects:
+        h.update(f"rejected {r.reason} {r.uri}\n".encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def shards():
+    return in_memory_shards
+
+
+@pytest.fixture(scope="session")
+def listing_fingerprint():
+    return fingerprint_of
 
 
 @pytest.fixture(scope="module")

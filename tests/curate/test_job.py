@@ -10,9 +10,8 @@ import pytest
 from curate import job
 from curate.config import load_config
 from curate.listing import list_inputs
-from curate.outputs import listing_fingerprint
+from infra.uri import file_path, file_uri
 from manifests import REJECT_REASONS, read_table, validate_path
-from manifests.uri import file_path, file_uri
 
 # What the default filters make of each real camera file (worked out by hand from the
 # ExifTool values: crop factors, N_eq = N x crop, sizes).
@@ -254,7 +253,7 @@ def test_a_kill_between_a_shards_two_candidate_parts_resumes(ray_local, photo_wr
 
 
 def test_a_resume_accepts_an_out_listed_in_memory_and_rebuilds_the_spill(
-    ray_local, photo_writer, tmp_path
+    ray_local, photo_writer, tmp_path, listing_fingerprint
 ):
     """The job spills its sorted listing (OUT/_work/listing.parquet, one row group per shard);
     its fingerprint is the in-memory listing's, so an OUT written before the spill resumes."""

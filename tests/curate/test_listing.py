@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from curate.listing import ListingError, list_inputs, read_head, shard_count, shards
-from manifests.uri import file_path, file_uri
+from curate.listing import ListingError, list_inputs, read_head
+from curate.spill import SpilledListing
+from infra.uri import file_path, file_uri
 
 
 def test_recursive_sorted_listing_with_ignored_extensions(tmp_path):
@@ -27,10 +28,17 @@ def test_missing_input_is_a_one_line_error(tmp_path):
         list_inputs([str(tmp_path / "nope")])
 
 
-def test_shards_are_consecutive_slices():
+def shard_count(n_entries: int, shard_size: int) -> int:
+    """The job's shard count for a listing of ``n_entries`` (``SpilledListing.n_shards``)."""
+    return SpilledListing("", n_entries, shard_size, "", 0, []).n_shards
+
+
+def test_shards_are_consecutive_slices(shards):
     entries = list(range(10))
     assert shards(entries, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert shard_count(10, 4) == 3 and shard_count(0, 4) == 0
+    spilled = SpilledListing("", 10, 4, "", 0, [])  # the job's shard lengths: the same slices
+    assert [spilled.shard_len(k) for k in range(3)] == [len(s) for s in shards(entries, 4)]
 
 
 # ---- links, special files, names (issue 14) ------------------------------------------------

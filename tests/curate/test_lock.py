@@ -1,6 +1,6 @@
 """One writer per OUT (reliability round 2, items 2 and 12): the writer lock ``OUT/_work/lock.json``
 and the refusals that come before anything is written and before Ray starts. No Ray here: every
-refusal is checked with ``job._init_ray`` replaced by a function that fails the test."""
+refusal is checked with ``job.start_ray`` replaced by a function that fails the test."""
 
 import json
 import os
@@ -21,10 +21,10 @@ LOCK = ("_work", "lock.json")
 def no_ray(monkeypatch):
     """Fail the test if the job tries to start (or join) Ray."""
 
-    def refuse(_args):
+    def refuse(*_args, **_kwargs):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr(job, "_init_ray", refuse)
+    monkeypatch.setattr(job, "start_ray", refuse)
 
 
 def lock_record(pid, host=None, token=None):
@@ -160,7 +160,7 @@ def test_the_lock_is_released_after_a_run_and_after_a_failing_run(
             raise fail
         return {"counts_ok": True, "count_problems": []}
 
-    monkeypatch.setattr(job, "_init_ray", lambda a: False)
+    monkeypatch.setattr(job, "start_ray", lambda *a, **k: False)
     monkeypatch.setattr(job.ray, "is_initialized", lambda: True)
     monkeypatch.setattr(job, "execute", fake_execute)
     monkeypatch.setattr(job, "text_summary", lambda stats: "done")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curate import outputs
+from curate import outputs, spill
 from curate.listing import Entry, Rejected
+from infra.files import atomic_write
+from infra.uri import file_uri
 from manifests import read_table, write_part
-from manifests.io import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,17 +62,28 @@ def test_write_json(tmp_path):
     assert json.loads((tmp_path / "stats.json").read_text()) == {"inputs": 2, "reasons": {"x": 1}}
 
 
-def test_listing_record(tmp_path):
-    out = str(tmp_path)
-    entries = [Entry("file:///a.jpg", 1), Entry("file:///b.jpg", 2)]
-    fp = outputs.listing_fingerprint(entries, 8)
-    assert fp == outputs.listing_fingerprint([Entry("file:///a.jpg", 99), entries[1]], 8)
-    assert fp != outputs.listing_fingerprint(entries, 16)
-    assert fp != outputs.listing_fingerprint(entries[:1], 8)
-    assert outputs.previous_fingerprint(out) is None
+def spilled(folder: Path, shard_size: int) -> spill.SpilledListing:
+    """The job's listing of the JPEGs in ``folder`` (spilled beside it), with its fingerprint."""
+    return spill.spill_listing([str(folder)], ["jpg"], str(folder) + ".parquet", shard_size)
+
+
+def test_listing_record(tmp_path, listing_fingerprint):
+    out, inp = str(tmp_path / "out"), tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.jpg").write_bytes(b"a")
+    (inp / "b.jpg").write_bytes(b"bb")
+    entries = [Entry(file_uri(inp / "a.jpg"), 1), Entry(file_uri(inp / "b.jpg"), 2)]
+    fp = spilled(inp, 8).fingerprint
+    assert fp == listing_fingerprint(entries, 8)
+    (inp / "a.jpg").write_bytes(b"a" * 99)  # sizes are not part of it
+    assert fp == spilled(inp, 8).fingerprint
+    assert fp != spilled(inp, 16).fingerprint
+    (inp / "b.jpg").unlink()
+    assert fp != spilled(inp, 8).fingerprint
+    assert outputs.previous_listing(out) is None
     outputs.write_listing(out, fp, len(entries))
-    assert outputs.previous_fingerprint(out) == fp
-    record = json.loads((tmp_path / "_work" / "listing.json").read_text())
+    assert outputs.previous_listing(out)["fingerprint"] == fp
+    record = json.loads((tmp_path / "out" / "_work" / "listing.json").read_text())
     assert record == {"fingerprint": fp, "files": 2, "settings": None}
     outputs.write_listing(out, fp, 2, {"filters": {"max_f_number": 2.0}})
     assert outputs.previous_listing(out)["settings"] == {"filters": {"max_f_number": 2.0}}
@@ -104,16 +116,23 @@ def test_write_summaries(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["summary.html", "summary.png"]
 
 
-def test_listing_rejects_change_the_fingerprint_and_are_written_once(tmp_path):
-    entries = [Entry("file:///a.jpg", 1)]
-    rejected = [Rejected("file:///loop", "link_loop", "link to /, a folder that contains it")]
-    assert outputs.listing_fingerprint(entries, 8, []) == outputs.listing_fingerprint(entries, 8)
-    assert outputs.listing_fingerprint(entries, 8, rejected) != outputs.listing_fingerprint(
-        entries, 8
+def test_listing_rejects_change_the_fingerprint_and_are_written_once(tmp_path, listing_fingerprint):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.jpg").write_bytes(b"a")
+    entries = [Entry(file_uri(inp / "a.jpg"), 1)]
+    clean = spilled(inp, 8)  # no rejects: the URIs and the shard size alone, as before
+    assert (
+        clean.fingerprint == listing_fingerprint(entries, 8, []) == listing_fingerprint(entries, 8)
     )
-    out = str(tmp_path)
+    os.symlink(inp / "gone.jpg", inp / "dangling.jpg")  # a listing reject
+    broken = spilled(inp, 8)
+    assert broken.rejects and broken.fingerprint != clean.fingerprint
+    assert broken.fingerprint == listing_fingerprint(entries, 8, broken.rejects)
+    rejected = [Rejected("file:///loop", "link_loop", "link to /, a folder that contains it")]
+    out = str(tmp_path / "out")
     assert not outputs.write_listing_rejects(out, [])
     assert outputs.write_listing_rejects(out, rejected)
     assert not outputs.write_listing_rejects(out, rejected)  # a resume keeps the part
-    [row] = read_table(tmp_path / "rejects" / "part-list.parquet", "rejects").to_pylist()
+    [row] = read_table(tmp_path / "out" / "rejects" / "part-list.parquet", "rejects").to_pylist()
     assert (row["uri"], row["stage"], row["reason"]) == ("file:///loop", "list", "link_loop")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from curate import outputs, passes, spill
+from curate import passes, spill
 from curate.config import load_config
-from curate.listing import list_inputs, shards
+from curate.listing import list_inputs
 from manifests import read_table, validate_path, write_part
 
 SECRET = "s3cr3t-do-not-log-0123456789"
@@ -43,7 +43,7 @@ def s3_server(tmp_path_factory, photo_writer, s3_server_factory):
         yield {"endpoint": endpoint, "env": env, "client": client}
 
 
-def test_s3_listing_passes_and_parts(s3_server):
+def test_s3_listing_passes_and_parts(s3_server, shards):
     cfg = load_config()
     listing = list_inputs(["s3://photos/raw/"], cfg.listing.extensions)
     uris = [e.uri for e in listing.entries]
@@ -66,11 +66,11 @@ def test_s3_listing_passes_and_parts(s3_server):
     assert SECRET.encode() not in body["Body"].read()
 
 
-def test_s3_listing_spilled_to_s3_reads_back_by_shard(s3_server):
+def test_s3_listing_spilled_to_s3_reads_back_by_shard(s3_server, shards, listing_fingerprint):
     target = "s3://curated/spill/_work/listing.parquet"
     spilled = spill.spill_listing(["s3://photos/raw/"], ["jpg"], target, 2)
     listing = list_inputs(["s3://photos/raw/"], ["jpg"])
-    assert spilled.fingerprint == outputs.listing_fingerprint(listing.entries, 2)
+    assert spilled.fingerprint == listing_fingerprint(listing.entries, 2)
     assert [spill.read_shard(target, k) for k in range(spilled.n_shards)] == shards(
         listing.entries, 2
     )

@@ -5,8 +5,8 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from curate import outputs, spill
-from curate.listing import list_inputs, shards
+from curate import spill
+from curate.listing import list_inputs
 
 NAMES = ["b/2.jpg", "a/1.jpg", "a/deep/3.jpg", "c.jpg", "Z.jpg", "é.jpg", "a b.jpg", "notes.txt"]
 
@@ -32,7 +32,9 @@ def photo_tree(root):
 
 
 @pytest.mark.parametrize("shard_size", [1, 4, 256])
-def test_spill_equals_the_in_memory_listing(tmp_path, small_chunks, shard_size):
+def test_spill_equals_the_in_memory_listing(
+    tmp_path, small_chunks, shard_size, shards, listing_fingerprint
+):
     root = photo_tree(tmp_path / "in")
     inputs = [str(root), str(root / "a"), str(root / "c.jpg")]  # overlapping inputs
     target = str(tmp_path / "out" / "_work" / "listing.parquet")
@@ -43,7 +45,7 @@ def test_spill_equals_the_in_memory_listing(tmp_path, small_chunks, shard_size):
     assert spilled.ignored == listing.ignored == 1 and spilled.rejects == listing.rejects
     assert spilled.n_inputs == listing.n_inputs
     # the fingerprint an OUT written before the spill holds: a resume accepts it
-    expected = outputs.listing_fingerprint(listing.entries, shard_size, listing.rejects)
+    expected = listing_fingerprint(listing.entries, shard_size, listing.rejects)
     assert spilled.fingerprint == expected
     in_memory = shards(listing.entries, shard_size)
     assert pq.ParquetFile(target).num_row_groups == spilled.n_shards == len(in_memory)
@@ -52,12 +54,12 @@ def test_spill_equals_the_in_memory_listing(tmp_path, small_chunks, shard_size):
     assert os.listdir(scratch) == ["listing.parquet"]  # the chunks are gone
 
 
-def test_a_spill_needs_no_chunk_for_a_small_listing_and_may_be_empty(tmp_path):
+def test_a_spill_needs_no_chunk_for_a_small_listing_and_may_be_empty(tmp_path, listing_fingerprint):
     (tmp_path / "in").mkdir()
     target = str(tmp_path / "listing.parquet")
     empty = spill.spill_listing([str(tmp_path / "in")], ["jpg"], target, 4, scratch=None)
     assert (empty.n_entries, empty.n_shards, empty.n_inputs) == (0, 0, 0)
-    assert empty.fingerprint == outputs.listing_fingerprint([], 4)
+    assert empty.fingerprint == listing_fingerprint([], 4)
     assert pq.read_table(target).num_rows == 0
 
 

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from demo.config import DemoConfig
 from demo.lanes import lane_threads, last_step, progress_line, run_lanes
-from demo.pipeline import DemoConfig, train_net
+from demo.training import train_net
 
 
 def test_each_lane_gets_an_equal_share_of_the_cores():

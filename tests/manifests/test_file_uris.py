@@ -4,10 +4,10 @@ synthetic_pairs 1.1; parts of older versions hold the raw path and are converted
 import pyarrow.parquet as pq
 import pytest
 
+from infra.uri import file_path, file_uri, read_bytes
 from manifests import SCHEMAS, read_table, read_valid_table, validate_path, write_part
 from manifests.example import real_photo_rows, reject_rows, synthetic_rows
 from manifests.schemas import FILE_URIS_ENCODED_SINCE, has_raw_file_uris
-from manifests.uri import file_path, file_uri, read_bytes
 
 OLD = {"real_photos": "1.0", "rejects": "1.1", "synthetic_pairs": "1.0"}
 

@@ -1,6 +1,6 @@
 """The reading rules every stage shares: regular files only, a size cap, the decompression-bomb
-limits judged on the header, and 16-bit images scaled instead of clipped (manifests.uri,
-manifests.images, manifests.config_file)."""
+limits judged on the header, and 16-bit images scaled instead of clipped (infra.uri,
+infra.images, infra.config_file)."""
 
 import io
 import os
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from manifests.config_file import ConfigError, read_toml
-from manifests.images import (
+from infra.config_file import ConfigError, read_toml
+from infra.images import (
     DecodeLimits,
     PhotoError,
     bomb_problem,
@@ -22,7 +22,7 @@ from manifests.images import (
     read_kernel_png,
     read_photo,
 )
-from manifests.uri import UnsafeFileError, file_uri, read_bytes
+from infra.uri import UnsafeFileError, file_uri, read_bytes
 
 
 @contextmanager
@@ -344,7 +344,7 @@ def test_a_sparse_part_cannot_claim_rows_its_holes_do_not_hold(tmp_path):
 
 
 def test_an_npy_header_that_claims_more_than_the_file_holds_is_refused(tmp_path):
-    from manifests.io import npy_from_bytes, npy_header_problem
+    from infra.npy import npy_from_bytes, npy_header_problem
 
     buf = io.BytesIO()
     np.save(buf, np.ones((4, 4), np.float32))

@@ -1,4 +1,5 @@
-"""manifests.uri: URI or path, its filesystem, its bytes, and the paths a manifest may hold."""
+"""infra.uri (URI or path, its filesystem, its bytes) and manifests.paths (the paths a manifest
+may hold)."""
 
 import os
 from types import SimpleNamespace
@@ -6,21 +7,21 @@ from types import SimpleNamespace
 import pyarrow.fs as pafs
 import pytest
 
-import manifests.uri
-from manifests import read_table, write_part
-from manifests.example import reject_rows
-from manifests.uri import (
+import infra.uri
+from infra.uri import (
     encode_raw_file_uri,
     file_path,
     file_uri,
     is_uri,
     join,
     join_root,
-    path_problem,
     read_bytes,
     resolve_filesystem,
     to_uri,
 )
+from manifests import read_table, write_part
+from manifests.paths import path_problem
+from manifests.example import reject_rows
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_object_store_reads_and_one_filesystem_per_bucket(tmp_path, monkeypatch)
     fake_pafs = SimpleNamespace(
         FileSystem=SimpleNamespace(from_uri=store), LocalFileSystem=pafs.LocalFileSystem
     )
-    monkeypatch.setattr(manifests.uri, "pafs", fake_pafs)
+    monkeypatch.setattr(infra.uri, "pafs", fake_pafs)
     (tmp_path / "bucket" / "raw").mkdir(parents=True)
     for name in ("a.jpg", "b.jpg"):
         (tmp_path / "bucket" / "raw" / name).write_bytes(b"0123456789")

@@ -30,6 +30,21 @@ def test_the_pixel_filter_and_exposure_cap_reach_the_render_settings():
     assert (s.pixel_filter, s.filter_width_px, s.day_clip_percent) == ("blackman_harris", 1.5, 0.5)
 
 
+def test_render_settings_take_the_config_values_and_defaults_by_name():
+    from dataclasses import asdict
+
+    from synth.config import RenderConfig
+    from synth.settings import NOT_FROM_CONFIG, RenderSettings, make_settings
+
+    cfg = load_config(None, ["render.samples=7", "render.exr=true", 'render.device="cpu"'])
+    s = asdict(make_settings(cfg, threads=3))
+    assert s["threads"] == 3 and s["adaptive_sampling"] is True and s["log_path"] is None
+    shared = [k for k in s if k not in NOT_FROM_CONFIG]
+    assert shared and all(s[k] == getattr(cfg.render, k) for k in shared)
+    defaults = asdict(RenderSettings())
+    assert all(defaults[k] == getattr(RenderConfig(), k) for k in shared)
+
+
 @pytest.mark.parametrize(
     "body,needle",
     [

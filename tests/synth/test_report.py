@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infra.uri import file_uri
 from manifests import write_part
 from manifests.example import synthetic_rows
-from manifests.uri import file_uri
 from synth.cli import main
 from synth.report import check_targets, format_targets
 

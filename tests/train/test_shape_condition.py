@@ -549,7 +549,7 @@ def test_base_lora_settings_are_checked_in_one_line(lora_runs, tmp_path):
 
 
 def test_ray_workers_get_the_base_lora_checked_and_absolute(lora_runs, tmp_path, monkeypatch):
-    from manifests.config_file import parse_override
+    from infra.config_file import parse_override
     from train.checkpoint import CheckpointError
     from train.launch.ray import base_lora_override
 

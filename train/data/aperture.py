@@ -10,12 +10,10 @@ numpy and ``optics`` / ``manifests`` only.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from manifests.images import read_kernel_png
-from manifests.uri import is_uri, join_root, path_problem
+from infra.images import read_kernel_png
+from manifests.paths import resolve_in_root
 from optics.aperture import (
     KERNEL_SIZE_PX,
     SUPERSAMPLE,
@@ -57,23 +55,18 @@ def cycles_kernel(
 
 
 def kernel_file(path: str, root: str | None) -> str:
-    """``path`` (a manifest path column value) resolved against ``root`` like the other path
-    columns (:func:`manifests.uri.join_root`); a local relative path must stay inside the root,
-    links followed, else :class:`KernelError` (one line, naming the file)."""
-    why = path_problem(str(path))
-    if why:
-        raise KernelError(f"{KERNEL_COLUMN} {path!r} {why}")
-    full = join_root(str(path), root)
-    if root is not None and not is_uri(str(path)) and not is_uri(str(root)):
-        real, real_root = os.path.realpath(full), os.path.realpath(root)
-        if os.path.commonpath([real, real_root]) != real_root:
-            raise KernelError(f"{full} resolves outside the manifest root {root} (to {real})")
-    return full
+    """``path`` (a manifest path column value) resolved against ``root`` by the manifest-path
+    and root-escape rules of every reader (``manifests.paths.resolve_in_root``), else
+    :class:`KernelError` (one line, naming the file)."""
+    try:
+        return resolve_in_root(str(path), root)
+    except ValueError as e:
+        raise KernelError(f"{KERNEL_COLUMN} {e}") from None
 
 
 def row_kernel(row: dict, root: str | None = None) -> np.ndarray:
     """The kernel of a ``synthetic_pairs`` row (float32, ``KERNEL_SIZE_PX`` square): its
-    ``aperture_kernel_path`` PNG (``manifests.images.read_kernel_png``, resolved with
+    ``aperture_kernel_path`` PNG (``infra.images.read_kernel_png``, resolved with
     :func:`kernel_file` against ``root``, default the row's ``_root``) when set, else
     :func:`cycles_kernel` of its blades, rotation and ratio. One-line :class:`KernelError`s."""
     root = row.get("_root") if root is None else root

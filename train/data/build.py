@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 import optics
-from manifests.images import PhotoError, decode_photo
-from manifests.io import npy_from_bytes
-from manifests.uri import is_uri, join_root, to_uri
-from manifests.uri import read_bytes as read_uri
+from infra.images import PhotoError, decode_photo
+from infra.npy import npy_from_bytes
+from infra.uri import is_uri, join_root, to_uri
+from infra.uri import read_bytes as read_uri
 from train.data.config import DataConfig
 
 _DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
@@ -51,7 +51,7 @@ def load_rows(manifests: list[str], schema: str) -> list[dict]:
     ``python -m manifests validate`` (schema, finite values in range, paths that stay in the
     root) and the files of :data:`READ_COLUMNS`; anything wrong is one ``ManifestError`` line
     naming the part or file. ``_root`` is a local absolute path or a URI with its scheme, so
-    that a row's relative paths resolve with :func:`manifests.uri.join_root`.
+    that a row's relative paths resolve with :func:`infra.uri.join_root`.
     """
     from manifests.validate import read_valid_table
 
@@ -68,7 +68,7 @@ def load_rows(manifests: list[str], schema: str) -> list[dict]:
 
 
 def read_bytes(path: str, root: str | None = None) -> bytes:
-    """The bytes of a manifest path (:func:`manifests.uri.read_bytes` of it joined to its root);
+    """The bytes of a manifest path (:func:`infra.uri.read_bytes` of it joined to its root);
     an error is one ``OSError`` naming the file."""
     full = join_root(path, root)
     try:
@@ -114,7 +114,7 @@ def read_rgb(path: str, root: str | None = None) -> np.ndarray:
 
 
 def _decode_rgb(path: str, root: str | None) -> np.ndarray:
-    """Through the one image rule of every stage (``manifests.images``): bomb limits judged on
+    """Through the one image rule of every stage (``infra.images``): bomb limits judged on
     the header, 16-bit images scaled to 8 bits, one-line errors naming the file."""
     data = read_bytes(path, root)
     try:

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import field_validator
 
-from manifests.config_file import ConfigModel, tuple_from_list
-from train.config_types import MAX_SIDE_PX, MAX_WORK_SIDE_PX, Finite, Int, Probability, Seed
+from infra.config_file import ConfigModel, tuple_from_list
+from infra.numbers import Int, Probability, Seed
+from train.config_types import MAX_SIDE_PX, MAX_WORK_SIDE_PX, Finite
 
 TASKS = ("deblur", "bokeh")
 AUGMENTS = ("flip", "rgb")

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from manifests.uri import join_root
+from infra.uri import join_root
 from train.files import local_model_dir
 
 MIN_DEPTH_M = 0.05

@@ -29,9 +29,9 @@ import torch
 from PIL import Image
 
 import optics
-from manifests.images import decode_photo
-from manifests.io import atomic_write
-from manifests.uri import join_root
+from infra.files import atomic_write
+from infra.images import decode_photo
+from infra.uri import join_root
 from train.data.build import (
     apply_geometry,
     assemble,
@@ -136,7 +136,7 @@ def prepare_real(
     prepared: list[dict] = []
     it = rows
     if progress:
-        from manifests.progress import progress_bar
+        from infra.progress import progress_bar
 
         it = progress_bar(rows, desc="real photos", unit="photo")
     for row in it:

@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from infra.ray_start import start_ray
+
 
 def _loop(config: dict) -> None:
     import ray
@@ -147,28 +149,15 @@ def run_ray(
     ``before_report(metrics, is_rank0)`` runs on every worker before each checkpoint report (a
     test injects a worker failure with it); it must be picklable.
     """
-    import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address)
-        else:
-            # Ray Data builds samples with the CPUs the train workers leave free: a local Ray
-            # gets at least one logical CPU beyond the workers (else the stream never starts).
-            # address="local": a new Ray, never a dead cluster's leftover address file
-            ray.init(
-                address="local",
-                num_cpus=max(os.cpu_count() or 1, num_workers + 1),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                _temp_dir=os.environ.get("RAY_TMPDIR"),
-            )
+    # Ray Data builds samples with the CPUs the train workers leave free: a local Ray gets at
+    # least one logical CPU beyond the workers (else the stream never starts).
+    start_ray(address, num_cpus=max(os.cpu_count() or 1, num_workers + 1))
     out = str(Path(out).resolve())
-    from manifests.config_file import find_config
-    from manifests.uri import is_uri
+    from infra.config_file import find_config
+    from infra.uri import is_uri
     from train.config import CONFIG_DIR, load_train_config
     from train.data.build import load_rows
     from train.data.feed import manifests_holding

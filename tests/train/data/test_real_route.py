@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 import optics
+from infra.images import decode_photo
 from manifests import write_part
-from manifests.images import decode_photo
 from train.data.build import draw_geometry, load_rows
 from train.data.config import DataConfig
 from train.data.depth import TransformersDepth

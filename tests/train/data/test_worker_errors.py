@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infra.images import write_kernel_png
 from manifests import write_part
 from manifests.example import synthetic_rows
-from manifests.images import write_kernel_png
 from optics.aperture import parse_shape, rasterize
 from train.config import load_train_config
 from train.data.feed import MapStyleSource, TrainData
@@ -49,7 +49,7 @@ def test_a_corrupt_image_is_one_line_and_exit_2(tmp_path, capsys, workers):
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith(f"error: {root}/scenes/") and err.count("\n") == 1, err
-    assert "dof_0" in err and ".png: cannot decode (" in err  # manifests.images, one line
+    assert "dof_0" in err and ".png: cannot decode (" in err  # infra.images, one line
     assert "Traceback" not in err and "Caught" not in err
 
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from manifests.io import atomic_write
+from infra.files import atomic_write
 
 
 def test_atomic_write_creates_the_folder_and_replaces_whole(tmp_path):

@@ -1,5 +1,5 @@
 """Paths and URIs, one implementation for every stage: what is a URI, which filesystem opens it,
-how its bytes are read, and which paths a manifest may hold.
+and how its bytes are read.
 
 A URI has a scheme (``s3://bucket/key``, ``gs://bucket/key``, ``file:///abs/path``); anything
 else is a local path, made absolute. A ``file://`` URI is RFC 8089, like
@@ -12,16 +12,14 @@ this convention hold the raw path after ``file://``; the manifest readers conver
 read an older part (:func:`encode_raw_file_uri`, ``manifests.schemas.FILE_URIS_ENCODED_SINCE``).
 Object-store URIs keep their ``scheme://bucket/key`` form as the store lists it and go through
 ``pyarrow.fs.FileSystem.from_uri``; credentials come from the standard environment and config
-files, never from the URI. Paths inside a manifest are relative POSIX paths that stay inside the
-manifest root, or full URIs (:func:`path_problem`); :func:`join_root` makes one absolute.
-Imports pyarrow only.
+files, never from the URI. :func:`join_root` makes a manifest's relative path absolute (which
+paths a manifest may hold is ``manifests.paths``' rule). Imports pyarrow only.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import posixpath
 import re
 import stat
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -201,18 +199,3 @@ def size_text(n: int) -> str:
         if n >= 1024
         else f"{n} B"
     )
-
-
-def path_problem(value: str) -> str | None:
-    """Why ``value`` may not stand in a manifest's path column, or None when it may: a full URI
-    (a scheme, ``://`` and more) or a relative POSIX path that does not escape the root."""
-    if is_uri(value) and re.match(r"\S", value.split("://", 1)[1]):
-        return None
-    if value == "" or value.strip() != value:
-        return "is empty or has surrounding spaces"
-    if value.startswith("/") or re.match(r"^[a-zA-Z]:[\\/]", value) or "\\" in value:
-        return "is absolute (use a path relative to the manifest root or a full URI)"
-    norm = posixpath.normpath(value)
-    if norm == ".." or norm.startswith("../"):
-        return "escapes the manifest root"
-    return None

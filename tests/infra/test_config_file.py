@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field, model_validator
 
-from manifests.config_file import (
+from infra.config_file import (
     ConfigError,
     ConfigModel,
     ConfigRule,

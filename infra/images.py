@@ -1,7 +1,7 @@
 """Photos as the stages read them: bytes from a path or URI, decoded to upright RGB.
 
 One image-opening rule for every stage (curate's decoder, synth's photo pool, the trainer's
-renders and real photos, ``train refocus``): bytes come through :func:`manifests.uri.read_bytes`
+renders and real photos, ``train refocus``): bytes come through :func:`infra.uri.read_bytes`
 (regular files only, a size cap), the header is judged against :class:`DecodeLimits` before a
 pixel is decoded (:func:`bomb_problem`: pixel count, bitmap bytes, expansion over the file
 size), and 16-bit and float images are scaled to 8 bits (:func:`to_rgb8`, :func:`to_grey_float`)
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from manifests.uri import read_bytes, size_text
+from infra.uri import read_bytes, size_text
 
 __all__ = [
     "MAX_PHOTO_BYTES",

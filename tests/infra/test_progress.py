@@ -2,7 +2,7 @@
 
 import io
 
-from manifests.progress import progress_bar
+from infra.progress import progress_bar
 
 
 def test_a_log_file_gets_plain_lines_not_redrawn_bars():

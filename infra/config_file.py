@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from manifests.uri import read_bytes
+from infra.uri import read_bytes
 
 M = TypeVar("M", bound=BaseModel)
 

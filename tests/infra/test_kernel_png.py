@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from manifests.images import read_kernel_png, write_kernel_png
+from infra.images import read_kernel_png, write_kernel_png
 from optics.aperture import KernelError, footprint, iou, parse_shape, rasterize
 
 
