@@ -191,16 +191,10 @@ def main() -> int:
     a = p.parse_args()
     import ray
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    from infra.ray_start import start_ray
+
     temp = f"/tmp/rb{uuid.uuid4().hex[:6]}"
-    ray.init(
-        num_cpus=a.num_cpus,
-        include_dashboard=False,
-        _temp_dir=temp,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
+    start_ray(num_cpus=a.num_cpus, temp_dir=temp, log_to_driver=False)
     try:
         r1 = bench_pass1(a.files, a.repeats)
         r2 = None

@@ -1,18 +1,17 @@
 """LVCorr of the ground truth: Cycles renders a K sweep at a fixed focus plane, scored like the
 benchmark scores BokehNet and the reference renderer on the same sweep.
 
-The benchmark's ``lvcorr`` section (``train/benchmark.py``) sweeps K over one AIF per held-out
-scene at its first render's focus plane; a physically right renderer's Laplacian variance falls
-fast and then flattens, so the Pearson form (the paper's) is below 1 even for the truth. This
+The benchmark's ``lvcorr`` section (``train/evaluate/sections.py``) sweeps K over one AIF per
+held-out scene at its first render's focus plane; a physically right renderer's Laplacian variance
+falls fast and then flattens, so the Pearson form (the paper's) is below 1 even for the truth. This
 script measures what the truth scores: for each scene of a rendered ``synthetic_pairs`` set it
 re-renders the scene's own spec (same objects, lights, camera, exposure) with a round aperture
-focused at the first render's focus distance, over an f-number sweep (``--f-numbers``, within
-the range the sets are rendered with; the AIF of the same render is the K = 0 end), so each
-scene's K values are ``K = f² W / (2000 N sensor_w)`` at the frame width. A fixed K sweep such
-as the benchmark's {0, 10, 20, 40, 80} cannot be path-traced for every scene: at 128 px, K = 80
-with an 18 mm lens on a full-frame sensor is f/0.007, an aperture wider than the scene, whose
-rays start inside the floor and the objects. It reports, side by side on the same sweep and the
-same frames:
+focused at the first render's focus distance, over an f-number sweep (``--f-numbers``, within the
+range the sets are rendered with; the AIF of the same render is the K = 0 end), so each scene's K
+values are ``K = f² W / (2000 N sensor_w)`` at the frame width. A fixed K sweep such as the
+benchmark's {0, 10, 20, 40, 80} cannot be path-traced for every scene: at 128 px, K = 80 with an 18
+mm lens on a full-frame sensor is f/0.007, an aperture wider than the scene, whose rays start
+inside the floor and the objects. It reports, side by side on the same sweep and the same frames:
 
 * ``cycles``: the path-traced truth;
 * ``reference``: ``optics.render_bokeh`` from the AIF, true disparity, linear light;
@@ -90,7 +89,6 @@ def bokehnet_sweep(model, aif01: np.ndarray, depth: np.ndarray, ks, disp_focus: 
 
     import optics
     from train.data.build import rgb_to_tensor
-    from train.heldout import defocus_maps
 
     h, w = aif01.shape[:2]
     g = model.cfg.granularity_px
@@ -105,10 +103,8 @@ def bokehnet_sweep(model, aif01: np.ndarray, depth: np.ndarray, ks, disp_focus: 
     disp = torch.from_numpy(np.ascontiguousarray(optics.disparity_from_depth(depth)))[None, None]
     outs = []
     for k in ks:
-        dmap = defocus_maps(
-            disp.float(), torch.tensor([disp_focus]), float(optics.rescale_k(k, w, ww))
-        )
-        outs.append(((model([aif_t, dmap])[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1))
+        out = model.bokeh(aif_t, disp.float(), disp_focus, float(optics.rescale_k(k, w, ww)))
+        outs.append(((out[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1))
     return outs
 
 
@@ -135,14 +131,14 @@ def main(argv=None) -> int:
     if len(f_numbers) < 2 or not all(0.5 <= n <= 128 for n in f_numbers):
         ap.error("--f-numbers: at least two, each in [0.5, 128]")
     import optics
-    from train.metrics import lvcorr, psnr
+    from train.evaluate.metrics import lvcorr, psnr
 
     metas = sorted(Path(a.data).glob("scenes/*/meta.json"))[: a.scenes]
     if not metas:
         ap.error(f"{a.data}: no scenes/*/meta.json")
     model = None
     if a.bokeh:
-        from train.benchmark import Model
+        from train.evaluate.methods import Model
 
         model = Model(a.bokeh, "bokehnet")
     photos = None  # photographic scenes re-render from the set's own pool (OUT/pool.json)

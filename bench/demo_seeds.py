@@ -6,15 +6,15 @@ photos, its shaped showcase) and, for each seed, trains DeblurNet, BokehNet stag
 shape-conditioned BokehNet and stage 2 exactly as the demo does (``demo.pipeline.train_net``
 with ``DemoConfig.train_seed``, the current configs, side by side in ``demo.lanes``) into
 ``OUT/seed<N>``, then runs the benchmark on the same held-out frames. Prints each seed's
-numbers, their mean, and every target of ``train.benchmark.TARGETS`` (and ``SHAPE_TARGETS``)
+numbers, their mean, and every target of ``train.evaluate.targets.TARGETS`` (and ``SHAPE_TARGETS``)
 on the mean and on each seed; writes ``OUT/demo_seeds.json``.
 Reruns reuse finished seeds (stage markers in ``OUT/seed<N>/stages``).
 
 Measured (2026-12-03, 2 cores, seeds 0/1/2, box-filtered renders, DeblurNet sharp_fraction
 0.5): every target met on every seed but the absolute LVCorr (mean 0.578; the reference 0.623);
 DeblurNet +1.17 / +1.19 / +1.20 dB, sharp inputs' worst 32.0-32.6 dB; shape IoU 0.871 / 0.876 /
-0.879 (table in docs/train.md). Trained side by side (demo.lanes) on a fresh clone's demo: the
-same, DeblurNet +1.17 / +1.17 / +1.19 dB, LVCorr 0.578, shape IoU 0.874-0.879; 16 min.
+0.879 (table in docs/train-history.md). Trained side by side (demo.lanes) on a fresh clone's
+demo: the same, DeblurNet +1.17 / +1.17 / +1.19 dB, LVCorr 0.578, shape IoU 0.874-0.879; 16 min.
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
 """
@@ -67,7 +67,7 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from train.benchmark import check_targets, mean_results
+    from train.evaluate.targets import check_targets, mean_results
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--demo", default="runs/demo", help="a finished demo folder")

@@ -31,7 +31,7 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
     """Time ``steps`` optimiser steps (after ``warmup``) of ``cfg`` at batch 1."""
     import torch
 
-    from train.loop import _generator, compute_loss
+    from train.loop import compute_loss, step_generator
     from train.model import build_model
 
     if device.type == "cuda":
@@ -53,7 +53,9 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = compute_loss(built.denoiser, built.codec, batch, cfg, _generator(0, 0, s, 0), device)
+        loss = compute_loss(
+            built.denoiser, built.codec, batch, cfg, step_generator(0, 0, s, 0), device
+        )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(built.trainable, cfg.optim.grad_clip)
         opt.step()

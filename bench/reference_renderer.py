@@ -2,7 +2,7 @@
 
 For every row of a ``synthetic_pairs`` manifest (one Cycles DoF render: AIF, planar depth, K,
 ``disp_focus``), renders bokeh from the AIF and scores it against the Cycles render with the
-trainer's conventions (images mapped to [-1, 1], data range 2; ``train.metrics``):
+trainer's conventions (images mapped to [-1, 1], data range 2; ``train.evaluate.metrics``):
 PSNR and SSIM over (a) the whole frame and (b) the *depth-edge band*: pixels within
 ``--band-px`` (3) of a depth edge, i.e. of a 4-neighbour pair whose signed CoC *diameter*
 ``2 · signed_coc_radius_px`` differs by more than ``--edge-jump-px`` (2) px (band SSIM = the mean
@@ -17,8 +17,8 @@ of the SSIM map over window centres in the band). Methods, side by side:
   view transform (clip, sRGB) after: what the renderer can do when highlights are not clipped.
 
 Also the render time per image (``render_linear``, one thread) and LVCorr
-(``−pearson(K, Laplacian variance)``, ``train.metrics.lvcorr``) over a K sweep (0, 10, 20, 40,
-80 at the frame width) of every row's AIF and ``disp_focus``, averaged over rows.
+(``−pearson(K, Laplacian variance)``, ``train.evaluate.metrics.lvcorr``) over a K sweep
+(0, 10, 20, 40, 80 at the frame width) of every row's AIF and ``disp_focus``, averaged over rows.
 Prints a table and writes everything (with per-row numbers) as JSON to ``--out``.
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/reference_renderer.py \\
@@ -48,7 +48,7 @@ from optics import (  # noqa: E402
 )
 
 METHODS = ("aif", "render_srgb", "render_linear", "render_radiance")
-SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # as train.metrics.ssim
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # as train.evaluate.metrics.ssim
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -108,7 +108,8 @@ def _valid_filter(x: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
-    """SSIM per valid window position (mean over channels), train.metrics' formula and window.
+    """SSIM per valid window position (mean over channels), with the formula and window of
+    train.evaluate.metrics.
 
     Position ``[i, j]`` is the window centred on pixel ``[i + 5, j + 5]`` (11 px window).
     """
@@ -163,10 +164,11 @@ def exposure_ev(scene_dir: Path) -> float | None:
 
 
 def lvcorr_of(aif, disp, disp_focus, k_sweep: list[float], srgb: bool) -> tuple[float, float]:
-    """Pearson and Spearman LVCorr (train.metrics) of the renders of ``aif`` over ``k_sweep``."""
+    """Pearson and Spearman LVCorr (train.evaluate.metrics) of the renders of ``aif`` over
+    ``k_sweep``."""
     import torch
 
-    from train.metrics import lvcorr
+    from train.evaluate.metrics import lvcorr
 
     outs = [
         torch.from_numpy(
@@ -178,10 +180,11 @@ def lvcorr_of(aif, disp, disp_focus, k_sweep: list[float], srgb: bool) -> tuple[
 
 
 def check_ssim_against_train(a01: np.ndarray, b01: np.ndarray) -> float:
-    """|numpy SSIM − train.metrics.ssim| on one pair (the band SSIM relies on the same map)."""
+    """|numpy SSIM − train.evaluate.metrics.ssim| on one pair (the band SSIM relies on the
+    same map)."""
     import torch
 
-    from train.metrics import ssim
+    from train.evaluate.metrics import ssim
 
     t = [torch.from_numpy(np.moveaxis(x * 2 - 1, -1, 0)) for x in (a01, b01)]
     return abs(float(ssim_map(a01 * 2 - 1, b01 * 2 - 1).mean()) - ssim(*t))

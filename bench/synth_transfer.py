@@ -7,7 +7,7 @@ dataset seed, every scene split "val") of ``--heldout-scenes`` scenes. Trains th
 (``train/configs/deblurnet_tiny.toml``) on each training set for ``--steps`` steps with each of
 ``--seeds`` (the training sets share their dataset seed and scene ids, so their "train" splits
 hold the same number of scenes), then scores every trained model on both held-out sets, on
-whole frames, with ``train.benchmark``'s deblur section (``load_scenes``, ``Model``,
+whole frames, with ``train.evaluate``'s deblur section (``load_scenes``, ``Model``,
 ``deblur_section``: each DoF render in, the AIF expected; the blurry input itself is the
 identity row). Prints and writes ``OUT/transfer.{json,md}``: rows trained on {procedural,
 photographic}, columns evaluated on {procedural, photographic}, cells the mean +- sample std
@@ -143,8 +143,10 @@ _SCENES: dict[tuple[str, int], list] = {}
 
 
 def evaluate(run: Path, heldout: Path) -> dict:
-    """``train.benchmark``'s deblur sections of ``run`` on every frame of ``heldout``."""
-    from train.benchmark import Model, deblur_section, load_scenes
+    """``train.evaluate``'s deblur sections of ``run`` on every frame of ``heldout``."""
+    from train.evaluate.methods import Model
+    from train.evaluate.scenes import load_scenes
+    from train.evaluate.sections import deblur_section
 
     model = Model(run, "deblurnet")
     key = (str(heldout), model.cfg.granularity_px)

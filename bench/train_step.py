@@ -45,7 +45,7 @@ def preloaded_steps(cfg, manifest: str, steps: int) -> list[float]:
 
     from train.data.feed import TrainData
     from train.dist import DistContext
-    from train.loop import _generator, compute_loss
+    from train.loop import compute_loss, step_generator
     from train.model import build_model
 
     ctx = DistContext()
@@ -62,7 +62,7 @@ def preloaded_steps(cfg, manifest: str, steps: int) -> list[float]:
     for s, batch in enumerate(batches):
         opt.zero_grad(set_to_none=True)
         loss = compute_loss(
-            built.denoiser, built.codec, batch, cfg, _generator(0, 0, s, 0), ctx.device
+            built.denoiser, built.codec, batch, cfg, step_generator(0, 0, s, 0), ctx.device
         )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(built.trainable, cfg.optim.grad_clip)

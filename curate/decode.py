@@ -54,7 +54,7 @@ class Decoded:
     height_px: int
 
 
-def _orient_array(a: np.ndarray, orientation: int | None) -> np.ndarray:
+def orient_array(a: np.ndarray, orientation: int | None) -> np.ndarray:
     """Apply EXIF orientation 1..8 to an (H, W, C) array (as ``ImageOps.exif_transpose``)."""
     o = orientation or 1
     if o == 2:
@@ -118,7 +118,7 @@ def decode_jpeg(data: bytes, orientation: int | None, limits: DecodeLimits, long
         if "corrupt" in str(e).lower() or "premature" in str(e).lower():
             raise DecodeError("decode_failed", f"corrupt or truncated JPEG ({e})") from None
         return None  # e.g. CMYK: let Pillow try
-    rgb = _orient_array(rgb, orientation)
+    rgb = orient_array(rgb, orientation)
     w, h = (height, width) if (orientation or 1) >= 5 else (width, height)
     return Decoded(_resize_long_edge(rgb, long_edge_px), w, h)
 

@@ -287,7 +287,7 @@ def run(inputs: list[str], out: str, cfg: CurateConfig, *, progress: bool = True
     """Run the whole job on the current Ray (``ray.init`` first); returns the stats dict. Takes
     OUT's lock for the whole run (``LockError`` when another job holds it)."""
     if not ray.is_initialized():
-        raise JobError("Ray is not initialised; call ray.init() or use main()")
+        raise JobError("Ray is not initialised; call infra.ray_start.start_ray() or use main()")
     out = outputs.out_root(out)
     t_start = time.perf_counter()
     outputs.check_out(out)

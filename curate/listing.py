@@ -41,6 +41,7 @@ from urllib.parse import quote_from_bytes
 import pyarrow.fs as pafs
 
 from infra.uri import file_uri, read_bytes, resolve_filesystem, to_uri
+from manifests.paths import inside_root
 
 
 class ListingError(ValueError):
@@ -150,10 +151,6 @@ def _list_store(given: str, fs: pafs.FileSystem, path: str, exts: set[str]):
         yield Entry(to_uri(fs, i.path, like=given), int(i.size or 0))
 
 
-def _inside(path: bytes, root: bytes) -> bool:
-    return path == root or path.startswith(root if root.endswith(b"/") else root + b"/")
-
-
 def _shown(path: bytes) -> str:
     """A path for a one-line detail: printable, bytes that are not UTF-8 as ``\\xNN``."""
     return path.decode("utf-8", "backslashreplace")
@@ -217,7 +214,7 @@ class _LocalWalk:
             self.roots.append(real)
 
     def _inside_roots(self, real: bytes) -> bool:
-        return any(_inside(real, r) for r in self.roots)
+        return any(inside_root(real, r) for r in self.roots)
 
     def _ext_kept(self, name: bytes) -> bool:
         _, dot, ext = name.rpartition(b".")
@@ -339,7 +336,7 @@ class _LocalWalk:
                     f"link to the folder {_shown(real)}, outside the input folder(s); "
                     "give it as its own --input to include it",
                 )
-            elif _inside(folder, real):
+            elif inside_root(folder, real):
                 self._reject(
                     path,
                     "link_loop",

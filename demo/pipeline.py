@@ -182,7 +182,7 @@ def refocus_input(rows: list[dict]) -> dict:
     """The render the demo refocuses: of the first held-out scene, the render with the least
     defocus (smallest K). A render focused far at f/1.9 blurs near objects by tens of pixels,
     which the tiny DeblurNet cannot undo; refocusing its soft all-in-focus image then shows the
-    deblurrer's limit rather than the refocusing (docs/train.md)."""
+    deblurrer's limit rather than the refocusing (docs/train-history.md)."""
     if not rows:
         raise ValueError("refocus_input: no held-out renders")
     first = min(r["scene_id"] for r in rows)
@@ -235,8 +235,9 @@ def refocus_examples(cfg: DemoConfig, out: Path) -> dict:
 
 
 def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
-    """The trained pair against Cycles on the held-out scenes, whole frames (train.benchmark)."""
-    from train.benchmark import benchmark
+    """The trained pair against Cycles on the held-out scenes, whole frames
+    (train.evaluate.benchmark)."""
+    from train.evaluate.benchmark import benchmark
 
     bokeh = out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1"
     r = benchmark(

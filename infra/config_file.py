@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from infra.errors import one_line
 from infra.uri import read_bytes
 
 M = TypeVar("M", bound=BaseModel)
@@ -145,7 +146,7 @@ def read_toml(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: cannot read config ({e})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({_one_line(e)})") from None
+        raise ConfigError(f"{path}: not valid TOML ({one_line(e)})") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -237,7 +238,7 @@ def _reason(model: type[BaseModel], err: dict, loc: list) -> str:
         known = _known_keys(model, loc[:-1])
         return f"unknown {what}" + (f" (known: {', '.join(known)})" if known else "")
     if kind == "value_error":
-        return _one_line(ctx.get("error", err["msg"]))
+        return one_line(ctx.get("error", err["msg"]))
     if kind == "model_type":
         return f"must be a table{got}"
     simple = {
@@ -262,7 +263,7 @@ def _reason(model: type[BaseModel], err: dict, loc: list) -> str:
     if kind in ("too_short", "too_long"):
         n = ctx.get("min_length", ctx.get("max_length"))
         return f"must have {'at least' if kind == 'too_short' else 'at most'} {n} item(s){got}"
-    return _one_line(err["msg"]).replace("Input should be", "must be") + got
+    return one_line(err["msg"]).replace("Input should be", "must be") + got
 
 
 def _known_keys(model: type[BaseModel], loc: list) -> list[str]:
@@ -273,7 +274,3 @@ def _known_keys(model: type[BaseModel], loc: list) -> list[str]:
             return []
         model = sub
     return sorted(info.alias or name for name, info in model.model_fields.items())
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())

@@ -24,6 +24,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from infra.errors import one_line
 from infra.files import TMP_MARK, atomic_write, dead_writers_file
 from infra.uri import join, resolve_filesystem
 from manifests.schemas import (
@@ -256,7 +257,9 @@ def read_part_info(fs: pafs.FileSystem, path: str) -> tuple[str, str, str]:
             meta = pq.ParquetFile(f).metadata
             arrow_schema = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException, ValueError) as e:
-        raise ManifestError(f"{path}: not a readable Parquet file ({_one_line(e)})") from None
+        raise ManifestError(
+            f"{path}: not a readable Parquet file ({one_line(e, limit=300)})"
+        ) from None
     problem = footer_problem(meta, _stored_bytes(fs, path, size))
     if problem:
         raise ManifestError(f"{path}: corrupt Parquet footer ({problem})")
@@ -334,12 +337,9 @@ def read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) 
         with fs.open_input_file(path) as f:
             return pq.read_table(f, columns=_present(f, columns))
     except (OSError, pa.ArrowException, ValueError) as e:
-        raise ManifestError(f"{path}: not a readable Parquet part ({_one_line(e)})") from None
-
-
-def _one_line(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] if text else type(e).__name__
+        raise ManifestError(
+            f"{path}: not a readable Parquet part ({one_line(e, limit=300)})"
+        ) from None
 
 
 def read_table(

@@ -15,9 +15,10 @@ import re
 from infra.uri import is_uri, join_root
 
 
-def inside_root(real: str, real_root: str | None) -> bool:
+def inside_root(real: str | bytes, real_root: str | bytes | None) -> bool:
     """The root-escape rule: ``real`` (a resolved local path, links followed) lies inside
-    ``real_root`` (the resolved manifest or input root; None: no local root, nothing is inside)."""
+    ``real_root`` (the resolved manifest or input root; None: no local root, nothing is
+    inside). ``str`` or ``bytes`` paths (curate's listing walks bytes), both the same."""
     return real_root is not None and os.path.commonpath([real, real_root]) == real_root
 
 

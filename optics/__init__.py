@@ -7,7 +7,10 @@ planar.
 depth-of-field limits, inverse focus), ``genrefocus`` disparity, the K scale and the defocus map
 the released BokehNet consumes (``defocus_level`` also takes torch tensors, without importing
 torch), ``sensor`` the sensor width / crop / equivalent f-number from EXIF fields, ``bokeh`` the
-classical layered reference renderer (AIF + disparity + K -> bokeh with that same CoC).
+classical layered reference renderer (AIF + disparity + K -> bokeh with that same CoC) and the
+round aperture at a CoC (``disc_kernel``, ``aperture_kernel``), ``aperture`` the aperture
+geometry as kernel images (built-in shapes, Cycles' blades / rotation / anamorphic ratio, user
+kernels, light loss).
 This package imports only numpy; it must never import bpy, Ray or torch.
 """
 

@@ -1,4 +1,4 @@
-"""Aperture shapes as kernel images: the built-in shapes, user kernels, validation, light loss.
+"""Aperture shapes as kernel images: built-in shapes, Cycles' blades, user kernels, light loss.
 
 A *kernel* is a square float array in [0, 1] (the open fraction of each pixel) spanning the
 circle of confusion's bounding square ``[−1, 1]²``: the circle of diameter CoC is the inscribed
@@ -13,6 +13,7 @@ Built-ins (:data:`BUILTIN_SHAPES`): ``round``, ``polygon`` (N sides, 3–16; ``h
 polygon's first vertex points up (a triangle stands on its base), before ``rotation_deg``
 (counter-clockwise). A user kernel (any square grey image, white = open) is centred on the
 image centre as given and scaled so that its farthest open pixel touches the circle.
+Cycles' own aperture (blades, rotation, anamorphic ratio) is :func:`cycles_kernel`.
 
 ``open_fraction`` is the light a shape lets through relative to the round aperture of the same
 CoC (its area over the disc's); ``light_loss_ev = −log2(open_fraction)`` is the exposure a
@@ -169,6 +170,31 @@ def rasterize(shape: ApertureShape, size_px: int = KERNEL_SIZE_PX) -> np.ndarray
     n = int(size_px)
     x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
     return _coverage(np.hypot(x, y) <= 1.0, n)
+
+
+def cycles_kernel(
+    blades: int, rotation_deg: float, ratio: float, size_px: int = KERNEL_SIZE_PX
+) -> np.ndarray:
+    """Cycles' own aperture (``aperture_blades``, ``aperture_rotation_deg``, ``aperture_ratio``)
+    as a kernel: round for fewer than 3 blades, else the regular polygon with vertex ``k`` at
+    angle ``rotation + π/N + 2πk/N`` from +x (counter-clockwise, y up: Cycles samples blade
+    ``k``'s triangle around ``rotation + 2πk/N``, an edge's midpoint, so 5 blades at rotation 0
+    point a vertex left; measured in tests/synth/test_aperture_shapes.py; the label
+    ``polygonN@(rotation_deg + 180/N − 90)``, first vertex at the top). Anamorphic ``ratio`` r
+    narrows the horizontal extent to 1/r: the open set is ``{(x, y) : (r·x, y) in the round or
+    polygonal opening}``. A ratio that is not a finite number > 0 is a :class:`KernelError`."""
+    r = float(ratio)
+    if not (np.isfinite(r) and r > 0):
+        raise KernelError(f"aperture_ratio must be a finite number > 0, got {ratio!r}")
+    n = int(blades)
+    if n < 3:
+        if r == 1.0:
+            return rasterize(ApertureShape("round"), size_px)
+        m = int(size_px)
+        x, y = np.broadcast_arrays(*pixel_grid(m, SUPERSAMPLE))
+        return _coverage(np.hypot(r * x, y) <= 1.0, m)
+    t = np.deg2rad(float(rotation_deg)) + np.pi / n + 2 * np.pi * np.arange(n) / n
+    return rasterize_polygon(np.stack([np.cos(t) / r, np.sin(t)], -1), size_px)
 
 
 def resample_square(a: np.ndarray, size_px: int) -> np.ndarray:

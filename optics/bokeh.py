@@ -124,8 +124,10 @@ def layer_grid(signed_radius_px, layer_step_px: float = 1.0, max_layers: int = D
     return index, _unwarp(nodes)
 
 
-def _disc_kernel(radius_px: float) -> np.ndarray:
-    """Anti-aliased disc ``clip(r + 0.5 − dist, 0, 1)``, normalised to sum 1."""
+def disc_kernel(radius_px: float) -> np.ndarray:
+    """The round aperture of ``radius_px`` (≥ 0, unsigned): the anti-aliased disc
+    ``clip(r + 0.5 − dist, 0, 1)`` on a ``(2·floor(r + 0.5) + 1)²`` grid, normalised to sum 1
+    (float64); what :func:`aperture_kernel` gives without a ``kernel`` from 0.5 px up."""
     half = int(np.floor(radius_px + 0.5))
     x = np.arange(-half, half + 1, dtype=np.float64)
     dist = np.hypot(x[:, None], x[None, :])
@@ -175,7 +177,7 @@ def aperture_kernel(radius_px: float, kernel=None) -> np.ndarray:
     if r < IDENTITY_BELOW_PX:
         return np.ones((1, 1))
     if kernel is None:
-        return _disc_kernel(r)
+        return disc_kernel(r)
     k = _resampled_kernel(np.asarray(kernel, dtype=np.float64), r)
     return k[::-1, ::-1] if radius_px < 0 else k
 

@@ -1,4 +1,4 @@
-"""``python -m train {fit,refocus} ...`` (see ``--help``)."""
+"""``python -m train {fit,refocus,benchmark} ...`` (see ``--help``)."""
 
 from train.cli import main
 

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from infra.errors import one_line
+
 LORA_FILE = "pytorch_lora_weights.safetensors"
 TRAINABLE_FILE = "trainable.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -38,10 +40,6 @@ RESUME_FILES = ("optimizer.pt", "scheduler.pt", "rng.pt")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as it is; ``str()`` is one line naming the file."""
-
-
-def _one_line(e: object) -> str:
-    return " ".join(str(e).split())
 
 
 def _trainable_state(denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -78,57 +76,6 @@ def load_lora(lora_module, path: Path, adapter: str = "default") -> None:
         raise CheckpointError(f"{path}: LoRA keys not in this model, e.g. {unexpected[:3]}")
 
 
-def base_lora_file(path: str | Path) -> Path:
-    """The LoRA file ``model.base_lora`` names: the file itself, or the LoRA of a checkpoint
-    folder or of a run folder's latest checkpoint (as its ``state.json`` recorded it)."""
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    ckpt = checkpoint_of(p) if p.is_dir() else None
-    if ckpt is None:
-        raise CheckpointError(
-            f"{p}: no BokehNet run, checkpoint or LoRA file there (model.base_lora)"
-        )
-    state = read_state(ckpt)
-    if state.get("base_lora"):
-        was = state["base_lora"]["path"]
-        raise CheckpointError(
-            f"{ckpt}: a shape LoRA (trained on {was}); model.base_lora needs the base BokehNet run"
-        )
-    check_files(ckpt, state, (LORA_FILE,))
-    if not (ckpt / LORA_FILE).is_file():
-        raise CheckpointError(f"{ckpt / LORA_FILE}: missing (model.base_lora needs a LoRA run)")
-    return ckpt / LORA_FILE
-
-
-def lora_rank_alpha(file: Path) -> tuple[int, float]:
-    """Rank (from the tensor shapes, without reading them) and alpha of a saved LoRA: the
-    ``lora_alpha`` of the run that wrote it when its ``config.json`` is where a checkpoint puts
-    it (``RUN/checkpoints/step-N/``), else alpha = rank (``save_lora`` does not store it)."""
-    from safetensors import safe_open
-
-    file = Path(file)
-    try:
-        with safe_open(str(file), "pt") as f:
-            ranks = {f.get_slice(k).get_shape()[0] for k in f.keys() if ".lora_A." in k}
-    except Exception as e:  # noqa: BLE001 - safetensors' own error type for a damaged file
-        raise CheckpointError(f"{file}: unreadable ({_one_line(e)})") from None
-    if len(ranks) != 1:
-        raise CheckpointError(f"{file}: not a LoRA of one rank (lora_A ranks {sorted(ranks)})")
-    rank = ranks.pop()
-    config = file.parent.parent.parent / "config.json"
-    try:
-        alpha = json.loads(config.read_text())["model"]["lora_alpha"] if config.is_file() else 0
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{config}: unreadable ({_one_line(e)})") from None
-    return rank, float(alpha or rank)
-
-
-def lora_record(file: Path) -> dict:
-    """What a shape run records of its base LoRA: the resolved path and its SHA-256."""
-    return {"path": str(Path(file).resolve()), "sha256": _sha256(file)}
-
-
 def check_base_lora(path: Path, state: dict, base: dict | None) -> None:
     """The model's base LoRA (``Built.base_lora``) is the one the checkpoint was trained on."""
     want = state.get("base_lora")
@@ -155,7 +102,7 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
     try:
         sd = load_file(str(file))
     except Exception as e:  # noqa: BLE001 - safetensors' own error type for a damaged file
-        raise CheckpointError(f"{file}: unreadable ({_one_line(e)})") from None
+        raise CheckpointError(f"{file}: unreadable ({one_line(e)})") from None
     bad = [n for n, t in sd.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
         raise CheckpointError(f"{file}: non-finite values (NaN or inf) in {bad[:3]}")
@@ -178,7 +125,7 @@ def check_weights(sd: dict, expected: dict, where: Path) -> None:
         raise CheckpointError(f"{where}: {len(extra)} tensor(s) not in the model: {extra[:3]}")
 
 
-def _sha256(file: Path) -> str:
+def sha256_file(file: Path) -> str:
     h = hashlib.sha256()
     with open(file, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -189,7 +136,7 @@ def _sha256(file: Path) -> str:
 def _file_record(folder: Path) -> dict[str, dict]:
     """Size and SHA-256 of every file in ``folder`` (written into ``state.json``)."""
     files = sorted(f for f in folder.iterdir() if f.is_file())
-    return {f.name: {"bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files}
+    return {f.name: {"bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files}
 
 
 def check_files(path: Path, state: dict, names) -> None:
@@ -205,7 +152,7 @@ def check_files(path: Path, state: dict, names) -> None:
         size = f.stat().st_size
         if size != want["bytes"]:
             raise CheckpointError(f"{f}: {size} bytes, {want['bytes']} were written (truncated?)")
-        if _sha256(f) != want["sha256"]:
+        if sha256_file(f) != want["sha256"]:
             raise CheckpointError(f"{f}: contents differ from what was written (SHA-256)")
 
 
@@ -274,36 +221,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     try:
         name = marker.read_text().strip()
     except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{marker}: unreadable ({_one_line(e)})") from None
+        raise CheckpointError(f"{marker}: unreadable ({one_line(e)})") from None
     path = marker.parent / name
     if not name or not (path / "state.json").is_file():
         raise CheckpointError(f"{marker}: names {name!r}, which has no state.json")
     return path
-
-
-def run_folder(path: Path) -> Path:
-    """The run folder of ``path``: itself, or the run a checkpoint folder belongs to."""
-    path = Path(path)
-    ckpt = checkpoint_of(path)
-    return path if ckpt is None or ckpt.parent.name != "checkpoints" else ckpt.parent.parent
-
-
-def read_run_config(run: Path) -> dict:
-    """A run's ``config.json`` as a dict; a broken one is one ``ValueError`` naming it
-    (``FileNotFoundError`` when there is none)."""
-    import json
-
-    path = Path(run) / "config.json"
-    try:
-        saved = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{path}: not a readable run config ({reason})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{path}: not a run config (a JSON object)")
-    return saved
 
 
 def checkpoint_of(path: Path) -> Path | None:
@@ -329,16 +251,22 @@ def apply_ema(denoiser: torch.nn.Module, ema: dict[str, torch.Tensor], where: Pa
 
 
 def load_checkpoint(
-    path: Path, built, optimizer=None, scheduler=None, prefer_ema: bool = False
+    path: Path,
+    built,
+    optimizer=None,
+    scheduler=None,
+    prefer_ema: bool = False,
+    state: dict | None = None,
 ) -> dict:
-    """Restore weights (and optimiser, scheduler, RNG when given); returns ``state.json``.
+    """Restore weights (and optimiser, scheduler, RNG when given); returns ``state.json``
+    (``state``: the one the caller already read, ``train.runs.open_run``).
 
     ``prefer_ema``: load the moving-average weights where the checkpoint has them (inference and
     weights-only starts); resuming loads the raw weights and restores the average separately.
     Raises :class:`CheckpointError` for anything that does not fit (module docstring).
     """
     path = Path(path)
-    state = read_state(path)
+    state = read_state(path) if state is None else state
     resuming = optimizer is not None or scheduler is not None
     check_files(path, state, WEIGHT_FILES + (RESUME_FILES if resuming else ()))
     check_base_lora(path, state, built.base_lora)
@@ -369,7 +297,7 @@ def read_state(path: Path) -> dict:
     try:
         state = json.loads(f.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{f}: unreadable ({_one_line(e)})") from None
+        raise CheckpointError(f"{f}: unreadable ({one_line(e)})") from None
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise CheckpointError(f"{f}: not a checkpoint state (no integer step)")
     if not isinstance(state.get("losses"), list) or not isinstance(state.get("cursor"), dict):
@@ -394,7 +322,7 @@ def _read_torch(file: Path):
     try:
         return torch.load(file, weights_only=True)
     except Exception as e:  # noqa: BLE001 - missing, truncated or not a torch file
-        raise CheckpointError(f"{file}: unreadable ({_one_line(e)})") from None
+        raise CheckpointError(f"{file}: unreadable ({one_line(e)})") from None
 
 
 def _restore_training(path: Path, state: dict, optimizer, scheduler) -> None:
@@ -425,4 +353,4 @@ def _restore_training(path: Path, state: dict, optimizer, scheduler) -> None:
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: cannot resume from it ({_one_line(e)})") from None
+        raise CheckpointError(f"{path}: cannot resume from it ({one_line(e)})") from None

@@ -1,4 +1,5 @@
-"""``python -m train fit`` (train a network from manifests) and ``python -m train refocus``.
+"""``python -m train fit`` (train a network from manifests), ``python -m train refocus`` (refocus
+a photo with a trained pair) and ``python -m train benchmark`` (score a pair against Cycles).
 
 Examples:
   python -m train fit --config deblurnet_tiny.toml --manifest runs/synth --out runs/deblur
@@ -10,6 +11,8 @@ Examples:
       --focus 0.5,0.4 --k 30 --depth depth.npy --out refocused.png
   python -m train refocus --deblur runs/deblur --bokeh runs/bokeh_shape --image photo.jpg \
       --focus 0.5,0.4 --k 30 --depth depth.npy --aperture hexagon --out hexagon.png
+  python -m train benchmark --deblur runs/deblur --bokeh runs/bokeh --manifest runs/heldout \
+      --out runs/benchmark
 """
 
 from __future__ import annotations
@@ -170,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         from train.refocus import refocus_cli
 
         return refocus_cli(a)
+    return _fit(a, argv)
+
+
+def _fit(a, argv: list[str] | None) -> int:
+    """``fit``: the config loaded once, then the chosen launcher."""
     try:
         cfg = load_train_config(a.config, a.set)
     except TrainConfigError as e:
@@ -194,28 +202,36 @@ def main(argv: list[str] | None = None) -> int:
             args += ["--set", f"compute_threads={omp_threads}"]
         return run_torchrun(args, a.num_workers)
     if a.launcher == "ray":
-        from train.launch.ray import run_ray
+        return _fit_ray(a)
+    return _fit_local(a, cfg)
 
-        try:
-            metrics = run_ray(
-                a.config,
-                a.manifest,
-                a.out,
-                a.steps,
-                a.resume,
-                a.num_workers,
-                a.gpus_per_worker,
-                a.ray_address,
-                max_failures=a.max_failures,
-                init_from=a.init_from,
-                overrides=a.set,
-                placement_strategy=a.placement_strategy,
-            )
-        except (ValueError, FileNotFoundError) as e:  # checked in the driver, before any worker
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(json.dumps(metrics, default=str))
-        return 0
+
+def _fit_ray(a) -> int:
+    from train.launch.ray import run_ray
+
+    try:
+        metrics = run_ray(
+            a.config,
+            a.manifest,
+            a.out,
+            a.steps,
+            a.resume,
+            a.num_workers,
+            a.gpus_per_worker,
+            a.ray_address,
+            max_failures=a.max_failures,
+            init_from=a.init_from,
+            overrides=a.set,
+            placement_strategy=a.placement_strategy,
+        )
+    except (ValueError, FileNotFoundError) as e:  # checked in the driver, before any worker
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, default=str))
+    return 0
+
+
+def _fit_local(a, cfg) -> int:
     from train.launch.local import train_local
     from train.loop import Diverged
 
@@ -273,7 +289,9 @@ def _strip_launcher(args: list[str]) -> list[str]:
 
 
 def _benchmark(a) -> int:
-    from train.benchmark import BenchmarkError, benchmark, table_markdown
+    from train.evaluate.benchmark import benchmark
+    from train.evaluate.scenes import BenchmarkError
+    from train.evaluate.targets import table_markdown
 
     try:
         results = benchmark(

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import latest_checkpoint, read_run_config
+from train.checkpoint import latest_checkpoint
 from train.dist import DistContext, all_reduce_mean
-from train.heldout import evaluate_held_out
+from train.evaluate.heldout import evaluate_held_out
 from train.objectives import flow_matching_loss, noisy, sample_sigmas
 from train.runlog import RunLog
+from train.runs import read_run_config
 from train.state import TrainState
 from train.threads import choose_threads, using_threads
 
@@ -41,7 +42,9 @@ class Hooks:
     progress: bool = True
 
 
-def _generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
+def step_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
+    """The noise and σ generator of one micro-batch: a function of the config seed, the worker's
+    rank, the step and the micro-batch only, so a resumed run draws what the first run would."""
     mixed = ((seed * 1009 + rank) * 1_000_003 + step) * 31 + micro
     return torch.Generator().manual_seed(mixed % 2**64)  # any config seed (< 2**32) fits
 
@@ -78,7 +81,7 @@ def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistCont
     state.opt.zero_grad(set_to_none=True)
     total = 0.0
     for micro, batch in enumerate(batches):
-        gen = _generator(cfg.seed, ctx.rank, state.step, micro)
+        gen = step_generator(cfg.seed, ctx.rank, state.step, micro)
         loss = compute_loss(model, state.built.codec, batch, cfg, gen, ctx.device)
         (loss / len(batches)).backward()
         total += loss.detach() / len(batches)

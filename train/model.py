@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from train.base_lora import BaseLora, resolve_base_lora
 from train.codecs import PixelCodec, VaeCodec
 from train.config import TrainConfig
 
@@ -94,20 +95,23 @@ class FluxWrap(torch.nn.Module):
         return self.inner(z_t, conds, sigma)
 
 
-def build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
+def build_model(cfg: TrainConfig, device="cpu", transformer=None, base_lora=None) -> Built:
     """Build the denoiser; random-init parts are seeded by ``cfg.seed`` (a tiny model's frozen
     base must be the same at training and at inference, since checkpoints hold only the LoRA).
 
     ``transformer``: an already built FLUX transformer used instead of ``model.path``'s (the GPU
     bench makes a random-init one at FLUX.1-dev's full size directly on the device); the VAE and
-    the prompt embeddings still come from ``model.path``.
+    the prompt embeddings still come from ``model.path``. ``base_lora``: ``model.base_lora``
+    already resolved (``train.base_lora.BaseLora``; resolved here when not given).
     """
+    if cfg.model.base_lora is not None and base_lora is None:
+        base_lora = resolve_base_lora(cfg.model.base_lora)
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
-        return _build_model(cfg, device, transformer)
+        return _build_model(cfg, device, transformer, base_lora)
 
 
-def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
+def _build_model(cfg: TrainConfig, device="cpu", transformer=None, base=None) -> Built:
     m = cfg.model
     n_conds = 1 if cfg.network == "deblurnet" else 2 + bool(m.shape_condition)
     if m.codec == "vae":
@@ -158,8 +162,8 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
             txt, pooled = flux_prompt_embeddings(
                 cfg.prompt, m.path, cfg.data.cache_dir or ".", device
             )
-        if m.base_lora is not None:
-            base_lora = _add_base_and_shape_lora(transformer, m)
+        if base is not None:
+            base_lora = _add_base_and_shape_lora(transformer, m, base)
             lora_adapter, lora_module = "shape", transformer
         elif m.lora_rank > 0:
             add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
@@ -173,17 +177,16 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None) -> Built:
     return Built(denoiser, codec, trainable, lora_module, n_conds, lora_adapter, base_lora)
 
 
-def _add_base_and_shape_lora(transformer, m) -> dict:
-    """The frozen base LoRA of ``m.base_lora`` ("default", its own rank) and a trainable shape
-    LoRA ("shape", ``m.lora_rank``), both active; returns the base's record."""
+def _add_base_and_shape_lora(transformer, m, base: BaseLora) -> dict:
+    """The frozen base LoRA ``base`` ("default", its own rank) and a trainable shape LoRA
+    ("shape", ``m.lora_rank``), both active; returns the base's record."""
     from train.backbones.flux import add_lora, stack_adapters
-    from train.checkpoint import base_lora_file, load_lora, lora_rank_alpha, lora_record
+    from train.checkpoint import load_lora
 
-    file = base_lora_file(m.base_lora)
-    add_lora(transformer, *lora_rank_alpha(file))
-    load_lora(transformer, file)
+    add_lora(transformer, base.rank, base.alpha)
+    load_lora(transformer, base.file)
     with warnings.catch_warnings():  # peft warns that a second adapter is one more adapter
         warnings.filterwarnings("ignore", "Already found a `peft_config`")
         add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank, adapter="shape")
     stack_adapters(transformer, ["default", "shape"], trainable="shape")
-    return lora_record(file)
+    return base.record

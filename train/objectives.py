@@ -65,3 +65,19 @@ def euler_sample(
         v = velocity_fn(x, s.expand(shape[0]))
         x = x + (s_next - s) * v
     return x
+
+
+@torch.no_grad()
+def generate(denoiser, codec, cond_images: list[torch.Tensor], steps: int, seed: int):
+    """A network's images in [-1, 1] for a batch of condition images (``train.conditions``):
+    the conditions encoded by ``codec``, :func:`euler_sample` of ``denoiser`` from CPU noise
+    seeded by ``seed``, decoded."""
+    conds = [codec.encode(c) for c in cond_images]
+    shape = conds[0].shape
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def v(x, s):
+        return denoiser(x, conds, s.to(x.device))
+
+    x = euler_sample(v, shape, steps=steps, generator=g, device=conds[0].device)
+    return codec.decode(x).clamp(-1, 1)

@@ -22,34 +22,10 @@ import torch
 from PIL import Image
 
 import optics
-from train.checkpoint import (
-    checkpoint_of,
-    load_checkpoint,
-    read_run_config,
-    read_state,
-    run_folder,
-)
-from train.config import train_config_from_dict
-from train.heldout import defocus_maps, generate
-from train.model import build_model
-
-
-def load_run(path: str | Path):
-    """``(cfg, built)`` from a run folder (latest checkpoint) or a checkpoint folder, with the
-    moving-average weights when the run kept them (``optim.ema_decay > 0``); a shape LoRA
-    (``model.base_lora``) loads over its base, which must be the file it was trained on."""
-    path = Path(path)
-    ckpt, run = checkpoint_of(path), run_folder(path)
-    if ckpt is None or not (run / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not a run folder with a checkpoint and config.json")
-    cfg = train_config_from_dict(read_run_config(run), str(run))
-    base = read_state(ckpt).get("base_lora")
-    if base:  # a shape LoRA: its base where training found it (the config's path may be relative)
-        cfg.model.base_lora = base["path"]
-    built = build_model(cfg)
-    load_checkpoint(ckpt, built, prefer_ema=True)
-    built.denoiser.eval()
-    return cfg, built
+from train.checkpoint import checkpoint_of
+from train.conditions import bokeh_conditions, kernel_image
+from train.objectives import generate
+from train.runs import load_run, read_run_config, run_folder
 
 
 def deblur_function(run: str | Path, steps: int = 0):
@@ -96,7 +72,6 @@ def refocus(
     ``size``.
     """
     from train.data.aperture import kernel_from_text
-    from train.data.build import kernel_image
 
     _check_numbers(focus_points, k)
     kernel = None if aperture is None else kernel_from_text(aperture)
@@ -126,21 +101,15 @@ def refocus(
     depth = np.asarray(Image.fromarray(depth_m.astype(np.float32)).resize((nw, nh), Image.NEAREST))
     disp = optics.disparity_from_depth(depth)
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
-    shape = [] if kernel is None else [kernel_image(kernel, nh, nw)[None]]
+    kernel_img = None if kernel is None else kernel_image(kernel, nh, nw)[None]
     r = max(1, min(nw, nh) // 32)
     images, focus_disps = [], []
     for fx, fy in focus_points:
         cx, cy = int(fx * (nw - 1)), int(fy * (nh - 1))
         window = disp[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]
         disp_focus = float(np.median(window))
-        dmap = defocus_maps(disp_t, torch.tensor([disp_focus]), k)
-        out = generate(
-            bokeh.denoiser,
-            bokeh.codec,
-            [aif, dmap, *shape],
-            steps or cfg_b.eval.sample_steps,
-            seed=0,
-        )
+        conds = bokeh_conditions(aif, disp_t, disp_focus, k, kernel_img)
+        out = generate(bokeh.denoiser, bokeh.codec, conds, steps or cfg_b.eval.sample_steps, seed=0)
         images.append(_to_uint8(out))
         focus_disps.append(disp_focus)
     return {"images": images, "aif": _to_uint8(aif), "disp_focus": focus_disps, "size": (nw, nh)}

@@ -136,18 +136,10 @@ def ray_local():
     """One in-process Ray per test module: 2 CPUs, loopback, its own short temp dir."""
     import ray
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
+    from infra.ray_start import start_ray
+
     temp = f"/tmp/rc{uuid.uuid4().hex[:6]}"
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=temp,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
+    start_ray(num_cpus=2, temp_dir=temp, log_to_driver=False)
     yield ray
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)

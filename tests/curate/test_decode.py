@@ -14,10 +14,10 @@ from curate.decode import (
     MB,
     DecodeError,
     DecodeLimits,
-    _orient_array,
     check_bomb,
     clip_input,
     decode_image,
+    orient_array,
 )
 from curate.exif import sniff_format
 
@@ -33,7 +33,7 @@ def test_orientation_matches_pillow_exif_transpose(orientation):
     buf = io.BytesIO()
     im.save(buf, "PNG", exif=ex.tobytes())
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))))
-    assert np.array_equal(_orient_array(a, orientation), expected)
+    assert np.array_equal(orient_array(a, orientation), expected)
 
 
 def test_jpeg_is_decoded_scaled_and_oriented(tmp_path, photo_writer):

@@ -20,8 +20,8 @@ from infra.uri import (
     to_uri,
 )
 from manifests import read_table, write_part
-from manifests.paths import path_problem
 from manifests.example import reject_rows
+from manifests.paths import path_problem
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Aperture kernels: rasterised built-ins, user kernels, validation and light loss."""
+"""Aperture kernels: rasterised built-ins, Cycles' blades, user kernels, validation, light loss."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from optics.aperture import (
     KERNEL_SIZE_PX,
     ApertureShape,
     KernelError,
+    cycles_kernel,
     footprint,
     iou,
     kernel_from_array,
@@ -158,3 +159,31 @@ def test_validate_and_normalise():
             validate_kernel(bad, "dof_00_kernel.png")
     with pytest.raises(KernelError):
         ApertureShape("blob")
+
+
+@pytest.mark.parametrize("blades,rotation_deg", [(3, 0.0), (5, 0.0), (6, 20.0), (9, -35.0)])
+def test_cycles_blades_are_the_polygon_label_turned_by_180_over_n_minus_90(blades, rotation_deg):
+    # Cycles' vertex k at rotation + π/N + 2πk/N from +x is polygonN@(rotation + 180/N − 90).
+    label = f"polygon{blades}@{rotation_deg + 180.0 / blades - 90.0:g}"
+    got = cycles_kernel(blades, rotation_deg, 1.0)
+    assert got.dtype == np.float32 and got.shape == (KERNEL_SIZE_PX, KERNEL_SIZE_PX)
+    assert np.abs(got - rasterize(parse_shape(label))).max() < 1e-5
+
+
+def test_cycles_round_anamorphic_and_bad_ratios():
+    round_ = rasterize(parse_shape("round"))
+    for blades in (0, 1, 2):
+        assert np.array_equal(cycles_kernel(blades, 40.0, 1.0), round_)
+    # 5 blades at rotation 0 point a vertex left (x = −1) and an edge right (x = cos 36°).
+    cols = np.flatnonzero(footprint(cycles_kernel(5, 0.0, 1.0)).any(0))
+    x_px = (np.array([cols[0], cols[-1] + 1]) / KERNEL_SIZE_PX) * 2 - 1
+    assert x_px == pytest.approx([-1.0, np.cos(np.pi / 5)], abs=2.5 / KERNEL_SIZE_PX)
+    for blades in (0, 6):
+        wide = cycles_kernel(blades, 0.0, 1.0)
+        squeezed = cycles_kernel(blades, 0.0, 2.0)
+        assert squeezed.sum() == pytest.approx(wide.sum() / 2, rel=0.01)
+        assert squeezed[:, :30].max() == 0 and squeezed[:, -30:].max() == 0  # |x| <= 1/2
+    assert cycles_kernel(6, 0.0, 1.0, size_px=32).shape == (32, 32)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(KernelError, match="aperture_ratio must be a finite number > 0"):
+            cycles_kernel(6, 0.0, bad)

@@ -8,6 +8,7 @@ import pytest
 from optics import defocus_level, render_bokeh
 from optics.bokeh import (
     aperture_kernel,
+    disc_kernel,
     layer_grid,
     linear_to_srgb,
     signed_coc_radius_px,
@@ -82,6 +83,9 @@ def test_disc_kernel_is_normalised_and_has_the_disc_area():
         if r >= 3:
             assert 1.0 / kk.max() == pytest.approx(np.pi * r * r, rel=0.08)  # flat top = 1/area
     assert aperture_kernel(0.49).shape == (1, 1)
+    for r in (0.5, 2.0, 12.5):
+        assert np.array_equal(disc_kernel(r), aperture_kernel(r))  # the public round aperture
+    assert disc_kernel(2.0).sum() == pytest.approx(1.0, abs=1e-12)
 
 
 # --- identities and energy ----------------------------------------------------------------

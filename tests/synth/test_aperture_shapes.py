@@ -18,8 +18,15 @@ from scipy.ndimage import uniform_filter
 from scipy.signal import fftconvolve
 
 from optics import coc_cycles_px
-from optics.aperture import iou, kernel_from_array, light_loss_ev, parse_shape, rasterize
-from optics.bokeh import _disc_kernel, aperture_kernel
+from optics.aperture import (
+    cycles_kernel,
+    iou,
+    kernel_from_array,
+    light_loss_ev,
+    parse_shape,
+    rasterize,
+)
+from optics.bokeh import aperture_kernel, disc_kernel
 from synth.kernels import kernel_label
 from synth.settings import RenderSettings
 from synth.spec import DofSpec, HighlightSpec
@@ -76,7 +83,7 @@ def _windows(lum):
 
 def _prediction(kernel, radius, half):
     k = aperture_kernel(radius, kernel)
-    pred = fftconvolve(k, _disc_kernel(EMITTER_PX / 2))
+    pred = fftconvolve(k, disc_kernel(EMITTER_PX / 2))
     out = np.zeros((2 * half + 1, 2 * half + 1))
     o = half - pred.shape[0] // 2
     out[o : o + pred.shape[0], o : o + pred.shape[1]] = pred
@@ -135,10 +142,8 @@ def test_shaped_disc_matches_the_kernel_scaled_to_the_coc(tmp_path, spec_tools, 
 def test_the_trainers_kernel_of_cycles_blades_matches_the_render(
     tmp_path, spec_tools, blades, rotation_deg
 ):
-    """``train.data.aperture.cycles_kernel`` (the shape condition of a render with Cycles' own
-    blades) has the orientation Cycles renders: 5 blades at rotation 0 point a vertex left."""
-    from train.data.aperture import cycles_kernel
-
+    """``optics.aperture.cycles_kernel`` (the trainer's shape condition of a render with Cycles'
+    own blades) has the orientation Cycles renders: 5 blades at rotation 0 point a vertex left."""
     lum, _ = _render(tmp_path, spec_tools, None, blades=blades, rotation_deg=rotation_deg)
     kernel = cycles_kernel(blades, rotation_deg, 1.0)
     turned = cycles_kernel(blades, rotation_deg + 180.0 / blades, 1.0)  # the other orientation

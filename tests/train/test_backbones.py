@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from train.backbones.flux import LORA_TARGETS, FluxDenoiser, add_lora, tiny_flux
-from train.backbones.flux_branch import _double, branch_mask
+from train.backbones.flux_branch import branch_mask, double_block
 from train.codecs import PixelCodec, pack, position_ids, unpack
 
 
@@ -84,9 +84,9 @@ def test_conditions_do_not_attend_to_each_other():
     )
     rope = m.pos_embed(ids)
     mask = branch_mask([16, 16], 5, 16, "cpu")
-    _, x_a, (c1_a, _) = _double(block, txt, x, [c1, c2], temb_t, temb_0, rope, mask)
+    _, x_a, (c1_a, _) = double_block(block, txt, x, [c1, c2], temb_t, temb_0, rope, mask)
     c2_new = torch.randn(1, 16, dim)  # (an affine change would vanish in the LayerNorm)
-    _, x_b, (c1_b, _) = _double(block, txt, x, [c1, c2_new], temb_t, temb_0, rope, mask)
+    _, x_b, (c1_b, _) = double_block(block, txt, x, [c1, c2_new], temb_t, temb_0, rope, mask)
     assert torch.allclose(c1_a, c1_b, atol=1e-6)  # condition 1 never sees condition 2
     assert (x_a - x_b).abs().max() > 1e-4  # the target sees both
 

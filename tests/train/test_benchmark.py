@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from train.benchmark import TARGETS, check_targets, mean_results
-from train.metrics import band_medians, band_sharpness, depth_bands, focus_follows
+from train.evaluate.metrics import band_medians, band_sharpness, depth_bands, focus_follows
+from train.evaluate.targets import TARGETS, check_targets, mean_results
 
 
 def _texture(h=48, w=48, seed=0):
@@ -115,7 +115,10 @@ def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, caps
 
 
 def test_deblur_section_alone_gives_the_benchmarks_deblur_numbers(runs, synth_manifest):
-    from train.benchmark import Model, deblur_section, load_scenes, run_benchmark
+    from train.evaluate.benchmark import run_benchmark
+    from train.evaluate.methods import Model
+    from train.evaluate.scenes import load_scenes
+    from train.evaluate.sections import deblur_section
 
     deblur, bokeh = Model(runs / "deblur", "deblurnet", 1), Model(runs / "bokeh", "bokehnet", 1)
     gran = max(deblur.cfg.granularity_px, bokeh.cfg.granularity_px)

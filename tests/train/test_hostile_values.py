@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from train.checkpoint import CheckpointError, latest_checkpoint
 from train.cli import main
 from train.config import TrainConfigError, load_train_config
-from train.refocus import load_run
+from train.runs import load_run
 from train.state import TrainState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,9 +258,9 @@ def test_checkpoint_every_zero_in_a_file_is_exit_2_before_training(tmp_path, cap
 
 
 def test_a_large_seed_trains_its_generator():
-    from train.loop import _generator
+    from train.loop import step_generator
 
-    assert torch.randn(1, generator=_generator(2**32 - 1, 3, 10**6, 7)).isfinite().all()
+    assert torch.randn(1, generator=step_generator(2**32 - 1, 3, 10**6, 7)).isfinite().all()
 
 
 # ---- 3. weights ---------------------------------------------------------------------------
@@ -447,18 +447,18 @@ def test_refocus_cli_with_nan_weights_is_exit_2_and_writes_nothing(runs, tmp_pat
 
 
 def test_the_ray_driver_checks_checkpoints_before_starting_workers(runs):
-    from train.launch.ray import _check_init_from, _checkpoint_step
+    from train.launch.ray import check_init_from, checkpoint_step
 
-    assert _checkpoint_step(str(runs["unet"])) == 0  # intact: the step it holds
-    _check_init_from(str(runs["lora"]))
+    assert checkpoint_step(str(runs["unet"])) == 0  # intact: the step it holds
+    check_init_from(str(runs["lora"]))
     for kind, name in (("ema", "rng.pt"), ("lora", "rng.pt"), ("bokeh", "trainable.safetensors")):
         f = ckpt_of(runs[kind]) / name
         f.write_bytes(f.read_bytes()[:10])
     with pytest.raises(CheckpointError, match="rng.pt: 10 bytes, .* were written"):
-        _checkpoint_step(str(runs["ema"]))  # --resume reads every file
-    _check_init_from(str(runs["lora"]))  # --init-from reads the weights only
+        checkpoint_step(str(runs["ema"]))  # --resume reads every file
+    check_init_from(str(runs["lora"]))  # --init-from reads the weights only
     with pytest.raises(CheckpointError, match="trainable.safetensors: 10 bytes"):
-        _check_init_from(str(runs["bokeh"]))
+        check_init_from(str(runs["bokeh"]))
 
 
 def test_a_diverging_run_stops_and_keeps_only_finite_checkpoints(synth_manifest, tmp_path, capsys):

@@ -7,7 +7,7 @@ import torch
 
 from train.data.feed import TrainData
 from train.dist import DistContext
-from train.heldout import evaluate_held_out
+from train.evaluate.heldout import evaluate_held_out
 from train.launch.local import train_local
 from train.model import build_model
 
@@ -36,13 +36,16 @@ def test_tiny_models_meet_the_refocus_targets_on_whole_heldout_frames(
     """deblurnet_tiny and bokehnet_tiny as the demo trains them (3,000 and 1,500 steps on 24
     freshly rendered scenes at 128 px, stage 1), scored by the refocus benchmark on whole 128 px
     frames of 8 held-out scenes of another dataset seed against their Cycles renders. Every
-    target of ``train.benchmark.TARGETS`` except two: the absolute LVCorr >= 0.9, which the
+    target of ``train.evaluate.targets.TARGETS`` except two: the absolute LVCorr >= 0.9, which the
     path-traced truth itself does not reach on such a sweep, and sharp inputs >= 30 dB on the
     worst image, asserted at >= 27 dB and the mean at >= 35: seeds 0/1/2 on the demo's data gave
     30.5 / 27.6 / 30.7 dB on procedural scenes (sharp_fraction 0.75), 32.0-32.6 dB worst on the
-    box-filtered photographic ones (0.5; bench/demo_seeds.py, docs/train.md)."""
-    from train.benchmark import Model, check_targets, load_scenes, run_benchmark
+    box-filtered photographic ones (0.5; bench/demo_seeds.py, docs/train-history.md)."""
     from train.config import load_train_config
+    from train.evaluate.benchmark import run_benchmark
+    from train.evaluate.methods import Model
+    from train.evaluate.scenes import load_scenes
+    from train.evaluate.targets import check_targets
 
     root = tmp_path_factory.mktemp("heldout_targets")
     train = render_synth(root / "train", 24, 128, 16)

@@ -56,7 +56,7 @@ def test_tiny_flux_lora_checkpoint_is_diffusers_format(synth_manifest, tiny_cfg,
     state = loaded[0] if isinstance(loaded, tuple) else loaded
     assert set(state) == set(sd)
     # a fresh model with the checkpoint reproduces the trained one's output
-    from train.refocus import load_run
+    from train.runs import load_run
 
     _, a = load_run(tmp_path / "flux")
     _, b = load_run(ckpt)
@@ -129,7 +129,7 @@ def test_a_killed_run_resumes_exactly(synth_manifest, tmp_path):
     for name in ema:  # the resumed average is the unbroken run's, not a restart from step 3
         torch.testing.assert_close(ema[name], ema_ref[name], rtol=1e-5, atol=1e-7)
     assert any(not torch.equal(ema[n], raw[n]) for n in ema)  # an average, not the last weights
-    from train.refocus import load_run
+    from train.runs import load_run
 
     _, built = load_run(run)
     for name, param in built.denoiser.named_parameters():
@@ -183,7 +183,7 @@ def test_two_process_gloo_ddp_keeps_parameters_identical(synth_manifest, tmp_pat
 def test_heldout_evaluation_takes_large_crops_of_every_heldout_row(synth_manifest, tiny_cfg):
     from train.data.feed import TrainData
     from train.dist import DistContext
-    from train.heldout import evaluate_held_out
+    from train.evaluate.heldout import evaluate_held_out
     from train.model import build_model
 
     cfg = tiny_cfg("deblurnet_tiny.toml", batches=0, batch_size=3, resolution_px=48, sample_steps=1)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from train.metrics import laplacian_variance, lvcorr, psnr, ssim
+from train.evaluate.metrics import laplacian_variance, lvcorr, psnr, ssim
 from train.outputs import to_uint8, write_loss_curve, write_metrics, write_sample_grid
 
 

@@ -72,8 +72,8 @@ def test_an_edit_of_a_defocused_region_is_blurred_with_it_and_carries_gradients(
 def test_the_edit_bokehnet_starts_as_its_prior():
     from train.backbones.prior import classical_bokeh
     from train.config import load_train_config
-    from train.heldout import generate
     from train.model import PriorEditDenoiser, build_model
+    from train.objectives import generate
 
     cfg = load_train_config("bokehnet_tiny.toml")
     built = build_model(cfg)
@@ -119,15 +119,15 @@ def test_fft_blur_is_the_zero_padded_convolution_at_fast_fft_lengths():
     import torch.nn.functional as F
 
     from optics.bokeh import fast_fft_len
-    from train.backbones.prior import _fft_blur
+    from train.backbones.prior import fft_blur
 
     assert [fast_fft_len(n) for n in (1, 7, 11, 127, 327, 1025)] == [1, 8, 12, 128, 360, 1080]
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 4, 37, 29, generator=g, dtype=torch.float64)  # 37 + 15 - 1 = 51 -> 54
     k = torch.rand(15, 15, generator=g, dtype=torch.float64)
     want = F.conv2d(x.reshape(8, 1, 37, 29), k.flip(0, 1)[None, None], padding=7)
-    assert torch.allclose(_fft_blur(x, k), want.reshape(2, 4, 37, 29), atol=1e-12)
+    assert torch.allclose(fft_blur(x, k), want.reshape(2, 4, 37, 29), atol=1e-12)
     per_sample = torch.stack([k, k.flip(1)])[:, None]  # [B, 1, k, k]: one kernel per sample
-    got = _fft_blur(x, per_sample)
+    got = fft_blur(x, per_sample)
     want1 = F.conv2d(x[1:].reshape(4, 1, 37, 29), k.flip(1).flip(0, 1)[None, None], padding=7)
     assert torch.allclose(got[1], want1.reshape(4, 37, 29), atol=1e-12)

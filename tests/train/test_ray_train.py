@@ -78,20 +78,20 @@ def test_a_resumed_ray_launch_starts_the_data_stream_at_the_checkpoint(
     synth_manifest, tiny_cfg, tmp_path
 ):
     from train.launch.local import train_local
-    from train.launch.ray import _checkpoint_step, _restart_point
+    from train.launch.ray import checkpoint_step, restart_point
 
-    assert _checkpoint_step(str(tmp_path / "none")) == 0
+    assert checkpoint_step(str(tmp_path / "none")) == 0
     cfg = tiny_cfg("deblurnet_tiny.toml")
     cfg.checkpoint.every = 2
     run = tmp_path / "run"
     train_local(cfg, [synth_manifest], run, steps=3, show_progress=False)
-    assert _checkpoint_step(str(run)) == 3  # the final checkpoint
+    assert checkpoint_step(str(run)) == 3  # the final checkpoint
 
     # Where a worker group starts (and how many steps of the launch's stream it skips).
     step2, step3 = run / "checkpoints" / "step-000002", run / "checkpoints" / "step-000003"
-    assert _restart_point(None, False, str(run), 0) == (False, 0)  # a fresh launch
-    assert _restart_point(step2, False, str(run), 0) == (step2, 2)  # restart: Ray's checkpoint
-    assert _restart_point(step2, True, str(run), 2) == (step2, 0)  # ... even with a newer one here
+    assert restart_point(None, False, str(run), 0) == (False, 0)  # a fresh launch
+    assert restart_point(step2, False, str(run), 0) == (step2, 2)  # restart: Ray's checkpoint
+    assert restart_point(step2, True, str(run), 2) == (step2, 0)  # ... even with a newer one here
     # a --resume launch at step 2 restarted before Ray registered a checkpoint: the step-3 one
     # written since (the stream's first step is skipped), not the launch's step 2 with no skip
-    assert _restart_point(None, True, str(run), 2) == (step3, 1)
+    assert restart_point(None, True, str(run), 2) == (step3, 1)

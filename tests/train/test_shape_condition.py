@@ -16,10 +16,10 @@ from PIL import Image
 
 from manifests import write_part
 from manifests.example import synthetic_rows
-from optics.aperture import KernelError, footprint, iou, parse_shape, rasterize
+from optics.aperture import KernelError, cycles_kernel, footprint, iou, parse_shape, rasterize
 from optics.bokeh import aperture_kernel
 from train.backbones.prior import disc_kernel, layered_blur
-from train.data.aperture import cycles_kernel, kernel_from_text, row_kernel
+from train.data.aperture import kernel_from_text, row_kernel
 from train.data.build import build_sample, collate, load_rows
 
 SIZE_PX = 64
@@ -193,7 +193,7 @@ def test_a_triangle_kernel_gives_a_triangle_footprint():
 
 def _layered_blur_before(image, dmap, max_layers=24):
     """The prior as it was before the shape condition (disc layers only)."""
-    from train.backbones.prior import MAX_RADIUS_PX, _fft_blur
+    from train.backbones.prior import MAX_RADIUS_PX, fft_blur
 
     radius = dmap[:, :1].clamp(0, 1) * MAX_RADIUS_PX
     step = max(1.0, float(radius.max()) / max_layers)
@@ -203,8 +203,8 @@ def _layered_blur_before(image, dmap, max_layers=24):
     for v in torch.unique(level).flip(0).tolist():
         mask = (level == v).double()
         k = disc_kernel(v * step)
-        c = _fft_blur(image.double() * mask, k)
-        a = _fft_blur(mask, k).clamp(0, 1)
+        c = fft_blur(image.double() * mask, k)
+        a = fft_blur(mask, k).clamp(0, 1)
         colour = c + (1 - a) * colour
         alpha = a + (1 - a) * alpha
     return (colour / alpha.clamp_min(1e-6)).to(image.dtype)
@@ -324,7 +324,9 @@ def test_refocus_refuses_an_aperture_without_the_condition_or_a_bad_one(runs, tm
 
 
 def test_the_benchmark_passes_each_renders_kernel(manifest, runs):
-    from train.benchmark import Model, Scores, bokeh_section, load_scenes
+    from train.evaluate.methods import Model
+    from train.evaluate.scenes import load_scenes
+    from train.evaluate.sections import Scores, bokeh_section
 
     scenes = load_scenes([manifest], 16, max_scenes=2)
     shaped = scenes[1].renders[0]
@@ -462,8 +464,8 @@ def test_both_loras_apply_to_condition_tokens_only(lora_runs):
 
 
 def test_refocus_and_benchmark_load_base_and_shape_as_trained(lora_runs):
-    from train.benchmark import Model
-    from train.refocus import load_run
+    from train.evaluate.methods import Model
+    from train.runs import load_run
 
     _, shape_run, state = lora_runs
     g = torch.Generator().manual_seed(1)
@@ -480,9 +482,10 @@ def test_refocus_and_benchmark_load_base_and_shape_as_trained(lora_runs):
 def test_a_changed_or_missing_base_is_refused_in_one_line(lora_runs, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from train.benchmark import BenchmarkError, Model
     from train.checkpoint import CheckpointError
-    from train.refocus import load_run
+    from train.evaluate.methods import Model
+    from train.evaluate.scenes import BenchmarkError
+    from train.runs import load_run
 
     base, shape_run, _ = lora_runs
     file = base["base_file"]

@@ -1,4 +1,4 @@
-"""Shape fidelity of isolated highlights (train.shape_fidelity) on hand-made frames."""
+"""Shape fidelity of isolated highlights (train.evaluate.shape_fidelity) on hand-made frames."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from scipy import ndimage
 
 import optics
 from optics.aperture import parse_shape, rasterize
-from train.shape_fidelity import find_highlights, footprint, level_set, score_render
+from train.evaluate.shape_fidelity import find_highlights, footprint, level_set, score_render
 
 H = W = 96
 K, DISP_FOCUS = 30.0, 1.0  # the spot at disparity 0.5: a CoC radius of 15 px behind focus

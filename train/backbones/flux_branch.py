@@ -79,7 +79,9 @@ def branch_mask(sizes: list[int], n_text: int, n_target: int, device) -> torch.T
     return mask
 
 
-def _double(block, txt, x, conds, temb_t, temb_0, rope, mask):
+def double_block(block, txt, x, conds, temb_t, temb_0, rope, mask):
+    """One FLUX double-stream block over the text, target and condition streams: returns the
+    new ``(txt, x, conds)``; each condition stream has its own modulation and its LoRA."""
     attn = block.attn
     hd = attn.head_dim
     n_x, ga_x = _ada_zero(block.norm1, x, temb_t, lora=False)
@@ -177,7 +179,7 @@ def branch_forward(
     mask = branch_mask([c.shape[1] for c in cs], txt.shape[1], h.shape[1], x.device)
     run = _checkpointed if model.gradient_checkpointing and torch.is_grad_enabled() else _call
     for block in model.transformer_blocks:
-        txt, h, cs = run(_double, block, txt, h, cs, temb_t, temb_0, rope, mask)
+        txt, h, cs = run(double_block, block, txt, h, cs, temb_t, temb_0, rope, mask)
     for block in model.single_transformer_blocks:
         txt, h, cs = run(_single, block, txt, h, cs, temb_t, temb_0, rope, mask)
     h = model.norm_out(h, temb_t)

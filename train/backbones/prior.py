@@ -13,7 +13,7 @@ the prior (``classical``), or made to the AIF before this blur (``classical_edit
 carries gradients to the edit).
 
 With an aperture kernel image (BokehNet's ``model.shape_condition``: [B, ≥1, h, w], the kernel
-in the centred ``min(h, w)`` square, ``train.data.build.kernel_image``) each sample's layers are
+in the centred ``min(h, w)`` square, ``train.conditions.kernel_image``) each sample's layers are
 blurred with ``optics.bokeh.aperture_kernel(r, kernel_b)`` (the mean over channels, scaled to the
 layer's CoC, sum 1) instead of the disc, so the prior follows the shape by construction. The map
 is unsigned, so layers in front of the focus plane cannot be rotated by 180° as a thin lens
@@ -38,7 +38,7 @@ def disc_kernel(radius_px: float) -> torch.Tensor:
     return torch.from_numpy(aperture_kernel(radius_px))
 
 
-def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+def fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``x`` [B, C, H, W] convolved with a centred ``kernel``, [k, k] for every sample or
     [B, 1, k, k] one per sample (one batched FFT either way), zero outside the frame. Padded to
     at least ``H + k − 1`` (no wrap-around), up to a 2-3-5 length (``optics.bokeh.fast_fft_len``:
@@ -56,7 +56,7 @@ def _fft_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def centred_square(kernel: torch.Tensor) -> torch.Tensor:
-    """The kernel of a kernel image [B, ≥1, h, w] (``train.data.build.kernel_image``): the mean
+    """The kernel of a kernel image [B, ≥1, h, w] (``train.conditions.kernel_image``): the mean
     over channels of its centred ``min(h, w)`` square, [B, side, side]."""
     h, w = kernel.shape[-2:]
     side = min(h, w)
@@ -119,7 +119,7 @@ def layered_blur(
     for v in torch.unique(level).flip(0).tolist():  # largest blur first, sharpest on top
         mask = (level == v).double()
         k = _layer_kernel(v * step, shapes)
-        both = _fft_blur(torch.cat([image.double() * mask, mask], 1), k)  # one FFT per layer
+        both = fft_blur(torch.cat([image.double() * mask, mask], 1), k)  # one FFT per layer
         c, a = both[:, :-1], both[:, -1:].clamp(0, 1)
         colour = c + (1 - a) * colour
         alpha = a + (1 - a) * alpha

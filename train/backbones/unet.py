@@ -2,7 +2,7 @@
 
 Input: the noisy target latent and the condition latents stacked on channels; a sinusoidal
 embedding of σ modulates every residual block (FiLM). With ``kernel_embedding`` the last
-condition is an aperture kernel image (``train.data.build.kernel_image``): besides entering with
+condition is an aperture kernel image (``train.conditions.kernel_image``): besides entering with
 the others, its centred square pooled to ``KERNEL_GRID_PX``² is embedded and added to σ's, so the
 shape reaches every block at every scale (a 3×3 network sees only the part of a frame-sized
 kernel image next to each pixel). ``head="velocity"`` predicts v directly;

@@ -7,7 +7,9 @@ rows for BokehNet stage 2 (pseudo all-in-focus image, estimated depth, in-focus 
 loop trains on (``TrainData`` and the resumable batch sources: map-style here, the Ray Data
 stream in ``ray_source``, which feeds the very same sample builder); ``mixture`` draws
 synthetic/real indices in a set ratio with a resumable position; ``depth`` holds the pluggable
-depth estimators. It may import ``optics``, ``manifests``, numpy, PIL, pyarrow and torch; only
+depth estimators; ``aperture`` is the manifest side of apertures (a row's kernel, ``--aperture``).
+The conditions themselves are ``train.conditions``'. It may import ``optics``, ``infra``,
+``manifests``, numpy, PIL, pyarrow and torch; only
 ``depth`` and ``focus`` import transformers (lazily) and only ``ray_source`` imports Ray. It never
 imports ``synth`` or ``curate``.
 """

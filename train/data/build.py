@@ -12,9 +12,10 @@ K (GenRefocus blur radius in px per 1/m, docs/architecture.md section 3) is line
 image width:
 ``K_final = k_genrefocus · W_final / k_ref_width_px`` (``optics.rescale_k`` through the file's
 own width and every resize); a crop does not change it. The BokehNet defocus map is
-``optics.defocus_map(disparity, disp_focus, K_final)`` on the cropped disparity, raw in [0, 1].
+``optics.defocus_level(disparity, disp_focus, K_final)`` of the cropped disparity, raw in [0, 1].
 With ``shape_condition`` the BokehNet sample also carries the row's aperture kernel
-(``train.data.aperture.row_kernel``) as a third condition image (:func:`kernel_image`).
+(``train.data.aperture.row_kernel``) as a third condition image. The conditions themselves are
+``train.conditions``' (the same for evaluation and inference).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from infra.images import PhotoError, decode_photo
 from infra.npy import npy_from_bytes
 from infra.uri import is_uri, join_root, to_uri
 from infra.uri import read_bytes as read_uri
+from train.conditions import bokeh_conditions, kernel_image, round_kernel
 from train.data.config import DataConfig
 
 _DROP_COLUMNS = ("clip_embedding",)  # never used for training, large
@@ -200,26 +202,6 @@ def apply_geometry(x: torch.Tensor, g: Geometry, kind: str) -> torch.Tensor:
     return x[:, g.y0 : g.y0 + g.size_px, g.x0 : g.x0 + g.size_px].contiguous()
 
 
-def defocus_tensor(disparity: torch.Tensor, disp_focus: float, k: float) -> torch.Tensor:
-    """``optics.defocus_map`` of a [1, H, W] disparity as a float32 [3, H, W] tensor in [0, 1]."""
-    m = optics.defocus_map(disparity[0].numpy(), disp_focus, k, channels=3)
-    return torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1)))
-
-
-def kernel_image(kernel: np.ndarray, height_px: int, width_px: int) -> torch.Tensor:
-    """A square kernel (``optics.aperture`` conventions, white = open) as a condition image:
-    float32 [3, H, W] in [0, 1], the kernel resized to ``min(H, W)`` px with area interpolation,
-    replicated to 3 channels and centred in the frame (zero around it when H != W), so that
-    ``train.backbones.prior`` reads it back from the centred square."""
-    side = min(int(height_px), int(width_px))
-    k = torch.from_numpy(np.require(kernel, np.float32, ["C", "W"]))[None, None]
-    k = F.interpolate(k, (side, side), mode="area")[0].clamp(0.0, 1.0)
-    out = torch.zeros(3, int(height_px), int(width_px))
-    y0, x0 = (int(height_px) - side) // 2, (int(width_px) - side) // 2
-    out[:, y0 : y0 + side, x0 : x0 + side] = k
-    return out
-
-
 def synthetic_kernel(row: dict, root: str | None) -> np.ndarray:
     """:func:`train.data.aperture.row_kernel`, decoded once per process like the images."""
     from train.data.aperture import row_kernel
@@ -269,13 +251,10 @@ def assemble(
     """The sample dict for ``cfg.task`` from cropped tensors (see :func:`build_sample`);
     ``rng`` (training only) applies ``cfg.augment`` and ``cfg.sharp_fraction``. With
     ``cfg.shape_condition`` (bokeh) ``kernel`` (None: round, what a photo's lens is taken to
-    have) becomes the third condition, :func:`kernel_image` at the crop size."""
+    have) becomes the third condition, ``train.conditions.kernel_image`` at the crop size."""
     maps = [disparity]
     if cfg.shape_condition and cfg.task == "bokeh":
-        if kernel is None:
-            from optics.aperture import parse_shape, rasterize
-
-            kernel = rasterize(parse_shape("round"))
+        kernel = round_kernel() if kernel is None else kernel
         maps.append(kernel_image(kernel, *aif.shape[-2:]))
     if rng is not None and cfg.augment:
         (aif, bokeh), maps = augment(cfg.augment, rng, [aif, bokeh], maps)
@@ -285,7 +264,8 @@ def assemble(
     if cfg.task == "deblur":
         target, cond = aif, [bokeh]
     else:
-        target, cond = bokeh, [aif, defocus_tensor(disparity, disp_focus, k), *maps[1:]]
+        kernel_img = maps[1] if len(maps) > 1 else None
+        target, cond = bokeh, bokeh_conditions(aif, disparity, disp_focus, k, kernel_img)
     return {
         "target": target,
         "cond": cond,

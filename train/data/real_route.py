@@ -151,17 +151,17 @@ def prepare_real(
 
 
 def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_id, cache_dir):
+    """``(reason, None)`` for a photo the route cannot use, else ``(None, item)``: the photo at
+    its working size, its pseudo all-in-focus image, disparity, focus plane and K."""
     root = row.get("_root")
     uri = join_root(row["uri"], root)
-    f_number = _positive(row.get("f_number"))
-    focal_mm = _positive(row.get("focal_length_mm"))
-    sensor_mm = _positive(row.get("sensor_width_mm"))
-    if f_number is None:
-        return "no_f_number", None
-    if focal_mm is None:
-        return "no_focal_length", None
-    if sensor_mm is None:
-        return "no_sensor_width", None
+    lens = [_positive(row.get(c)) for c in ("f_number", "focal_length_mm", "sensor_width_mm")]
+    for value, reason in zip(
+        lens, ("no_f_number", "no_focal_length", "no_sensor_width"), strict=True
+    ):
+        if value is None:
+            return reason, None
+    f_number, focal_mm, sensor_mm = lens
     try:
         data = read_bytes(row["uri"], root)
         sha = row.get("sha256") or hashlib.sha256(data).hexdigest()
@@ -172,42 +172,9 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
     w, h = working_size(w0, h0, cfg.work_short_px())
     photo = np.asarray(Image.fromarray(full).resize((w, h), Image.LANCZOS))
     del full
-    folder = disp_path = None
-    if cache_dir:
-        folder = os.path.join(cache_dir, sha, f"{w}x{h}")
-        os.makedirs(folder, exist_ok=True)
-        photo_path = os.path.join(folder, "photo.png")
-        if not os.path.exists(photo_path):
-            _save_png(photo_path, photo)
-        aif_path = os.path.join(folder, f"aif-{short_id(deblur_id)}.png")
-        if os.path.exists(aif_path):
-            aif = _load_png(aif_path)
-        else:
-            aif = pseudo_aif(photo, deblur_fn)
-            _save_png(aif_path, aif)
-    else:
-        aif = pseudo_aif(photo, deblur_fn)
-    if row.get("depth_path"):
-        depth_fn: DepthEstimator = GroundTruthDepth(row["depth_path"], root)
-        disparity = optics.disparity_from_depth(depth_fn(photo))
-        if folder:
-            disp_path = os.path.join(folder, "disparity-ground_truth.npy")
-            _save_npy(disp_path, disparity)
-    else:
-        if depth_estimator is None:
-            raise ValueError(
-                f"{uri}: no depth_path in the row and no depth estimator configured "
-                "(set DataConfig.depth_model to a local depth model)"
-            )
-        if folder:
-            key = short_id(f"{depth_estimator.depth_id}|{deblur_id}")
-            disp_path = os.path.join(folder, f"disparity-{key}.npy")
-        if disp_path and os.path.exists(disp_path):
-            disparity = np.load(disp_path, allow_pickle=False)
-        else:
-            disparity = optics.disparity_from_depth(depth_estimator(aif))
-            if disp_path:
-                _save_npy(disp_path, disparity)
+    folder = os.path.join(cache_dir, sha, f"{w}x{h}") if cache_dir else None
+    photo_path, aif_path, aif = _photo_and_aif(photo, folder, deblur_fn, deblur_id)
+    disparity, disp_path = _disparity(row, uri, photo, aif, folder, depth_estimator, deblur_id)
     mask = np.asarray(masker(photo), dtype=bool)
     inside = disparity[mask & (disparity > 0)]
     if inside.size == 0:
@@ -243,6 +210,50 @@ def _prepare_one(row, cfg, deblur_fn, deblur_id, depth_estimator, masker, mask_i
     else:
         item.update(photo=photo, aif=aif, disparity=disparity.astype(np.float32))
     return None, item
+
+
+def _photo_and_aif(photo, folder, deblur_fn, deblur_id):
+    """``(photo_path, aif_path, aif)``: the pseudo all-in-focus image, from the cache ``folder``
+    when it holds this DeblurNet's (the paths are None without a cache)."""
+    if not folder:
+        return None, None, pseudo_aif(photo, deblur_fn)
+    os.makedirs(folder, exist_ok=True)
+    photo_path = os.path.join(folder, "photo.png")
+    if not os.path.exists(photo_path):
+        _save_png(photo_path, photo)
+    aif_path = os.path.join(folder, f"aif-{short_id(deblur_id)}.png")
+    if os.path.exists(aif_path):
+        return photo_path, aif_path, _load_png(aif_path)
+    aif = pseudo_aif(photo, deblur_fn)
+    _save_png(aif_path, aif)
+    return photo_path, aif_path, aif
+
+
+def _disparity(row, uri, photo, aif, folder, depth_estimator, deblur_id):
+    """``(disparity, cached_path)``: the row's ground-truth depth when it has one, else the
+    depth model's on the pseudo all-in-focus image (cached by model and DeblurNet)."""
+    disp_path = None
+    if row.get("depth_path"):
+        depth_fn: DepthEstimator = GroundTruthDepth(row["depth_path"], row.get("_root"))
+        disparity = optics.disparity_from_depth(depth_fn(photo))
+        if folder:
+            disp_path = os.path.join(folder, "disparity-ground_truth.npy")
+            _save_npy(disp_path, disparity)
+        return disparity, disp_path
+    if depth_estimator is None:
+        raise ValueError(
+            f"{uri}: no depth_path in the row and no depth estimator configured "
+            "(set DataConfig.depth_model to a local depth model)"
+        )
+    if folder:
+        key = short_id(f"{depth_estimator.depth_id}|{deblur_id}")
+        disp_path = os.path.join(folder, f"disparity-{key}.npy")
+    if disp_path and os.path.exists(disp_path):
+        return np.load(disp_path, allow_pickle=False), disp_path
+    disparity = optics.disparity_from_depth(depth_estimator(aif))
+    if disp_path:
+        _save_npy(disp_path, disparity)
+    return disparity, disp_path
 
 
 def _item_array(item: dict, name: str) -> np.ndarray:

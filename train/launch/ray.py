@@ -42,7 +42,7 @@ def _loop(config: dict) -> None:
     # the worker's compute threads stay within its CPU reservation: Ray Data uses the rest
     ctx.reserved_cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     ckpt = ray.train.get_checkpoint()  # after an in-run restart: the last one Ray registered
-    resume, skip_steps = _restart_point(
+    resume, skip_steps = restart_point(
         Path(ckpt.to_directory()) if ckpt is not None else None,
         config["resume"],
         config["out"],
@@ -78,7 +78,7 @@ def _loop(config: dict) -> None:
     )
 
 
-def _restart_point(
+def restart_point(
     registered: Path | None, resume: bool, out: str, data_start_step: int
 ) -> tuple[Path | bool, int]:
     """``(resume, skip_steps)`` for a worker group: the checkpoint it starts from (False: none)
@@ -98,7 +98,7 @@ def _restart_point(
     return start, read_state(start)["step"] - data_start_step
 
 
-def _checkpoint_step(out: str) -> int:
+def checkpoint_step(out: str) -> int:
     """The step of the run folder's latest checkpoint (0 without one), its files checked."""
     from train.checkpoint import check_checkpoint, latest_checkpoint
 
@@ -106,7 +106,7 @@ def _checkpoint_step(out: str) -> int:
     return check_checkpoint(ckpt)["step"] if ckpt else 0
 
 
-def _check_init_from(init_from: str | None) -> None:
+def check_init_from(init_from: str | None) -> None:
     """The files of ``--init-from``'s checkpoint, checked once here rather than in every worker."""
     from train.checkpoint import check_checkpoint, checkpoint_of
 
@@ -121,12 +121,33 @@ def _check_init_from(init_from: str | None) -> None:
 def base_lora_override(cfg) -> list[str]:
     """``model.base_lora`` checked once here and made absolute for the workers (which run in
     Ray's own folder, where a relative path names nothing)."""
-    from train.checkpoint import base_lora_file
+    from train.base_lora import base_lora_file
 
     if cfg.model.base_lora is None:
         return []
     base_lora_file(cfg.model.base_lora)
     return [f"model.base_lora={json.dumps(str(Path(cfg.model.base_lora).expanduser().resolve()))}"]
+
+
+def _train_stream(cfg, manifests: list[str], steps: int | None, start_step: int, workers: int):
+    """The Ray Data stream of the run's remaining training samples (from ``start_step``, plus
+    one step of slack), for ``workers`` workers."""
+    from train.data.build import load_rows
+    from train.data.feed import manifests_holding
+    from train.data.ray_source import ray_train_stream
+    from train.data.split import split_rows
+
+    rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+    train_rows, _ = split_rows(rows, cfg.data)
+    total_steps = cfg.optim.steps if steps is None else steps
+    per_step = cfg.optim.batch_size * cfg.optim.grad_accum * workers
+    return ray_train_stream(
+        train_rows,
+        cfg.data,
+        (max(total_steps - start_step, 0) + 1) * per_step,
+        start=start_step * per_step,
+        seed=cfg.seed,
+    )
 
 
 def run_ray(
@@ -159,26 +180,12 @@ def run_ray(
     from infra.config_file import find_config
     from infra.uri import is_uri
     from train.config import CONFIG_DIR, load_train_config
-    from train.data.build import load_rows
-    from train.data.feed import manifests_holding
-    from train.data.ray_source import ray_train_stream
-    from train.data.split import split_rows
 
     cfg = load_train_config(config_path, overrides)
-    rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
-    train_rows, _ = split_rows(rows, cfg.data)
-    total_steps = cfg.optim.steps if steps is None else steps
-    start_step = _checkpoint_step(out) if resume else 0
-    _check_init_from(init_from)
+    start_step = checkpoint_step(out) if resume else 0
+    check_init_from(init_from)
     overrides = [*(overrides or []), *base_lora_override(cfg)]
-    per_step = cfg.optim.batch_size * cfg.optim.grad_accum * num_workers
-    dataset = ray_train_stream(  # the run's remaining draws, plus one step of slack
-        train_rows,
-        cfg.data,
-        (max(total_steps - start_step, 0) + 1) * per_step,
-        start=start_step * per_step,
-        seed=cfg.seed,
-    )
+    dataset = _train_stream(cfg, manifests, steps, start_step, num_workers)
     trainer = TorchTrainer(
         _loop,
         train_loop_config={

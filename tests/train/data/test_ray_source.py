@@ -7,6 +7,7 @@ import uuid
 import pytest
 import torch
 
+from infra.ray_start import start_ray
 from train.data.build import build_sample
 from train.data.config import DataConfig
 
@@ -16,13 +17,7 @@ def ray_local():
     ray = pytest.importorskip("ray")
     tmp = f"/tmp/rt-{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=tmp,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
+    start_ray(num_cpus=2, temp_dir=tmp, log_to_driver=False)
     yield ray
     ray.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -1,14 +1,15 @@
 """The benchmark's aperture-shape section: shape fidelity on the held-out shaped renders.
 
 For every held-out DoF render made through a shaped aperture (``aperture_shape_id`` set), whole
-frames at the benchmark's working size: the isolated highlights of ``train.shape_fidelity`` are
-scored in the Cycles render (the truth: how well the measurement itself sees the shape), the
-classical reference renderer given the kernel and given the disc, the benchmarked BokehNet
-(given the kernel when it takes one) and, when given, a BokehNet trained with the shape
-condition (``model.shape_condition``). Rows: mean footprint IoU with the kernel
-(``iou_kernel``) and with Cycles (``iou_cycles``) over all highlights, and their count. The
-figure is one shaped scene (the one with the most scored highlights, the darkest on a tie:
-night scenes show bokeh best): per render, the AIF, Cycles' truth and each method's output.
+frames at the benchmark's working size: the isolated highlights of
+``train.evaluate.shape_fidelity`` are scored in the Cycles render (the truth: how well the
+measurement itself sees the shape), the classical reference renderer given the kernel and given
+the disc, the benchmarked BokehNet (given the kernel when it takes one) and, when given, a
+BokehNet trained with the shape condition (``model.shape_condition``). Rows: mean footprint
+IoU with the kernel (``iou_kernel``) and with Cycles (``iou_cycles``) over all highlights, and
+their count. The figure is one shaped scene (the one with the most scored highlights, the
+darkest on a tie: night scenes show bokeh best): per render, the AIF, Cycles' truth and each
+method's output.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from train.shape_fidelity import score_render
+from train.evaluate.methods import reference
+from train.evaluate.shape_fidelity import score_render
 
 TRUTH = "cycles (truth)"
 REF_KERNEL = "reference (kernel)"
@@ -35,12 +37,9 @@ def _unit(img: torch.Tensor) -> np.ndarray:
     return ((img[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0.0, 1.0)
 
 
-def shape_section(bokeh, shape_bokeh, scenes, dmap, reference) -> dict | None:
-    """Scores and figure rows, or None when no held-out render is shaped.
-
-    ``bokeh`` / ``shape_bokeh``: ``train.benchmark.Model`` (the second may be None); ``dmap(sc,
-    disp_focus, k)`` the defocus-map condition; ``reference(aif, disparity, k, disp_focus,
-    kernel=None)`` the classical renderer (``train.benchmark.reference``)."""
+def shape_section(bokeh, shape_bokeh, scenes) -> dict | None:
+    """Scores and figure rows, or None when no held-out render is shaped. ``bokeh`` /
+    ``shape_bokeh``: ``train.evaluate.methods.Model`` (the second may be None)."""
     methods = [TRUTH, REF_KERNEL, REF_DISC, "bokehnet"]
     if shape_bokeh is not None:
         methods.append("bokehnet (shape)")
@@ -57,15 +56,16 @@ def shape_section(bokeh, shape_bokeh, scenes, dmap, reference) -> dict | None:
             name = r["shape"].split("@")[0]
             shapes[name] = shapes.get(name, 0) + 1
             k, df, kernel = r["k"], r["disp_focus"], r["kernel_raw"]
-            cond = [sc.aif, dmap(sc, df, k)]
             outs = {
                 TRUTH: r["dof"],
                 REF_KERNEL: reference(sc.aif, sc.disparity, k, df, kernel),
                 REF_DISC: reference(sc.aif, sc.disparity, k, df),
-                "bokehnet": bokeh(cond, r["kernel"]),
+                "bokehnet": bokeh.bokeh(sc.aif, sc.disparity, df, k, r["kernel"]),
             }
             if shape_bokeh is not None:
-                outs["bokehnet (shape)"] = shape_bokeh(cond, r["kernel"])
+                outs["bokehnet (shape)"] = shape_bokeh.bokeh(
+                    sc.aif, sc.disparity, df, k, r["kernel"]
+                )
             scores, highlights = score_render(
                 aif, disp, k, df, kernel, {m: _unit(t) for m, t in outs.items()}, truth=TRUTH
             )

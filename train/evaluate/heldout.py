@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from optics import defocus_level
+from train.conditions import bokeh_conditions
 from train.ema import averaged
-from train.metrics import lvcorr, psnr_per_image, ssim_per_image
-from train.objectives import euler_sample
+from train.evaluate.metrics import lvcorr, psnr_per_image, ssim_per_image
+from train.objectives import generate
 
 
 def _to_device(batch: dict, device) -> dict:
@@ -23,26 +23,6 @@ def _to_device(batch: dict, device) -> dict:
     out["disparity"] = batch["disparity"].to(device)
     out["disp_focus"] = batch["disp_focus"].to(device)
     return out
-
-
-@torch.no_grad()
-def generate(denoiser, codec, cond_images: list[torch.Tensor], steps: int, seed: int):
-    """Images in [-1, 1] for a batch of condition images (the conditioning of each network)."""
-    conds = [codec.encode(c) for c in cond_images]
-    shape = conds[0].shape
-    g = torch.Generator(device="cpu").manual_seed(seed)
-
-    def v(x, s):
-        return denoiser(x, conds, s.to(x.device))
-
-    x = euler_sample(v, shape, steps=steps, generator=g, device=conds[0].device)
-    return codec.decode(x).clamp(-1, 1)
-
-
-def defocus_maps(disparity: torch.Tensor, disp_focus: torch.Tensor, k: float) -> torch.Tensor:
-    """``optics.defocus_level`` (``clip(K · |disp − disp_focus| / 100, 0, 1)``) of a [B, 1, H, W]
-    disparity batch with one ``disp_focus`` per image, replicated to 3 channels (raw [0, 1])."""
-    return defocus_level(disparity, disp_focus.view(-1, 1, 1, 1), k).expand(-1, 3, -1, -1)
 
 
 @torch.no_grad()
@@ -82,13 +62,15 @@ def evaluate(denoiser, codec, batches: list[dict], network: str, cfg, device) ->
                     break
                 outs = []
                 for k in cfg.eval.k_sweep:
-                    dmap = defocus_maps(b["disparity"][i : i + 1], b["disp_focus"][i : i + 1], k)
+                    conds = bokeh_conditions(
+                        b["cond"][0][i : i + 1],
+                        b["disparity"][i : i + 1],
+                        b["disp_focus"][i : i + 1],
+                        k,
+                        *(c[i : i + 1] for c in b["cond"][2:]),
+                    )
                     out = generate(
-                        denoiser,
-                        codec,
-                        [b["cond"][0][i : i + 1], dmap, *(c[i : i + 1] for c in b["cond"][2:])],
-                        cfg.eval.sample_steps,
-                        seed=77 + len(values),
+                        denoiser, codec, conds, cfg.eval.sample_steps, seed=77 + len(values)
                     )
                     outs.append(out[0].cpu())
                 values.append(lvcorr(list(cfg.eval.k_sweep), outs))

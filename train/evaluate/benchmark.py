@@ -1,0 +1,128 @@
+"""The refocus benchmark: trained DeblurNet and BokehNet against path-traced truth, whole frames.
+
+A held-out ``synthetic_pairs`` manifest holds, per scene, the all-in-focus image, planar depth
+and several Cycles depth-of-field renders at different focus distances and f-numbers, each with
+its exact K and focus disparity. Frames are resized once to the models' working size (sides a
+multiple of both models' granularity; K rescaled with the width) and never cropped. Sections:
+
+* ``deblur``: each DoF render in, the AIF expected (DeblurNet, and the input itself as the
+  identity row); ``deblur_sharp``: the AIF in, the AIF expected (a deblurrer must leave sharp
+  pixels alone).
+* ``bokeh``: AIF + the render's defocus map in, the Cycles render expected (BokehNet, the
+  classical reference renderer ``optics.render_bokeh``, and "return the AIF").
+* ``refocus``: render *a* in, render *b* of the same scene expected (DeblurNet then BokehNet,
+  DeblurNet then the reference, and render *a* itself as the identity row).
+* ``lvcorr``: one AIF per scene at the first render's focus plane over the eval K sweep,
+  ``−pearson(K, Laplacian variance)`` (BokehNet and the reference: what a perfectly controllable
+  renderer scores on the same sweep).
+* ``focus_follows``: per scene a near and a far focus plane (the median disparity of the
+  nearest and of the farthest of four equal-width disparity bands) at ``focus_k``; the
+  fraction of outputs whose sharpest depth band (relative to the AIF) is the one in focus.
+
+Rows report the mean and the worst image (PSNR in dB, SSIM). Outputs: ``benchmark.json``,
+``benchmark.md`` (the table), ``benchmark_grid.png`` and ``k_sweep.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from infra.files import atomic_write
+from train.evaluate.methods import Model
+from train.evaluate.scenes import BenchmarkError, Scene, load_scenes
+from train.evaluate.sections import (
+    Scores,
+    bokeh_section,
+    controllability,
+    deblur_and_refocus,
+)
+from train.evaluate.shapes import shape_section
+from train.evaluate.targets import check_targets, table_markdown
+from train.outputs import json_safe, write_sample_grid
+
+
+def run_benchmark(
+    deblur: Model,
+    bokeh: Model,
+    scenes: list[Scene],
+    focus_k: float,
+    shape_bokeh=None,
+    shape_scenes: list[Scene] | None = None,
+) -> dict:
+    """Every section over ``scenes``; returns the results and the images for the figures.
+    ``shape_bokeh``: a BokehNet with the shape condition, scored in the ``shapes`` section (over
+    ``shape_scenes`` when given, else ``scenes``)."""
+    k_sweep = [float(k) for k in bokeh.cfg.eval.k_sweep]
+    sections = {s: Scores() for s in ("deblur", "deblur_sharp", "bokeh", "refocus")}
+    shots = deblur_and_refocus(deblur, bokeh, scenes, sections)
+    bokeh_section(bokeh, scenes, sections["bokeh"])
+    ctrl = controllability(bokeh, scenes, k_sweep, focus_k)
+    results = {name: s.summary() for name, s in sections.items()}
+    results["lvcorr"], results["focus_follows"] = ctrl["lvcorr"], ctrl["focus_follows"]
+    results["setup"] = {
+        "scenes": len(scenes),
+        "k_sweep": k_sweep,
+        "focus_k": focus_k,
+        "size_px": list(scenes[0].aif.shape[-2:][::-1]),
+        "deblur_steps": deblur.steps,
+        "bokeh_steps": bokeh.steps,
+    }
+    shapes = shape_section(bokeh, shape_bokeh, shape_scenes or scenes)
+    if shapes is not None:
+        results["shapes"] = shapes["results"]
+    return {
+        "results": results,
+        "shots": shots,
+        "strip": ctrl["strip"],
+        "k_sweep": k_sweep,
+        "shape_grid": shapes["grid"] if shapes else None,
+    }
+
+
+def write_outputs(out: Path, bench: dict) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    results = bench["results"]
+    results["targets"] = check_targets(results)
+    # strict JSON: an IoU of no highlights is "nan", not a bare NaN token
+    text = json.dumps(json_safe(results), indent=1, sort_keys=True, allow_nan=False)
+    atomic_write(out / "benchmark.json", lambda p: Path(p).write_text(text))
+    atomic_write(out / "benchmark.md", lambda p: Path(p).write_text(table_markdown(results)))
+    if bench["shots"]:
+        kinds = list(bench["shots"][0])
+        rows = [[s[k][0] for k in kinds] for s in bench["shots"]]
+        write_sample_grid(rows, kinds, str(out / "benchmark_grid.png"))
+    labels = [f"K={k:g}" for k in bench["k_sweep"]]
+    strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
+    write_sample_grid(strip, labels, str(out / "k_sweep.png"))
+    if bench.get("shape_grid"):
+        g = bench["shape_grid"]
+        write_sample_grid(g["rows"], g["labels"], str(out / "shapes_grid.png"))
+    return results
+
+
+def benchmark(
+    deblur_run,
+    bokeh_run,
+    manifests: list[str],
+    out,
+    max_scenes: int = 0,
+    focus_k: float = 20.0,
+    steps: int = 0,
+    shape_bokeh_run=None,
+    shape_manifests: list[str] | None = None,
+) -> dict:
+    """Load the runs and the held-out scenes, run every section, write the outputs.
+    ``shape_bokeh_run``: a BokehNet run with ``model.shape_condition`` for the shapes section;
+    ``shape_manifests``: held-out scenes for that section alone (default: ``manifests``)."""
+    deblur = Model(deblur_run, "deblurnet", steps)
+    bokeh = Model(bokeh_run, "bokehnet", steps)
+    shape_bokeh = Model(shape_bokeh_run, "bokehnet", steps) if shape_bokeh_run else None
+    if shape_bokeh is not None and shape_bokeh.built.n_conds != 3:
+        raise BenchmarkError(f"{shape_bokeh_run}: trained without model.shape_condition")
+    grans = [m.cfg.granularity_px for m in (deblur, bokeh, shape_bokeh) if m is not None]
+    scenes = load_scenes(manifests, max(grans), max_scenes)
+    shape_scenes = load_scenes(shape_manifests, max(grans), max_scenes) if shape_manifests else None
+    return write_outputs(
+        Path(out), run_benchmark(deblur, bokeh, scenes, focus_k, shape_bokeh, shape_scenes)
+    )

@@ -1,0 +1,53 @@
+"""The methods the benchmark scores, each as ``method(conditions) -> image``: a trained run
+(:class:`Model`, Euler sampling at the run's eval steps) and the classical reference renderer
+(:func:`reference`, ``optics.render_bokeh`` in linear light). Images are [1, 3, H, W] in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import optics
+from train.conditions import bokeh_conditions
+from train.evaluate.scenes import BenchmarkError
+from train.objectives import generate
+from train.runs import load_run
+
+
+class Model:
+    """A trained run as ``model(conditions) -> image`` (Euler sampling, the run's eval steps);
+    a BokehNet also as :meth:`bokeh`, from the scene's quantities."""
+
+    def __init__(self, run: str | Path, network: str, steps: int = 0):
+        try:
+            self.cfg, self.built = load_run(run)
+        except (FileNotFoundError, ValueError) as e:
+            raise BenchmarkError(str(e)) from None
+        if self.cfg.network != network:
+            raise BenchmarkError(f"{run}: a {self.cfg.network} run, expected a {network} run")
+        self.steps = steps or self.cfg.eval.sample_steps
+
+    @torch.no_grad()
+    def __call__(self, conds: list[torch.Tensor]) -> torch.Tensor:
+        """The output for the condition images ``conds`` (``train.conditions``), seed 0."""
+        return generate(self.built.denoiser, self.built.codec, conds, self.steps, seed=0)
+
+    def bokeh(self, image, disparity, disp_focus: float, k: float, kernel=None) -> torch.Tensor:
+        """A BokehNet's rendering of ``image`` focused at ``disp_focus`` with blur ``k``;
+        ``kernel`` (the aperture's condition image) is a condition when the model takes one
+        (``model.shape_condition``)."""
+        kernel = kernel if self.built.n_conds == 3 else None
+        return self(bokeh_conditions(image, disparity, disp_focus, k, kernel))
+
+
+def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float, kernel=None):
+    """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
+    linear light (the images are sRGB-encoded renders and photos); ``kernel``: an aperture
+    kernel (``optics.aperture`` conventions) instead of the disc."""
+    img = ((aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0, 1)
+    disp = disparity[0, 0].double().numpy()
+    out = optics.render_bokeh(img, disp, k, disp_focus, kernel=kernel, srgb=True)
+    return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()

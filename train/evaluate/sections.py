@@ -1,0 +1,141 @@
+"""The benchmark's sections over held-out scenes (``train.evaluate.scenes``): deblur, deblur of
+sharp inputs, bokeh, refocus and controllability (LVCorr over a K sweep and focus-follows), each
+row a method (``train.evaluate.methods``) scored by PSNR and SSIM against path-traced truth
+(:class:`Scores`: mean and worst image).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from train.evaluate.methods import Model, reference
+from train.evaluate.metrics import (
+    band_medians,
+    focus_follows,
+    lvcorr,
+    psnr_per_image,
+    ssim_per_image,
+)
+from train.evaluate.scenes import Scene
+
+
+class Scores:
+    """Per-row PSNR/SSIM lists, summarised as mean and worst image."""
+
+    def __init__(self):
+        self.rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    def add(self, row: str, out: torch.Tensor, target: torch.Tensor) -> None:
+        self.rows[row]["psnr"].extend(psnr_per_image(out, target).tolist())
+        self.rows[row]["ssim"].extend(ssim_per_image(out, target).tolist())
+
+    def summary(self) -> dict:
+        return {
+            row: {
+                "psnr": float(np.mean(v["psnr"])),
+                "psnr_worst": float(np.min(v["psnr"])),
+                "ssim": float(np.mean(v["ssim"])),
+                "ssim_worst": float(np.min(v["ssim"])),
+                "images": len(v["psnr"]),
+            }
+            for row, v in self.rows.items()
+        }
+
+
+def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
+    """AIF + each render's defocus map in, the Cycles render expected."""
+    for sc in scenes:
+        for r in sc.renders:
+            out = bokeh.bokeh(sc.aif, sc.disparity, r["disp_focus"], r["k"], r["kernel"])
+            ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
+            for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
+                scores.add(row, img, r["dof"])
+
+
+def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) -> dict:
+    """LVCorr over ``k_sweep`` (first render's focus plane) and focus-follows at ``focus_k``
+    (the nearest and the farthest band's median disparity), for BokehNet and the reference;
+    ``strip``: the first scene's sweep images."""
+    lv, follows, strip = defaultdict(list), defaultdict(list), None
+    for sc in scenes:
+        df0, kernel0 = sc.renders[0]["disp_focus"], sc.renders[0]["kernel"]
+        sweep = {
+            "bokehnet": [bokeh.bokeh(sc.aif, sc.disparity, df0, k, kernel0)[0] for k in k_sweep],
+            "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in k_sweep],
+        }
+        for row, imgs in sweep.items():
+            lv[row].append(lvcorr(k_sweep, imgs))
+        strip = strip or sweep
+        disp = sc.disparity[0, 0].numpy()
+        for df in band_medians(disp)[[-1, 0]].tolist():
+            if not np.isfinite(df):  # an empty band (a scene of few depths): no focus there
+                continue
+            outs = {
+                "bokehnet": bokeh.bokeh(sc.aif, sc.disparity, df, focus_k, kernel0),
+                "reference": reference(sc.aif, sc.disparity, focus_k, df),
+            }
+            for row, img in outs.items():
+                follows[row].append(focus_follows(img, sc.aif, disp, df))
+    return {
+        "lvcorr": {row: float(np.nanmean(v)) for row, v in lv.items()},
+        "focus_follows": {row: float(np.mean(v)) for row, v in follows.items()},
+        "strip": strip,
+    }
+
+
+def deblur_scene(deblur: Model, sc: Scene, sections: dict) -> list[torch.Tensor]:
+    """The deblur sections of one scene: each render in, the AIF expected (DeblurNet and the
+    blurry input itself), and the AIF in (``deblur_sharp``); returns the deblurred renders."""
+    sections["deblur_sharp"].add("deblurnet", deblur([sc.aif]), sc.aif)
+    deblurred = [deblur([r["dof"]]) for r in sc.renders]
+    for r, d in zip(sc.renders, deblurred, strict=True):
+        sections["deblur"].add("deblurnet", d, sc.aif)
+        sections["deblur"].add("identity (blurry input)", r["dof"], sc.aif)
+    return deblurred
+
+
+def deblur_section(deblur: Model, scenes: list[Scene]) -> dict:
+    """Only the deblur sections over ``scenes`` (no BokehNet): ``{"deblur": ..., "deblur_sharp":
+    ...}``, each row's mean and worst image as in :func:`run_benchmark`."""
+    sections = {s: Scores() for s in ("deblur", "deblur_sharp")}
+    for sc in scenes:
+        deblur_scene(deblur, sc, sections)
+    return {name: s.summary() for name, s in sections.items()}
+
+
+def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], sections: dict):
+    """The deblur sections, and refocus over every ordered pair of renders of a scene; returns
+    up to four refocus shots for the figure."""
+    shots = []
+    for sc in scenes:
+        deblurred = deblur_scene(deblur, sc, sections)
+        for a, ra in enumerate(sc.renders):
+            for b, rb in enumerate(sc.renders):
+                if a == b:
+                    continue
+                out = bokeh.bokeh(
+                    deblurred[a], sc.disparity, rb["disp_focus"], rb["k"], rb["kernel"]
+                )
+                ref = reference(deblurred[a], sc.disparity, rb["k"], rb["disp_focus"])
+                rows = (
+                    ("deblurnet + bokehnet", out),
+                    ("deblurnet + reference", ref),
+                    ("identity (input render)", ra["dof"]),
+                )
+                for row, img in rows:
+                    sections["refocus"].add(row, img, rb["dof"])
+                if a == 0 and b == 1 and len(shots) < 4:
+                    shots.append(
+                        {
+                            "input": ra["dof"],
+                            "deblurred": deblurred[a],
+                            "aif": sc.aif,
+                            "bokehnet": out,
+                            "reference": ref,
+                            "cycles": rb["dof"],
+                        }
+                    )
+    return shots
