@@ -5,15 +5,15 @@ Three schemas (``synthetic_pairs``, ``real_photos``, ``rejects``) are defined on
 tool in its Parquet metadata, and readers refuse an unknown major version. A manifest lives under
 a *root* folder (a local path or an ``s3://``/``gs://`` URI) as
 ``ROOT/<schema>/part-<shard>.parquet``; paths inside it are relative to ROOT (or full URIs) and
-may not escape it. Modules, each importing only those before it: ``uri`` (local paths and
-URIs: filesystem, byte reads, the manifest-path rule), ``schemas`` (columns, value rules and
-``validate_table``), ``io`` (parts written atomically with ``atomic_write``, which the stages
-also use for their own files; many parts read as one table), ``validate`` (parts, values, the
-count identity ``inputs = kept + rejected`` and, on request, the files the rows name;
-``read_valid_table`` reads only what passes, for the trainer).
-Imports only pyarrow and numpy, plus ``optics`` for the sensor-source names; ``config_file`` (the
-typed TOML config loader every stage uses, not imported here) needs pydantic, and ``images`` (the
-one photo decoder of the stages, not imported here) needs Pillow.
+may not escape it. Modules, each importing only those before it: ``paths`` (the manifest-path
+rule and the one root-escape rule), ``schemas`` (columns, value rules and ``validate_table``),
+``files`` (the readable-file rule of readers), ``upgrade`` (parts of older minor versions read as
+today's), ``io`` (parts written atomically; many parts read as one table), ``validate`` (parts,
+values, the count identity ``inputs = kept + rejected`` and, on request, the files the rows
+name; ``read_valid_table`` reads only what passes, for the trainer). Imports pyarrow and numpy,
+``optics`` for the sensor-source names and ``infra`` (URIs, atomic writes, ``.npy`` headers,
+image headers); the shared infrastructure itself (config files, the photo decoder, progress,
+Ray start-up) is ``infra``.
 """
 
 from manifests.files import file_problems
