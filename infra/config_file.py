@@ -52,14 +52,18 @@ class ConfigModel(BaseModel):
 tuple_from_list = BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)
 
 
-def settings_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+def settings_changes(old: dict, new: dict, prefix: str = "", defaults: dict | None = None):
     """``section.key: old -> new`` for every leaf that differs between two settings dicts (a
-    resumed job refuses settings other than its first run's: curate's OUT, synth's OUT)."""
+    resumed job refuses settings other than its first run's: curate's OUT, synth's OUT).
+    ``defaults``: today's default settings; a key ``old`` lacks (a key added since the first run
+    was recorded) counts as its default there, so a new key at its default changes nothing."""
     out = []
     for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
+        d = defaults.get(k) if isinstance(defaults, dict) else None
+        a = old.get(k, d) if defaults is not None else old.get(k)
+        b = new.get(k)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += settings_changes(a, b, f"{prefix}{k}.")
+            out += settings_changes(a, b, f"{prefix}{k}.", d if isinstance(d, dict) else None)
         elif a != b:
             out.append(f"{prefix}{k}: {a!r} -> {b!r}")
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from infra.config_file import add_set_argument, integer, settings_changes
 from optics.aperture import KernelError
-from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, load_config
+from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, SynthConfig, load_config
 from synth.io import write_json_atomic
 from synth.kernels import resolve_shapes
 from synth.pool import PoolError, load_pool
@@ -123,7 +123,8 @@ def check_same_dataset(out: Path, cfg, n_shards: int) -> None:
             before = json.loads(index.read_text())["settings"]
         except (OSError, ValueError, KeyError, TypeError):
             raise PreflightError(f"--out {out}: {index} is not readable JSON; remove it") from None
-        changed = settings_changes(before, settings)
+        defaults = _dataset_settings(SynthConfig())  # keys added since: their defaults
+        changed = settings_changes(before, settings, defaults=defaults)
         if changed:
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
             raise PreflightError(

@@ -108,12 +108,37 @@ class ApertureConfig(ConfigModel):
     shaped_min_highlights: Int(0, MAX_HIGHLIGHTS) = 6
     # disc_px, shaped
     shaped_disc_px: span(0.0, MAX_RESOLUTION_PX) = Field(default_factory=lambda: [16.0, 60.0])
+    # a K sweep: after the regular renders, one render per f-number (in this order) at the
+    # first render's focus and aperture, nothing drawn, disc_px not applied (_check_sweep)
+    sweep_f_numbers: Annotated[list[Real(0.5, 128.0)], Field(max_length=MAX_RENDERS)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _disc_upper_bound(self):
         for key in ("disc_px", "shaped_disc_px"):
             if getattr(self, key)[1] <= 0:
                 raise ConfigRule(key, "upper bound must be > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _check_sweep(self):
+        """Sweep f-numbers: no wider than the lens of the regular renders (``f_number``'s low
+        bound: a sweep never blurs more than that lens can), stopped down as far as 128, at
+        most 4 decimals (a spec stores N so: the render takes exactly the listed N), no
+        duplicates, and at most ``MAX_RENDERS`` DoF renders per scene in all."""
+        key, sweep = "sweep_f_numbers", self.sweep_f_numbers
+        for i, n in enumerate(sweep):
+            if n < self.f_number[0]:
+                reason = f"{n:g} is wider than the f_number range's low bound {self.f_number[0]:g}"
+                raise ConfigRule(f"{key}[{i}]", reason)
+            if round(n, 4) != n:
+                raise ConfigRule(f"{key}[{i}]", f"{n!r} has more than 4 decimals")
+            if n in sweep[:i]:
+                raise ConfigRule(f"{key}[{i}]", f"{n:g} is listed twice")
+        total = self.renders_per_scene + len(sweep)
+        if total > MAX_RENDERS:
+            raise ConfigRule(key, f"renders_per_scene + sweep: {total} renders, over {MAX_RENDERS}")
         return self
 
 

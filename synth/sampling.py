@@ -14,12 +14,15 @@ largest CoC in view inside ``aperture.disc_px`` by adjusting N (CoC ∝ 1/N, so 
 that the scenes that are not shaped are the same whatever the share, and 0 samples the very scenes
 of a config without shapes) every DoF render looks through a shape of ``aperture.shapes`` turned by
 ``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the scene has at least
-``shaped_min_highlights`` highlights, whose discs show the shape. The objects and their
-materials are drawn by ``synth.sample_objects``, under the same rule.
+``shaped_min_highlights`` highlights, whose discs show the shape. With ``aperture.sweep_f_numbers``
+a scene ends with a K sweep: one render per listed f-number at the first render's focus and
+aperture, nothing drawn (the regular renders are those of the config without a sweep). The objects
+and their materials are drawn by ``synth.sample_objects``, under the same rule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -293,7 +296,8 @@ def _plain_dof(rng, a, f_number: float, focus_m: float) -> DofSpec:
 
 def _draw_dofs(rng, shape_rng, cfg: SynthConfig, shaped: bool, v: _View, object_depths, in_view):
     """``renders_per_scene`` DoF renders; a shaped scene's look through shapes (drawn from
-    ``shape_rng``) and keep the larger ``shaped_disc_px`` (a shape needs a big disc)."""
+    ``shape_rng``) and keep the larger ``shaped_disc_px`` (a shape needs a big disc). The K
+    sweep's renders (``_sweep_dofs``) follow them."""
     a = cfg.aperture
     disc_px = a.shaped_disc_px if shaped else a.disc_px
     dofs = []
@@ -303,7 +307,15 @@ def _draw_dofs(rng, shape_rng, cfg: SynthConfig, shaped: bool, v: _View, object_
             dofs.append(_shaped_dof(shape_rng, a, n, focus, len(dofs)))
         else:
             dofs.append(_plain_dof(rng, a, n, focus))
-    return dofs
+    return dofs + _sweep_dofs(a, dofs[0])
+
+
+def _sweep_dofs(a, first: DofSpec) -> list[DofSpec]:
+    """One DoF render per ``a.sweep_f_numbers`` entry, in the listed order, at ``first``'s focus
+    distance through ``first``'s aperture (blades, rotation, ratio or shape), with exactly that
+    f-number (the config allows at most 4 decimals) and no draw, so the regular renders stay the
+    scene's renders without a sweep; ``disc_px`` does not apply (a sweep's discs can be larger)."""
+    return [dataclasses.replace(first, f_number=round(float(n), 4)) for n in a.sweep_f_numbers]
 
 
 def sample_scene(
@@ -339,6 +351,8 @@ def sample_scene(
     notes = {"night": night, "camera_height_m": view.cam_h}
     if shaped:
         notes["shaped"] = True
+    if cfg.aperture.sweep_f_numbers:  # dof[sweep_first_dof:] are the K sweep
+        notes["sweep_first_dof"] = cfg.aperture.renders_per_scene
     return SceneSpec(
         dataset_id=cfg.dataset_id,
         dataset_seed=cfg.dataset_seed,
