@@ -46,9 +46,9 @@ from optics import (  # noqa: E402
     rescale_k,
     signed_coc_radius_px,
 )
+from train.evaluate.edges import edge_band, scores, ssim_map  # noqa: E402
 
 METHODS = ("aif", "render_srgb", "render_linear", "render_radiance")
-SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # as train.evaluate.metrics.ssim
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -68,81 +68,6 @@ def load_exr_rgb(path: Path) -> np.ndarray:
         if "RGB" in ch:
             return np.asarray(ch["RGB"].pixels, dtype=np.float64)
         return np.stack([np.asarray(ch[c].pixels, dtype=np.float64) for c in "RGB"], axis=-1)
-
-
-def edge_band(signed_radius_px: np.ndarray, jump_px: float, band_px: float) -> np.ndarray:
-    """Pixels within ``band_px`` (Euclidean) of a 4-neighbour CoC-diameter jump > ``jump_px``."""
-    c = 2.0 * signed_radius_px
-    edge = np.zeros(c.shape, dtype=bool)
-    dy = np.abs(np.diff(c, axis=0)) > jump_px
-    dx = np.abs(np.diff(c, axis=1)) > jump_px
-    edge[:-1] |= dy
-    edge[1:] |= dy
-    edge[:, :-1] |= dx
-    edge[:, 1:] |= dx
-    band = np.zeros_like(edge)
-    h, w = c.shape
-    r = int(np.floor(band_px))
-    for oy in range(-r, r + 1):  # a loop over the disc's offsets, not over pixels
-        for ox in range(-r, r + 1):
-            if oy * oy + ox * ox > band_px * band_px:
-                continue
-            ys, yd = slice(max(0, -oy), h - max(0, oy)), slice(max(0, oy), h - max(0, -oy))
-            xs, xd = slice(max(0, -ox), w - max(0, ox)), slice(max(0, ox), w - max(0, -ox))
-            band[yd, xd] |= edge[ys, xs]
-    return band
-
-
-def _gauss_1d(size: int, sigma: float) -> np.ndarray:
-    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    g = np.exp(-(r**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _valid_filter(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable 'valid' correlation of H×W×C with the 1-D window ``g`` on both axes."""
-    n = g.size
-    h, w = x.shape[:2]
-    y = sum(g[i] * x[i : h - n + 1 + i] for i in range(n))
-    return sum(g[i] * y[:, i : w - n + 1 + i] for i in range(n))
-
-
-def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
-    """SSIM per valid window position (mean over channels), with the formula and window of
-    train.evaluate.metrics.
-
-    Position ``[i, j]`` is the window centred on pixel ``[i + 5, j + 5]`` (11 px window).
-    """
-    size = min(SSIM_WINDOW, a.shape[0], a.shape[1])
-    size -= 1 - size % 2
-    g = _gauss_1d(size, SSIM_SIGMA * size / SSIM_WINDOW)
-    mu_a, mu_b = _valid_filter(a, g), _valid_filter(b, g)
-    saa = _valid_filter(a * a, g) - mu_a**2
-    sbb = _valid_filter(b * b, g) - mu_b**2
-    sab = _valid_filter(a * b, g) - mu_a * mu_b
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return s.mean(axis=-1)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask=None, data_range: float = 2.0) -> float:
-    d2 = ((a - b) ** 2).mean(axis=-1)
-    mse = float(d2.mean() if mask is None else d2[mask].mean())
-    return float("inf") if mse == 0 else 10.0 * np.log10(data_range**2 / mse)
-
-
-def scores(pred01: np.ndarray, true01: np.ndarray, band: np.ndarray) -> dict:
-    """PSNR/SSIM of two [0, 1] images mapped to [-1, 1]: whole frame and edge band."""
-    a, b = pred01 * 2 - 1, true01 * 2 - 1
-    smap = ssim_map(a, b)
-    half = (band.shape[0] - smap.shape[0]) // 2
-    band_centres = band[half : half + smap.shape[0], half : half + smap.shape[1]]
-    return {
-        "psnr": psnr(a, b),
-        "ssim": float(smap.mean()),
-        "psnr_band": psnr(a, b, band) if band.any() else float("nan"),
-        "ssim_band": float(smap[band_centres].mean()) if band_centres.any() else float("nan"),
-    }
 
 
 def error_shares(pred01: np.ndarray, true01: np.ndarray, zones: dict) -> dict:

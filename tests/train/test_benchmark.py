@@ -10,7 +10,14 @@ import torch
 from PIL import Image
 
 from train.evaluate.metrics import band_medians, band_sharpness, depth_bands, focus_follows
-from train.evaluate.targets import TARGETS, check_targets, mean_results
+from train.evaluate.targets import (
+    BAND_TARGETS,
+    CALIBRATION,
+    CONTROL_TARGETS,
+    TARGETS,
+    check_targets,
+    mean_results,
+)
 
 
 def _texture(h=48, w=48, seed=0):
@@ -108,7 +115,8 @@ def test_benchmark_cli_writes_every_section(runs, synth_manifest, tmp_path, caps
     # the reference renders: it beats the sharp AIF against Cycles' DoF renders
     assert r["bokeh"]["reference"]["psnr"] > r["bokeh"]["aif"]["psnr"]
     assert set(r["lvcorr"]) == set(r["focus_follows"]) == {"bokehnet", "reference"}
-    assert [t["target"] for t in r["targets"]] == [t[0] for t in TARGETS]
+    assert [t["target"] for t in r["targets"]] == [t[0] for t in TARGETS + BAND_TARGETS]
+    assert r["bokeh"]["reference"]["psnr_band"] < r["bokeh"]["reference"]["psnr"]  # edges: hard
     for f in ("benchmark.md", "benchmark_grid.png", "k_sweep.png"):
         assert (out / f).stat().st_size > 0
     assert "| bokeh | reference |" in capsys.readouterr().out
@@ -138,7 +146,7 @@ def _results(**over):
     r = {
         "deblur": {"deblurnet": row(21.0, 0.65), "identity (blurry input)": row(19.5, 0.64)},
         "deblur_sharp": {"deblurnet": row(40.0)},
-        "bokeh": {"bokehnet": row(22.0), "reference": row(21.5), "aif": row(19.0)},
+        "bokeh": {"bokehnet": row(22.2), "reference": row(21.5), "aif": row(19.0)},
         "refocus": {
             "deblurnet + bokehnet": row(21.5),
             "deblurnet + reference": row(21.0),
@@ -177,6 +185,40 @@ def test_targets_are_checked_on_each_number_and_on_means_over_seeds():
     mean = mean_results([_results(), _results(**{"lvcorr/bokehnet": 0.5})])
     assert mean["lvcorr"]["bokehnet"] == pytest.approx(0.71)
     assert mean["deblur"]["deblurnet"]["psnr"] == 21.0 and mean["setup"] == {"scenes": 8}
+
+
+def _control(bokehnet=(0.99, 0.98, 1.05), reference=(1.0, 0.995, 0.97)):
+    """A control section: (Spearman background, truth correlation, dynamic-range ratio)."""
+
+    def row(v):
+        return dict(
+            zip(("spearman_background", "truth_correlation", "dynamic_range_ratio"), v, strict=True)
+        )
+
+    return {
+        "methods": {
+            "cycles (truth)": row((1.0, 1.0, 1.0)),
+            "reference": row(reference),
+            "bokehnet": row(bokehnet),
+        }
+    }
+
+
+def test_control_and_calibration_targets_apply_where_the_set_has_sweeps():
+    names = [t["target"] for t in check_targets({**_results(), "control": _control()})]
+    assert names == [t[0] for t in TARGETS + CONTROL_TARGETS + CALIBRATION]
+    assert all(t["ok"] for t in check_targets({**_results(), "control": _control()}))
+    weak = check_targets({**_results(), "control": _control(bokehnet=(0.99, 0.98, 0.12))})
+    assert [t["target"] for t in weak if not t["ok"]] == ["BokehNet dynamic range >= 0.8 x Cycles'"]
+    strong = check_targets({**_results(), "control": _control(bokehnet=(0.99, 0.98, 1.3))})
+    assert [t["target"] for t in strong if not t["ok"]] == [
+        "BokehNet dynamic range <= 1.2 x Cycles'"
+    ]
+    off = check_targets({**_results(), "control": _control(reference=(0.9, 0.995, 1.2))})
+    assert {t["target"] for t in off if not t["ok"]} == {
+        "calibration: reference Spearman (background) >= 0.99",
+        "calibration: reference dynamic range within 10 % of Cycles'",
+    }
 
 
 def test_bad_input_is_one_line(runs, synth_manifest, tmp_path, capsys):

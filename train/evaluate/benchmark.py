@@ -9,18 +9,24 @@ multiple of both models' granularity; K rescaled with the width) and never cropp
   identity row); ``deblur_sharp``: the AIF in, the AIF expected (a deblurrer must leave sharp
   pixels alone).
 * ``bokeh``: AIF + the render's defocus map in, the Cycles render expected (BokehNet, the
-  classical reference renderer ``optics.render_bokeh``, and "return the AIF").
+  classical reference renderer ``optics.render_bokeh``, and "return the AIF"); beside the whole
+  frame, PSNR and SSIM in the render's depth-edge band (``train.evaluate.edges``).
 * ``refocus``: render *a* in, render *b* of the same scene expected (DeblurNet then BokehNet,
-  DeblurNet then the reference, and render *a* itself as the identity row).
-* ``lvcorr``: one AIF per scene at the first render's focus plane over the eval K sweep,
-  ``−pearson(K, Laplacian variance)`` (BokehNet and the reference: what a perfectly controllable
-  renderer scores on the same sweep).
+  DeblurNet then the reference, and render *a* itself as the identity row); with the edge band.
+* ``lvcorr`` and ``lvcorr_0_30``: the paper's ``−pearson(K, Laplacian variance)`` over the
+  eval K sweep and over {0, 5, …, 30}, one AIF per scene at its first render's focus plane
+  (grid-dependent: BokehNet and the reference on the same grid).
+* ``control``: on the scenes with a Cycles K sweep at one focus (``train.evaluate.sweeps``),
+  the controllability family of ``train.evaluate.control`` for Cycles, the reference, "return
+  the AIF" and BokehNet (docs/benchmark.md).
 * ``focus_follows``: per scene a near and a far focus plane (the median disparity of the
   nearest and of the farthest of four equal-width disparity bands) at ``focus_k``; the
   fraction of outputs whose sharpest depth band (relative to the AIF) is the one in focus.
 
 Rows report the mean and the worst image (PSNR in dB, SSIM). Outputs: ``benchmark.json``,
-``benchmark.md`` (the table), ``benchmark_grid.png`` and ``k_sweep.png``.
+``benchmark.md`` (the tables and targets), ``benchmark_grid.png``, ``k_sweep.png`` and, with
+Cycles sweeps, ``lv_vs_k.png`` (LV against K per method) and ``control_strips.png`` (each
+method's K strip beside Cycles' own sweep).
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from infra.files import atomic_write
 from train.evaluate.methods import Model
 from train.evaluate.scenes import BenchmarkError, Scene, load_scenes
 from train.evaluate.sections import (
+    K_GRID_0_30,
     Scores,
     bokeh_section,
     controllability,
     deblur_and_refocus,
 )
 from train.evaluate.shapes import shape_section
+from train.evaluate.sweeps import control_section, lv_figure, strip_rows
 from train.evaluate.targets import check_targets, table_markdown
 from train.outputs import json_safe, write_sample_grid
 
@@ -60,9 +68,14 @@ def run_benchmark(
     ctrl = controllability(bokeh, scenes, k_sweep, focus_k)
     results = {name: s.summary() for name, s in sections.items()}
     results["lvcorr"], results["focus_follows"] = ctrl["lvcorr"], ctrl["focus_follows"]
+    results["lvcorr_0_30"] = ctrl["lvcorr_0_30"]
+    sweeps = control_section(bokeh, scenes)
+    if sweeps is not None:
+        results["control"] = sweeps["results"]
     results["setup"] = {
         "scenes": len(scenes),
         "k_sweep": k_sweep,
+        "k_grid_0_30": list(K_GRID_0_30),
         "focus_k": focus_k,
         "size_px": list(scenes[0].aif.shape[-2:][::-1]),
         "deblur_steps": deblur.steps,
@@ -77,6 +90,7 @@ def run_benchmark(
         "strip": ctrl["strip"],
         "k_sweep": k_sweep,
         "shape_grid": shapes["grid"] if shapes else None,
+        "control_figure": sweeps["figure"] if sweeps else None,
     }
 
 
@@ -95,6 +109,10 @@ def write_outputs(out: Path, bench: dict) -> dict:
     labels = [f"K={k:g}" for k in bench["k_sweep"]]
     strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
     write_sample_grid(strip, labels, str(out / "k_sweep.png"))
+    if bench.get("control_figure"):
+        lv_figure(bench["control_figure"], str(out / "lv_vs_k.png"))
+        rows, labels = strip_rows(bench["control_figure"])
+        write_sample_grid(rows, labels, str(out / "control_strips.png"))
     if bench.get("shape_grid"):
         g = bench["shape_grid"]
         write_sample_grid(g["rows"], g["labels"], str(out / "shapes_grid.png"))

@@ -12,6 +12,7 @@ import torch
 
 import optics
 from train.conditions import bokeh_conditions
+from train.evaluate.metrics import unit_hwc
 from train.evaluate.scenes import BenchmarkError
 from train.objectives import generate
 from train.runs import load_run
@@ -47,7 +48,7 @@ def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: 
     """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
     linear light (the images are sRGB-encoded renders and photos); ``kernel``: an aperture
     kernel (``optics.aperture`` conventions) instead of the disc."""
-    img = ((aif[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0, 1)
+    img = unit_hwc(aif)
     disp = disparity[0, 0].double().numpy()
     out = optics.render_bokeh(img, disp, k, disp_focus, kernel=kernel, srgb=True)
     return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()

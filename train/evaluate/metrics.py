@@ -37,6 +37,13 @@ def _batch(x) -> torch.Tensor:
     return t.cpu()
 
 
+def unit_hwc(img) -> np.ndarray:
+    """A [1, 3, H, W] (or [3, H, W]) image in [-1, 1] as H×W×3 float64 in [0, 1]."""
+    t = torch.as_tensor(img).detach().double()
+    t = t[0] if t.ndim == 4 else t
+    return ((t.permute(1, 2, 0).numpy() + 1.0) / 2.0).clip(0.0, 1.0)
+
+
 def psnr_per_image(a, b, data_range: float = 2.0) -> torch.Tensor:
     """PSNR in dB for each image of the batch (``inf`` where identical)."""
     x, y = _batch(a), _batch(b)
@@ -111,7 +118,8 @@ def pearson(x, y) -> float:
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _ranks(x) -> np.ndarray:
+def ranks(x) -> np.ndarray:
+    """The ranks of a 1-D sequence from 0, ties sharing their mean rank (Spearman's)."""
     a = np.asarray(x, dtype=np.float64).ravel()
     order = np.argsort(a, kind="stable")
     r = np.empty(a.size)
@@ -137,7 +145,7 @@ def lvcorr(k_values, images, method: str = "pearson") -> float:
     else:
         lv = np.array([float(np.asarray(laplacian_variance(_batch(im)[0]))) for im in images])
     if method == "spearman":
-        return -pearson(_ranks(k_values), _ranks(lv))
+        return -pearson(ranks(k_values), ranks(lv))
     return -pearson(k_values, lv)
 
 

@@ -11,7 +11,7 @@ and its condition image (``train.conditions.kernel_image``). Bad input is one
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,6 +20,8 @@ from PIL import Image
 import optics
 from train.conditions import kernel_image
 from train.data.build import load_rows, read_depth_m, read_rgb, rgb_to_tensor, synthetic_kernel
+from train.evaluate.edges import edge_band
+from train.evaluate.sets import BenchmarkSet, SetError, check_rows
 
 
 class BenchmarkError(ValueError):
@@ -32,8 +34,10 @@ class Scene:
     aif: torch.Tensor  # [1, 3, H, W] in [-1, 1] at the working size
     disparity: torch.Tensor  # [1, 1, H, W], 1/m
     # dof [1, 3, H, W], k (at the working width), disp_focus, id, kernel (the render's aperture
-    # as a condition image [1, 3, H, W], for a BokehNet with model.shape_condition)
+    # as a condition image [1, 3, H, W], for a BokehNet with model.shape_condition), band (the
+    # depth-edge band), kernel_raw, shape: the regular renders, scored by every section
     renders: list[dict]
+    sweep: list[dict] = field(default_factory=list)  # a set's K-sweep renders (the same keys)
 
 
 def resize(img: np.ndarray, w: int, h: int, resample) -> np.ndarray:
@@ -42,12 +46,21 @@ def resize(img: np.ndarray, w: int, h: int, resample) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), resample))
 
 
-def load_scenes(manifests: list[str], granularity: int, max_scenes: int = 0) -> list[Scene]:
-    """Held-out scenes at the working size (sides rounded to ``granularity``)."""
+def load_scenes(
+    manifests: list[str], granularity: int, max_scenes: int = 0, bset: BenchmarkSet | None = None
+) -> list[Scene]:
+    """Held-out scenes at the working size (sides rounded to ``granularity``). ``bset``: the
+    rows must be that benchmark set (``train.evaluate.sets.check_rows``), and the renders past
+    its ``regular_renders`` are each scene's sweep; without it every render is regular."""
     try:
         rows = load_rows(manifests, "synthetic_pairs")
     except Exception as e:  # noqa: BLE001 - any unreadable manifest is one line
         raise BenchmarkError(f"{', '.join(manifests)}: no readable synthetic_pairs ({e})") from None
+    if bset is not None:
+        try:
+            check_rows(bset, rows, ", ".join(manifests))
+        except SetError as e:
+            raise BenchmarkError(str(e)) from None
     by_scene: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r.get("bokeh_path"):
@@ -57,7 +70,13 @@ def load_scenes(manifests: list[str], granularity: int, max_scenes: int = 0) -> 
     scenes = []
     for key in sorted(by_scene)[: max_scenes or None]:
         group = sorted(by_scene[key], key=lambda r: r["render_id"])
-        scenes.append(_scene(key, group, granularity))
+        sc = _scene(key, group, granularity)
+        if bset is not None:
+            sc.renders, sc.sweep = (
+                sc.renders[: bset.regular_renders],
+                sc.renders[bset.regular_renders :],
+            )
+        scenes.append(sc)
     return scenes
 
 
@@ -89,6 +108,7 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
                 "id": f"{key}/{r['render_id']}",
                 "kernel": kernel,
                 "kernel_raw": kernel_raw,  # the square kernel (optics.aperture conventions)
+                "band": edge_band(optics.signed_coc_radius_px(disp, float(r["disp_focus"]), k)),
                 "shape": r.get("aperture_shape_id"),  # a shaped render's label, else None
             }
         )

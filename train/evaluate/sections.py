@@ -1,7 +1,8 @@
 """The benchmark's sections over held-out scenes (``train.evaluate.scenes``): deblur, deblur of
 sharp inputs, bokeh, refocus and controllability (LVCorr over a K sweep and focus-follows), each
 row a method (``train.evaluate.methods``) scored by PSNR and SSIM against path-traced truth
-(:class:`Scores`: mean and worst image).
+(:class:`Scores`: mean and worst image, and the mean over the depth-edge band of the target
+render, ``train.evaluate.edges``, where the bokeh and refocus sections give one).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from train.evaluate.edges import scores as edge_scores
 from train.evaluate.methods import Model, reference
 from train.evaluate.metrics import (
     band_medians,
@@ -18,31 +20,48 @@ from train.evaluate.metrics import (
     lvcorr,
     psnr_per_image,
     ssim_per_image,
+    unit_hwc,
 )
 from train.evaluate.scenes import Scene
 
 
 class Scores:
-    """Per-row PSNR/SSIM lists, summarised as mean and worst image."""
+    """Per-row PSNR/SSIM lists, summarised as mean and worst image; with an edge band, also
+    its PSNR and SSIM (``psnr_band``, ``ssim_band``: means over the images whose band is not
+    empty, NaN when none has one)."""
 
     def __init__(self):
         self.rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
 
-    def add(self, row: str, out: torch.Tensor, target: torch.Tensor) -> None:
+    def add(self, row: str, out: torch.Tensor, target: torch.Tensor, band=None) -> None:
+        """Score ``out`` against ``target`` ([1, 3, H, W] in [-1, 1]); ``band``: the target's
+        edge band (H×W bool, ``train.evaluate.edges.edge_band``)."""
         self.rows[row]["psnr"].extend(psnr_per_image(out, target).tolist())
         self.rows[row]["ssim"].extend(ssim_per_image(out, target).tolist())
+        if band is not None and band.any():
+            s = edge_scores(unit_hwc(out), unit_hwc(target), band)
+            self.rows[row]["psnr_band"].append(s["psnr_band"])
+            self.rows[row]["ssim_band"].append(s["ssim_band"])
 
     def summary(self) -> dict:
-        return {
-            row: {
+        out = {}
+        for row, v in self.rows.items():
+            out[row] = {
                 "psnr": float(np.mean(v["psnr"])),
                 "psnr_worst": float(np.min(v["psnr"])),
                 "ssim": float(np.mean(v["ssim"])),
                 "ssim_worst": float(np.min(v["ssim"])),
                 "images": len(v["psnr"]),
             }
-            for row, v in self.rows.items()
-        }
+            if "psnr_band" in v:
+                out[row]["psnr_band"] = _finite_mean(v["psnr_band"])
+                out[row]["ssim_band"] = _finite_mean(v["ssim_band"])
+        return out
+
+
+def _finite_mean(values) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
@@ -52,23 +71,28 @@ def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
             out = bokeh.bokeh(sc.aif, sc.disparity, r["disp_focus"], r["k"], r["kernel"])
             ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
             for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
-                scores.add(row, img, r["dof"])
+                scores.add(row, img, r["dof"], r["band"])
+
+
+K_GRID_0_30 = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)  # the paper's form on a second grid
 
 
 def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) -> dict:
-    """LVCorr over ``k_sweep`` (first render's focus plane) and focus-follows at ``focus_k``
-    (the nearest and the farthest band's median disparity), for BokehNet and the reference;
-    ``strip``: the first scene's sweep images."""
-    lv, follows, strip = defaultdict(list), defaultdict(list), None
+    """The paper's LVCorr (``−pearson(K, LV)``, grid-dependent) over ``k_sweep`` and over
+    :data:`K_GRID_0_30` (first render's focus plane) and focus-follows at ``focus_k`` (the
+    nearest and the farthest band's median disparity), for BokehNet and the reference;
+    ``strip``: the first scene's ``k_sweep`` images."""
+    lv, lv30, follows, strip = defaultdict(list), defaultdict(list), defaultdict(list), None
     for sc in scenes:
         df0, kernel0 = sc.renders[0]["disp_focus"], sc.renders[0]["kernel"]
-        sweep = {
-            "bokehnet": [bokeh.bokeh(sc.aif, sc.disparity, df0, k, kernel0)[0] for k in k_sweep],
-            "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in k_sweep],
-        }
-        for row, imgs in sweep.items():
-            lv[row].append(lvcorr(k_sweep, imgs))
-        strip = strip or sweep
+        for grid, scores in ((k_sweep, lv), (K_GRID_0_30, lv30)):
+            sweep = {
+                "bokehnet": [bokeh.bokeh(sc.aif, sc.disparity, df0, k, kernel0)[0] for k in grid],
+                "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in grid],
+            }
+            for row, imgs in sweep.items():
+                scores[row].append(lvcorr(grid, imgs))
+            strip = strip or sweep
         disp = sc.disparity[0, 0].numpy()
         for df in band_medians(disp)[[-1, 0]].tolist():
             if not np.isfinite(df):  # an empty band (a scene of few depths): no focus there
@@ -81,6 +105,7 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
                 follows[row].append(focus_follows(img, sc.aif, disp, df))
     return {
         "lvcorr": {row: float(np.nanmean(v)) for row, v in lv.items()},
+        "lvcorr_0_30": {row: float(np.nanmean(v)) for row, v in lv30.items()},
         "focus_follows": {row: float(np.mean(v)) for row, v in follows.items()},
         "strip": strip,
     }
@@ -126,7 +151,7 @@ def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], section
                     ("identity (input render)", ra["dof"]),
                 )
                 for row, img in rows:
-                    sections["refocus"].add(row, img, rb["dof"])
+                    sections["refocus"].add(row, img, rb["dof"], rb["band"])
                 if a == 0 and b == 1 and len(shots) < 4:
                     shots.append(
                         {

@@ -15,9 +15,9 @@ method's output.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from train.evaluate.methods import reference
+from train.evaluate.metrics import unit_hwc
 from train.evaluate.shape_fidelity import score_render
 
 TRUTH = "cycles (truth)"
@@ -32,11 +32,6 @@ SHORT = {  # the figure's column labels (a tile is as wide as the frame)
 }
 
 
-def _unit(img: torch.Tensor) -> np.ndarray:
-    """[1, 3, H, W] in [-1, 1] -> H×W×3 float64 in [0, 1]."""
-    return ((img[0].permute(1, 2, 0).double().numpy() + 1.0) / 2.0).clip(0.0, 1.0)
-
-
 def shape_section(bokeh, shape_bokeh, scenes) -> dict | None:
     """Scores and figure rows, or None when no held-out render is shaped. ``bokeh`` /
     ``shape_bokeh``: ``train.evaluate.methods.Model`` (the second may be None)."""
@@ -46,7 +41,7 @@ def shape_section(bokeh, shape_bokeh, scenes) -> dict | None:
     iou = {m: {"iou_kernel": [], "iou_cycles": []} for m in methods}
     renders, shapes, figures = 0, {}, []
     for sc in scenes:
-        aif = _unit(sc.aif)
+        aif = unit_hwc(sc.aif)
         disp = sc.disparity[0, 0].double().numpy()
         rows, n_highlights = [], 0
         for r in sc.renders:
@@ -67,7 +62,7 @@ def shape_section(bokeh, shape_bokeh, scenes) -> dict | None:
                     sc.aif, sc.disparity, df, k, r["kernel"]
                 )
             scores, highlights = score_render(
-                aif, disp, k, df, kernel, {m: _unit(t) for m, t in outs.items()}, truth=TRUTH
+                aif, disp, k, df, kernel, {m: unit_hwc(t) for m, t in outs.items()}, truth=TRUTH
             )
             for m in methods:
                 for key in ("iou_kernel", "iou_cycles"):

@@ -1,5 +1,9 @@
-"""The benchmark's targets (docs/train.md) and its Markdown table: each target a name, a value
-and a threshold read from a results dict; :func:`mean_results` averages several runs' results.
+"""The benchmark's targets (docs/benchmark.md) and its Markdown tables: each target a name, a
+value and a threshold read from a results dict, met when the value is at least the threshold.
+:data:`TARGETS` hold for every set; :data:`BAND_TARGETS` where the results have an edge band,
+:data:`CONTROL_TARGETS` (and the calibration of the protocol, :data:`CALIBRATION`) where the set
+has Cycles K sweeps, :data:`SHAPE_TARGETS` where a shape-conditioned BokehNet was scored.
+:func:`mean_results` averages several runs' results.
 """
 
 from __future__ import annotations
@@ -8,9 +12,11 @@ import numpy as np
 
 from train.evaluate.shapes import shape_table
 
-# The issue's model targets (docs/train.md): (name, value, threshold) from a results dict.
+# The model targets (docs/benchmark.md): (name, value, threshold) from a results dict. The
+# absolute "LVCorr >= 0.9" is withdrawn: no renderer meets it on a fixed grid (Cycles' own
+# sweeps score about 0.6, docs/train-history.md); the paper's form is kept relative to the
+# reference on the same grid.
 TARGETS = (
-    ("BokehNet LVCorr >= 0.9", lambda r: r["lvcorr"]["bokehnet"], lambda r: 0.9),
     (
         "BokehNet LVCorr >= 0.9 x reference",
         lambda r: r["lvcorr"]["bokehnet"],
@@ -23,9 +29,9 @@ TARGETS = (
         lambda r: r["bokeh"]["aif"]["psnr"] + 1e-9,
     ),
     (
-        "bokeh PSNR >= reference - 2 dB",
+        "bokeh PSNR >= reference + 0.5 dB",
         lambda r: r["bokeh"]["bokehnet"]["psnr"],
-        lambda r: r["bokeh"]["reference"]["psnr"] - 2.0,
+        lambda r: r["bokeh"]["reference"]["psnr"] + 0.5,
     ),
     (
         "DeblurNet gain >= +1 dB",
@@ -65,11 +71,83 @@ SHAPE_TARGETS = (
 )
 
 
+# In the depth-edge band (where the bokeh section has one).
+BAND_TARGETS = (
+    (
+        "bokeh edge-band PSNR >= reference + 0.5 dB",
+        lambda r: r["bokeh"]["bokehnet"]["psnr_band"],
+        lambda r: r["bokeh"]["reference"]["psnr_band"] + 0.5,
+    ),
+)
+
+
+def _ctrl(r: dict, method: str, key: str) -> float:
+    return r["control"]["methods"][method][key]
+
+
+# On Cycles' K sweeps (where the set has them): BokehNet against the reference and the truth.
+CONTROL_TARGETS = (
+    (
+        "BokehNet Spearman (background) >= reference - 0.02",
+        lambda r: _ctrl(r, "bokehnet", "spearman_background"),
+        lambda r: _ctrl(r, "reference", "spearman_background") - 0.02,
+    ),
+    (
+        "BokehNet truth correlation >= reference - 0.02",
+        lambda r: _ctrl(r, "bokehnet", "truth_correlation"),
+        lambda r: _ctrl(r, "reference", "truth_correlation") - 0.02,
+    ),
+    (
+        "BokehNet dynamic range >= 0.8 x Cycles'",
+        lambda r: _ctrl(r, "bokehnet", "dynamic_range_ratio"),
+        lambda r: 0.8,
+    ),
+    (
+        "BokehNet dynamic range <= 1.2 x Cycles'",
+        lambda r: -_ctrl(r, "bokehnet", "dynamic_range_ratio"),
+        lambda r: -1.2,
+    ),
+)
+
+# The protocol's own calibration: the truth and the classical reference must score as a
+# controllable renderer does, or the measures cannot rank models (docs/benchmark.md).
+CALIBRATION = (
+    (
+        "calibration: reference Spearman (background) >= 0.99",
+        lambda r: _ctrl(r, "reference", "spearman_background"),
+        lambda r: 0.99,
+    ),
+    (
+        "calibration: Cycles Spearman (background) >= 0.99",
+        lambda r: _ctrl(r, "cycles (truth)", "spearman_background"),
+        lambda r: 0.99,
+    ),
+    (
+        "calibration: reference truth correlation >= 0.99",
+        lambda r: _ctrl(r, "reference", "truth_correlation"),
+        lambda r: 0.99,
+    ),
+    (
+        "calibration: reference dynamic range within 10 % of Cycles'",
+        lambda r: -abs(_ctrl(r, "reference", "dynamic_range_ratio") - 1.0),
+        lambda r: -0.1,
+    ),
+)
+
+
 def check_targets(results: dict) -> list[dict]:
-    """Each target of ``TARGETS`` on a results dict: name, value, threshold, ok."""
+    """Each target that applies to a results dict (module docstring): name, value, threshold,
+    ok (a NaN value is not met)."""
     out = []
     shaped = "bokehnet (shape)" in (results.get("shapes") or {}).get("rows", {})
-    for name, value, threshold in TARGETS + (SHAPE_TARGETS if shaped else ()):
+    banded = "psnr_band" in results["bokeh"].get("bokehnet", {})
+    control = "control" in results
+    for name, value, threshold in (
+        TARGETS
+        + (BAND_TARGETS if banded else ())
+        + (CONTROL_TARGETS + CALIBRATION if control else ())
+        + (SHAPE_TARGETS if shaped else ())
+    ):
         v, t = float(value(results)), float(threshold(results))
         out.append({"target": name, "value": v, "threshold": t, "ok": bool(v >= t)})
     return out

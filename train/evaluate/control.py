@@ -1,0 +1,236 @@
+"""Controllability as a family of measures over K sweeps at one focus plane (docs/benchmark.md).
+
+A *sweep* is the frames a method renders of one scene at one focus disparity ``disp_focus`` for
+increasing blur strengths ``K_0 < K_1 < … < K_n`` (at least :data:`MIN_FRAMES`). Each frame is
+summarised by its Laplacian variance (LV: the variance of the 3×3 Laplacian of the channel-mean
+luminance) over three regions of the scene, fixed by its disparity ``d`` and the largest K
+(the blur radius is ``K · |d − disp_focus|`` px, docs/architecture.md section 3):
+
+* ``whole``: every pixel (the paper's reading);
+* ``background``: pixels blurred by at least :data:`BACKGROUND_PX` at ``K_n``;
+* ``in_focus``: pixels blurred by at most :data:`IN_FOCUS_PX` at ``K_n`` (sharp in every frame).
+
+A region's LV uses only pixels whose 3×3 neighbourhood lies inside it (region edges are depth
+edges, where the Laplacian sees both sides). From the LV sequences (:func:`sweep_lv`):
+
+* :func:`pearson_form` ``−pearson(K, LV_whole)``: the paper's LVCorr, grid-dependent (LV decays
+  convexly with blur, so a perfect renderer scores about 0.6 on {0, 10, 20, 40, 80});
+* :func:`spearman_form` ``−spearman(K, LV)`` on ``whole`` and on ``background``: 1 for any
+  renderer whose sharpness falls at every step, −1 for one that sharpens;
+* :func:`truth_correlation` ``cos(Δ log LV_method, Δ log LV_truth)`` on the background, with
+  ``Δ log LV_i = log(LV_{i+1} / LV_i)`` on the same K values as Cycles' sweep of the scene: the
+  frame-to-frame changes of a method's sweep against the truth's (Generative Photography's idea,
+  correlating LV *changes*, with three departures the hand-made sweeps of the tests force: the
+  Pearson of raw differences centres them, so a reversed renderer, whose changes are the
+  truth's negated in reverse order, scores +0.48; raw differences, and the whole frame, whose
+  LV has the in-focus region's as a floor, are dominated by the first step, so a renderer that
+  blurs by one fixed amount at every K > 0 scores 0.9; the uncentred correlation (cosine) of
+  the background's log-LV changes scores them −0.79 and 0.19);
+* :func:`dynamic_range` ``LV_background(K_0) / LV_background(K_n)``, reported as a ratio to
+  Cycles' (1 = the truth's range, 0.11 = a model whose background changes by 11 %);
+* :func:`focus_kept` ``LV_in_focus(K_n) / LV_in_focus(K_0)``: the in-focus region's sharpness
+  kept while the background's falls (1 = kept).
+
+A constant sequence has no correlation: both correlation forms give 0 there (never NaN), so a
+method that ignores K scores 0, not a missing value. numpy only, on frames as [H, W, 3] or
+[3, H, W] arrays in any range (LV ratios do not depend on it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from train.evaluate.metrics import ranks
+
+MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
+BACKGROUND_PX = 4.0  # blur radius at the largest K from which a pixel is background
+IN_FOCUS_PX = 0.5  # blur radius at the largest K up to which a pixel is in focus
+MIN_REGION_PX = 64  # a region with fewer interior pixels is not scored (NaN, left out)
+REGIONS = ("whole", "background", "in_focus")
+
+
+def _grey(frame) -> np.ndarray:
+    """The channel mean of an [H, W, 3] or [3, H, W] frame (float64)."""
+    a = np.asarray(frame, dtype=np.float64)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3:
+        raise ValueError(f"a frame is [H, W, 3] or [3, H, W], got shape {a.shape}")
+    return a.mean(axis=0) if a.shape[0] == 3 and a.shape[-1] != 3 else a.mean(axis=-1)
+
+
+def _laplacian(grey: np.ndarray) -> np.ndarray:
+    """The 3×3 Laplacian at the interior pixels, [H − 2, W − 2]."""
+    g = grey
+    return g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
+
+
+def _interior(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` whose 3×3 neighbourhood lies in it, at the Laplacian's positions."""
+    m = np.asarray(mask, dtype=bool)
+    out = np.ones((m.shape[0] - 2, m.shape[1] - 2), dtype=bool)
+    for dy in range(3):
+        for dx in range(3):
+            out &= m[dy : dy + m.shape[0] - 2, dx : dx + m.shape[1] - 2]
+    return out
+
+
+def regions(disparity, disp_focus: float, k_max: float) -> dict[str, np.ndarray]:
+    """The scene's ``whole``, ``background`` and ``in_focus`` masks (H×W bool) for a sweep at
+    ``disp_focus`` whose largest K is ``k_max``."""
+    d = np.asarray(disparity, dtype=np.float64)
+    radius_px = float(k_max) * np.abs(d - float(disp_focus))
+    return {
+        "whole": np.ones(d.shape, dtype=bool),
+        "background": radius_px >= BACKGROUND_PX,
+        "in_focus": radius_px <= IN_FOCUS_PX,
+    }
+
+
+def region_lv(frame, mask: np.ndarray) -> float:
+    """The Laplacian variance of ``frame`` over the interior of ``mask`` (NaN when it has fewer
+    than :data:`MIN_REGION_PX` interior pixels)."""
+    lap = _laplacian(_grey(frame))
+    inside = _interior(mask)
+    if inside.shape != lap.shape:
+        raise ValueError(f"mask {np.shape(mask)} does not fit the frame ({lap.shape} + 2)")
+    if int(inside.sum()) < MIN_REGION_PX:
+        return float("nan")
+    return float(lap[inside].var())
+
+
+def sweep_lv(frames, disparity, disp_focus: float, k_values) -> dict[str, np.ndarray]:
+    """LV of every frame of a sweep in each of :data:`REGIONS`: ``{region: [n + 1] array}``."""
+    k = _check_k(k_values)
+    if len(frames) != k.size:
+        raise ValueError(f"{len(frames)} frames for {k.size} K values")
+    masks = regions(disparity, disp_focus, float(k.max()))
+    return {name: np.array([region_lv(f, masks[name]) for f in frames]) for name in REGIONS}
+
+
+def _check_k(k_values) -> np.ndarray:
+    k = np.asarray(k_values, dtype=np.float64).ravel()
+    if k.size < MIN_FRAMES or not np.all(np.isfinite(k)) or np.any(np.diff(k) <= 0):
+        raise ValueError(
+            f"a sweep needs at least {MIN_FRAMES} finite, strictly increasing K values, "
+            f"got {k.tolist()}"
+        )
+    return k
+
+
+def _corr(a, b) -> float:
+    """Pearson correlation; 0 when either side is constant (no correlation, not NaN); NaN only
+    when a value is NaN (an unscored region)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("nan")
+    x, y = x - x.mean(), y - y.mean()
+    den = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
+    return float((x * y).sum() / den) if den > 1e-300 else 0.0
+
+
+def pearson_form(k_values, lv) -> float:
+    """The paper's LVCorr ``−pearson(K, LV)`` (whole frame): grid-dependent."""
+    return -_corr(_check_k(k_values), lv)
+
+
+def spearman_form(k_values, lv) -> float:
+    """``−spearman(K, LV)``: 1 when LV falls at every step of K, −1 when it rises at every step,
+    0 when it does not change."""
+    k = _check_k(k_values)
+    lv = np.asarray(lv, dtype=np.float64)
+    if not np.all(np.isfinite(lv)):
+        return float("nan")
+    return -_corr(ranks(k), ranks(lv))
+
+
+def truth_correlation(lv_method, lv_truth) -> float:
+    """``cos(Δ log LV_method, Δ log LV_truth)``: the frame-to-frame changes of LV of a method's
+    sweep against Cycles' sweep of the same scene at the same K values (1 = the same relative
+    changes at every step, 0 = none, −1 = the opposite; NaN when an LV is NaN or not > 0)."""
+    a, b = np.asarray(lv_method, dtype=np.float64), np.asarray(lv_truth, dtype=np.float64)
+    if a.shape != b.shape or a.size < MIN_FRAMES:
+        raise ValueError(
+            f"two sweeps of the same K values (>= {MIN_FRAMES}), got {a.size}, {b.size}"
+        )
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and a.min() > 0 and b.min() > 0):
+        return float("nan")
+    da, db = np.diff(np.log(a)), np.diff(np.log(b))
+    den = math.sqrt(float((da * da).sum()) * float((db * db).sum()))
+    return float((da * db).sum() / den) if den > 1e-300 else 0.0
+
+
+def dynamic_range(lv_background) -> float:
+    """``LV(K_0) / LV(K_n)`` of the background: how much sharper the background is at the
+    smallest K than at the largest (1 = not at all; NaN when unscored or LV(K_n) is 0)."""
+    lv = np.asarray(lv_background, dtype=np.float64)
+    first, last = float(lv[0]), float(lv[-1])
+    if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+        return float("nan")
+    return first / last
+
+
+def focus_kept(lv_in_focus) -> float:
+    """``LV(K_n) / LV(K_0)`` of the in-focus region (1 = its sharpness kept at the largest K)."""
+    lv = np.asarray(lv_in_focus, dtype=np.float64)
+    first, last = float(lv[0]), float(lv[-1])
+    if not (math.isfinite(first) and math.isfinite(last)) or first <= 0:
+        return float("nan")
+    return last / first
+
+
+@dataclass(frozen=True)
+class SweepScores:
+    """One method's controllability on one scene's sweep (see the module docstring)."""
+
+    pearson: float
+    spearman_whole: float
+    spearman_background: float
+    truth_correlation: float
+    dynamic_range: float
+    focus_kept: float
+
+
+def score_sweep(k_values, lv: dict[str, np.ndarray], lv_truth: dict[str, np.ndarray] | None):
+    """Every measure of one method's sweep (``lv`` from :func:`sweep_lv`); ``lv_truth``: Cycles'
+    sweep of the scene at the same K values (None: the truth's own row, correlation 1)."""
+    truth = lv if lv_truth is None else lv_truth
+    return SweepScores(
+        pearson=pearson_form(k_values, lv["whole"]),
+        spearman_whole=spearman_form(k_values, lv["whole"]),
+        spearman_background=spearman_form(k_values, lv["background"]),
+        truth_correlation=truth_correlation(lv["background"], truth["background"]),
+        dynamic_range=dynamic_range(lv["background"]),
+        focus_kept=focus_kept(lv["in_focus"]),
+    )
+
+
+def summarise(per_scene: dict[str, list[SweepScores]], truth: str) -> dict[str, dict]:
+    """Per method, the mean of each measure over the scored scenes (NaNs left out) and the
+    dynamic range as a ratio to ``truth``'s, scene by scene (geometric mean over scenes)."""
+    out = {}
+    truth_dr = [s.dynamic_range for s in per_scene[truth]]
+    for method, scores in per_scene.items():
+        row = {}
+        for field in SweepScores.__dataclass_fields__:
+            vals = [getattr(s, field) for s in scores]
+            row[field] = _mean(vals)
+        ratios = [
+            s.dynamic_range / t
+            for s, t in zip(scores, truth_dr, strict=True)
+            if math.isfinite(s.dynamic_range) and math.isfinite(t) and t > 0
+        ]
+        row["dynamic_range_ratio"] = (
+            float(np.exp(np.mean(np.log(ratios)))) if ratios and min(ratios) > 0 else float("nan")
+        )
+        row["scenes"] = sum(math.isfinite(s.spearman_whole) for s in scores)
+        out[method] = row
+    return out
+
+
+def _mean(vals) -> float:
+    finite = [v for v in vals if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

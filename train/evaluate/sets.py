@@ -1,0 +1,94 @@
+"""Versioned benchmark sets: a checked-in definition (``train/evaluate/sets/<name>.toml``) of
+which scenes a benchmark render must hold, and the check that a render is that set.
+
+A definition names the synth config that renders the set, the photo pool's hash, the width
+and samples, how many of each scene's DoF renders are regular (the rest, by ``render_id``, are
+its K sweep at the first render's focus) and every scene's spec hash (which fixes its geometry,
+camera, focus planes, f-numbers and apertures). :func:`check_rows` refuses, in one line, a
+render whose scene ids, spec hashes, widths, samples or render counts differ: numbers from
+another set are not the benchmark's. ``tests/train/test_sets.py`` re-samples every definition
+from its synth config, so a change of the sampler that moves a scene is a new version.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+SETS_DIR = Path(__file__).with_name("sets")
+REPO = Path(__file__).resolve().parents[2]
+
+
+class SetError(ValueError):
+    """A render that is not the named set, or a bad definition; one line."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSet:
+    name: str
+    version: int
+    synth_config: str  # relative to the repository root
+    pool_hash: str
+    resolution_px: int
+    samples: int
+    regular_renders: int
+    sweep_renders: int
+    spec_hashes: dict[int, str]
+
+    @property
+    def renders_per_scene(self) -> int:
+        return self.regular_renders + self.sweep_renders
+
+
+def set_names() -> list[str]:
+    return sorted(p.stem for p in SETS_DIR.glob("*.toml"))
+
+
+def load_set(name: str) -> BenchmarkSet:
+    """The checked-in set ``name`` (``small``, ``full``); SetError naming the choices else."""
+    path = SETS_DIR / f"{name}.toml"
+    if name not in set_names():
+        raise SetError(f"--set {name!r}: no such benchmark set (sets: {', '.join(set_names())})")
+    d = tomllib.loads(path.read_text())
+    hashes = {int(k): str(v) for k, v in d.pop("spec_hashes").items()}
+    return BenchmarkSet(spec_hashes=hashes, **d)
+
+
+def check_rows(bset: BenchmarkSet, rows: list[dict], source: str) -> None:
+    """``rows`` (a render's ``synthetic_pairs`` rows) are exactly the set ``bset``."""
+    label = f"{source}: not the benchmark set {bset.name!r} v{bset.version}"
+    by_scene: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_scene[int(r["scene_id"])].append(r)
+    missing = sorted(set(bset.spec_hashes) - set(by_scene))
+    extra = sorted(set(by_scene) - set(bset.spec_hashes))
+    if missing or extra:
+        what = f"scenes {missing[:5]} missing" if missing else f"extra scenes {extra[:5]}"
+        raise SetError(f"{label} ({what}; render it with {bset.synth_config})")
+    for scene_id, group in sorted(by_scene.items()):
+        _check_scene(bset, scene_id, group, label)
+
+
+def _check_scene(bset: BenchmarkSet, scene_id: int, group: list[dict], label: str) -> None:
+    want = bset.spec_hashes[scene_id]
+    hashes = {str(r.get("spec_hash")) for r in group}
+    if hashes != {want}:
+        got = ", ".join(sorted(hashes))
+        raise SetError(f"{label} (scene {scene_id}: spec hash {got}, the set's is {want})")
+    ids = sorted(int(r["render_id"]) for r in group)
+    if ids != list(range(bset.renders_per_scene)):
+        raise SetError(
+            f"{label} (scene {scene_id}: renders {ids}, the set has 0-{bset.renders_per_scene - 1})"
+        )
+    for r in group:
+        if int(r["width_px"]) != bset.resolution_px:
+            raise SetError(
+                f"{label} (scene {scene_id}: {r['width_px']} px wide, the set {bset.resolution_px})"
+            )
+        if r.get("render_samples") is not None and int(r["render_samples"]) != bset.samples:
+            raise SetError(
+                f"{label} (scene {scene_id}: rendered at {r['render_samples']} samples, the set "
+                f"at {bset.samples})"
+            )
