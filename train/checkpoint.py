@@ -166,6 +166,7 @@ def save_checkpoint(
     losses: list[float],
     keep: int = 2,
     ema: dict[str, torch.Tensor] | None = None,
+    extra: dict | None = None,
 ) -> Path:
     ckpt_root = Path(run_dir) / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -191,6 +192,7 @@ def save_checkpoint(
         "numpy_rng": np.random.get_state()[1].tolist(),
         "numpy_rng_pos": int(np.random.get_state()[2]),
         "files": _file_record(tmp),
+        **(extra or {}),  # e.g. blur_max_px, the largest blur radius training saw
     }
     if built.base_lora is not None:  # a shape LoRA: the base it was trained on
         state["base_lora"] = built.base_lora

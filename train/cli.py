@@ -103,6 +103,11 @@ def _refocus_parser(sub):
     r.add_argument(
         "--k", type=number(0.0, MAX_K), required=True, help="blur strength K (px per 1/m), 0-1000"
     )
+    r.add_argument(
+        "--beyond-training",
+        action="store_true",
+        help="render a K whose blur passes what the BokehNet was trained on (refused otherwise)",
+    )
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--depth-model", help="local transformers depth-estimation model folder")
     g.add_argument("--depth", help="a depth map .npy (metres) of the image")
@@ -119,11 +124,29 @@ def _refocus_parser(sub):
 def _benchmark_parser(sub):
     b = sub.add_parser(
         "benchmark",
-        help="DeblurNet + BokehNet against Cycles truth on held-out scenes (whole frames)",
+        help="DeblurNet + BokehNet (or a predictions folder) against Cycles truth (whole frames)",
         description="Writes benchmark.json, benchmark.md, benchmark_grid.png and k_sweep.png "
-        "(and shapes_grid.png when held-out renders are shaped).",
+        "(shapes_grid.png when held-out renders are shaped; lv_vs_k.png and control_strips.png "
+        "on a set with Cycles K sweeps). docs/benchmark.md defines every number.",
     )
-    _run_arguments(b)
+    b.add_argument("--deblur", help="DeblurNet run folder or checkpoint")
+    b.add_argument("--bokeh", help="BokehNet run folder or checkpoint")
+    b.add_argument(
+        "--set",
+        dest="bench_set",
+        help="the benchmark set the manifest must be (small, full, or a definition .toml): "
+        "refused in one line when its scenes or spec hashes differ",
+    )
+    b.add_argument(
+        "--predictions",
+        help="score this folder of images (bokeh/<scene>_<render>.png, sweep/<scene>_<i>.png; "
+        "needs --set) instead of the runs",
+    )
+    b.add_argument(
+        "--write-inputs",
+        help="write the list of predictions --set expects, with their conditions, to this JSON "
+        "file and stop",
+    )
     b.add_argument(
         "--shape-bokeh",
         help="a BokehNet run trained with model.shape_condition, scored on the shaped renders",
@@ -134,7 +157,7 @@ def _benchmark_parser(sub):
         help="held-out renders for the shapes section alone (repeatable; default: --manifest)",
     )
     _manifest_argument(b, "held-out synthetic_pairs manifest root (repeatable)")
-    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--out", help="output folder (needed unless --write-inputs)")
     b.add_argument(
         "--max-scenes", type=integer(0, MAX_SCENES), default=0, help="at most N scenes (0: all)"
     )
@@ -288,12 +311,35 @@ def _strip_launcher(args: list[str]) -> list[str]:
     return out
 
 
+def _benchmark_problem(a) -> str | None:
+    """Why a benchmark command line cannot run, or None."""
+    if (a.predictions or a.write_inputs) and not a.bench_set:
+        return "--predictions and --write-inputs need --set (files are named by the set's rows)"
+    if a.predictions and (a.deblur or a.bokeh):
+        return "--predictions scores the folder instead of --deblur/--bokeh: give one or the other"
+    if not (a.predictions or a.write_inputs) and not (a.deblur and a.bokeh):
+        return "--deblur and --bokeh are required (or --predictions DIR with --set)"
+    if not a.write_inputs and not a.out:
+        return "--out is required"
+    return None
+
+
 def _benchmark(a) -> int:
-    from train.evaluate.benchmark import benchmark
+    from train.evaluate.benchmark import benchmark, write_set_inputs
     from train.evaluate.scenes import BenchmarkError
+    from train.evaluate.sets import SetError, load_set
     from train.evaluate.targets import table_markdown
 
+    problem = _benchmark_problem(a)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
+        bench_set = load_set(a.bench_set) if a.bench_set else None
+        if a.write_inputs:
+            n = write_set_inputs(a.manifest, bench_set, a.write_inputs, a.max_scenes)
+            print(f"benchmark: {n} expected predictions listed in {a.write_inputs}")
+            return 0
         results = benchmark(
             a.deblur,
             a.bokeh,
@@ -304,10 +350,12 @@ def _benchmark(a) -> int:
             a.steps,
             shape_bokeh_run=a.shape_bokeh,
             shape_manifests=a.shape_manifest,
+            bench_set=bench_set,
+            predictions=a.predictions,
         )
-    except (BenchmarkError, OSError) as e:
+    except (BenchmarkError, SetError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table_markdown(results), end="")
-    print(f"benchmark: {a.out}/benchmark.json, benchmark.md, benchmark_grid.png, k_sweep.png")
+    print(f"benchmark: {a.out}/benchmark.json, benchmark.md and the figures")
     return 0

@@ -71,6 +71,17 @@ class Diverged(RuntimeError):
     last checkpoint, which holds the last finite weights."""
 
 
+def batch_blur_max_px(batch: dict) -> float:
+    """The largest blur radius ``K · |d − d_f|`` (px at the network's input) of a batch's
+    targets: what a BokehNet learns to render (0 for a batch without them). Recorded in the
+    checkpoint (``blur_max_px``) so that ``train refocus`` can refuse a K past it."""
+    if "disparity" not in batch or "k" not in batch:
+        return 0.0
+    k = batch["k"].double().view(-1, 1, 1, 1)
+    df = batch["disp_focus"].double().view(-1, 1, 1, 1)
+    return float((k * (batch["disparity"].double() - df).abs()).amax())
+
+
 def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistContext) -> float:
     """One optimiser step over the step's micro-batches; returns the rank-averaged loss.
 
@@ -81,6 +92,7 @@ def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistCont
     state.opt.zero_grad(set_to_none=True)
     total = 0.0
     for micro, batch in enumerate(batches):
+        state.blur_max_px = max(state.blur_max_px, batch_blur_max_px(batch))
         gen = step_generator(cfg.seed, ctx.rank, state.step, micro)
         loss = compute_loss(model, state.built.codec, batch, cfg, gen, ctx.device)
         (loss / len(batches)).backward()

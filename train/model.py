@@ -31,6 +31,7 @@ class Built:
     n_conds: int
     lora_adapter: str = "default"  # the adapter checkpoints save and load
     base_lora: dict | None = None  # {"path", "sha256"} of the frozen base LoRA (model.base_lora)
+    trained_blur_max_px: float | None = None  # a loaded run's record (state.json blur_max_px)
 
 
 class UNetDenoiser(torch.nn.Module):

@@ -57,23 +57,30 @@ def refocus(
     bokeh_run,
     image: np.ndarray,
     focus_points: list[tuple[float, float]],
-    k: float,
+    k: float | None,
     depth_m: np.ndarray | None = None,
     depth_model: str | None = None,
     steps: int = 0,
     aperture: str | None = None,
+    beyond_training: bool = False,
 ) -> dict:
     """Refocus ``image`` at each ``(x, y)`` in ``focus_points`` (fractions of width/height).
 
     The runs are loaded, the all-in-focus image and the depth computed once; only the defocus
     map and BokehNet run per focus point. ``aperture`` (a BokehNet with the shape condition
     only; default ``round`` for one) names the kernel (``train.data.aperture.kernel_from_text``).
-    Returns ``images`` (one per point), ``aif``, ``disp_focus`` (per point) and the working
-    ``size``.
+    Returns ``images`` (one per point), ``aif``, ``disp_focus`` (per point), the working
+    ``size`` and ``k``.
+
+    A K that blurs some pixel more than the BokehNet run was trained to (``blur_max_px`` of its
+    checkpoint: the largest blur radius of its training targets, px at the network's input) is
+    refused in one line unless ``beyond_training`` (past it, a tiny BokehNet draws speckles
+    along thin structures); ``k=None`` takes the largest K within it for every point. Runs
+    trained before the record are not checked.
     """
     from train.data.aperture import kernel_from_text
 
-    _check_numbers(focus_points, k)
+    _check_numbers(focus_points, 0.0 if k is None else k)
     kernel = None if aperture is None else kernel_from_text(aperture)
     cfg_b, bokeh = load_run(bokeh_run)
     if kernel is not None and not cfg_b.model.shape_condition:
@@ -103,16 +110,42 @@ def refocus(
     disp_t = torch.from_numpy(disp.astype(np.float32))[None, None]
     kernel_img = None if kernel is None else kernel_image(kernel, nh, nw)[None]
     r = max(1, min(nw, nh) // 32)
-    images, focus_disps = [], []
+    focus_disps = []
     for fx, fy in focus_points:
         cx, cy = int(fx * (nw - 1)), int(fy * (nh - 1))
         window = disp[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1]
-        disp_focus = float(np.median(window))
+        focus_disps.append(float(np.median(window)))
+    k = trained_k(k, disp, focus_disps, bokeh.trained_blur_max_px, bokeh_run, beyond_training)
+    images = []
+    for disp_focus in focus_disps:
         conds = bokeh_conditions(aif, disp_t, disp_focus, k, kernel_img)
         out = generate(bokeh.denoiser, bokeh.codec, conds, steps or cfg_b.eval.sample_steps, seed=0)
         images.append(_to_uint8(out))
-        focus_disps.append(disp_focus)
-    return {"images": images, "aif": _to_uint8(aif), "disp_focus": focus_disps, "size": (nw, nh)}
+    return {
+        "images": images,
+        "aif": _to_uint8(aif),
+        "disp_focus": focus_disps,
+        "size": (nw, nh),
+        "k": k,
+    }
+
+
+def trained_k(k, disp, focus_disps, trained_px, run, beyond_training: bool) -> float:
+    """``k`` when no focus point's blur at it passes the run's trained blur radius
+    ``trained_px`` (see :func:`refocus`); for ``k=None`` the largest such K."""
+    spread = max(float(np.max(np.abs(disp - df))) for df in focus_disps)  # 1/m
+    if k is None:
+        if not trained_px:
+            raise ValueError(f"{run}: no trained blur radius recorded; give K")
+        return float(trained_px) / spread if spread > 0 else 0.0
+    need = k * spread
+    if trained_px and need > float(trained_px) * (1 + 1e-6) and not beyond_training:
+        raise ValueError(
+            f"K {k:g} blurs up to {need:.1f} px at the working size, past the {trained_px:.1f} px "
+            f"{run} was trained to (K <= {trained_px / spread:.3g} here); "
+            "pass --beyond-training to render it anyway"
+        )
+    return float(k)
 
 
 def _check_numbers(focus_points: list[tuple[float, float]], k: float) -> None:
@@ -228,6 +261,7 @@ def refocus_cli(a) -> int:
             a.depth_model,
             a.steps,
             aperture=a.aperture,
+            beyond_training=a.beyond_training,
         )
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

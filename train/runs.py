@@ -78,4 +78,5 @@ def load_run(path: str | Path) -> tuple[TrainConfig, Built]:
     built = build_model(run.config, base_lora=base)
     load_checkpoint(run.checkpoint, built, prefer_ema=True, state=run.state)
     built.denoiser.eval()
+    built.trained_blur_max_px = run.state.get("blur_max_px")  # None: trained before the record
     return run.config, built

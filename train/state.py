@@ -49,6 +49,7 @@ class TrainState:
     step: int = 0
     losses: list[float] = field(default_factory=list)
     nonfinite: int = 0  # steps of this process whose loss was not finite (skipped)
+    blur_max_px: float = 0.0  # the largest blur radius of any target so far (px at the input)
 
     @classmethod
     def create(cls, cfg, device, steps: int) -> TrainState:
@@ -68,12 +69,15 @@ class TrainState:
                 src = checkpoint_of(init_from)
                 if src is None:
                     raise FileNotFoundError(f"{init_from}: no checkpoint to start from")
-                load_checkpoint(src, self.built, prefer_ema=True)
+                loaded = load_checkpoint(src, self.built, prefer_ema=True)
+                # what the started-from weights were trained to render counts as trained
+                self.blur_max_px = float(loaded.get("blur_max_px") or 0.0)
                 if self.ema is not None:  # the average starts from the loaded weights
                     self.ema = WeightEMA(self.built.denoiser, self.ema.decay)
             return None
         state = load_checkpoint(checkpoint, self.built, self.opt, self.sched)
         self.step, self.losses = state["step"], state["losses"]
+        self.blur_max_px = float(state.get("blur_max_px") or 0.0)
         if self.ema is not None:
             saved = load_ema(checkpoint)
             if saved is None and self.step > 0:
@@ -86,5 +90,14 @@ class TrainState:
     def save(self, out: Path, cursor: dict, keep: int) -> Path:
         ema = self.ema.state_dict() if self.ema is not None else None
         return save_checkpoint(
-            out, self.step, self.built, self.opt, self.sched, cursor, self.losses, keep, ema
+            out,
+            self.step,
+            self.built,
+            self.opt,
+            self.sched,
+            cursor,
+            self.losses,
+            keep,
+            ema,
+            extra={"blur_max_px": self.blur_max_px},
         )

@@ -154,6 +154,7 @@ def _results(**over):
         },
         "lvcorr": {"bokehnet": 0.92, "reference": 0.6},
         "focus_follows": {"bokehnet": 0.9, "reference": 0.94},
+        "artifacts": {"k": [0.0, 80.0], "bokehnet": [0.0, 0.0004]},
         "setup": {"scenes": 8},
     }
     for path, v in over.items():
@@ -174,6 +175,7 @@ def test_targets_are_checked_on_each_number_and_on_means_over_seeds():
         "bokeh/bokehnet/psnr": 19.0,  # = the AIF, and 2.5 dB under the reference
         "refocus/deblurnet + bokehnet/psnr": 20.5,
         "lvcorr/bokehnet": 0.5,
+        "artifacts/bokehnet": [0.0, 0.002],  # specks on 0.2 % of the pixels at the largest K
     }
     for path, value in failed.items():
         bad = [t["target"] for t in check_targets(_results(**{path: value})) if not t["ok"]]
@@ -185,15 +187,16 @@ def test_targets_are_checked_on_each_number_and_on_means_over_seeds():
     mean = mean_results([_results(), _results(**{"lvcorr/bokehnet": 0.5})])
     assert mean["lvcorr"]["bokehnet"] == pytest.approx(0.71)
     assert mean["deblur"]["deblurnet"]["psnr"] == 21.0 and mean["setup"] == {"scenes": 8}
+    more = _results(**{"artifacts/bokehnet": [0.0, 0.0008]})
+    assert mean_results([_results(), more])["artifacts"]["bokehnet"] == pytest.approx([0, 0.0006])
 
 
 def _control(bokehnet=(0.99, 0.98, 1.05), reference=(1.0, 0.995, 0.97)):
     """A control section: (Spearman background, truth correlation, dynamic-range ratio)."""
 
     def row(v):
-        return dict(
-            zip(("spearman_background", "truth_correlation", "dynamic_range_ratio"), v, strict=True)
-        )
+        keys = ("spearman_background", "truth_correlation", "dynamic_range_ratio")
+        return {**dict(zip(keys, v, strict=True)), "artifacts": 0.0002}
 
     return {
         "methods": {

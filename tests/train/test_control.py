@@ -156,3 +156,18 @@ def test_frames_in_either_layout_give_the_same_lv():
     hwc = control.region_lv(aif, mask)
     chw = control.region_lv(np.transpose(aif, (2, 0, 1)), mask)
     assert hwc == pytest.approx(chw)
+
+
+def test_the_highlight_zone_covers_each_clipped_highlights_disc_at_the_largest_k():
+    """An 8-bit AIF holds no emitter radiance: the regions leave out where a clipped
+    highlight's disc reaches, each by its own blur radius."""
+    aif = np.full((64, 64, 3), 0.4)
+    aif[10, 10] = aif[50, 40] = 1.0  # two clipped highlights
+    disp = np.full((64, 64), 0.2)
+    disp[50, 40] = 0.7  # the second one nearer: 0.5 1/m from the focus plane
+    zone = control.highlight_zone(aif, disp, disp_focus=0.2, k_max=10.0)
+    assert not zone[10, 13] and zone[10, 12]  # in focus: radius 0 + the 2 px margin
+    assert zone[50, 47] and not zone[50, 48]  # radius 5 + 2
+    masks = control.regions(disp, 0.2, 10.0, aif)
+    assert not (masks["in_focus"] & zone).any() and masks["whole"].all()
+    assert not control.highlight_zone(np.full((8, 8, 3), 0.9), np.ones((8, 8)), 1.0, 5.0).any()

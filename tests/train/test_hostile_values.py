@@ -426,7 +426,7 @@ def test_refocus_cli_with_nan_weights_is_exit_2_and_writes_nothing(runs, tmp_pat
     Image.new("RGB", (16, 16), (90, 120, 30)).save(tmp_path / "x.png")
     np.save(tmp_path / "d.npy", np.linspace(1, 5, 256, dtype=np.float32).reshape(16, 16))
     args = [*refocus_args(tmp_path, runs["unet"], runs["bokeh"]), "--focus", "0.5,0.5"]
-    args += ["--k", "30", "--steps", "1"]
+    args += ["--k", "30", "--steps", "1", "--beyond-training"]
     assert main(args) == 0 and (tmp_path / "o.png").exists()  # intact runs refocus
     (tmp_path / "o.png").unlink()
     f = _rewrite(

@@ -300,6 +300,7 @@ def _refocus(runs, bokeh: str, tmp_path, *extra: str) -> tuple[int, str]:
     args = ["refocus", "--deblur", str(runs["deblurnet_tiny"][0]), "--bokeh", str(runs[bokeh][0])]
     args += ["--image", str(tmp_path / "photo.png"), "--focus", "0.5,0.5", "--k", "30"]
     args += ["--depth", str(tmp_path / "d.npy"), "--out", str(tmp_path / "o.png"), *extra]
+    args.append("--beyond-training")  # about the aperture, not K
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         rc = main(args)

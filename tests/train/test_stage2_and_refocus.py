@@ -1,6 +1,7 @@
 """BokehNet stage 2 with real photos, and ``python -m train refocus`` with trained runs."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -84,35 +85,33 @@ def test_stage_two_needs_a_deblurnet(tmp_path):
 
 
 def test_refocus_cli(synth_manifest, runs, tmp_path):
+    """K 30 blurs past what the 2-step BokehNet was trained to (its checkpoint's blur_max_px):
+    refused in one line naming the K that fits, then rendered with --beyond-training."""
     row = read_table(synth_manifest, "synthetic_pairs").to_pylist()[0]
     out = tmp_path / "refocused.png"
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "train",
-            "refocus",
-            "--deblur",
-            str(runs["deblurnet_tiny"]),
-            "--bokeh",
-            str(runs["bokehnet_tiny"]),
-            "--image",
-            str(Path(synth_manifest) / row["bokeh_jpeg_path"]),
-            "--focus",
-            "0.5,0.5",
-            "--k",
-            "30",
-            "--depth",
-            str(Path(synth_manifest) / row["depth_path"]),
-            "--out",
-            str(out),
-            "--steps",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    args = [
+        "--deblur", runs["deblurnet_tiny"], "--bokeh", runs["bokehnet_tiny"],
+        "--image", Path(synth_manifest) / row["bokeh_jpeg_path"], "--focus", "0.5,0.5",
+        "--k", "30", "--depth", Path(synth_manifest) / row["depth_path"], "--out", out,
+        "--steps", "2",
+    ]  # fmt: skip
+
+    def run(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "train", "refocus", *map(str, args), *extra],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    p = run()
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and not out.exists(), p.stderr
+    assert "K 30 blurs up to" in p.stderr and "pass --beyond-training" in p.stderr
+    trained = json.loads(
+        next((runs["bokehnet_tiny"] / "checkpoints").glob("*/state.json")).read_text()
     )
+    assert 0 < trained["blur_max_px"] < 100
+    p = run("--beyond-training")
     assert p.returncode == 0, p.stderr[-2000:]
     img = np.asarray(Image.open(out))
     assert img.shape == (64, 64, 3) and img.std() > 0
@@ -224,8 +223,8 @@ def _refocus_args(runs, tmp_path, **change):
         "--out": tmp_path / "o.png",
         "--steps": "1",
     }
-    args.update(change)
-    return ["refocus", *[str(v) for kv in args.items() for v in kv]]
+    args.update(change)  # these tests are about inputs, not K: past the trained blur is allowed
+    return ["refocus", *[str(v) for kv in args.items() for v in kv], "--beyond-training"]
 
 
 @pytest.mark.parametrize(

@@ -32,10 +32,14 @@ method's K strip beside Cycles' own sweep).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from infra.files import atomic_write
+from train.data.build import load_rows
 from train.evaluate.methods import Model
+from train.evaluate.predicted import Predicted, write_inputs
+from train.evaluate.predictions import PredictionsError
 from train.evaluate.scenes import BenchmarkError, Scene, load_scenes
 from train.evaluate.sections import (
     K_GRID_0_30,
@@ -44,6 +48,7 @@ from train.evaluate.sections import (
     controllability,
     deblur_and_refocus,
 )
+from train.evaluate.sets import BenchmarkSet
 from train.evaluate.shapes import shape_section
 from train.evaluate.sweeps import control_section, lv_figure, strip_rows
 from train.evaluate.targets import check_targets, table_markdown
@@ -68,7 +73,7 @@ def run_benchmark(
     ctrl = controllability(bokeh, scenes, k_sweep, focus_k)
     results = {name: s.summary() for name, s in sections.items()}
     results["lvcorr"], results["focus_follows"] = ctrl["lvcorr"], ctrl["focus_follows"]
-    results["lvcorr_0_30"] = ctrl["lvcorr_0_30"]
+    results["lvcorr_0_30"], results["artifacts"] = ctrl["lvcorr_0_30"], ctrl["artifacts"]
     sweeps = control_section(bokeh, scenes)
     if sweeps is not None:
         results["control"] = sweeps["results"]
@@ -106,9 +111,10 @@ def write_outputs(out: Path, bench: dict) -> dict:
         kinds = list(bench["shots"][0])
         rows = [[s[k][0] for k in kinds] for s in bench["shots"]]
         write_sample_grid(rows, kinds, str(out / "benchmark_grid.png"))
-    labels = [f"K={k:g}" for k in bench["k_sweep"]]
-    strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
-    write_sample_grid(strip, labels, str(out / "k_sweep.png"))
+    if bench["strip"]:
+        labels = [f"K={k:g}" for k in bench["k_sweep"]]
+        strip = [list(bench["strip"]["bokehnet"]), list(bench["strip"]["reference"])]
+        write_sample_grid(strip, labels, str(out / "k_sweep.png"))
     if bench.get("control_figure"):
         lv_figure(bench["control_figure"], str(out / "lv_vs_k.png"))
         rows, labels = strip_rows(bench["control_figure"])
@@ -117,6 +123,33 @@ def write_outputs(out: Path, bench: dict) -> dict:
         g = bench["shape_grid"]
         write_sample_grid(g["rows"], g["labels"], str(out / "shapes_grid.png"))
     return results
+
+
+def score_predictions(predicted: Predicted, scenes: list[Scene]) -> dict:
+    """The sections a predictions folder answers (``bokeh`` with its edge band, and
+    ``control`` on the set's Cycles sweeps) with the reference and "return the AIF" beside it."""
+    scores = Scores()
+    bokeh_section(predicted, scenes, scores)
+    results = {"bokeh": scores.summary(), "candidate": predicted.label}
+    sweeps = control_section(predicted, scenes)
+    if sweeps is not None:
+        results["control"] = sweeps["results"]
+    results["setup"] = {"scenes": len(scenes), "size_px": list(scenes[0].aif.shape[-2:][::-1])}
+    return {
+        "results": results,
+        "shots": [],
+        "strip": None,
+        "k_sweep": [],
+        "control_figure": sweeps["figure"] if sweeps else None,
+    }
+
+
+def write_set_inputs(manifests: list[str], bench_set: BenchmarkSet, path, max_scenes=0) -> int:
+    """``inputs.json`` for an external pipeline: what a predictions folder for ``bench_set``
+    must hold and the conditions of each file (``train.evaluate.predicted.write_inputs``)."""
+    scenes = load_scenes(manifests, 1, max_scenes, bench_set)
+    rows = {int(r["scene_id"]): r for r in load_rows(manifests, "synthetic_pairs")}
+    return write_inputs(scenes, rows, Path(path))
 
 
 def benchmark(
@@ -129,17 +162,32 @@ def benchmark(
     steps: int = 0,
     shape_bokeh_run=None,
     shape_manifests: list[str] | None = None,
+    bench_set: BenchmarkSet | None = None,
+    predictions=None,
 ) -> dict:
     """Load the runs and the held-out scenes, run every section, write the outputs.
     ``shape_bokeh_run``: a BokehNet run with ``model.shape_condition`` for the shapes section;
-    ``shape_manifests``: held-out scenes for that section alone (default: ``manifests``)."""
+    ``shape_manifests``: held-out scenes for that section alone (default: ``manifests``);
+    ``bench_set``: the manifests must be that benchmark set (its sweeps then score the
+    ``control`` section); ``predictions``: a predictions folder scored instead of the runs, on
+    the set's frames at their own size (``train.evaluate.predicted``; needs ``bench_set``)."""
+    if predictions is not None:
+        if bench_set is None:
+            raise BenchmarkError("--predictions needs --set (the files are named by its rows)")
+        scenes = load_scenes(manifests, 1, max_scenes, bench_set)
+        try:
+            predicted = Predicted(predictions, scenes)
+        except PredictionsError as e:  # names the file inside the folder, or the folder
+            where = "" if e.name == os.fspath(predictions) else f"{os.fspath(predictions)}/"
+            raise BenchmarkError(f"{where}{e}") from None
+        return write_outputs(Path(out), score_predictions(predicted, scenes))
     deblur = Model(deblur_run, "deblurnet", steps)
     bokeh = Model(bokeh_run, "bokehnet", steps)
     shape_bokeh = Model(shape_bokeh_run, "bokehnet", steps) if shape_bokeh_run else None
     if shape_bokeh is not None and shape_bokeh.built.n_conds != 3:
         raise BenchmarkError(f"{shape_bokeh_run}: trained without model.shape_condition")
     grans = [m.cfg.granularity_px for m in (deblur, bokeh, shape_bokeh) if m is not None]
-    scenes = load_scenes(manifests, max(grans), max_scenes)
+    scenes = load_scenes(manifests, max(grans), max_scenes, bench_set)
     shape_scenes = load_scenes(shape_manifests, max(grans), max_scenes) if shape_manifests else None
     return write_outputs(
         Path(out), run_benchmark(deblur, bokeh, scenes, focus_k, shape_bokeh, shape_scenes)

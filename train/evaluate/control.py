@@ -48,6 +48,8 @@ from train.evaluate.metrics import ranks
 MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
 BACKGROUND_PX = 4.0  # blur radius at the largest K from which a pixel is background
 IN_FOCUS_PX = 0.5  # blur radius at the largest K up to which a pixel is in focus
+CLIPPED = 250 / 255  # an AIF pixel this bright (channel mean, [0, 1]) is a clipped highlight
+ZONE_MARGIN_PX = 2  # around a clipped highlight's disc
 MIN_REGION_PX = 64  # a region with fewer interior pixels is not scored (NaN, left out)
 REGIONS = ("whole", "background", "in_focus")
 
@@ -78,15 +80,39 @@ def _interior(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def regions(disparity, disp_focus: float, k_max: float) -> dict[str, np.ndarray]:
+def highlight_zone(aif, disparity, disp_focus: float, k_max: float) -> np.ndarray:
+    """H×W bool: where the bokeh of the AIF's clipped highlights can reach at ``k_max``. Each
+    pixel of the AIF at or above :data:`CLIPPED` (channel-mean, [0, 1]) is an emitter whose
+    radiance the 8-bit image does not hold; its disc covers the pixels within its blur radius
+    ``k_max · |d − disp_focus|`` plus :data:`ZONE_MARGIN_PX`."""
+    from scipy.ndimage import distance_transform_edt
+
+    grey = _grey(aif)
+    clipped = grey >= CLIPPED
+    zone = np.zeros(grey.shape, dtype=bool)
+    if not clipped.any():
+        return zone
+    d = np.asarray(disparity, dtype=np.float64)
+    radius = np.ceil(float(k_max) * np.abs(d - float(disp_focus))).astype(int)
+    for r in np.unique(radius[clipped]):
+        dist = distance_transform_edt(~(clipped & (radius == r)))
+        zone |= dist <= r + ZONE_MARGIN_PX
+    return zone
+
+
+def regions(disparity, disp_focus: float, k_max: float, aif=None) -> dict[str, np.ndarray]:
     """The scene's ``whole``, ``background`` and ``in_focus`` masks (H×W bool) for a sweep at
-    ``disp_focus`` whose largest K is ``k_max``."""
+    ``disp_focus`` whose largest K is ``k_max``; with the scene's ``aif`` ([0, 1]), the
+    background and in-focus regions leave out the highlight zone (:func:`highlight_zone`)."""
     d = np.asarray(disparity, dtype=np.float64)
     radius_px = float(k_max) * np.abs(d - float(disp_focus))
+    keep = np.ones(d.shape, dtype=bool)
+    if aif is not None:
+        keep = ~highlight_zone(aif, d, disp_focus, k_max)
     return {
         "whole": np.ones(d.shape, dtype=bool),
-        "background": radius_px >= BACKGROUND_PX,
-        "in_focus": radius_px <= IN_FOCUS_PX,
+        "background": (radius_px >= BACKGROUND_PX) & keep,
+        "in_focus": (radius_px <= IN_FOCUS_PX) & keep,
     }
 
 
@@ -102,12 +128,14 @@ def region_lv(frame, mask: np.ndarray) -> float:
     return float(lap[inside].var())
 
 
-def sweep_lv(frames, disparity, disp_focus: float, k_values) -> dict[str, np.ndarray]:
-    """LV of every frame of a sweep in each of :data:`REGIONS`: ``{region: [n + 1] array}``."""
+def sweep_lv(frames, disparity, disp_focus: float, k_values, aif=None) -> dict[str, np.ndarray]:
+    """LV of every frame of a sweep in each of :data:`REGIONS`: ``{region: [n + 1] array}``;
+    ``aif``: the scene's all-in-focus image in [0, 1], whose highlight zone the regions leave
+    out (:func:`regions`)."""
     k = _check_k(k_values)
     if len(frames) != k.size:
         raise ValueError(f"{len(frames)} frames for {k.size} K values")
-    masks = regions(disparity, disp_focus, float(k.max()))
+    masks = regions(disparity, disp_focus, float(k.max()), aif)
     return {name: np.array([region_lv(f, masks[name]) for f in frames]) for name in REGIONS}
 
 

@@ -20,7 +20,10 @@ from train.runs import load_run
 
 class Model:
     """A trained run as ``model(conditions) -> image`` (Euler sampling, the run's eval steps);
-    a BokehNet also as :meth:`bokeh`, from the scene's quantities."""
+    a BokehNet also as :meth:`bokeh`, from the scene's quantities. ``label``: its row in the
+    benchmark's tables."""
+
+    label = "bokehnet"
 
     def __init__(self, run: str | Path, network: str, steps: int = 0):
         try:
@@ -36,10 +39,13 @@ class Model:
         """The output for the condition images ``conds`` (``train.conditions``), seed 0."""
         return generate(self.built.denoiser, self.built.codec, conds, self.steps, seed=0)
 
-    def bokeh(self, image, disparity, disp_focus: float, k: float, kernel=None) -> torch.Tensor:
+    def bokeh(
+        self, image, disparity, disp_focus: float, k: float, kernel=None, key=None
+    ) -> torch.Tensor:
         """A BokehNet's rendering of ``image`` focused at ``disp_focus`` with blur ``k``;
         ``kernel`` (the aperture's condition image) is a condition when the model takes one
-        (``model.shape_condition``)."""
+        (``model.shape_condition``). ``key``: the output's row id, which a predictions folder
+        looks up (``train.evaluate.predicted``) and a model does not need."""
         kernel = kernel if self.built.n_conds == 3 else None
         return self(bokeh_conditions(image, disparity, disp_focus, k, kernel))
 

@@ -44,6 +44,13 @@ def unit_hwc(img) -> np.ndarray:
     return ((t.permute(1, 2, 0).numpy() + 1.0) / 2.0).clip(0.0, 1.0)
 
 
+def eight_bit(img: torch.Tensor) -> torch.Tensor:
+    """An image in [-1, 1] as it reads back from an 8-bit file (the truth's and a predictions
+    folder's precision): the Laplacian variance of a strongly blurred background sits at the
+    quantisation floor, so a float output compared with 8-bit truth would not be like for like."""
+    return torch.round((img.clamp(-1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
+
+
 def psnr_per_image(a, b, data_range: float = 2.0) -> torch.Tensor:
     """PSNR in dB for each image of the batch (``inf`` where identical)."""
     x, y = _batch(a), _batch(b)

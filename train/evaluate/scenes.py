@@ -40,6 +40,26 @@ class Scene:
     sweep: list[dict] = field(default_factory=list)  # a set's K-sweep renders (the same keys)
 
 
+# The row ids a predictions folder names its files by (train.evaluate.predicted).
+
+
+def scene_number(sc: Scene) -> int:
+    """The scene id of a benchmark scene (its key is ``dataset_id/scene_id``)."""
+    return int(sc.key.rsplit("/", 1)[-1])
+
+
+def render_number(render: dict) -> int:
+    return int(render["id"].rsplit("/", 1)[-1])
+
+
+def bokeh_name(sc: Scene, render: dict) -> str:
+    return f"bokeh/{scene_number(sc):06d}_{render_number(render):02d}.png"
+
+
+def sweep_name(sc: Scene, index: int) -> str:
+    return f"sweep/{scene_number(sc):06d}_{index:02d}.png"
+
+
 def resize(img: np.ndarray, w: int, h: int, resample) -> np.ndarray:
     if img.shape[1] == w and img.shape[0] == h:
         return img

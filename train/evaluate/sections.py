@@ -12,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from train.evaluate.artifacts import artifact_share
 from train.evaluate.edges import scores as edge_scores
 from train.evaluate.methods import Model, reference
 from train.evaluate.metrics import (
@@ -22,7 +23,7 @@ from train.evaluate.metrics import (
     ssim_per_image,
     unit_hwc,
 )
-from train.evaluate.scenes import Scene
+from train.evaluate.scenes import Scene, bokeh_name
 
 
 class Scores:
@@ -68,9 +69,10 @@ def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
     """AIF + each render's defocus map in, the Cycles render expected."""
     for sc in scenes:
         for r in sc.renders:
-            out = bokeh.bokeh(sc.aif, sc.disparity, r["disp_focus"], r["k"], r["kernel"])
+            key = bokeh_name(sc, r)
+            out = bokeh.bokeh(sc.aif, sc.disparity, r["disp_focus"], r["k"], r["kernel"], key=key)
             ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
-            for row, img in (("bokehnet", out), ("reference", ref), ("aif", sc.aif)):
+            for row, img in ((bokeh.label, out), ("reference", ref), ("aif", sc.aif)):
                 scores.add(row, img, r["dof"], r["band"])
 
 
@@ -83,6 +85,7 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
     nearest and the farthest band's median disparity), for BokehNet and the reference;
     ``strip``: the first scene's ``k_sweep`` images."""
     lv, lv30, follows, strip = defaultdict(list), defaultdict(list), defaultdict(list), None
+    outliers = []  # per scene, BokehNet's artifact share at each K of k_sweep
     for sc in scenes:
         df0, kernel0 = sc.renders[0]["disp_focus"], sc.renders[0]["kernel"]
         for grid, scores in ((k_sweep, lv), (K_GRID_0_30, lv30)):
@@ -93,6 +96,14 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
             for row, imgs in sweep.items():
                 scores[row].append(lvcorr(grid, imgs))
             strip = strip or sweep
+            if grid is k_sweep:
+                aif = unit_hwc(sc.aif)
+                outliers.append(
+                    [
+                        artifact_share(unit_hwc(b), [aif, unit_hwc(r)])
+                        for b, r in zip(sweep["bokehnet"], sweep["reference"], strict=True)
+                    ]
+                )
         disp = sc.disparity[0, 0].numpy()
         for df in band_medians(disp)[[-1, 0]].tolist():
             if not np.isfinite(df):  # an empty band (a scene of few depths): no focus there
@@ -107,6 +118,10 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
         "lvcorr": {row: float(np.nanmean(v)) for row, v in lv.items()},
         "lvcorr_0_30": {row: float(np.nanmean(v)) for row, v in lv30.items()},
         "focus_follows": {row: float(np.mean(v)) for row, v in follows.items()},
+        "artifacts": {  # against the AIF and the reference at the same K
+            "k": [float(k) for k in k_sweep],
+            "bokehnet": np.mean(outliers, axis=0).tolist(),
+        },
         "strip": strip,
     }
 

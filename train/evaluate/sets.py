@@ -47,13 +47,18 @@ def set_names() -> list[str]:
 
 
 def load_set(name: str) -> BenchmarkSet:
-    """The checked-in set ``name`` (``small``, ``full``); SetError naming the choices else."""
-    path = SETS_DIR / f"{name}.toml"
-    if name not in set_names():
+    """The checked-in set ``name`` (``small``, ``full``), or a definition file of the same form
+    (a path ending in ``.toml``); SetError in one line else."""
+    path = Path(name) if name.endswith(".toml") else SETS_DIR / f"{name}.toml"
+    if not name.endswith(".toml") and name not in set_names():
         raise SetError(f"--set {name!r}: no such benchmark set (sets: {', '.join(set_names())})")
-    d = tomllib.loads(path.read_text())
-    hashes = {int(k): str(v) for k, v in d.pop("spec_hashes").items()}
-    return BenchmarkSet(spec_hashes=hashes, **d)
+    try:
+        d = tomllib.loads(path.read_text())
+        hashes = {int(k): str(v) for k, v in d.pop("spec_hashes").items()}
+        return BenchmarkSet(spec_hashes=hashes, **d)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SetError(f"{path}: not a benchmark set definition ({why})") from None
 
 
 def check_rows(bset: BenchmarkSet, rows: list[dict], source: str) -> None:

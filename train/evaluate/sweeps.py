@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from train.evaluate import control
+from train.evaluate.artifacts import artifact_share
 from train.evaluate.methods import Model, reference
-from train.evaluate.metrics import unit_hwc
-from train.evaluate.scenes import Scene
+from train.evaluate.metrics import eight_bit, unit_hwc
+from train.evaluate.scenes import Scene, sweep_name
 
 TRUTH = "cycles (truth)"
-METHODS = (TRUTH, "reference", "aif", "bokehnet")
+BASELINES = (TRUTH, "reference", "aif")  # beside the scored method (its label)
 FIGURE_SCENES = 3  # scenes whose sweeps the figures show
 
 
@@ -42,15 +43,32 @@ def cycles_sweep(sc: Scene) -> tuple[list[float], list[torch.Tensor]] | None:
 
 
 def method_sweeps(bokeh: Model, sc: Scene, ks: list[float], truth: list) -> dict[str, list]:
-    """Every method's frames ([1, 3, H, W] in [-1, 1]) at ``ks`` and the first render's focus."""
+    """Every method's frames ([1, 3, H, W] in [-1, 1]) at ``ks`` and the first render's focus,
+    each at 8-bit precision as the truth is (``metrics.eight_bit``)."""
     r0 = sc.renders[0]
     df, kernel = r0["disp_focus"], r0["kernel"]
     return {
         TRUTH: truth,
-        "reference": [reference(sc.aif, sc.disparity, k, df) for k in ks],
+        "reference": [eight_bit(reference(sc.aif, sc.disparity, k, df)) for k in ks],
         "aif": [sc.aif for _ in ks],
-        "bokehnet": [bokeh.bokeh(sc.aif, sc.disparity, df, k, kernel) for k in ks],
+        bokeh.label: [
+            eight_bit(bokeh.bokeh(sc.aif, sc.disparity, df, k, kernel, key=sweep_name(sc, i)))
+            for i, k in enumerate(ks)
+        ],
     }
+
+
+def sweep_artifacts(frames: list, truth: list, aif: np.ndarray) -> float:
+    """The mean artifact share of a sweep's frames against the AIF and Cycles' frame at the same
+    K (``train.evaluate.artifacts``)."""
+    return float(
+        np.mean(
+            [
+                artifact_share(unit_hwc(f), [aif, unit_hwc(t)])
+                for f, t in zip(frames, truth, strict=True)
+            ]
+        )
+    )
 
 
 def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
@@ -58,7 +76,9 @@ def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
     when no scene has one. ``results``: per method the summary of ``control.summarise`` and
     ``scenes``, the count of scored scenes; ``figure``: per shown scene its key, Ks, each
     method's frames and whole-frame and background LV."""
-    per_scene: dict[str, list] = {m: [] for m in METHODS}
+    methods = (*BASELINES, bokeh.label)
+    per_scene: dict[str, list] = {m: [] for m in methods}
+    outliers: dict[str, list] = {m: [] for m in methods}  # artifact share per scene
     figure = []
     for sc in scenes:
         sweep = cycles_sweep(sc)
@@ -68,16 +88,21 @@ def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
         frames = method_sweeps(bokeh, sc, ks, truth)
         disp = sc.disparity[0, 0].double().numpy()
         df = sc.renders[0]["disp_focus"]
+        aif = unit_hwc(sc.aif)
         lv = {
-            m: control.sweep_lv([unit_hwc(f) for f in fs], disp, df, ks) for m, fs in frames.items()
+            m: control.sweep_lv([unit_hwc(f) for f in fs], disp, df, ks, aif)
+            for m, fs in frames.items()
         }
-        for m in METHODS:
+        for m in methods:
             per_scene[m].append(control.score_sweep(ks, lv[m], None if m == TRUTH else lv[TRUTH]))
+            outliers[m].append(sweep_artifacts(frames[m], truth, aif))
         if len(figure) < FIGURE_SCENES:
             figure.append({"scene": sc.key, "k": ks, "frames": frames, "lv": lv})
     if not per_scene[TRUTH]:
         return None
     results = control.summarise(per_scene, truth=TRUTH)
+    for m in methods:
+        results[m]["artifacts"] = float(np.mean(outliers[m]))
     return {"results": {"methods": results, "scenes": len(per_scene[TRUTH])}, "figure": figure}
 
 
@@ -90,14 +115,22 @@ def lv_figure(figure: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(figure), figsize=(4.2 * len(figure), 3.4), squeeze=False)
-    colours = {TRUTH: "black", "reference": "tab:blue", "bokehnet": "tab:red", "aif": "tab:grey"}
+    colours = {TRUTH: "black", "reference": "tab:blue", "aif": "tab:grey"}
     for ax, item in zip(axes[0], figure, strict=True):
-        for m in METHODS:
+        for m in item["lv"]:
             for region, style in (("background", "-"), ("whole", ":")):
                 lv = np.asarray(item["lv"][m][region], dtype=np.float64)
                 if np.all(np.isfinite(lv)) and lv.min() > 0:
                     label = m if region == "background" else None
-                    ax.plot(item["k"], lv, style, color=colours[m], marker="o", ms=3, label=label)
+                    ax.plot(
+                        item["k"],
+                        lv,
+                        style,
+                        color=colours.get(m, "tab:red"),
+                        marker="o",
+                        ms=3,
+                        label=label,
+                    )
         ax.set_yscale("log")
         ax.set_xlabel("K (px per 1/m, at the working width)")
         ax.set_title(item["scene"], fontsize=9)
@@ -114,7 +147,7 @@ def strip_rows(figure: list[dict]) -> tuple[list[list[torch.Tensor]], list[str]]
     labels (the first scene's Ks, as other scenes' Ks differ)."""
     rows = []
     for item in figure:
-        for m in (TRUTH, "reference", "bokehnet"):
+        for m in [m for m in item["frames"] if m != "aif"]:  # Cycles, reference, the method
             rows.append([f[0] for f in item["frames"][m]])
     width = max(len(r) for r in rows)
     rows = [r + [torch.zeros_like(r[0])] * (width - len(r)) for r in rows]

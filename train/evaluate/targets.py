@@ -12,6 +12,12 @@ import numpy as np
 
 from train.evaluate.shapes import shape_table
 
+
+def _c(r: dict) -> str:
+    """The scored method's row: BokehNet, or a predictions folder (``results["candidate"]``)."""
+    return r.get("candidate", "bokehnet")
+
+
 # The model targets (docs/benchmark.md): (name, value, threshold) from a results dict. The
 # absolute "LVCorr >= 0.9" is withdrawn: no renderer meets it on a fixed grid (Cycles' own
 # sweeps score about 0.6, docs/train-history.md); the paper's form is kept relative to the
@@ -25,13 +31,18 @@ TARGETS = (
     ("focus follows >= 0.9", lambda r: r["focus_follows"]["bokehnet"], lambda r: 0.9),
     (
         "bokeh PSNR > return the AIF",
-        lambda r: r["bokeh"]["bokehnet"]["psnr"],
+        lambda r: r["bokeh"][_c(r)]["psnr"],
         lambda r: r["bokeh"]["aif"]["psnr"] + 1e-9,
     ),
     (
         "bokeh PSNR >= reference + 0.5 dB",
-        lambda r: r["bokeh"]["bokehnet"]["psnr"],
+        lambda r: r["bokeh"][_c(r)]["psnr"],
         lambda r: r["bokeh"]["reference"]["psnr"] + 0.5,
+    ),
+    (
+        "BokehNet artifacts at the largest eval K <= 0.1 %",
+        lambda r: -r["artifacts"]["bokehnet"][-1],
+        lambda r: -0.001,
     ),
     (
         "DeblurNet gain >= +1 dB",
@@ -75,7 +86,7 @@ SHAPE_TARGETS = (
 BAND_TARGETS = (
     (
         "bokeh edge-band PSNR >= reference + 0.5 dB",
-        lambda r: r["bokeh"]["bokehnet"]["psnr_band"],
+        lambda r: r["bokeh"][_c(r)]["psnr_band"],
         lambda r: r["bokeh"]["reference"]["psnr_band"] + 0.5,
     ),
 )
@@ -89,23 +100,28 @@ def _ctrl(r: dict, method: str, key: str) -> float:
 CONTROL_TARGETS = (
     (
         "BokehNet Spearman (background) >= reference - 0.02",
-        lambda r: _ctrl(r, "bokehnet", "spearman_background"),
+        lambda r: _ctrl(r, _c(r), "spearman_background"),
         lambda r: _ctrl(r, "reference", "spearman_background") - 0.02,
     ),
     (
         "BokehNet truth correlation >= reference - 0.02",
-        lambda r: _ctrl(r, "bokehnet", "truth_correlation"),
+        lambda r: _ctrl(r, _c(r), "truth_correlation"),
         lambda r: _ctrl(r, "reference", "truth_correlation") - 0.02,
     ),
     (
         "BokehNet dynamic range >= 0.8 x Cycles'",
-        lambda r: _ctrl(r, "bokehnet", "dynamic_range_ratio"),
+        lambda r: _ctrl(r, _c(r), "dynamic_range_ratio"),
         lambda r: 0.8,
     ),
     (
         "BokehNet dynamic range <= 1.2 x Cycles'",
-        lambda r: -_ctrl(r, "bokehnet", "dynamic_range_ratio"),
+        lambda r: -_ctrl(r, _c(r), "dynamic_range_ratio"),
         lambda r: -1.2,
+    ),
+    (
+        "BokehNet artifacts on Cycles sweeps <= reference's + 0.1 %",
+        lambda r: -_ctrl(r, _c(r), "artifacts"),
+        lambda r: -_ctrl(r, "reference", "artifacts") - 0.001,
     ),
 )
 
@@ -136,11 +152,14 @@ CALIBRATION = (
 
 
 def check_targets(results: dict) -> list[dict]:
-    """Each target that applies to a results dict (module docstring): name, value, threshold,
-    ok (a NaN value is not met)."""
+    """Each target that applies to a results dict (module docstring; of :data:`TARGETS`, those
+    whose sections are in the results: a predictions folder has no DeblurNet): name, value,
+    threshold, ok (a NaN value is not met). Names say "BokehNet" unless another method
+    (``results["candidate"]``) was scored."""
     out = []
+    cand = _c(results)
     shaped = "bokehnet (shape)" in (results.get("shapes") or {}).get("rows", {})
-    banded = "psnr_band" in results["bokeh"].get("bokehnet", {})
+    banded = "psnr_band" in results["bokeh"].get(cand, {})
     control = "control" in results
     for name, value, threshold in (
         TARGETS
@@ -148,7 +167,12 @@ def check_targets(results: dict) -> list[dict]:
         + (CONTROL_TARGETS + CALIBRATION if control else ())
         + (SHAPE_TARGETS if shaped else ())
     ):
-        v, t = float(value(results)), float(threshold(results))
+        try:
+            v, t = float(value(results)), float(threshold(results))
+        except KeyError:  # a section this run has not got
+            continue
+        if cand != "bokehnet":
+            name = name.replace("BokehNet", cand)
         out.append({"target": name, "value": v, "threshold": t, "ok": bool(v >= t)})
     return out
 
@@ -161,33 +185,68 @@ def mean_results(runs: list[dict]) -> dict:
             return {k: mean([v[k] for v in vals]) for k in vals[0] if k not in ("setup", "targets")}
         if isinstance(vals[0], str):  # e.g. the shapes section's figure scene
             return vals[0]
+        if isinstance(vals[0], list):  # per-K values: the mean at each K
+            return np.mean(np.asarray(vals, dtype=np.float64), axis=0).tolist()
         return float(np.mean(vals))
 
     return {**mean(runs), "setup": runs[0]["setup"]}
 
 
 def table_markdown(results: dict) -> str:
-    """The results as a Markdown table (one row per section and method)."""
+    """The results as Markdown tables: one row per section and method (with the edge band's
+    PSNR and SSIM where scored), the controllability family, the shapes and the targets."""
     lines = [
-        "| section | method | PSNR dB | worst | SSIM | worst | images |",
-        "|---|---|---|---|---|---|---|",
+        "| section | method | PSNR dB | worst | SSIM | worst | band PSNR dB | band SSIM | images |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ("deblur", "deblur_sharp", "bokeh", "refocus"):
-        for row, v in results[name].items():
+        for row, v in results.get(name, {}).items():
+            band = f"{v['psnr_band']:.2f} | {v['ssim_band']:.3f}" if "psnr_band" in v else "- | -"
             lines.append(
                 f"| {name} | {row} | {v['psnr']:.2f} | {v['psnr_worst']:.2f} | "
-                f"{v['ssim']:.3f} | {v['ssim_worst']:.3f} | {v['images']} |"
+                f"{v['ssim']:.3f} | {v['ssim_worst']:.3f} | {band} | {v['images']} |"
             )
-    lines += ["", "| controllability | LVCorr | focus follows |", "|---|---|---|"]
-    for row in results["lvcorr"]:
-        lines.append(
-            f"| {row} | {results['lvcorr'][row]:.3f} | "
-            f"{results['focus_follows'].get(row, float('nan')):.2f} |"
-        )
+    if "lvcorr" in results:
+        lines += ["", "| paper's LVCorr (grid-dependent) | eval K grid | K 0-30 | focus follows |"]
+        lines.append("|---|---|---|---|")
+        for row in results["lvcorr"]:
+            lines.append(
+                f"| {row} | {results['lvcorr'][row]:.3f} | "
+                f"{results.get('lvcorr_0_30', {}).get(row, float('nan')):.3f} | "
+                f"{results['focus_follows'].get(row, float('nan')):.2f} |"
+            )
+    if "artifacts" in results:
+        a = results["artifacts"]
+        shares = " | ".join(f"{100 * v:.3f} %" for v in a["bokehnet"])
+        lines += [
+            "",
+            "| artifacts (vs AIF and reference) | " + " | ".join(f"K={k:g}" for k in a["k"]) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(a["k"]), f"| bokehnet | {shares} |"]
+    if "control" in results:
+        lines += control_table(results["control"])
     if results.get("shapes"):
         lines += shape_table(results["shapes"])
     lines += ["", "| target | value | threshold | met |", "|---|---|---|---|"]
     for t in results.get("targets") or check_targets(results):
         met = "yes" if t["ok"] else "no"
-        lines.append(f"| {t['target']} | {t['value']:.3f} | {t['threshold']:.3f} | {met} |")
+        lines.append(f"| {t['target']} | {t['value']:.4g} | {t['threshold']:.4g} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def control_table(control: dict) -> list[str]:
+    """The controllability family on Cycles' K sweeps (docs/benchmark.md), one row per method."""
+    lines = [
+        "",
+        f"| on Cycles K sweeps ({control['scenes']} scenes) | -Pearson | -Spearman whole | "
+        "-Spearman background | truth corr. | dyn. range / Cycles' | focus kept | artifacts |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m, v in control["methods"].items():
+        lines.append(
+            f"| {m} | {v['pearson']:.3f} | {v['spearman_whole']:.3f} | "
+            f"{v['spearman_background']:.3f} | {v['truth_correlation']:.3f} | "
+            f"{v['dynamic_range_ratio']:.3f} | {v['focus_kept']:.2f} | "
+            f"{100 * v.get('artifacts', float('nan')):.3f} % |"
+        )
+    return lines

@@ -1,0 +1,237 @@
+"""``train benchmark --set`` on a rendered set with Cycles K sweeps: the control section and its
+figures for the runs, any pipeline scored from a predictions folder (the classical reference
+written out as one scores as the reference row does), the inputs list for such a pipeline, and
+one-line refusals of a render that is not the set and of a folder that cannot be scored."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from train.evaluate.sets import REPO
+
+SMALL = REPO / "synth" / "configs" / "benchmark_small.toml"
+WIDTH, SAMPLES, SCENES = 48, 4, 2
+
+
+@pytest.fixture(scope="module")
+def mini_set(tmp_path_factory, render_synth):
+    """Two scenes of the small tier's config at 48 px and 4 spp, and a set definition of them
+    (``mini.toml``, the form of train/evaluate/sets/small.toml)."""
+    root = tmp_path_factory.mktemp("mini_set")
+    out = render_synth(root / "render", SCENES, WIDTH, SAMPLES, "--config", str(SMALL))
+    metas = sorted((out / "scenes").glob("*/meta.json"))
+    hashes = {int(m.parent.name): json.loads(m.read_text())["spec"] for m in metas}
+    from synth.spec import SceneSpec
+
+    lines = [
+        'name = "mini"',
+        "version = 1",
+        f'synth_config = "{SMALL.relative_to(REPO)}"',
+        'pool_hash = "5ac76b3ce3871ddb"',
+        f"resolution_px = {WIDTH}",
+        f"samples = {SAMPLES}",
+        "regular_renders = 3",
+        "sweep_renders = 5",
+        "",
+        "[spec_hashes]",
+    ]
+    for scene_id, spec in sorted(hashes.items()):
+        lines.append(f'{scene_id} = "{SceneSpec.from_dict(spec).spec_hash}"')
+    definition = root / "mini.toml"
+    definition.write_text("\n".join(lines) + "\n")
+    return out, definition
+
+
+def _uint8(img) -> np.ndarray:
+    arr = ((img[0].permute(1, 2, 0).double().numpy() + 1.0) * 127.5).round()
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def reference_folder(mini_set, tmp_path_factory):
+    """The classical reference renderer's outputs written as a predictions folder."""
+    from train.evaluate.methods import reference
+    from train.evaluate.predicted import expected_predictions
+    from train.evaluate.predictions import write_predictions
+    from train.evaluate.scenes import load_scenes
+    from train.evaluate.sets import load_set
+
+    out, definition = mini_set
+    scenes = {
+        sc.key.rsplit("/", 1)[1]: sc
+        for sc in load_scenes([str(out)], 1, 0, load_set(str(definition)))
+    }
+    images = {}
+    for name, item in expected_predictions(list(scenes.values())).items():
+        sc = scenes[str(item["scene_id"])]
+        img = reference(sc.aif, sc.disparity, item["k"], item["disp_focus_per_m"])
+        images[name] = _uint8(img)
+    folder = tmp_path_factory.mktemp("reference_predictions")
+    write_predictions(folder, images)
+    return folder
+
+
+def _main(*args) -> int:
+    from train.cli import main
+
+    return main(["benchmark", *map(str, args)])
+
+
+def test_the_reference_written_as_predictions_scores_as_the_reference(
+    mini_set, reference_folder, tmp_path
+):
+    out, definition = mini_set
+    res = tmp_path / "scored"
+    assert (
+        _main(
+            "--set", definition, "--manifest", out, "--predictions", reference_folder, "--out", res
+        )
+        == 0
+    )
+    r = json.loads((res / "benchmark.json").read_text())
+    assert set(r["bokeh"]) == {"predictions", "reference", "aif"}
+    pred, ref = r["bokeh"]["predictions"], r["bokeh"]["reference"]
+    assert pred["images"] == ref["images"] == SCENES * 3
+    for key in ("psnr", "psnr_band"):  # only 8-bit rounding between them
+        assert pred[key] == pytest.approx(ref[key], abs=0.1), key
+    ctrl = r["control"]["methods"]
+    assert r["control"]["scenes"] == SCENES
+    assert set(ctrl) == {"cycles (truth)", "reference", "aif", "predictions"}
+    for key in ("spearman_background", "truth_correlation", "dynamic_range_ratio"):
+        assert ctrl["predictions"][key] == pytest.approx(ctrl["reference"][key], abs=0.03), key
+    assert ctrl["aif"]["dynamic_range_ratio"] < 0.5 * ctrl["reference"]["dynamic_range_ratio"]
+    names = [t["target"] for t in r["targets"]]
+    assert "bokeh PSNR >= reference + 0.5 dB" in names and not any("DeblurNet" in n for n in names)
+    assert "predictions Spearman (background) >= reference - 0.02" in names
+    for f in ("benchmark.md", "lv_vs_k.png", "control_strips.png"):
+        assert (res / f).stat().st_size > 0
+    assert "| bokeh | predictions |" in (res / "benchmark.md").read_text()
+
+
+def test_write_inputs_lists_every_expected_file_with_its_conditions(
+    mini_set, reference_folder, tmp_path
+):
+    out, definition = mini_set
+    path = tmp_path / "inputs.json"
+    assert _main("--set", definition, "--manifest", out, "--write-inputs", path) == 0
+    listed = json.loads(path.read_text())["predictions"]
+    on_disk = sorted(str(p.relative_to(reference_folder)) for p in reference_folder.rglob("*.png"))
+    assert sorted(listed) == on_disk
+    for scene in range(SCENES):  # the AIF, the 5 sweep Ks and regular renders at that focus
+        n = len([x for x in listed if x.startswith(f"sweep/{scene:06d}_")])
+        assert n >= 6 and f"sweep/{scene:06d}_{n - 1:02d}.png" in listed
+    first = listed["bokeh/000000_00.png"]
+    assert (first["width_px"], first["height_px"], first["render_id"]) == (WIDTH, WIDTH, 0)
+    assert Path(first["aif_file"]).is_file() and Path(first["depth_file"]).is_file()
+    sweep = [listed[f"sweep/000000_{i:02d}.png"]["k"] for i in range(6)]
+    assert sweep[0] == 0.0 and sweep == sorted(sweep)
+    assert listed["sweep/000000_01.png"]["disp_focus_per_m"] == first["disp_focus_per_m"]
+
+
+def _broken(folder: Path, tmp_path: Path, how: str) -> Path:
+    import shutil
+
+    bad = tmp_path / how
+    shutil.copytree(folder, bad)
+    target = bad / "bokeh" / "000001_02.png"
+    if how == "missing":
+        target.unlink()
+    elif how == "extra":
+        (bad / "bokeh" / "000001_09.png").write_bytes(target.read_bytes())
+    elif how == "size":
+        Image.new("RGB", (WIDTH, WIDTH - 1)).save(target)
+    elif how == "16bit":
+        Image.fromarray(np.zeros((WIDTH, WIDTH), np.uint16)).save(target)
+    elif how == "text":
+        target.write_text("not an image")
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("how", "needle"),
+    [
+        ("missing", "bokeh/000001_02.png"),
+        ("extra", "bokeh/000001_09.png"),
+        ("size", "bokeh/000001_02.png"),
+        ("16bit", "bokeh/000001_02.png"),
+        ("text", "bokeh/000001_02.png"),
+    ],
+)
+def test_a_folder_that_cannot_be_scored_is_one_line(
+    mini_set, reference_folder, tmp_path, capsys, how, needle
+):
+    out, definition = mini_set
+    bad = _broken(reference_folder, tmp_path, how)
+    res = tmp_path / "res"
+    assert _main("--set", definition, "--manifest", out, "--predictions", bad, "--out", res) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}/{needle}: ") and err.count("\n") == 1, err
+    assert not (res / "benchmark.json").exists()
+
+
+def test_a_render_that_is_not_the_set_and_bad_flags_are_one_line(mini_set, tmp_path, capsys):
+    out, definition = mini_set
+    other = tmp_path / "other.toml"
+    other.write_text(definition.read_text().replace('0 = "', '0 = "0', 1))
+    base = ["--manifest", out, "--out", tmp_path / "r"]
+    assert _main("--set", other, *base, "--predictions", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "not the benchmark set 'mini' v1 (scene 0: spec hash" in err and err.count("\n") == 1
+    assert _main("--set", "small", *base, "--predictions", tmp_path) == 2
+    assert (
+        "not the benchmark set 'small' v1 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
+        in capsys.readouterr().err
+    )
+    assert _main(*base, "--predictions", tmp_path) == 2
+    assert "need --set" in capsys.readouterr().err
+    assert _main(*base) == 2
+    assert "--deblur and --bokeh are required" in capsys.readouterr().err
+    assert (
+        _main(
+            "--set",
+            definition,
+            "--manifest",
+            out,
+            "--predictions",
+            tmp_path / "nowhere",
+            "--out",
+            tmp_path / "r",
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'nowhere'}: the predictions folder does not exist")
+
+
+def test_the_runs_on_a_set_score_the_control_family_and_draw_its_figures(
+    mini_set, synth_manifest, tmp_path
+):
+    from train.config import load_train_config
+    from train.launch.local import train_local
+
+    out, definition = mini_set
+    fast = [
+        "eval.batches=1",
+        "eval.sample_steps=1",
+        "eval.lvcorr_images=1",
+        "checkpoint.every=1000",
+    ]
+    for name, toml in (("deblur", "deblurnet_tiny.toml"), ("bokeh", "bokehnet_tiny.toml")):
+        cfg = load_train_config(toml, fast)
+        train_local(cfg, [synth_manifest], tmp_path / name, steps=1, show_progress=False)
+    res = tmp_path / "bench"
+    args = ["--deblur", tmp_path / "deblur", "--bokeh", tmp_path / "bokeh", "--steps", 1]
+    assert _main("--set", definition, "--manifest", out, *args, "--out", res) == 0
+    r = json.loads((res / "benchmark.json").read_text())
+    assert r["bokeh"]["bokehnet"]["images"] == SCENES * 3  # the sweep renders are not bokeh rows
+    assert set(r["control"]["methods"]) == {"cycles (truth)", "reference", "aif", "bokehnet"}
+    truth = r["control"]["methods"]["cycles (truth)"]
+    assert truth["truth_correlation"] == pytest.approx(1.0) and truth["dynamic_range_ratio"] == 1.0
+    names = [t["target"] for t in r["targets"]]
+    assert "BokehNet truth correlation >= reference - 0.02" in names
+    assert "calibration: Cycles Spearman (background) >= 0.99" in names
+    for f in ("lv_vs_k.png", "control_strips.png", "benchmark_grid.png"):
+        assert (res / f).stat().st_size > 0

@@ -1,0 +1,92 @@
+"""The versioned benchmark sets: each checked-in definition is what its synth config samples
+today (a sampler change that moves a scene must be a new version), and a render that is not
+the set is refused in one line."""
+
+from pathlib import Path
+
+import pytest
+
+from synth.config import load_config
+from synth.pool import load_pool
+from synth.sampling import sample_scene
+from train.evaluate.sets import REPO, SetError, check_rows, load_set, set_names
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return load_pool(None)
+
+
+@pytest.mark.parametrize("name", ["small", "full"])
+def test_each_definition_is_what_its_synth_config_samples(name, pool):
+    bset = load_set(name)
+    cfg = load_config(REPO / bset.synth_config)
+    assert pool.pool_hash == bset.pool_hash
+    assert (cfg.render.resolution_px, cfg.render.samples) == (bset.resolution_px, bset.samples)
+    assert cfg.aperture.renders_per_scene == bset.regular_renders
+    assert len(cfg.aperture.sweep_f_numbers) == bset.sweep_renders
+    for scene_id, want in bset.spec_hashes.items():
+        spec = sample_scene(cfg, scene_id, pool=pool)
+        assert spec.spec_hash == want, (name, scene_id)
+        assert len(spec.dof) == bset.renders_per_scene
+
+
+def test_the_tiers_share_their_scenes_and_differ_in_width():
+    small, full = load_set("small"), load_set("full")
+    assert set(small.spec_hashes) == set(full.spec_hashes) == set(range(8))
+    assert (small.resolution_px, full.resolution_px) == (128, 512)
+    assert set_names() == ["full", "small"]
+
+
+def _rows(bset, **change):
+    rows = [
+        {
+            "scene_id": s,
+            "render_id": i,
+            "spec_hash": h,
+            "width_px": bset.resolution_px,
+            "render_samples": bset.samples,
+        }
+        for s, h in bset.spec_hashes.items()
+        for i in range(bset.renders_per_scene)
+    ]
+    for key, value in change.items():
+        rows[0][key] = value
+    return rows
+
+
+def test_a_render_that_is_not_the_set_is_refused_in_one_line():
+    bset = load_set("small")
+    check_rows(bset, _rows(bset), "OUT")  # the set itself passes
+    cases = {
+        "spec_hash": (
+            "0123456789abcdef",
+            "scene 0: spec hash 0123456789abcdef, 2ad72a7db382ef72, the set's is 2ad72a7",
+        ),
+        "width_px": (256, "scene 0: 256 px wide, the set 128"),
+        "render_samples": (16, "scene 0: rendered at 16 samples, the set at 32"),
+        "render_id": (9, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 9], the set has 0-7"),
+    }
+    for key, (value, needle) in cases.items():
+        with pytest.raises(SetError) as e:
+            check_rows(bset, _rows(bset, **{key: value}), "OUT")
+        msg = str(e.value)
+        assert msg.startswith("OUT: not the benchmark set 'small' v1") and needle in msg, msg
+        assert "\n" not in msg
+    with pytest.raises(SetError, match=r"scenes \[7\] missing; render it with synth/configs/bench"):
+        check_rows(bset, [r for r in _rows(bset) if r["scene_id"] != 7], "OUT")
+    with pytest.raises(SetError, match=r"extra scenes \[8\]"):
+        check_rows(bset, [*_rows(bset), {**_rows(bset)[0], "scene_id": 8}], "OUT")
+
+
+def test_a_bad_set_name_or_file_is_one_line(tmp_path):
+    with pytest.raises(
+        SetError, match=r"--set 'tiny': no such benchmark set \(sets: full, small\)"
+    ):
+        load_set("tiny")
+    bad = tmp_path / "mine.toml"
+    bad.write_text('name = "mine"\nversion = 1\n')
+    with pytest.raises(SetError, match=r"mine.toml: not a benchmark set definition"):
+        load_set(str(bad))
+    with pytest.raises(SetError, match=r"missing.toml: not a benchmark set definition"):
+        load_set(str(Path(tmp_path / "missing.toml")))

@@ -1,0 +1,84 @@
+"""An external pipeline's images as a benchmark method: a predictions folder (the layout of
+``train.evaluate.predictions``) scored where the benchmark would run BokehNet.
+
+Names follow the set's row ids (docs/benchmark.md): ``bokeh/<scene>_<render>.png`` for each
+regular DoF render of a scene (AIF + that render's focus and K in, the Cycles render expected),
+and ``sweep/<scene>_<i>.png`` for the i-th frame of the scene's Cycles K sweep (i = 0 is K = 0,
+then by increasing K, all at render 0's focus plane), ``<scene>`` six digits and the rest two,
+as in the render's own tree. :func:`expected_predictions` lists them with their sizes and the
+conditions that make each one (:func:`write_inputs` writes that list as ``inputs.json`` for a
+user's pipeline); :class:`Predicted` answers the benchmark's ``bokeh(..., key=)`` calls from the
+folder, read and checked once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infra.files import atomic_write
+from train.evaluate.predictions import read_predictions
+from train.evaluate.scenes import Scene, bokeh_name, render_number, scene_number, sweep_name
+from train.evaluate.sweeps import cycles_sweep
+
+LABEL = "predictions"
+
+
+def expected_predictions(scenes: list[Scene]) -> dict[str, dict]:
+    """Every prediction the benchmark scores on ``scenes``: name -> its size and conditions
+    (scene, render, focus disparity in 1/m, K at the set's width, the AIF and depth files)."""
+    out = {}
+    for sc in scenes:
+        h, w = sc.aif.shape[-2:]
+        base = {"scene_id": scene_number(sc), "width_px": int(w), "height_px": int(h)}
+        for r in sc.renders:
+            out[bokeh_name(sc, r)] = {
+                **base,
+                "render_id": render_number(r),
+                "disp_focus_per_m": r["disp_focus"],
+                "k": r["k"],
+            }
+        sweep = cycles_sweep(sc)
+        if sweep is not None:
+            df = sc.renders[0]["disp_focus"]
+            for i, k in enumerate(sweep[0]):
+                out[sweep_name(sc, i)] = {**base, "sweep_index": i, "disp_focus_per_m": df, "k": k}
+    return out
+
+
+def write_inputs(scenes: list[Scene], rows_by_scene: dict[int, dict], path: Path) -> int:
+    """``inputs.json`` at ``path``: per expected prediction its conditions, with the scene's AIF
+    and depth files (``rows_by_scene``: scene id -> a manifest row, for its ``aif_path``,
+    ``depth_path`` and manifest root). Returns the number of predictions listed."""
+    expected = expected_predictions(scenes)
+    for item in expected.values():
+        row = rows_by_scene[item["scene_id"]]
+        item["aif_file"] = str(Path(row["_root"]) / row["aif_path"])
+        item["depth_file"] = str(Path(row["_root"]) / row["depth_path"])
+    text = json.dumps({"predictions": expected}, indent=1, sort_keys=True)
+    atomic_write(path, lambda p: Path(p).write_text(text))
+    return len(expected)
+
+
+class Predicted:
+    """A predictions folder as the benchmark's candidate method: :meth:`bokeh` returns the
+    image named ``key`` ([1, 3, H, W] in [-1, 1]); the folder is checked whole when built
+    (``train.evaluate.predictions.read_predictions``: one-line ``PredictionsError``)."""
+
+    label = LABEL
+
+    def __init__(self, folder, scenes: list[Scene]):
+        sizes = {
+            name: (item["width_px"], item["height_px"])
+            for name, item in expected_predictions(scenes).items()
+        }
+        self.images = read_predictions(folder, sizes)
+
+    def bokeh(self, image, disparity, disp_focus: float, k: float, kernel=None, key=None):
+        """The prediction named ``key`` (the other arguments are what the external pipeline
+        was given to make it)."""
+        arr = self.images[key].astype(np.float32) / 127.5 - 1.0
+        return torch.from_numpy(arr).permute(2, 0, 1)[None]
