@@ -56,33 +56,72 @@ def _benchmark_section(out: Path, r: dict) -> str:
     setup = r["setup"]
     rows = [
         [section, method, v["psnr"], v["psnr_worst"], v["ssim"], v["images"]]
+        + [v.get("psnr_band", ""), v.get("ssim_band", "")]
         for section in ("deblur", "deblur_sharp", "bokeh", "refocus")
         for method, v in r[section].items()
     ]
-    ctrl = [[m, r["lvcorr"][m], r["focus_follows"].get(m, "")] for m in r["lvcorr"]]
+    ctrl = [
+        [m, r["lvcorr"][m], r.get("lvcorr_0_30", {}).get(m, ""), r["focus_follows"].get(m, "")]
+        for m in r["lvcorr"]
+    ]
     size = "×".join(str(x) for x in setup["size_px"])
     return (
         f"<h3>Benchmark: {setup['scenes']} held-out scenes, whole {size} frames, against the "
         "path-traced truth</h3>"
-        + _table(rows, ["section", "method", "PSNR dB", "worst", "SSIM", "images"])
+        + _table(
+            rows,
+            ["section", "method", "PSNR dB", "worst", "SSIM", "images", "edge band PSNR", "SSIM"],
+        )
         + "<p>deblur: DoF render in, all-in-focus expected; deblur_sharp: the all-in-focus "
         "image in, itself expected; bokeh: all-in-focus + defocus map in, the Cycles render "
         "expected; refocus: one Cycles render in, the render of the same scene at another focus "
         "and aperture expected. Reference = the classical layered renderer "
-        "(<code>optics.render_bokeh</code>).</p>"
-        + _table(ctrl, [f"K sweep {setup['k_sweep']}", "LVCorr", "focus follows"])
+        "(<code>optics.render_bokeh</code>). Edge band: the pixels within a few pixels of a "
+        "depth edge of the target render (docs/benchmark.md).</p>"
+        + _table(
+            ctrl,
+            ["method", f"paper's LVCorr, K {setup['k_sweep']}", "K 0-30", "focus follows"],
+        )
+        + _control_part(out, r)
         + _table(
             [
                 [t["target"], t["value"], t["threshold"], "yes" if t["ok"] else "no"]
                 for t in r.get("targets", [])
             ],
-            ["target (docs/train.md)", "value", "threshold", "met"],
+            ["target (docs/benchmark.md)", "value", "threshold", "met"],
         )
         + _img(out / "benchmark" / "k_sweep.png", "K sweep: BokehNet (top), reference (bottom)")
         + _img(
             out / "benchmark" / "benchmark_grid.png",
             "refocus: input render | DeblurNet | true all-in-focus | BokehNet | reference | "
             "Cycles at the target focus and aperture",
+        )
+    )
+
+
+def _control_part(out: Path, r: dict) -> str:
+    """The controllability family on Cycles' own K sweeps, with its two figures."""
+    control = r.get("control")
+    if not control:
+        return ""
+    keys = ("pearson", "spearman_whole", "spearman_background", "truth_correlation")
+    rows = [
+        [m, *(v[k] for k in keys), v["dynamic_range_ratio"], v["focus_kept"]]
+        for m, v in control["methods"].items()
+    ]
+    head = ["method", "-Pearson", "-Spearman whole", "-Spearman background", "truth corr."]
+    return (
+        f"<h4>Controllability on Cycles' K sweeps ({control['scenes']} scenes, one focus "
+        "each; docs/benchmark.md)</h4>"
+        + _table(rows, [*head, "dyn. range / Cycles'", "focus kept"])
+        + _img(
+            out / "benchmark" / "lv_vs_k.png",
+            "Background Laplacian variance against K (whole frame dotted): Cycles, the "
+            "reference, BokehNet and the AIF",
+        )
+        + _img(
+            out / "benchmark" / "control_strips.png",
+            "K strips per scene: Cycles (truth), the reference, BokehNet",
         )
     )
 
@@ -288,7 +327,7 @@ def _refocus_section(out: Path, ref: dict) -> str:
     )
     parts = [
         f"<h2>5. Refocusing a held-out render (scene {ref['scene']}, "
-        f"K = {ref['k']:g})</h2><div class=row>",
+        f"K = {ref['k']:.3g})</h2><div class=row>",
         _img(out / "refocus" / "input.png", f"input render{taken}", "18.5%"),
         _img(out / "refocus" / "aif.png", "DeblurNet all-in-focus", "18.5%"),
     ]
