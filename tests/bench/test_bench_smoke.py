@@ -67,6 +67,14 @@ def test_cycles_k_sweep(small_set, tmp_path):
     assert "reference PSNR vs Cycles per f-number" in bench("cycles_k_sweep.py", *args)
 
 
+def test_truth_convergence(small_set, tmp_path):
+    args = ["--data", small_set, "--scenes", 1, "--samples", 1, "--renders", "0,1"]
+    out = bench(
+        "truth_convergence.py", *args, "--out", tmp_path / "t.json", "--strip", tmp_path / "t.png"
+    )
+    assert "worst frame (whole):" in out and (tmp_path / "t.png").is_file()
+
+
 def test_synth_denoise_fidelity():
     args = ["--scenes", 1, "--samples", 1, "--reference-samples", 4]
     assert "top octave" in bench("synth_denoise_fidelity.py", *args)
