@@ -52,7 +52,8 @@ def run_seed(demo: Path, out: Path, seed: int) -> dict:
     base = json.loads((demo / "demo_config.json").read_text())
     d = seed_dir(demo, out, seed)
     # the data settings are the demo's; the training settings today's defaults
-    data = {k: base[k] for k in ("scenes", "heldout_scenes", "resolution_px", "samples")}
+    keys = ("scenes", "heldout_scenes", "heldout_samples", "resolution_px", "samples")
+    data = {k: base[k] for k in keys if k in base}
     cfg = DemoConfig(**data, out=str(d), train_seed=seed, depth_model=base.get("depth_model"))
     (d / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     skip = set() if (d / "synth_shapes").exists() else {"bokeh_shape"}
@@ -92,9 +93,9 @@ def main(argv=None) -> int:
     )
     print("|---" * (len(runs) + 4) + "|")
     for i, t in enumerate(check_targets(mean)):
-        vals = " | ".join(f"{per_seed[s][i]['value']:.3f}" for s in runs)
+        vals = " | ".join(f"{per_seed[s][i]['value']:.4g}" for s in runs)
         met = "yes" if t["ok"] else "no"
-        print(f"| {t['target']} | {vals} | {t['value']:.3f} | {t['threshold']:.3f} | {met} |")
+        print(f"| {t['target']} | {vals} | {t['value']:.4g} | {t['threshold']:.4g} | {met} |")
     doc = {
         "seeds": list(runs),
         "mean": mean,
