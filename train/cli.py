@@ -315,6 +315,10 @@ def _benchmark_problem(a) -> str | None:
     """Why a benchmark command line cannot run, or None."""
     if (a.predictions or a.write_inputs) and not a.bench_set:
         return "--predictions and --write-inputs need --set (files are named by the set's rows)"
+    if a.predictions and a.max_scenes:
+        return (
+            "--predictions scores the whole set (its folder holds every scene): drop --max-scenes"
+        )
     if a.predictions and (a.deblur or a.bokeh):
         return "--predictions scores the folder instead of --deblur/--bokeh: give one or the other"
     if not (a.predictions or a.write_inputs) and not (a.deblur and a.bokeh):

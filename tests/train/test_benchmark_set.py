@@ -189,6 +189,8 @@ def test_a_render_that_is_not_the_set_and_bad_flags_are_one_line(mini_set, tmp_p
     assert "need --set" in capsys.readouterr().err
     assert _main(*base) == 2
     assert "--deblur and --bokeh are required" in capsys.readouterr().err
+    assert _main("--set", definition, *base, "--predictions", tmp_path, "--max-scenes", 1) == 2
+    assert "drop --max-scenes" in capsys.readouterr().err
     assert (
         _main(
             "--set",
