@@ -15,6 +15,13 @@ Measured (2026-12-03, 2 cores, seeds 0/1/2, box-filtered renders, DeblurNet shar
 DeblurNet +1.17 / +1.19 / +1.20 dB, sharp inputs' worst 32.0-32.6 dB; shape IoU 0.871 / 0.876 /
 0.879 (table in docs/train-history.md). Trained side by side (demo.lanes) on a fresh clone's
 demo: the same, DeblurNet +1.17 / +1.17 / +1.19 dB, LVCorr 0.578, shape IoU 0.874-0.879; 16 min.
+On the benchmark's small set v1 as the held-out set (2026-12-07, 10 min 38 s, load ~1): met on
+the mean and every seed: LVCorr >= 0.9 x reference, focus follows, artifacts (0.018-0.031 % at
+K = 80), sharp inputs (30.0-31.9 dB worst), background Spearman and truth correlation against
+the reference's, shape IoU 0.874-0.878; not met: bokeh PSNR 23.74 / 24.36 / 23.55 against the
+AIF's 24.66 and the reference's 27.23, DeblurNet -0.88 / -0.77 / -1.46 dB, refocus 23.1-23.5
+against identity 26.20, edge band, dynamic range 7.2-8.3 x Cycles' (the calibration fails:
+docs/benchmark.md).
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
 """
