@@ -12,6 +12,7 @@ folder rules the refocus and resume checks use without building anything.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,5 +79,21 @@ def load_run(path: str | Path) -> tuple[TrainConfig, Built]:
     built = build_model(run.config, base_lora=base)
     load_checkpoint(run.checkpoint, built, prefer_ema=True, state=run.state)
     built.denoiser.eval()
-    built.trained_blur_max_px = run.state.get("blur_max_px")  # None: trained before the record
+    built.trained_blur_max_px = trained_blur(run)
     return run.config, built
+
+
+def trained_blur(run: Run) -> float | None:
+    """The run's recorded largest training blur radius (``state.json`` ``blur_max_px``, px);
+    None for a run saved before the record. A value that is not a finite number >= 0 is one
+    ``ValueError`` naming the file."""
+    value = run.state.get("blur_max_px")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(
+            f"{run.checkpoint / 'state.json'}: blur_max_px must be a number >= 0, got {value!r}"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{run.checkpoint / 'state.json'}: blur_max_px is {value!r}")
+    return float(value)

@@ -52,6 +52,12 @@ def test_the_record_survives_a_resume_and_a_start_from_the_run(synth_manifest, t
     after = json.loads((run / "checkpoints" / "step-000004" / "state.json").read_text())
     assert after["blur_max_px"] >= first["blur_max_px"]
     assert load_run(run)[1].trained_blur_max_px == after["blur_max_px"]
+    state_file = run / "checkpoints" / "step-000004" / "state.json"
+    for bad in ("12", -1.0, True):  # a hand-edited record is one line naming the file
+        state_file.write_text(json.dumps({**after, "blur_max_px": bad}))
+        with pytest.raises(ValueError, match=r"state.json: blur_max_px must be a number >= 0"):
+            load_run(run)
+    state_file.write_text(json.dumps(after))
     other = tmp_path / "other"
     train_local(cfg, [synth_manifest], other, steps=1, show_progress=False, init_from=run)
     started = json.loads(next((other / "checkpoints").glob("*/state.json")).read_text())
