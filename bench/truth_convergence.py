@@ -45,15 +45,20 @@ GROW_PX = 2
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB of images in [0, 1] (peak 1) over ``mask`` (all pixels when None)."""
-    d = (a - b) ** 2
-    mse = float(d.mean()) if mask is None else float(d[mask].mean()) if mask.any() else np.nan
-    return float("inf") if mse == 0 else float(-10.0 * np.log10(mse))
+    """PSNR in dB of images in [0, 1] over ``mask`` (``train.evaluate.edges.psnr``, peak 1;
+    NaN for an empty mask)."""
+    from train.evaluate.edges import psnr as masked_psnr
+
+    if mask is not None and not mask.any():
+        return float("nan")
+    return masked_psnr(a, b, mask, data_range=1.0)
 
 
 def gain_matched(test: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    gain = float(np.sum(test * ref) / max(np.sum(test * test), 1e-12))
-    return np.clip(test * gain, 0.0, 1.0)
+    """``test`` at ``ref``'s exposure (``bench/synth_denoise_fidelity.py``'s least squares)."""
+    from bench.synth_denoise_fidelity import gain_matched as matched
+
+    return matched(test, ref)[0]
 
 
 def highlight_mask(img: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.evaluate.metrics import ranks
+from train.evaluate.metrics import finite_mean, ranks
 
 MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
 BACKGROUND_PX = 4.0  # blur radius at the largest K from which a pixel is background
@@ -245,7 +245,7 @@ def summarise(per_scene: dict[str, list[SweepScores]], truth: str) -> dict[str, 
         row = {}
         for field in SweepScores.__dataclass_fields__:
             vals = [getattr(s, field) for s in scores]
-            row[field] = _mean(vals)
+            row[field] = finite_mean(vals)
         ratios = [
             s.dynamic_range / t
             for s, t in zip(scores, truth_dr, strict=True)
@@ -257,8 +257,3 @@ def summarise(per_scene: dict[str, list[SweepScores]], truth: str) -> dict[str, 
         row["scenes"] = sum(math.isfinite(s.spearman_whole) for s in scores)
         out[method] = row
     return out
-
-
-def _mean(vals) -> float:
-    finite = [v for v in vals if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")

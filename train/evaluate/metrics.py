@@ -51,6 +51,13 @@ def eight_bit(img: torch.Tensor) -> torch.Tensor:
     return torch.round((img.clamp(-1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
 
 
+def finite_mean(values) -> float:
+    """The mean of the finite values (NaN when there are none): a scene or image a measure could
+    not score is left out, not averaged in."""
+    finite = [float(v) for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def psnr_per_image(a, b, data_range: float = 2.0) -> torch.Tensor:
     """PSNR in dB for each image of the batch (``inf`` where identical)."""
     x, y = _batch(a), _batch(b)

@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from infra.files import atomic_write
+from train.data.build import rgb_to_tensor
 from train.evaluate.predictions import read_predictions
 from train.evaluate.scenes import Scene, bokeh_name, render_number, scene_number, sweep_name
 from train.evaluate.sweeps import cycles_sweep
@@ -80,5 +78,4 @@ class Predicted:
     def bokeh(self, image, disparity, disp_focus: float, k: float, kernel=None, key=None):
         """The prediction named ``key`` (the other arguments are what the external pipeline
         was given to make it)."""
-        arr = self.images[key].astype(np.float32) / 127.5 - 1.0
-        return torch.from_numpy(arr).permute(2, 0, 1)[None]
+        return rgb_to_tensor(self.images[key])[None]

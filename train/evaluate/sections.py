@@ -17,6 +17,7 @@ from train.evaluate.edges import scores as edge_scores
 from train.evaluate.methods import Model, reference
 from train.evaluate.metrics import (
     band_medians,
+    finite_mean,
     focus_follows,
     lvcorr,
     psnr_per_image,
@@ -55,14 +56,9 @@ class Scores:
                 "images": len(v["psnr"]),
             }
             if "psnr_band" in v:
-                out[row]["psnr_band"] = _finite_mean(v["psnr_band"])
-                out[row]["ssim_band"] = _finite_mean(v["ssim_band"])
+                out[row]["psnr_band"] = finite_mean(v["psnr_band"])
+                out[row]["ssim_band"] = finite_mean(v["ssim_band"])
         return out
-
-
-def _finite_mean(values) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:

@@ -60,15 +60,9 @@ def method_sweeps(bokeh: Model, sc: Scene, ks: list[float], truth: list) -> dict
 
 def sweep_artifacts(frames: list, truth: list, aif: np.ndarray) -> float:
     """The mean artifact share of a sweep's frames against the AIF and Cycles' frame at the same
-    K (``train.evaluate.artifacts``)."""
-    return float(
-        np.mean(
-            [
-                artifact_share(unit_hwc(f), [aif, unit_hwc(t)])
-                for f, t in zip(frames, truth, strict=True)
-            ]
-        )
-    )
+    K (``train.evaluate.artifacts``; every image H×W×3 in [0, 1])."""
+    shares = [artifact_share(f, [aif, t]) for f, t in zip(frames, truth, strict=True)]
+    return float(np.mean(shares))
 
 
 def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
@@ -89,13 +83,11 @@ def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
         disp = sc.disparity[0, 0].double().numpy()
         df = sc.renders[0]["disp_focus"]
         aif = unit_hwc(sc.aif)
-        lv = {
-            m: control.sweep_lv([unit_hwc(f) for f in fs], disp, df, ks, aif)
-            for m, fs in frames.items()
-        }
+        hwc = {m: [unit_hwc(f) for f in fs] for m, fs in frames.items()}  # [0, 1], once
+        lv = {m: control.sweep_lv(fs, disp, df, ks, aif) for m, fs in hwc.items()}
         for m in methods:
             per_scene[m].append(control.score_sweep(ks, lv[m], None if m == TRUTH else lv[TRUTH]))
-            outliers[m].append(sweep_artifacts(frames[m], truth, aif))
+            outliers[m].append(sweep_artifacts(hwc[m], hwc[TRUTH], aif))
         if len(figure) < FIGURE_SCENES:
             figure.append({"scene": sc.key, "k": ks, "frames": frames, "lv": lv})
     if not per_scene[TRUTH]:
