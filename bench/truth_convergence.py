@@ -81,7 +81,11 @@ def render_frames(meta: dict, render_ids, samples: int, tmp: Path, photos) -> di
     spec = replace(spec, dof=[spec.dof[i] for i in render_ids])
     rs = meta["render_settings"]
     settings = RenderSettings(
-        samples=samples, denoise=False, light_tree=rs["light_tree"], adaptive_sampling=False
+        samples=samples,
+        denoise=False,
+        light_tree=rs["light_tree"],
+        adaptive_sampling=False,
+        exact_highlights=bool(rs.get("exact_highlights", False)),  # the same discs, computed
     )
     out = render_scene_to_disk(spec, tmp, settings, photos=photos)
     base = tmp / "scenes" / f"{spec.scene_id:06d}"
@@ -138,6 +142,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="a rendered synthetic_pairs set (synth render)")
     p.add_argument("--scenes", type=int, default=2)
+    p.add_argument("--scene-ids", help="these scene ids (comma-separated) instead of the first N")
     p.add_argument("--renders", default="0,7", help="render ids per scene (7: the widest sweep)")
     p.add_argument("--samples", type=int, default=1024, help="N: renders at N and 2N samples")
     p.add_argument("--out", help="JSON with every number")
@@ -152,6 +157,9 @@ def main(argv=None) -> int:
     photos = PhotoCache(pool_from_index(index)) if index.is_file() else None
     render_ids = [int(x) for x in a.renders.split(",")]
     scene_dirs = sorted(d for d in (data / "scenes").iterdir() if (d / "meta.json").is_file())
+    if a.scene_ids:
+        wanted = {f"{int(x):06d}" for x in a.scene_ids.split(",")}
+        scene_dirs = [d for d in scene_dirs if d.name in wanted]
     results, t0 = [], time.perf_counter()
     for d in scene_dirs[: a.scenes]:
         results += measure_scene(d, data, render_ids, a.samples, photos)

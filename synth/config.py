@@ -74,6 +74,18 @@ class RenderConfig(ConfigModel):
     light_tree: bool = False  # off is ~40 % faster on highlight-heavy scenes
     device: Literal["auto", "cpu", "gpu"] = "auto"
     exr: bool = False  # also write linear half-float EXR for AIF and DoF renders
+    # DoF renders: the highlight emitters' bokeh discs computed exactly (synth.highlight_splat)
+    # instead of path traced; needs the box pixel filter of width 1 px
+    exact_highlights: bool = False
+
+    @model_validator(mode="after")
+    def _exact_needs_box(self):
+        if self.exact_highlights and (self.pixel_filter != "box" or self.filter_width_px != 1.0):
+            raise ConfigRule(
+                "render.exact_highlights", 'needs pixel_filter = "box" and filter_width_px = 1'
+            )
+        return self
+
     jpeg_quality: Int(1, 100) = 95
 
 

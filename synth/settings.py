@@ -24,6 +24,7 @@ class RenderSettings:
     device: str = _CONFIG.device
     threads: int = 0  # 0 = all cores
     exr: bool = _CONFIG.exr
+    exact_highlights: bool = _CONFIG.exact_highlights
     adaptive_sampling: bool = True  # off for measurements that need every sample
     log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
 

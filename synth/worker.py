@@ -54,6 +54,14 @@ def coc_map_px(spec: SceneSpec, depth_m: np.ndarray, k: int) -> np.ndarray:
     ).astype(np.float32)
 
 
+EXACT_ENGINE = "CYCLES+exact-highlights"
+
+
+def render_engine(settings: dict) -> str:
+    """``render_engine`` of a scene's rows: Cycles, or Cycles with computed highlight discs."""
+    return EXACT_ENGINE if settings.get("exact_highlights") else "CYCLES"
+
+
 def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str) -> list[dict]:
     """One ``synthetic_pairs`` row per DoF render; ``files`` are the names ``render_scene``
     wrote (``aif``, ``dof_KK``, optional ``dof_KK_exr`` and, for shaped renders,
@@ -94,7 +102,7 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 "k_ref_width_px": spec.width_px,
                 "disp_focus": 1.0 / d.focus_distance_m,
                 "render_samples": settings["samples"],
-                "render_engine": "CYCLES",
+                "render_engine": render_engine(settings),
                 "spec_hash": spec.spec_hash,
                 "scene_kind": spec.kind,
                 "source_photos": spec.photo_ids,

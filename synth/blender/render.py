@@ -7,7 +7,9 @@
 * DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio;
   a DoF render with an ``aperture`` shape gets the shaped occluder at the lens
   (:mod:`synth.blender.aperture`, light loss compensated, ``samples / open_fraction`` samples so
-  that the noise matches a round render's) and its kernel as ``dof_KK_kernel.png``.
+  that the noise matches a round render's) and its kernel as ``dof_KK_kernel.png``;
+  with ``exact_highlights`` the emitters' discs are computed, not path traced
+  (:mod:`synth.blender.splat`).
 
 Images are saved as 8-bit sRGB PNG through the "Standard" view transform (and optionally linear
 half-float EXR). ``timings`` separates the time inside Cycles' render calls from the rest.
@@ -26,6 +28,7 @@ import numpy as np
 import OpenEXR
 
 from infra.images import write_kernel_png
+from synth.blender import splat
 from synth.blender.aperture import add_occluder, hide_kernel, show_kernel
 from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout
@@ -91,6 +94,9 @@ def _save(scene, path: Path, fmt: str) -> None:
         s.file_format, s.color_mode, s.color_depth, s.compression = "PNG", "RGB", "8", 15
     elif fmt == "EXR_HALF":
         s.file_format, s.color_mode, s.color_depth = "OPEN_EXR", "RGB", "16"
+        s.exr_codec = "ZIP"
+    elif fmt == "EXR_FLOAT":
+        s.file_format, s.color_mode, s.color_depth = "OPEN_EXR", "RGB", "32"
         s.exr_codec = "ZIP"
     elif fmt == "EXR_MULTILAYER":
         s.file_format, s.color_depth = "OPEN_EXR_MULTILAYER", "32"
@@ -167,8 +173,10 @@ def render_scene(
         files["aif_exr"] = "aif.exr"
         _save(scene, out_dir / files["aif_exr"], "EXR_HALF")
 
+    splat.set_camera_black(settings.exact_highlights)
     for k, dof in enumerate(spec.dof):
         _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=dof)
+        kernel = None
         if dof.aperture:
             kernel = kernel_for(dof.aperture, kernels)
             factor = show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
@@ -178,10 +186,19 @@ def render_scene(
             write_kernel_png(out_dir / files[f"dof_{k:02d}_kernel"], kernel)
         _render(scene, timings, f"render_dof_{k:02d}", settings.log_path)
         files[f"dof_{k:02d}"] = f"dof_{k:02d}.png"
-        _save(scene, out_dir / files[f"dof_{k:02d}"], "PNG")
         if settings.exr:
             files[f"dof_{k:02d}_exr"] = f"dof_{k:02d}.exr"
-            _save(scene, out_dir / files[f"dof_{k:02d}_exr"], "EXR_HALF")
+        if settings.exact_highlights:
+            t1 = time.perf_counter()
+            mask = kernel if kernel is not None else splat.cycles_mask(dof)
+            tmp = out_dir / "_dof_linear.exr"
+            _save(scene, tmp, "EXR_FLOAT")
+            splat.write_exact(spec, dof, mask, ev, tmp, out_dir, files, k)
+            timings[f"splat_dof_{k:02d}"] = time.perf_counter() - t1
+        else:
+            _save(scene, out_dir / files[f"dof_{k:02d}"], "PNG")
+            if settings.exr:
+                _save(scene, out_dir / files[f"dof_{k:02d}_exr"], "EXR_HALF")
         if dof.aperture:
             hide_kernel(scene, cam, occluder)
     timings["total"] = time.perf_counter() - t0

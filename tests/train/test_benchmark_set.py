@@ -33,6 +33,7 @@ def mini_set(tmp_path_factory, render_synth):
         'pool_hash = "5ac76b3ce3871ddb"',
         f"resolution_px = {WIDTH}",
         f"samples = {SAMPLES}",
+        'render_engine = "CYCLES+exact-highlights"',
         "regular_renders = 3",
         "sweep_renders = 5",
         "",
@@ -182,7 +183,7 @@ def test_a_render_that_is_not_the_set_and_bad_flags_are_one_line(mini_set, tmp_p
     assert "not the benchmark set 'mini' v1 (scene 0: spec hash" in err and err.count("\n") == 1
     assert _main("--set", "small", *base, "--predictions", tmp_path) == 2
     assert (
-        "not the benchmark set 'small' v1 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
+        "not the benchmark set 'small' v2 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
         in capsys.readouterr().err
     )
     assert _main(*base, "--predictions", tmp_path) == 2

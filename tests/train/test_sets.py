@@ -9,6 +9,7 @@ import pytest
 from synth.config import load_config
 from synth.pool import load_pool
 from synth.sampling import sample_scene
+from synth.worker import render_engine
 from train.evaluate.sets import REPO, SetError, check_rows, load_set, set_names
 
 
@@ -23,6 +24,8 @@ def test_each_definition_is_what_its_synth_config_samples(name, pool):
     cfg = load_config(REPO / bset.synth_config)
     assert pool.pool_hash == bset.pool_hash
     assert (cfg.render.resolution_px, cfg.render.samples) == (bset.resolution_px, bset.samples)
+    assert bset.version == 2 and cfg.render.exact_highlights
+    assert bset.render_engine == render_engine({"exact_highlights": True})
     assert cfg.aperture.renders_per_scene == bset.regular_renders
     assert len(cfg.aperture.sweep_f_numbers) == bset.sweep_renders
     for scene_id, want in bset.spec_hashes.items():
@@ -46,6 +49,7 @@ def _rows(bset, **change):
             "spec_hash": h,
             "width_px": bset.resolution_px,
             "render_samples": bset.samples,
+            "render_engine": bset.render_engine,
         }
         for s, h in bset.spec_hashes.items()
         for i in range(bset.renders_per_scene)
@@ -61,17 +65,21 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
     cases = {
         "spec_hash": (
             "0123456789abcdef",
-            "scene 0: spec hash 0123456789abcdef, 2ad72a7db382ef72, the set's is 2ad72a7",
+            "scene 0: spec hash 0123456789abcdef, 4fbb5e8066b82202, the set's is 4fbb5e8",
         ),
         "width_px": (256, "scene 0: 256 px wide, the set 128"),
         "render_samples": (16, "scene 0: rendered at 16 samples, the set at 32"),
         "render_id": (9, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 9], the set has 0-7"),
+        "render_engine": (
+            "CYCLES",
+            "scene 0: rendered by CYCLES, the set by CYCLES+exact-highlights",
+        ),
     }
     for key, (value, needle) in cases.items():
         with pytest.raises(SetError) as e:
             check_rows(bset, _rows(bset, **{key: value}), "OUT")
         msg = str(e.value)
-        assert msg.startswith("OUT: not the benchmark set 'small' v1") and needle in msg, msg
+        assert msg.startswith("OUT: not the benchmark set 'small' v2") and needle in msg, msg
         assert "\n" not in msg
     with pytest.raises(SetError, match=r"scenes \[7\] missing; render it with synth/configs/bench"):
         check_rows(bset, [r for r in _rows(bset) if r["scene_id"] != 7], "OUT")

@@ -49,6 +49,9 @@ MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
 BACKGROUND_PX = 4.0  # blur radius at the largest K from which a pixel is background
 IN_FOCUS_PX = 0.5  # blur radius at the largest K up to which a pixel is in focus
 CLIPPED = 250 / 255  # an AIF pixel this bright (channel mean, [0, 1]) is a clipped highlight
+# an AIF pixel at least SPOT_LEVEL bright and SPOT_CONTRAST above its 5 x 5 median is a small
+# emitter too (unclipped: dimmer or coloured), whose disc is crisp in the truth
+SPOT_LEVEL, SPOT_CONTRAST = 0.35, 0.15
 ZONE_MARGIN_PX = 2  # around a clipped highlight's disc
 MIN_REGION_PX = 64  # a region with fewer interior pixels is not scored (NaN, left out)
 REGIONS = ("whole", "background", "in_focus")
@@ -81,14 +84,17 @@ def _interior(mask: np.ndarray) -> np.ndarray:
 
 
 def highlight_zone(aif, disparity, disp_focus: float, k_max: float) -> np.ndarray:
-    """H×W bool: where the bokeh of the AIF's clipped highlights can reach at ``k_max``. Each
-    pixel of the AIF at or above :data:`CLIPPED` (channel-mean, [0, 1]) is an emitter whose
-    radiance the 8-bit image does not hold; its disc covers the pixels within its blur radius
+    """H×W bool: where the bokeh of the AIF's highlights can reach at ``k_max``. Each pixel of
+    the AIF at or above :data:`CLIPPED` (channel-mean, [0, 1]) is an emitter whose radiance the
+    8-bit image does not hold, and each small bright spot (at least :data:`SPOT_LEVEL` and
+    :data:`SPOT_CONTRAST` above its 5 × 5 median) an emitter too, dimmer, whose disc is crisp in
+    the truth (v2 computes the discs exactly); its disc covers the pixels within its blur radius
     ``k_max · |d − disp_focus|`` plus :data:`ZONE_MARGIN_PX`."""
-    from scipy.ndimage import distance_transform_edt
+    from scipy.ndimage import distance_transform_edt, median_filter
 
     grey = _grey(aif)
-    clipped = grey >= CLIPPED
+    spots = (grey >= SPOT_LEVEL) & (grey - median_filter(grey, size=5) >= SPOT_CONTRAST)
+    clipped = (grey >= CLIPPED) | spots
     zone = np.zeros(grey.shape, dtype=bool)
     if not clipped.any():
         return zone

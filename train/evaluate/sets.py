@@ -3,10 +3,11 @@ which scenes a benchmark render must hold, and the check that a render is that s
 
 A definition names the synth config that renders the set, the photo pool's hash, the width
 and samples, how many of each scene's DoF renders are regular (the rest, by ``render_id``, are
-its K sweep at the first render's focus) and every scene's spec hash (which fixes its geometry,
-camera, focus planes, f-numbers and apertures). :func:`check_rows` refuses, in one line, a
-render whose scene ids, spec hashes, widths, samples or render counts differ: numbers from
-another set are not the benchmark's. ``tests/train/test_sets.py`` re-samples every definition
+its K sweep at the first render's focus), the rows' ``render_engine`` (v2: Cycles with computed
+highlight discs) and every scene's spec hash (which fixes its geometry, camera, focus planes,
+f-numbers and apertures). :func:`check_rows` refuses, in one line, a render whose scene ids,
+spec hashes, widths, samples, render engine or render counts differ: numbers from another set
+are not the benchmark's. ``tests/train/test_sets.py`` re-samples every definition
 from its synth config, so a change of the sampler that moves a scene is a new version.
 """
 
@@ -36,6 +37,7 @@ class BenchmarkSet:
     regular_renders: int
     sweep_renders: int
     spec_hashes: dict[int, str]
+    render_engine: str = "CYCLES"  # the rows' render_engine (synth.worker.render_engine)
 
     @property
     def renders_per_scene(self) -> int:
@@ -91,6 +93,11 @@ def _check_scene(bset: BenchmarkSet, scene_id: int, group: list[dict], label: st
         if int(r["width_px"]) != bset.resolution_px:
             raise SetError(
                 f"{label} (scene {scene_id}: {r['width_px']} px wide, the set {bset.resolution_px})"
+            )
+        engine = r.get("render_engine")
+        if engine is not None and str(engine) != bset.render_engine:
+            raise SetError(
+                f"{label} (scene {scene_id}: rendered by {engine}, the set by {bset.render_engine})"
             )
         if r.get("render_samples") is not None and int(r["render_samples"]) != bset.samples:
             raise SetError(
