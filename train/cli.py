@@ -1,5 +1,6 @@
 """``python -m train fit`` (train a network from manifests), ``python -m train refocus`` (refocus
-a photo with a trained pair) and ``python -m train benchmark`` (score a pair against Cycles).
+a photo with a trained pair), ``python -m train benchmark`` (score a pair against Cycles) and
+``python -m train benchmark-real`` (score on a real dataset from a local root).
 
 Examples:
   python -m train fit --config deblurnet_tiny.toml --manifest runs/synth --out runs/deblur
@@ -13,6 +14,8 @@ Examples:
       --focus 0.5,0.4 --k 30 --depth depth.npy --aperture hexagon --out hexagon.png
   python -m train benchmark --deblur runs/deblur --bokeh runs/bokeh --manifest runs/heldout \
       --out runs/benchmark
+  python -m train benchmark-real --dataset dpdd --root dd_dp_dataset_canon --deblur runs/deblur \
+      --max-side 512 --out runs/real_dpdd
 """
 
 from __future__ import annotations
@@ -167,6 +170,13 @@ def _benchmark_parser(sub):
     _steps_argument(b)
 
 
+def _benchmark_real_parser(sub):
+    """``benchmark-real``: its arguments are ``train.evaluate.realsets.command``'s."""
+    from train.evaluate.realsets.command import add_parser
+
+    add_parser(sub)
+
+
 def _steps_argument(parser) -> None:
     parser.add_argument(
         "--steps",
@@ -187,11 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     _fit_parser(sub)
     _refocus_parser(sub)
     _benchmark_parser(sub)
+    _benchmark_real_parser(sub)
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if a.command == "benchmark":
         return _benchmark(a)
+    if a.command == "benchmark-real":
+        return _benchmark_real(a)
     if a.command == "refocus":
         from train.refocus import refocus_cli
 
@@ -363,3 +376,9 @@ def _benchmark(a) -> int:
     print(table_markdown(results), end="")
     print(f"benchmark: {a.out}/benchmark.json, benchmark.md and the figures")
     return 0
+
+
+def _benchmark_real(a) -> int:
+    from train.evaluate.realsets.command import run_command
+
+    return run_command(a)
