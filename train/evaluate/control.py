@@ -46,6 +46,7 @@ import numpy as np
 from train.evaluate.metrics import finite_mean, ranks
 
 MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
+FLOOR_MARGIN = 2.0  # a truth LV this many times its smallest is above the 8-bit floor
 BACKGROUND_PX = 4.0  # blur radius at the largest K from which a pixel is background
 IN_FOCUS_PX = 0.5  # blur radius at the largest K up to which a pixel is in focus
 CLIPPED = 250 / 255  # an AIF pixel this bright (channel mean, [0, 1]) is a clipped highlight
@@ -106,15 +107,37 @@ def highlight_zone(aif, disparity, disp_focus: float, k_max: float) -> np.ndarra
     return zone
 
 
-def regions(disparity, disp_focus: float, k_max: float, aif=None) -> dict[str, np.ndarray]:
+def emitter_zone(shape, emitters, disp_focus: float, k_max: float) -> np.ndarray:
+    """H×W bool: the discs of known emitters (``(N, 4)``: col, row, disparity, radius px, as
+    :func:`train.evaluate.emitters.emitters_from_spec`) at ``k_max``, each its blur radius
+    ``k_max · |d − disp_focus|`` plus its own radius plus :data:`ZONE_MARGIN_PX`."""
+    h, w = shape
+    zone = np.zeros((h, w), dtype=bool)
+    for col, row, disp, r_px in np.asarray(emitters, np.float64).reshape(-1, 4):
+        reach = float(k_max) * abs(disp - float(disp_focus)) + r_px + ZONE_MARGIN_PX
+        r0, r1 = max(0, int(row - reach)), min(h, int(np.ceil(row + reach)) + 1)
+        c0, c1 = max(0, int(col - reach)), min(w, int(np.ceil(col + reach)) + 1)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        zone[r0:r1, c0:c1] |= np.hypot(xx + 0.5 - col, yy + 0.5 - row) <= reach
+    return zone
+
+
+def regions(
+    disparity, disp_focus: float, k_max: float, aif=None, emitters=None
+) -> dict[str, np.ndarray]:
     """The scene's ``whole``, ``background`` and ``in_focus`` masks (H×W bool) for a sweep at
     ``disp_focus`` whose largest K is ``k_max``; with the scene's ``aif`` ([0, 1]), the
-    background and in-focus regions leave out the highlight zone (:func:`highlight_zone`)."""
+    background and in-focus regions leave out the highlight zone (:func:`highlight_zone`), and
+    with its ``emitters`` (a synthetic scene's list) every emitter's disc (:func:`emitter_zone`)."""
     d = np.asarray(disparity, dtype=np.float64)
     radius_px = float(k_max) * np.abs(d - float(disp_focus))
     keep = np.ones(d.shape, dtype=bool)
     if aif is not None:
         keep = ~highlight_zone(aif, d, disp_focus, k_max)
+    if emitters is not None:
+        keep &= ~emitter_zone(d.shape, emitters, disp_focus, k_max)
     return {
         "whole": np.ones(d.shape, dtype=bool),
         "background": (radius_px >= BACKGROUND_PX) & keep,
@@ -134,14 +157,16 @@ def region_lv(frame, mask: np.ndarray) -> float:
     return float(lap[inside].var())
 
 
-def sweep_lv(frames, disparity, disp_focus: float, k_values, aif=None) -> dict[str, np.ndarray]:
+def sweep_lv(
+    frames, disparity, disp_focus: float, k_values, aif=None, emitters=None
+) -> dict[str, np.ndarray]:
     """LV of every frame of a sweep in each of :data:`REGIONS`: ``{region: [n + 1] array}``;
     ``aif``: the scene's all-in-focus image in [0, 1], whose highlight zone the regions leave
-    out (:func:`regions`)."""
+    out, and ``emitters`` its known emitters, whose discs they leave out too (:func:`regions`)."""
     k = _check_k(k_values)
     if len(frames) != k.size:
         raise ValueError(f"{len(frames)} frames for {k.size} K values")
-    masks = regions(disparity, disp_focus, float(k.max()), aif)
+    masks = regions(disparity, disp_focus, float(k.max()), aif, emitters)
     return {name: np.array([region_lv(f, masks[name]) for f in frames]) for name in REGIONS}
 
 
@@ -228,16 +253,33 @@ class SweepScores:
     focus_kept: float
 
 
+def measurable(lv_truth_background) -> int:
+    """How many leading frames of a sweep the background forms score: those whose truth LV
+    stands above the 8-bit floor it settles on at large K (at least :data:`FLOOR_MARGIN` times
+    its smallest LV), and the first frame at the floor; at least :data:`MIN_FRAMES` (all of
+    them when the truth's LV is unscored). Past the floor a blurrier frame's LV is quantisation
+    noise, ranked by chance: the truth's own ranks there are no truth."""
+    lv = np.asarray(lv_truth_background, dtype=np.float64)
+    if not (np.all(np.isfinite(lv)) and lv.min() > 0):
+        return lv.size
+    above = np.flatnonzero(lv >= FLOOR_MARGIN * lv.min())
+    n = int(above.max()) + 2 if above.size else lv.size
+    return min(lv.size, max(MIN_FRAMES, n))
+
+
 def score_sweep(k_values, lv: dict[str, np.ndarray], lv_truth: dict[str, np.ndarray] | None):
     """Every measure of one method's sweep (``lv`` from :func:`sweep_lv`); ``lv_truth``: Cycles'
-    sweep of the scene at the same K values (None: the truth's own row, correlation 1)."""
+    sweep of the scene at the same K values (None: the truth's own row, correlation 1). The
+    background forms score the truth's measurable frames (:func:`measurable`)."""
     truth = lv if lv_truth is None else lv_truth
+    n = measurable(truth["background"])
+    k, bg = np.asarray(k_values, dtype=np.float64)[:n], np.asarray(lv["background"])[:n]
     return SweepScores(
         pearson=pearson_form(k_values, lv["whole"]),
         spearman_whole=spearman_form(k_values, lv["whole"]),
-        spearman_background=spearman_form(k_values, lv["background"]),
-        truth_correlation=truth_correlation(lv["background"], truth["background"]),
-        dynamic_range=dynamic_range(lv["background"]),
+        spearman_background=spearman_form(k, bg),
+        truth_correlation=truth_correlation(bg, np.asarray(truth["background"])[:n]),
+        dynamic_range=dynamic_range(bg),
         focus_kept=focus_kept(lv["in_focus"]),
     )
 

@@ -21,6 +21,7 @@ import optics
 from train.conditions import kernel_image
 from train.data.build import load_rows, read_depth_m, read_rgb, rgb_to_tensor, synthetic_kernel
 from train.evaluate.edges import edge_band
+from train.evaluate.emitters import read_emitters
 from train.evaluate.sets import BenchmarkSet, SetError, check_rows
 
 
@@ -38,6 +39,9 @@ class Scene:
     # depth-edge band), kernel_raw, shape: the regular renders, scored by every section
     renders: list[dict]
     sweep: list[dict] = field(default_factory=list)  # a set's K-sweep renders (the same keys)
+    # a synthetic scene's emitters at the working size (col, row, disparity, radius px), from
+    # its meta.json (train.evaluate.emitters); None without one
+    emitters: np.ndarray | None = None
 
 
 # The row ids a predictions folder names its files by (train.evaluate.predicted).
@@ -133,4 +137,9 @@ def _scene(key: str, group: list[dict], gran: int) -> Scene:
             }
         )
     aif_t = rgb_to_tensor(resize(aif, ww, hh, Image.BICUBIC))[None]
-    return Scene(key, aif_t, torch.from_numpy(np.ascontiguousarray(disp))[None, None], renders)
+    disp_t = torch.from_numpy(np.ascontiguousarray(disp))[None, None]
+    try:
+        emitters = read_emitters(r0, ww, hh)
+    except OSError as e:
+        raise BenchmarkError(str(e)) from None
+    return Scene(key, aif_t, disp_t, renders, emitters=emitters)

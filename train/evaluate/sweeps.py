@@ -84,7 +84,7 @@ def control_section(bokeh: Model, scenes: list[Scene]) -> dict | None:
         df = sc.renders[0]["disp_focus"]
         aif = unit_hwc(sc.aif)
         hwc = {m: [unit_hwc(f) for f in fs] for m, fs in frames.items()}  # [0, 1], once
-        lv = {m: control.sweep_lv(fs, disp, df, ks, aif) for m, fs in hwc.items()}
+        lv = {m: control.sweep_lv(fs, disp, df, ks, aif, sc.emitters) for m, fs in hwc.items()}
         for m in methods:
             per_scene[m].append(control.score_sweep(ks, lv[m], None if m == TRUTH else lv[TRUTH]))
             outliers[m].append(sweep_artifacts(hwc[m], hwc[TRUTH], aif))
