@@ -31,7 +31,7 @@ from PIL import Image
 from infra.files import atomic_write
 from infra.images import LIMITS, MODE_BYTES, PhotoError, bomb_problem, decode_photo
 from infra.uri import read_bytes
-from manifests.paths import inside_root
+from manifests.paths import WalkProblem, is_dir_entry, walk_inside
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -149,41 +149,20 @@ def _listing(root: str, real_root: str) -> dict[str, str]:
     """Every non-ignored, non-folder entry under ``root`` as ``{relative name: resolved path}``;
     links are followed while they resolve inside ``real_root`` (outside, or a folder link back
     to one of its own ancestors: :class:`PredictionsError`)."""
-    found: dict[str, str] = {}
-    stack = [("", real_root, (real_root,))]  # (relative folder, real folder, real ancestors)
-    while stack:
-        rel_dir, real_dir, ancestors = stack.pop()
-        try:
-            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
-        except OSError as e:
-            raise PredictionsError(rel_dir or root, f"cannot list ({e.strerror or e})") from None
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if entry.name.startswith(".") or (not rel_dir and _ignored_top(entry)):
-                continue
-            real = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-            if not inside_root(real, real_root):
-                raise PredictionsError(
-                    rel, f"a link resolving outside the predictions folder (to {_shown(real)})"
-                )
-            if _is_dir(entry):
-                if real in ancestors:
-                    raise PredictionsError(rel, "a folder link back to its own parent (a loop)")
-                stack.append((rel, real, (*ancestors, real)))
-            else:
-                found[rel] = real
-    return found
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return entry.is_dir()
-    except OSError:  # a link loop or a vanished entry: read as a file, refused there
-        return False
+        return walk_inside(real_root, real_root, lambda rel_dir, e: not rel_dir and _ignored_top(e))
+    except WalkProblem as p:
+        if p.kind == "list":
+            raise PredictionsError(p.rel or root, f"cannot list {p.detail}") from None
+        if p.kind == "outside":
+            raise PredictionsError(
+                p.rel, f"a link resolving outside the predictions folder (to {_shown(p.detail)})"
+            ) from None
+        raise PredictionsError(p.rel, "a folder link back to its own parent (a loop)") from None
 
 
 def _ignored_top(entry: os.DirEntry) -> bool:
-    return not _is_dir(entry) and IGNORED_TOP_LEVEL.match(entry.name) is not None
+    return not is_dir_entry(entry) and IGNORED_TOP_LEVEL.match(entry.name) is not None
 
 
 def _check_names(root: str, found: set[str], expected: dict) -> None:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from infra.images import LIMITS, PhotoError, bomb_problem, decode_photo
 from infra.uri import read_bytes
-from manifests.paths import inside_root
+from manifests.paths import WalkProblem, inside_root, walk_inside
 from train.evaluate.predictions import IGNORED_TOP_LEVEL
 
 MAX_IMAGE_BYTES = 512 * 2**20  # the most one image file may weigh
@@ -78,38 +78,16 @@ def list_folder(root: str, sub: str = "", what: str = "the dataset root") -> dic
     if not os.path.isdir(real_start):
         why = "not a folder" if os.path.exists(real_start) else "missing"
         raise RealSetError(start, f"{why} (the layout is in docs/real-datasets.md)")
-    found: dict[str, str] = {}
-    stack = [("", real_start, (real_start,))]
-    while stack:
-        rel_dir, real_dir, ancestors = stack.pop()
-        try:
-            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
-        except OSError as e:
-            where = os.path.join(start, rel_dir) if rel_dir else start
-            raise RealSetError(where, f"cannot list ({e.strerror or e})") from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            real = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-            if not inside_root(real, real_root):
-                where = os.path.join(start, rel)
-                raise RealSetError(where, f"a link resolving outside {what} (to {shown(real)})")
-            if _is_dir(entry):
-                if real in ancestors:
-                    where = os.path.join(start, rel)
-                    raise RealSetError(where, "a folder link back to its own parent (a loop)")
-                stack.append((rel, real, (*ancestors, real)))
-            else:
-                found[rel] = real
-    return found
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return entry.is_dir()
-    except OSError:  # a link loop or a vanished entry: read as a file, refused when read
-        return False
+        return walk_inside(real_start, real_root)
+    except WalkProblem as p:
+        where = os.path.join(start, *p.rel.split("/")) if p.rel else start
+        if p.kind == "list":
+            raise RealSetError(where, f"cannot list {p.detail}") from None
+        if p.kind == "outside":
+            why = f"a link resolving outside {what} (to {shown(p.detail)})"
+            raise RealSetError(where, why) from None
+        raise RealSetError(where, "a folder link back to its own parent (a loop)") from None
 
 
 def read_image(path: str, name: str) -> np.ndarray:
