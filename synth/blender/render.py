@@ -174,6 +174,7 @@ def render_scene(
         _save(scene, out_dir / files["aif_exr"], "EXR_HALF")
 
     splat.set_camera_black(settings.exact_highlights)
+    tris = splat.scene_triangles(scene, spec) if settings.exact_highlights else None
     for k, dof in enumerate(spec.dof):
         _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=dof)
         kernel = None
@@ -193,7 +194,7 @@ def render_scene(
             mask = kernel if kernel is not None else splat.cycles_mask(dof)
             tmp = out_dir / "_dof_linear.exr"
             _save(scene, tmp, "EXR_FLOAT")
-            splat.write_exact(spec, dof, mask, ev, tmp, out_dir, files, k)
+            splat.write_exact(spec, dof, mask, ev, tmp, out_dir, files, k, tris)
             timings[f"splat_dof_{k:02d}"] = time.perf_counter() - t1
         else:
             _save(scene, out_dir / files[f"dof_{k:02d}"], "PNG")

@@ -81,12 +81,13 @@ def lens_view(spec: SceneSpec, dof: DofSpec) -> LensView:
     )
 
 
-def scene_triangles(scene, skip: set[str]) -> tuple[Triangles, np.ndarray, list[str]]:
-    """Every rendered mesh of ``scene`` but those named in ``skip`` as world-space triangles
-    (evaluated: modifiers such as displacement applied, as Cycles renders them), with each
-    triangle's owner (an index into the returned object names)."""
+def scene_triangles(scene, spec: SceneSpec) -> Triangles:
+    """Every rendered mesh of ``scene`` but the emitters (spheres in :class:`Blockers`) and the
+    aperture occluder, as world-space triangles (evaluated: modifiers such as displacement
+    applied, as Cycles renders them). The same for every DoF render of the scene."""
+    skip = {f"highlight_{i:03d}" for i in range(len(spec.highlights))} | {"aperture_occluder"}
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    corners, owners, names = [], [], []
+    corners = [np.zeros((0, 3, 3))]
     for ob in scene.objects:
         if ob.type != "MESH" or ob.name in skip or ob.hide_render:
             continue
@@ -103,11 +104,7 @@ def scene_triangles(scene, skip: set[str]) -> tuple[Triangles, np.ndarray, list[
         m = np.array(ev.matrix_world, np.float64)
         world = co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3]
         corners.append(world[idx.reshape(-1, 3)])
-        owners.append(np.full(len(idx) // 3, len(names)))
-        names.append(ob.name)
-    if not corners:
-        return Triangles.from_corners(np.zeros((0, 3, 3))), np.zeros(0, np.int64), names
-    return Triangles.from_corners(np.concatenate(corners)), np.concatenate(owners), names
+    return Triangles.from_corners(np.concatenate(corners))
 
 
 @dataclass(frozen=True)
@@ -179,13 +176,16 @@ def hidden_rays(view: LensView, fp: Footprint, centre_m, radius_m: float, tris: 
     return Hidden(offsets_m=offsets, grids=grids)
 
 
-def highlight_layer(scene, spec: SceneSpec, dof: DofSpec, mask) -> tuple[np.ndarray, int]:
+def highlight_layer(
+    scene, spec: SceneSpec, dof: DofSpec, mask, tris: Triangles | None = None
+) -> tuple[np.ndarray, int]:
     """The emitters' discs (linear radiance, H×W×3) for one DoF render, and how many emitters
-    had something near the hull of the lens and themselves (their rays were cast)."""
+    had something near the hull of the lens and themselves (their rays were cast). ``tris``:
+    the scene's :func:`scene_triangles`, when the caller already has them."""
     view = lens_view(spec, dof)
     frame = np.zeros((spec.height_px, spec.width_px, 3), np.float64)
-    names = {f"highlight_{i:03d}" for i in range(len(spec.highlights))}
-    tris, _, _ = scene_triangles(scene, names | {"aperture_occluder"})
+    if tris is None:
+        tris = scene_triangles(scene, spec)
     centres = np.array([h.location_m for h in spec.highlights], np.float64).reshape(-1, 3)
     radii = math.sqrt(EMITTER_AREA_FACTOR) * np.array([h.radius_m for h in spec.highlights])
     r_lens = view.lens_radius_m
@@ -232,12 +232,12 @@ def cycles_mask(dof: DofSpec) -> np.ndarray:
     return cycles_kernel(dof.blades, dof.rotation_deg, dof.ratio)
 
 
-def write_exact(spec, dof, mask, exposure_ev: float, linear_exr, out_dir, files, k):
+def write_exact(spec, dof, mask, exposure_ev: float, linear_exr, out_dir, files, k, tris=None):
     """Add the emitters' discs to the linear render in ``linear_exr`` (deleted after) and write
     ``files[dof_KK]`` (8-bit PNG) and, when listed, ``files[dof_KK_exr]`` (half-float EXR)."""
     base = read_linear_exr(linear_exr)
     os.unlink(linear_exr)
-    layer, _ = highlight_layer(bpy.context.scene, spec, dof, mask)
+    layer, _ = highlight_layer(bpy.context.scene, spec, dof, mask, tris)
     linear = base + layer
     Image.fromarray(srgb8(linear, exposure_ev)).save(Path(out_dir) / files[f"dof_{k:02d}"])
     if f"dof_{k:02d}_exr" in files:
