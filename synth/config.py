@@ -125,6 +125,11 @@ class ApertureConfig(ConfigModel):
     sweep_f_numbers: Annotated[list[Real(0.5, 128.0)], Field(max_length=MAX_RENDERS)] = Field(
         default_factory=list
     )
+    # or the same sweep on a fixed K grid (K at the frame's width, the same for every scene):
+    # each render's f-number is the one that gives that K with the scene's lens and sensor
+    sweep_k: Annotated[list[Real(0.05, 500.0)], Field(max_length=MAX_RENDERS)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _disc_upper_bound(self):
@@ -139,6 +144,8 @@ class ApertureConfig(ConfigModel):
         bound: a sweep never blurs more than that lens can), stopped down as far as 128, at
         most 4 decimals (a spec stores N so: the render takes exactly the listed N), no
         duplicates, and at most ``MAX_RENDERS`` DoF renders per scene in all."""
+        if self.sweep_f_numbers and self.sweep_k:
+            raise ConfigRule("sweep_k", "set sweep_f_numbers or sweep_k, not both")
         key, sweep = "sweep_f_numbers", self.sweep_f_numbers
         for i, n in enumerate(sweep):
             if n < self.f_number[0]:
@@ -148,6 +155,11 @@ class ApertureConfig(ConfigModel):
                 raise ConfigRule(f"{key}[{i}]", f"{n!r} has more than 4 decimals")
             if n in sweep[:i]:
                 raise ConfigRule(f"{key}[{i}]", f"{n:g} is listed twice")
+        if self.sweep_k:
+            key, sweep = "sweep_k", self.sweep_k
+            for i, k in enumerate(sweep):
+                if i and k <= sweep[i - 1]:
+                    raise ConfigRule(f"{key}[{i}]", f"{k:g} is not above {sweep[i - 1]:g}")
         total = self.renders_per_scene + len(sweep)
         if total > MAX_RENDERS:
             raise ConfigRule(key, f"renders_per_scene + sweep: {total} renders, over {MAX_RENDERS}")

@@ -16,7 +16,8 @@ of a config without shapes) every DoF render looks through a shape of ``aperture
 ``shape_rotation_deg`` (``blades = 0``, ``ratio = 1``), and the scene has at least
 ``shaped_min_highlights`` highlights, whose discs show the shape. With ``aperture.sweep_f_numbers``
 a scene ends with a K sweep: one render per listed f-number at the first render's focus and
-aperture, nothing drawn (the regular renders are those of the config without a sweep). The objects
+aperture, nothing drawn (the regular renders are those of the config without a sweep);
+``aperture.sweep_k`` lists the sweep's K values instead, the same for every scene. The objects
 and their materials are drawn by ``synth.sample_objects``, under the same rule.
 """
 
@@ -307,15 +308,29 @@ def _draw_dofs(rng, shape_rng, cfg: SynthConfig, shaped: bool, v: _View, object_
             dofs.append(_shaped_dof(shape_rng, a, n, focus, len(dofs)))
         else:
             dofs.append(_plain_dof(rng, a, n, focus))
-    return dofs + _sweep_dofs(a, dofs[0])
+    return dofs + _sweep_dofs(a, dofs[0], v)
 
 
-def _sweep_dofs(a, first: DofSpec) -> list[DofSpec]:
+def _sweep_dofs(a, first: DofSpec, v: _View) -> list[DofSpec]:
     """One DoF render per ``a.sweep_f_numbers`` entry, in the listed order, at ``first``'s focus
     distance through ``first``'s aperture (blades, rotation, ratio or shape), with exactly that
     f-number (the config allows at most 4 decimals) and no draw, so the regular renders stay the
-    scene's renders without a sweep; ``disc_px`` does not apply (a sweep's discs can be larger)."""
-    return [dataclasses.replace(first, f_number=round(float(n), 4)) for n in a.sweep_f_numbers]
+    scene's renders without a sweep; ``disc_px`` does not apply (a sweep's discs can be larger).
+    With ``a.sweep_k`` instead, each render's f-number is :func:`sweep_f_number` of its K."""
+    if a.sweep_f_numbers:
+        numbers = [round(float(n), 4) for n in a.sweep_f_numbers]
+    else:
+        numbers = [sweep_f_number(k, v.focal_mm, v.sensor_w, v.width) for k in a.sweep_k]
+    return [dataclasses.replace(first, f_number=n) for n in numbers]
+
+
+def sweep_f_number(k: float, focal_mm: float, sensor_w_mm: float, width_px: int) -> float:
+    """The f-number whose render has blur strength ``k`` at ``width_px`` (the inverse of
+    ``optics.genrefocus.k_synthetic``), rounded to 4 decimals (6 below f/1), so the K it gives is
+    within 1e-4 of ``k`` relative. A stopped-down lens has a large N, a wide one a small N:
+    Cycles' thin lens renders either exactly, past real lenses' f/1 and f/64 too."""
+    n = float(focal_mm) * float(focal_mm) * int(width_px) / (2000.0 * float(k) * float(sensor_w_mm))
+    return round(n, 4 if n >= 1.0 else 6)
 
 
 def sample_scene(
@@ -351,7 +366,7 @@ def sample_scene(
     notes = {"night": night, "camera_height_m": view.cam_h}
     if shaped:
         notes["shaped"] = True
-    if cfg.aperture.sweep_f_numbers:  # dof[sweep_first_dof:] are the K sweep
+    if cfg.aperture.sweep_f_numbers or cfg.aperture.sweep_k:  # dof[sweep_first_dof:]: K sweep
         notes["sweep_first_dof"] = cfg.aperture.renders_per_scene
     return SceneSpec(
         dataset_id=cfg.dataset_id,

@@ -1,4 +1,5 @@
-"""K sweeps at a fixed focus (``aperture.sweep_f_numbers``) and the benchmark set's configs."""
+"""K sweeps at a fixed focus (``aperture.sweep_f_numbers`` or ``aperture.sweep_k``) and the
+benchmark set's configs."""
 
 import dataclasses
 import json
@@ -9,7 +10,7 @@ import pytest
 
 from optics import coc_cycles_px, k_synthetic
 from synth.config import DEFAULT_CONFIG, ConfigError, load_config
-from synth.sampling import sample_scene, split_for
+from synth.sampling import sample_scene, split_for, sweep_f_number
 
 CONFIGS = Path(DEFAULT_CONFIG).parent
 SWEEP = [8.0, 5.0, 2.8, 1.2]
@@ -128,19 +129,17 @@ def test_the_benchmark_configs_are_held_out_scenes_with_a_k_sweep(pool):
         assert (cfg.render.samples, cfg.render.denoise) == (held.render.samples, True)
         assert cfg.scene == held.scene and cfg.camera == held.camera and cfg.split == held.split
         assert cfg.dataset_seed == 1000 not in (default.dataset_seed, held.dataset_seed, 2)
-        assert cfg.aperture.renders_per_scene == 3
-        sweep = cfg.aperture.sweep_f_numbers
-        assert sweep == sorted(sweep, reverse=True) and len(sweep) == 5  # K small to large
-        assert (sweep[0], sweep[-1]) == (cfg.aperture.f_number[1], cfg.aperture.f_number[0])
+        assert cfg.aperture.renders_per_scene == 3 and cfg.aperture.sweep_f_numbers == []
+        assert len(cfg.aperture.sweep_k) == 8
+    assert full.aperture.sweep_k == [4 * k for k in small.aperture.sweep_k]  # K per frame width
     seed, val, test = small.dataset_seed, small.split.val, small.split.test
     assert {split_for(seed, i, val, test) for i in range(500)} == {"val"}
     for i in range(8):
         s = sample_scene(small, i, pool=pool)
-        assert (s.width_px, s.height_px, len(s.dof), s.split) == (128, 128, 8, "val")
-        assert [d.f_number for d in s.dof[3:]] == small.aperture.sweep_f_numbers
+        assert (s.width_px, s.height_px, len(s.dof), s.split) == (128, 128, 11, "val")
         ks = [k_synthetic(s.camera.focal_length_mm, d.f_number, s.camera.sensor_width_mm, 128)
               for d in s.dof[3:]]  # fmt: skip
-        assert ks == sorted(ks) and ks[-1] / ks[0] == pytest.approx(8 / 1.2)
+        assert ks == pytest.approx(small.aperture.sweep_k, rel=1e-4)  # every scene's grid
 
 
 def test_the_full_tier_renders_the_small_tiers_scenes_at_512_px(pool):
@@ -194,3 +193,56 @@ def test_a_set_recorded_before_the_sweep_key_existed_still_resumes(tmp_path):
     swept = load_config(None, ["aperture.sweep_f_numbers=[8.0, 4.0]"])
     with pytest.raises(PreflightError, match=r"aperture.sweep_f_numbers: \[\] -> \[8.0, 4.0\]"):
         check_same_dataset(tmp_path, swept, 1)
+
+
+def test_a_k_grid_sweep_gives_every_scene_the_same_k_through_its_own_lens(pool):
+    """``sweep_k``: the f-number of each render is the one that gives the listed K with the
+    scene's focal length and sensor (4 decimals, 6 below f/1), so K is within 1e-4 of the grid
+    in every scene; the regular renders and everything else are the spec without a sweep."""
+    grid = [0.5, 2.0, 16.0]
+    base = load_config(resolution_px=96)
+    cfg = load_config(resolution_px=96, overrides=[f"aperture.sweep_k={grid}"])
+    numbers = set()
+    for i in range(30):
+        plain, s = sample_scene(base, i, pool=pool), sample_scene(cfg, i, pool=pool)
+        cam = s.camera
+        assert s.dof[:3] == plain.dof and s.notes.pop("sweep_first_dof") == 3
+        assert all(_lens(d) == _lens(plain.dof[0]) for d in s.dof[3:])
+        ks = [
+            k_synthetic(cam.focal_length_mm, d.f_number, cam.sensor_width_mm, 96) for d in s.dof[3:]
+        ]
+        assert ks == pytest.approx(grid, rel=1e-4)
+        numbers.update(d.f_number for d in s.dof[3:])
+    assert min(numbers) < 1.0 < 64.0 < max(numbers)  # past real lenses both ways, exact still
+
+
+def test_sweep_f_number_inverts_k_and_rounds_to_what_a_spec_stores():
+    assert sweep_f_number(1.0, 50.0, 36.0, 128) == round(50 * 50 * 128 / (2000 * 36), 4)
+    n = sweep_f_number(40.0, 24.0, 36.0, 128)
+    assert (
+        n < 1
+        and n == round(n, 6)
+        and k_synthetic(24.0, n, 36.0, 128) == pytest.approx(40, rel=1e-4)
+    )
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("[1, 1]", "aperture.sweep_k[1]: 1 is not above 1"),
+        ("[2, 1]", "aperture.sweep_k[1]: 1 is not above 2"),
+        ("[0.01]", "aperture.sweep_k[0]: must be >= 0.05, got 0.01"),
+        ("[1, nan]", "aperture.sweep_k[1]: must be a finite number, got nan"),
+        ("[1000]", "aperture.sweep_k[0]: must be <= 500.0, got 1000"),
+    ],
+)
+def test_a_bad_k_grid_is_a_one_line_error(value, needle):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [f"aperture.sweep_k={value}"])
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg, msg
+
+
+def test_a_sweep_is_f_numbers_or_a_k_grid_not_both():
+    with pytest.raises(ConfigError, match="set sweep_f_numbers or sweep_k, not both"):
+        load_config(None, ["aperture.sweep_f_numbers=[8]", "aperture.sweep_k=[1]"])

@@ -35,7 +35,8 @@ def mini_set(tmp_path_factory, render_synth):
         f"samples = {SAMPLES}",
         'render_engine = "CYCLES+exact-highlights"',
         "regular_renders = 3",
-        "sweep_renders = 5",
+        "sweep_renders = 8",
+        "sweep_k = [0.5, 1.0, 1.5, 2.5, 4.0, 6.0, 10.0, 16.0]",
         "",
         "[spec_hashes]",
     ]
@@ -53,9 +54,10 @@ def _uint8(img) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def reference_folder(mini_set, tmp_path_factory):
-    """The classical reference renderer's outputs written as a predictions folder."""
+    """The classical reference renderer's outputs written as a predictions folder, from the
+    conditions ``--write-inputs`` lists (the aperture from its kernel file, as a user would)."""
+    from infra.images import read_kernel_png
     from train.evaluate.methods import reference
-    from train.evaluate.predicted import expected_predictions
     from train.evaluate.predictions import write_predictions
     from train.evaluate.scenes import load_scenes
     from train.evaluate.sets import load_set
@@ -65,10 +67,13 @@ def reference_folder(mini_set, tmp_path_factory):
         sc.key.rsplit("/", 1)[1]: sc
         for sc in load_scenes([str(out)], 1, 0, load_set(str(definition)))
     }
+    inputs = tmp_path_factory.mktemp("inputs") / "inputs.json"
+    assert _main("--set", definition, "--manifest", out, "--write-inputs", inputs) == 0
     images = {}
-    for name, item in expected_predictions(list(scenes.values())).items():
+    for name, item in json.loads(inputs.read_text())["predictions"].items():
         sc = scenes[str(item["scene_id"])]
-        img = reference(sc.aif, sc.disparity, item["k"], item["disp_focus_per_m"])
+        kernel = read_kernel_png(item["kernel_file"])
+        img = reference(sc.aif, sc.disparity, item["k"], item["disp_focus_per_m"], kernel)
         images[name] = _uint8(img)
     folder = tmp_path_factory.mktemp("reference_predictions")
     write_predictions(folder, images)
@@ -127,6 +132,11 @@ def test_write_inputs_lists_every_expected_file_with_its_conditions(
     first = listed["bokeh/000000_00.png"]
     assert (first["width_px"], first["height_px"], first["render_id"]) == (WIDTH, WIDTH, 0)
     assert Path(first["aif_file"]).is_file() and Path(first["depth_file"]).is_file()
+    kernels = {item["kernel_file"] for item in listed.values()}  # one per regular render
+    assert len(kernels) == SCENES * 3 and all(
+        Path(k).parent == tmp_path / "kernels" for k in kernels
+    )
+    assert listed["sweep/000000_03.png"]["kernel_file"] == first["kernel_file"]
     sweep = [listed[f"sweep/000000_{i:02d}.png"]["k"] for i in range(6)]
     assert sweep[0] == 0.0 and sweep == sorted(sweep)
     assert listed["sweep/000000_01.png"]["disp_focus_per_m"] == first["disp_focus_per_m"]

@@ -24,10 +24,10 @@ def test_each_definition_is_what_its_synth_config_samples(name, pool):
     cfg = load_config(REPO / bset.synth_config)
     assert pool.pool_hash == bset.pool_hash
     assert (cfg.render.resolution_px, cfg.render.samples) == (bset.resolution_px, bset.samples)
-    assert bset.version == 2 and cfg.render.exact_highlights
+    assert bset.version == 3 and cfg.render.exact_highlights
     assert bset.render_engine == render_engine({"exact_highlights": True})
     assert cfg.aperture.renders_per_scene == bset.regular_renders
-    assert len(cfg.aperture.sweep_f_numbers) == bset.sweep_renders
+    assert list(bset.sweep_k) == cfg.aperture.sweep_k and len(bset.sweep_k) == bset.sweep_renders
     for scene_id, want in bset.spec_hashes.items():
         spec = sample_scene(cfg, scene_id, pool=pool)
         assert spec.spec_hash == want, (name, scene_id)
@@ -65,11 +65,11 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
     cases = {
         "spec_hash": (
             "0123456789abcdef",
-            "scene 0: spec hash 0123456789abcdef, 4fbb5e8066b82202, the set's is 4fbb5e8",
+            "scene 0: spec hash 0123456789abcdef, 65aa303c0081643f, the set's is 65aa303",
         ),
         "width_px": (256, "scene 0: 256 px wide, the set 128"),
         "render_samples": (16, "scene 0: rendered at 16 samples, the set at 32"),
-        "render_id": (9, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 9], the set has 0-7"),
+        "render_id": (11, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], the set has 0-10"),
         "render_engine": (
             "CYCLES",
             "scene 0: rendered by CYCLES, the set by CYCLES+exact-highlights",
@@ -79,8 +79,16 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
         with pytest.raises(SetError) as e:
             check_rows(bset, _rows(bset, **{key: value}), "OUT")
         msg = str(e.value)
-        assert msg.startswith("OUT: not the benchmark set 'small' v2") and needle in msg, msg
+        assert msg.startswith("OUT: not the benchmark set 'small' v3") and needle in msg, msg
         assert "\n" not in msg
+    rows = _rows(bset)
+    for r in rows:  # the sweep renders' K labels: on the grid, within K_TOLERANCE
+        sweep = r["render_id"] - bset.regular_renders
+        r["k_genrefocus"] = bset.sweep_k[sweep] * (1 + 5e-5) if sweep >= 0 else 7.0
+    check_rows(bset, rows, "OUT")
+    rows[5]["k_genrefocus"] = 2.6  # render 5: the grid's 1.5
+    with pytest.raises(SetError, match=r"scene 0: sweep render 5 at K 2.6, the set's 1.5\)$"):
+        check_rows(bset, rows, "OUT")
     with pytest.raises(SetError, match=r"scenes \[7\] missing; render it with synth/configs/bench"):
         check_rows(bset, [r for r in _rows(bset) if r["scene_id"] != 7], "OUT")
     with pytest.raises(SetError, match=r"extra scenes \[8\]"):

@@ -17,12 +17,14 @@ import json
 from pathlib import Path
 
 from infra.files import atomic_write
+from infra.images import write_kernel_png
 from train.data.build import rgb_to_tensor
 from train.evaluate.predictions import read_predictions
 from train.evaluate.scenes import Scene, bokeh_name, render_number, scene_number, sweep_name
 from train.evaluate.sweeps import cycles_sweep
 
 LABEL = "predictions"
+KERNELS = "kernels"  # beside inputs.json: <scene:06d>_<render:02d>.png, each render's aperture
 
 
 def expected_predictions(scenes: list[Scene]) -> dict[str, dict]:
@@ -50,12 +52,27 @@ def expected_predictions(scenes: list[Scene]) -> dict[str, dict]:
 def write_inputs(scenes: list[Scene], rows_by_scene: dict[int, dict], path: Path) -> int:
     """``inputs.json`` at ``path``: per expected prediction its conditions, with the scene's AIF
     and depth files (``rows_by_scene``: scene id -> a manifest row, for its ``aif_path``,
-    ``depth_path`` and manifest root). Returns the number of predictions listed."""
+    ``depth_path`` and manifest root) and the render's aperture kernel (a sweep frame: render
+    0's), written as a kernel PNG (``infra.images.write_kernel_png``, as ``aperture_kernel_path``
+    files are) in :data:`KERNELS` beside ``path``. Returns the number of predictions listed."""
     expected = expected_predictions(scenes)
+    kernels = {  # (scene, render) -> its aperture kernel, written once beside the list
+        (scene_number(sc), render_number(r)): r["kernel_raw"] for sc in scenes for r in sc.renders
+    }
+    folder, written = Path(path).parent / KERNELS, set()
     for item in expected.values():
         row = rows_by_scene[item["scene_id"]]
         item["aif_file"] = str(Path(row["_root"]) / row["aif_path"])
         item["depth_file"] = str(Path(row["_root"]) / row["depth_path"])
+        key = (item["scene_id"], item.get("render_id", 0))  # a sweep frame: render 0's lens
+        kernel_file = folder / f"{key[0]:06d}_{key[1]:02d}.png"
+        if key not in written:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = kernel_file.with_name(f".{kernel_file.stem}.tmp.png")
+            write_kernel_png(tmp, kernels[key])
+            tmp.replace(kernel_file)
+            written.add(key)
+        item["kernel_file"] = str(kernel_file)
     text = json.dumps({"predictions": expected}, indent=1, sort_keys=True)
     atomic_write(path, lambda p: Path(p).write_text(text))
     return len(expected)

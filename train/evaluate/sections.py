@@ -67,7 +67,7 @@ def bokeh_section(bokeh: Model, scenes: list[Scene], scores: Scores) -> None:
         for r in sc.renders:
             key = bokeh_name(sc, r)
             out = bokeh.bokeh(sc.aif, sc.disparity, r["disp_focus"], r["k"], r["kernel"], key=key)
-            ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"])
+            ref = reference(sc.aif, sc.disparity, r["k"], r["disp_focus"], r["kernel_raw"])
             for row, img in ((bokeh.label, out), ("reference", ref), ("aif", sc.aif)):
                 scores.add(row, img, r["dof"], r["band"])
 
@@ -83,11 +83,12 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
     lv, lv30, follows, strip = defaultdict(list), defaultdict(list), defaultdict(list), None
     outliers = []  # per scene, BokehNet's artifact share at each K of k_sweep
     for sc in scenes:
-        df0, kernel0 = sc.renders[0]["disp_focus"], sc.renders[0]["kernel"]
+        r0 = sc.renders[0]
+        df0, kernel0, raw0 = r0["disp_focus"], r0["kernel"], r0["kernel_raw"]
         for grid, scores in ((k_sweep, lv), (K_GRID_0_30, lv30)):
             sweep = {
                 "bokehnet": [bokeh.bokeh(sc.aif, sc.disparity, df0, k, kernel0)[0] for k in grid],
-                "reference": [reference(sc.aif, sc.disparity, k, df0)[0] for k in grid],
+                "reference": [reference(sc.aif, sc.disparity, k, df0, raw0)[0] for k in grid],
             }
             for row, imgs in sweep.items():
                 scores[row].append(lvcorr(grid, imgs))
@@ -106,7 +107,7 @@ def controllability(bokeh: Model, scenes: list[Scene], k_sweep, focus_k: float) 
                 continue
             outs = {
                 "bokehnet": bokeh.bokeh(sc.aif, sc.disparity, df, focus_k, kernel0),
-                "reference": reference(sc.aif, sc.disparity, focus_k, df),
+                "reference": reference(sc.aif, sc.disparity, focus_k, df, raw0),
             }
             for row, img in outs.items():
                 follows[row].append(focus_follows(img, sc.aif, disp, df))
@@ -155,7 +156,9 @@ def deblur_and_refocus(deblur: Model, bokeh: Model, scenes: list[Scene], section
                 out = bokeh.bokeh(
                     deblurred[a], sc.disparity, rb["disp_focus"], rb["k"], rb["kernel"]
                 )
-                ref = reference(deblurred[a], sc.disparity, rb["k"], rb["disp_focus"])
+                ref = reference(
+                    deblurred[a], sc.disparity, rb["k"], rb["disp_focus"], rb["kernel_raw"]
+                )
                 rows = (
                     ("deblurnet + bokehnet", out),
                     ("deblurnet + reference", ref),

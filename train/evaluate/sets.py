@@ -3,8 +3,9 @@ which scenes a benchmark render must hold, and the check that a render is that s
 
 A definition names the synth config that renders the set, the photo pool's hash, the width
 and samples, how many of each scene's DoF renders are regular (the rest, by ``render_id``, are
-its K sweep at the first render's focus), the rows' ``render_engine`` (v2: Cycles with computed
-highlight discs) and every scene's spec hash (which fixes its geometry, camera, focus planes,
+its K sweep at the first render's focus; v3: on the K grid ``sweep_k``, the same for every
+scene), the rows' ``render_engine`` (v2: Cycles with computed highlight discs) and every
+scene's spec hash (which fixes its geometry, camera, focus planes,
 f-numbers and apertures). :func:`check_rows` refuses, in one line, a render whose scene ids,
 spec hashes, widths, samples, render engine or render counts differ: numbers from another set
 are not the benchmark's. ``tests/train/test_sets.py`` re-samples every definition
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SETS_DIR = Path(__file__).with_name("sets")
+K_TOLERANCE = 1e-3  # relative: a sweep render's K label against the grid (its f-number rounded)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,6 +40,7 @@ class BenchmarkSet:
     sweep_renders: int
     spec_hashes: dict[int, str]
     render_engine: str = "CYCLES"  # the rows' render_engine (synth.worker.render_engine)
+    sweep_k: tuple[float, ...] = ()  # v3: the sweep renders' K at the set's width, in order
 
     @property
     def renders_per_scene(self) -> int:
@@ -57,7 +60,8 @@ def load_set(name: str) -> BenchmarkSet:
     try:
         d = tomllib.loads(path.read_text())
         hashes = {int(k): str(v) for k, v in d.pop("spec_hashes").items()}
-        return BenchmarkSet(spec_hashes=hashes, **d)
+        sweep_k = tuple(float(k) for k in d.pop("sweep_k", ()))
+        return BenchmarkSet(spec_hashes=hashes, sweep_k=sweep_k, **d)
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SetError(f"{path}: not a benchmark set definition ({why})") from None
@@ -99,6 +103,14 @@ def _check_scene(bset: BenchmarkSet, scene_id: int, group: list[dict], label: st
             raise SetError(
                 f"{label} (scene {scene_id}: rendered by {engine}, the set by {bset.render_engine})"
             )
+        sweep = int(r["render_id"]) - bset.regular_renders
+        if bset.sweep_k and sweep >= 0 and r.get("k_genrefocus") is not None:
+            k, want_k = float(r["k_genrefocus"]), bset.sweep_k[sweep]
+            if not abs(k - want_k) <= K_TOLERANCE * want_k:
+                raise SetError(
+                    f"{label} (scene {scene_id}: sweep render {r['render_id']} at K {k:.4g}, "
+                    f"the set's {want_k:g})"
+                )
         if r.get("render_samples") is not None and int(r["render_samples"]) != bset.samples:
             raise SetError(
                 f"{label} (scene {scene_id}: rendered at {r['render_samples']} samples, the set "

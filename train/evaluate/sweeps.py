@@ -46,10 +46,10 @@ def method_sweeps(bokeh: Model, sc: Scene, ks: list[float], truth: list) -> dict
     """Every method's frames ([1, 3, H, W] in [-1, 1]) at ``ks`` and the first render's focus,
     each at 8-bit precision as the truth is (``metrics.eight_bit``)."""
     r0 = sc.renders[0]
-    df, kernel = r0["disp_focus"], r0["kernel"]
+    df, kernel, raw = r0["disp_focus"], r0["kernel"], r0["kernel_raw"]
     return {
         TRUTH: truth,
-        "reference": [eight_bit(reference(sc.aif, sc.disparity, k, df)) for k in ks],
+        "reference": [eight_bit(reference(sc.aif, sc.disparity, k, df, raw)) for k in ks],
         "aif": [sc.aif for _ in ks],
         bokeh.label: [
             eight_bit(bokeh.bokeh(sc.aif, sc.disparity, df, k, kernel, key=sweep_name(sc, i)))
