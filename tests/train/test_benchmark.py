@@ -277,3 +277,18 @@ def test_the_same_benchmark_runs_the_flux_configs(synth_manifest, tmp_path):
     r = json.loads((out / "benchmark.json").read_text())
     assert r["bokeh"]["bokehnet"]["images"] == 3 and np.isfinite(r["bokeh"]["bokehnet"]["psnr"])
     assert np.isfinite(r["deblur"]["deblurnet"]["psnr"]) and "bokehnet" in r["lvcorr"]
+
+
+def test_the_reference_renders_sub_pixel_blur_with_the_aperture_it_is_given():
+    """The benchmark's reference blurs at a K whose radii are all under half a pixel (the
+    sweeps start at K = 0.5), and a triangle aperture gives another image than the disc."""
+    from train.evaluate.methods import reference
+
+    rng = np.random.default_rng(3)
+    aif = torch.from_numpy(rng.random((1, 3, 32, 32)) * 2 - 1).float()
+    disp = torch.full((1, 1, 32, 32), 0.3)
+    out = reference(aif, disp, 1.0, 0.6)  # radius 0.3 px everywhere
+    assert 0 < (out - aif).abs().max() < 0.5
+    tri = np.tril(np.ones((16, 16)))
+    disc, shaped = reference(aif, disp, 20.0, 0.6), reference(aif, disp, 20.0, 0.6, tri)
+    assert (disc - shaped).abs().mean() > 0.01

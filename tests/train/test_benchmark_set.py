@@ -13,15 +13,20 @@ from PIL import Image
 from train.evaluate.sets import REPO
 
 SMALL = REPO / "synth" / "configs" / "benchmark_small.toml"
-WIDTH, SAMPLES, SCENES = 48, 4, 2
+WIDTH, SAMPLES, SCENES = 64, 4, 2  # 64 px: the background's interior away from depth edges
+SWEEP_K = [0.25, 0.5, 0.75, 1.25, 2.0, 3.0, 5.0, 8.0]  # the small tier's grid at 64 / 128 px
 
 
 @pytest.fixture(scope="module")
 def mini_set(tmp_path_factory, render_synth):
-    """Two scenes of the small tier's config at 48 px and 4 spp, and a set definition of them
-    (``mini.toml``, the form of train/evaluate/sets/small.toml)."""
+    """Two scenes of the small tier's config at 64 px and 4 spp (its K grid scaled to the
+    width), and a set definition of them (``mini.toml``, the form of
+    train/evaluate/sets/small.toml)."""
     root = tmp_path_factory.mktemp("mini_set")
-    out = render_synth(root / "render", SCENES, WIDTH, SAMPLES, "--config", str(SMALL))
+    grid = "aperture.sweep_k=[" + ", ".join(f"{k:g}" for k in SWEEP_K) + "]"
+    out = render_synth(
+        root / "render", SCENES, WIDTH, SAMPLES, "--config", str(SMALL), "--set", grid
+    )
     metas = sorted((out / "scenes").glob("*/meta.json"))
     hashes = {int(m.parent.name): json.loads(m.read_text())["spec"] for m in metas}
     from synth.spec import SceneSpec
@@ -36,7 +41,7 @@ def mini_set(tmp_path_factory, render_synth):
         'render_engine = "CYCLES+exact-highlights"',
         "regular_renders = 3",
         "sweep_renders = 8",
-        "sweep_k = [0.5, 1.0, 1.5, 2.5, 4.0, 6.0, 10.0, 16.0]",
+        "sweep_k = [" + ", ".join(f"{k:g}" for k in SWEEP_K) + "]",
         "",
         "[spec_hashes]",
     ]
@@ -193,7 +198,7 @@ def test_a_render_that_is_not_the_set_and_bad_flags_are_one_line(mini_set, tmp_p
     assert "not the benchmark set 'mini' v1 (scene 0: spec hash" in err and err.count("\n") == 1
     assert _main("--set", "small", *base, "--predictions", tmp_path) == 2
     assert (
-        "not the benchmark set 'small' v2 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
+        "not the benchmark set 'small' v3 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
         in capsys.readouterr().err
     )
     assert _main(*base, "--predictions", tmp_path) == 2

@@ -64,13 +64,30 @@ def weak(aif, disp, k):
     return render(aif, disp, k, strength=0.3)
 
 
-def test_regions_follow_the_blur_radius_at_the_largest_k():
+def test_regions_follow_the_blur_radius_at_the_largest_k_away_from_depth_edges():
+    """Background: radius 0.2 · 80 = 16 px, minus the pixels whose blur reaches the depth edge
+    (columns back - 1 | back, within 16 + 1 px); in focus: radius 0, minus 1 px by the edge."""
     _, disp = scene()
-    masks = control.regions(disp, 0.5, 80.0)  # background radius 0.2 * 80 = 16 px
+    masks = control.regions(disp, 0.5, 80.0)
     back = 2 * W // 3
-    assert masks["background"][:, back:].all() and not masks["background"][:, :back].any()
-    assert masks["in_focus"][:, :back].all() and not masks["in_focus"][:, back:].any()
+    reach = 16 + control.EDGE_MARGIN_PX
+    cols = np.arange(W)
+    want_bg = (cols >= back) & (cols - back > reach)
+    want_focus = (cols < back) & (back - 1 - cols > control.EDGE_MARGIN_PX)
+    assert (masks["background"] == want_bg[None, :]).all()
+    assert (masks["in_focus"] == want_focus[None, :]).all()
     assert masks["whole"].all()
+
+
+def test_the_edge_reach_grows_with_each_pixels_blur():
+    """A far plane (disp 0.1) beside the focus plane: at K = 20 its pixels blur by 8 px and
+    reach 9 px from the edge; at K = 5, 2 + 1 = 3 px. No edge, no reach."""
+    disp = np.full((8, 40), 0.5)
+    disp[:, 20:] = 0.1
+    for k, reach in ((20.0, 9), (5.0, 3)):
+        r = control.edge_reach(disp, 0.5, k)[0]
+        assert r[20 : 20 + reach + 1].all() and not r[20 + reach + 1 :].any(), k
+    assert not control.edge_reach(np.full((8, 40), 0.1), 0.5, 20.0).any()
 
 
 def test_a_perfect_renderer_scores_one_on_the_rank_and_truth_forms():

@@ -8,7 +8,10 @@ luminance) over three regions of the scene, fixed by its disparity ``d`` and the
 
 * ``whole``: every pixel (the paper's reading);
 * ``background``: pixels blurred by at least :data:`BACKGROUND_PX` at ``K_n``;
-* ``in_focus``: pixels blurred by at most :data:`IN_FOCUS_PX` at ``K_n`` (sharp in every frame).
+* ``in_focus``: pixels blurred by at most :data:`IN_FOCUS_PX` at ``K_n`` (sharp in every frame);
+
+both without the pixels whose blur at ``K_n`` reaches a depth edge (:func:`edge_reach`: partial
+occlusion is the edge band's matter) and, given the scene's AIF and emitters, its highlights.
 
 A region's LV uses only pixels whose 3×3 neighbourhood lies inside it (region edges are depth
 edges, where the Laplacian sees both sides). From the LV sequences (:func:`sweep_lv`):
@@ -42,7 +45,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
+from train.evaluate.edges import depth_edges
 from train.evaluate.metrics import finite_mean, ranks
 
 MIN_FRAMES = 4  # K values per sweep: three frame-to-frame changes at least
@@ -54,6 +59,7 @@ CLIPPED = 250 / 255  # an AIF pixel this bright (channel mean, [0, 1]) is a clip
 # emitter too (unclipped: dimmer or coloured), whose disc is crisp in the truth
 SPOT_LEVEL, SPOT_CONTRAST = 0.35, 0.15
 ZONE_MARGIN_PX = 2  # around a clipped highlight's disc
+EDGE_MARGIN_PX = 1.0  # beyond a pixel's blur radius, the reach of a depth edge (edge_reach)
 MIN_REGION_PX = 64  # a region with fewer interior pixels is not scored (NaN, left out)
 REGIONS = ("whole", "background", "in_focus")
 
@@ -124,18 +130,33 @@ def emitter_zone(shape, emitters, disp_focus: float, k_max: float) -> np.ndarray
     return zone
 
 
+def edge_reach(disparity, disp_focus: float, k_max: float) -> np.ndarray:
+    """Pixels whose blur at ``k_max`` reaches a depth edge: within their own blur radius plus
+    :data:`EDGE_MARGIN_PX` of one (``edges.depth_edges`` at ``k_max``). There a lens sees
+    round the nearer side (partial occlusion) and a renderer from one AIF cannot: that is the
+    edge band's matter (bokeh section), not controllability's."""
+    d = np.asarray(disparity, dtype=np.float64)
+    radius_px = float(k_max) * np.abs(d - float(disp_focus))
+    signed = np.where(d > disp_focus, -radius_px, radius_px)
+    edges = depth_edges(signed)
+    if not edges.any():
+        return edges
+    return distance_transform_edt(~edges) <= radius_px + EDGE_MARGIN_PX
+
+
 def regions(
     disparity, disp_focus: float, k_max: float, aif=None, emitters=None
 ) -> dict[str, np.ndarray]:
     """The scene's ``whole``, ``background`` and ``in_focus`` masks (H×W bool) for a sweep at
-    ``disp_focus`` whose largest K is ``k_max``; with the scene's ``aif`` ([0, 1]), the
-    background and in-focus regions leave out the highlight zone (:func:`highlight_zone`), and
-    with its ``emitters`` (a synthetic scene's list) every emitter's disc (:func:`emitter_zone`)."""
+    ``disp_focus`` whose largest K is ``k_max``. The background and in-focus regions leave out
+    the edge reach (:func:`edge_reach`); with the scene's ``aif`` ([0, 1]), the highlight zone
+    (:func:`highlight_zone`), and with its ``emitters`` (a synthetic scene's list) every
+    emitter's disc (:func:`emitter_zone`)."""
     d = np.asarray(disparity, dtype=np.float64)
     radius_px = float(k_max) * np.abs(d - float(disp_focus))
-    keep = np.ones(d.shape, dtype=bool)
+    keep = ~edge_reach(d, disp_focus, k_max)
     if aif is not None:
-        keep = ~highlight_zone(aif, d, disp_focus, k_max)
+        keep &= ~highlight_zone(aif, d, disp_focus, k_max)
     if emitters is not None:
         keep &= ~emitter_zone(d.shape, emitters, disp_focus, k_max)
     return {

@@ -19,11 +19,10 @@ EDGE_JUMP_PX = 2.0  # a CoC-diameter jump between 4-neighbours larger than this 
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # as train.evaluate.metrics.ssim
 
 
-def edge_band(
-    signed_radius_px: np.ndarray, jump_px: float = EDGE_JUMP_PX, band_px: float = BAND_PX
-) -> np.ndarray:
-    """Pixels within ``band_px`` (Euclidean) of a 4-neighbour CoC-diameter jump > ``jump_px``."""
-    c = 2.0 * signed_radius_px
+def depth_edges(signed_radius_px: np.ndarray, jump_px: float = EDGE_JUMP_PX) -> np.ndarray:
+    """Both pixels of every 4-neighbour pair whose CoC diameter ``2 · signed_radius_px``
+    differs by more than ``jump_px`` (a depth edge at this K and focus)."""
+    c = 2.0 * np.asarray(signed_radius_px, dtype=np.float64)
     edge = np.zeros(c.shape, dtype=bool)
     dy = np.abs(np.diff(c, axis=0)) > jump_px
     dx = np.abs(np.diff(c, axis=1)) > jump_px
@@ -31,8 +30,16 @@ def edge_band(
     edge[1:] |= dy
     edge[:, :-1] |= dx
     edge[:, 1:] |= dx
+    return edge
+
+
+def edge_band(
+    signed_radius_px: np.ndarray, jump_px: float = EDGE_JUMP_PX, band_px: float = BAND_PX
+) -> np.ndarray:
+    """Pixels within ``band_px`` (Euclidean) of a 4-neighbour CoC-diameter jump > ``jump_px``."""
+    edge = depth_edges(signed_radius_px, jump_px)
     band = np.zeros_like(edge)
-    h, w = c.shape
+    h, w = edge.shape
     r = int(np.floor(band_px))
     for oy in range(-r, r + 1):  # a loop over the disc's offsets, not over pixels
         for ox in range(-r, r + 1):

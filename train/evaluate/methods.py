@@ -17,6 +17,8 @@ from train.evaluate.scenes import BenchmarkError
 from train.objectives import generate
 from train.runs import load_run
 
+REFERENCE_LAYER_STEP_PX = 0.25  # the reference's layer grid (optics.render_bokeh's default: 1)
+
 
 class Model:
     """A trained run as ``model(conditions) -> image`` (Euler sampling, the run's eval steps);
@@ -53,8 +55,19 @@ class Model:
 def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float, kernel=None):
     """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
     linear light (the images are sRGB-encoded renders and photos); ``kernel``: an aperture
-    kernel (``optics.aperture`` conventions) instead of the disc."""
+    kernel (``optics.aperture`` conventions) instead of the disc. Sub-pixel blur is rendered
+    (``subpixel=True`` on a :data:`REFERENCE_LAYER_STEP_PX` layer grid): the set's K sweeps
+    start at K = 0.5, where most of a background's blur radii are under a pixel."""
     img = unit_hwc(aif)
     disp = disparity[0, 0].double().numpy()
-    out = optics.render_bokeh(img, disp, k, disp_focus, kernel=kernel, srgb=True)
+    out = optics.render_bokeh(
+        img,
+        disp,
+        k,
+        disp_focus,
+        kernel=kernel,
+        srgb=True,
+        subpixel=True,
+        layer_step_px=REFERENCE_LAYER_STEP_PX,
+    )
     return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()
