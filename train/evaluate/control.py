@@ -35,8 +35,9 @@ edges, where the Laplacian sees both sides). From the LV sequences (:func:`sweep
   kept while the background's falls (1 = kept).
 
 A constant sequence has no correlation: both correlation forms give 0 there (never NaN), so a
-method that ignores K scores 0, not a missing value. numpy only, on frames as [H, W, 3] or
-[3, H, W] arrays in any range (LV ratios do not depend on it).
+method that ignores K scores 0, not a missing value. numpy (and scipy.ndimage's distance
+transform), on frames as [H, W, 3] or [3, H, W] arrays in any range (LV ratios do not depend on
+it).
 """
 
 from __future__ import annotations
