@@ -130,13 +130,13 @@ def test_the_benchmark_configs_are_held_out_scenes_with_a_k_sweep(pool):
         assert cfg.scene == held.scene and cfg.camera == held.camera and cfg.split == held.split
         assert cfg.dataset_seed == 1000 not in (default.dataset_seed, held.dataset_seed, 2)
         assert cfg.aperture.renders_per_scene == 3 and cfg.aperture.sweep_f_numbers == []
-        assert len(cfg.aperture.sweep_k) == 8
+        assert len(cfg.aperture.sweep_k) == 6
     assert full.aperture.sweep_k == [4 * k for k in small.aperture.sweep_k]  # K per frame width
     seed, val, test = small.dataset_seed, small.split.val, small.split.test
     assert {split_for(seed, i, val, test) for i in range(500)} == {"val"}
     for i in range(8):
         s = sample_scene(small, i, pool=pool)
-        assert (s.width_px, s.height_px, len(s.dof), s.split) == (128, 128, 11, "val")
+        assert (s.width_px, s.height_px, len(s.dof), s.split) == (128, 128, 9, "val")
         ks = [k_synthetic(s.camera.focal_length_mm, d.f_number, s.camera.sensor_width_mm, 128)
               for d in s.dof[3:]]  # fmt: skip
         assert ks == pytest.approx(small.aperture.sweep_k, rel=1e-4)  # every scene's grid

@@ -65,11 +65,11 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
     cases = {
         "spec_hash": (
             "0123456789abcdef",
-            "scene 0: spec hash 0123456789abcdef, 65aa303c0081643f, the set's is 65aa303",
+            "scene 0: spec hash 0123456789abcdef, 4b4dcb0aadcd4ef7, the set's is 4b4dcb0",
         ),
         "width_px": (256, "scene 0: 256 px wide, the set 128"),
         "render_samples": (16, "scene 0: rendered at 16 samples, the set at 32"),
-        "render_id": (11, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], the set has 0-10"),
+        "render_id": (9, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 8, 9], the set has 0-8"),
         "render_engine": (
             "CYCLES",
             "scene 0: rendered by CYCLES, the set by CYCLES+exact-highlights",
@@ -86,8 +86,8 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
         sweep = r["render_id"] - bset.regular_renders
         r["k_genrefocus"] = bset.sweep_k[sweep] * (1 + 5e-5) if sweep >= 0 else 7.0
     check_rows(bset, rows, "OUT")
-    rows[5]["k_genrefocus"] = 2.6  # render 5: the grid's 1.5
-    with pytest.raises(SetError, match=r"scene 0: sweep render 5 at K 2.6, the set's 1.5\)$"):
+    rows[5]["k_genrefocus"] = 2.6  # render 5: the grid's 2
+    with pytest.raises(SetError, match=r"scene 0: sweep render 5 at K 2.6, the set's 2\)$"):
         check_rows(bset, rows, "OUT")
     with pytest.raises(SetError, match=r"scenes \[7\] missing; render it with synth/configs/bench"):
         check_rows(bset, [r for r in _rows(bset) if r["scene_id"] != 7], "OUT")
