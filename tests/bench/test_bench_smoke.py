@@ -75,6 +75,17 @@ def test_truth_convergence(small_set, tmp_path):
     assert "worst frame (whole):" in out and (tmp_path / "t.png").is_file()
 
 
+def test_sweep_convergence(render_synth, tmp_path):
+    """One scene of the small tier's config with a K sweep (32 px, 1 spp), its sweep again at 2."""
+    grid = "aperture.sweep_k=[0.125, 0.25, 0.5, 1, 2, 4]"  # the small tier's grid at 32 px
+    config = REPO / "synth" / "configs" / "benchmark_small.toml"
+    data = render_synth(tmp_path / "set", 1, 32, 1, "--config", config, "--set", grid)
+    out = bench(
+        "sweep_convergence.py", "--data", data, "--samples", 2, "--out", tmp_path / "s.json"
+    )
+    assert "means: reference vs set" in out and (tmp_path / "s.json").is_file()
+
+
 def test_synth_denoise_fidelity():
     args = ["--scenes", 1, "--samples", 1, "--reference-samples", 4]
     assert "top octave" in bench("synth_denoise_fidelity.py", *args)
