@@ -59,8 +59,8 @@ def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     assert "Aperture shapes: 3 held-out renders" in (out / "report.html").read_text()
     assert (out / "benchmark" / "shapes_grid.png").is_file()
     # the reduced demo is not the benchmark set (2 scenes, 64 px), so it is benchmarked without
-    # --set: every one of a scene's 8 renders (3 regular, 5 sweep) is a regular row
-    assert bench["refocus"]["identity (input render)"]["images"] == 2 * 8 * 7
+    # --set: every one of a scene's 9 renders (3 regular, 6 sweep) is a regular row
+    assert bench["refocus"]["identity (input render)"]["images"] == 2 * 9 * 8
     assert bench["control"]["scenes"] >= 1  # sweeps found by their shared focus
     results = json.loads((out / "results.json").read_text())
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
