@@ -21,7 +21,11 @@ K = 80), sharp inputs (30.0-31.9 dB worst), background Spearman and truth correl
 the reference's, shape IoU 0.874-0.878; not met: bokeh PSNR 23.74 / 24.36 / 23.55 against the
 AIF's 24.66 and the reference's 27.23, DeblurNet -0.88 / -0.77 / -1.46 dB, refocus 23.1-23.5
 against identity 26.20, edge band, dynamic range 7.2-8.3 x Cycles' (the calibration fails:
-docs/benchmark.md).
+docs/benchmark.md). On set v3 (2026-12-07, 10 min 15 s): met on the mean: relative LVCorr,
+focus follows, artifacts, sharp inputs, dynamic range >= 0.8 x Cycles', shape IoU 0.881, the two
+Spearman calibrations; not met: bokeh PSNR 23.08, edge band, DeblurNet -0.30 dB, refocus,
+BokehNet's background Spearman 0.969 and truth correlation 0.846 against the reference's 0.998
+and 0.981 (docs/benchmark.md, "Targets").
 
   .venv/bin/python bench/demo_seeds.py --demo runs/demo --seeds 0 1 2 --out runs/demo_seeds
 """
