@@ -25,7 +25,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -34,31 +34,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def long_sweep(data: Path, scene_id: int, render_ids, samples: int, photos, shape_hw):
-    """The scene's ``render_ids`` rendered again at ``samples`` with the set's own settings,
-    as [0, 1] H×W×3 frames at ``shape_hw``."""
+    """The scene's ``render_ids`` rendered again at ``samples`` with the set's own settings
+    (``truth_convergence.rerender``), as [0, 1] H×W×3 frames at ``shape_hw``."""
     from PIL import Image
 
+    from bench.truth_convergence import rerender
     from synth.settings import RenderSettings
-    from synth.spec import SceneSpec
-    from synth.worker import render_scene_to_disk
     from train.evaluate.scenes import resize
 
     meta = json.loads((data / "scenes" / f"{scene_id:06d}" / "meta.json").read_text())
-    spec = SceneSpec.from_dict(meta["spec"])
-    spec = replace(spec, dof=[spec.dof[i] for i in render_ids])
     rs = meta["render_settings"]  # the set's own, but for the samples
     same = {f.name: rs[f.name] for f in fields(RenderSettings) if f.name in rs}
     same.pop("threads", None)
     settings = RenderSettings(**{**same, "samples": samples})
-    frames = []
     with tempfile.TemporaryDirectory() as t:
-        out = render_scene_to_disk(spec, Path(t), settings, photos=photos)
-        base = Path(t) / "scenes" / f"{spec.scene_id:06d}"
-        for row in out["rows"]:
-            with Image.open(base / Path(row["bokeh_path"]).name) as im:
-                rgb = np.asarray(im.convert("RGB"))
-            frames.append(np.asarray(resize(rgb, shape_hw[1], shape_hw[0], Image.BICUBIC)) / 255.0)
-    return frames
+        frames = rerender(meta, render_ids, settings, Path(t), photos)
+    h, w = shape_hw
+    return [
+        np.asarray(resize(np.rint(frames[i] * 255).astype(np.uint8), w, h, Image.BICUBIC)) / 255.0
+        for i in render_ids
+    ]
 
 
 def measure(sc, data: Path, samples: int, photos) -> dict:

@@ -71,14 +71,8 @@ def highlight_mask(img: np.ndarray) -> np.ndarray:
 
 def render_frames(meta: dict, render_ids, samples: int, tmp: Path, photos) -> dict[int, np.ndarray]:
     """The scene's chosen DoF renders at ``samples``, no denoiser, no adaptive sampling."""
-    from PIL import Image
-
     from synth.settings import RenderSettings
-    from synth.spec import SceneSpec
-    from synth.worker import render_scene_to_disk
 
-    spec = SceneSpec.from_dict(meta["spec"])
-    spec = replace(spec, dof=[spec.dof[i] for i in render_ids])
     rs = meta["render_settings"]
     settings = RenderSettings(
         samples=samples,
@@ -87,6 +81,19 @@ def render_frames(meta: dict, render_ids, samples: int, tmp: Path, photos) -> di
         adaptive_sampling=False,
         exact_highlights=bool(rs.get("exact_highlights", False)),  # the same discs, computed
     )
+    return rerender(meta, render_ids, settings, tmp, photos)
+
+
+def rerender(meta: dict, render_ids, settings, tmp: Path, photos) -> dict[int, np.ndarray]:
+    """The DoF renders ``render_ids`` of the scene of ``meta`` (its ``meta.json``) rendered
+    again with ``settings`` into ``tmp``: render id -> H×W×3 in [0, 1]."""
+    from PIL import Image
+
+    from synth.spec import SceneSpec
+    from synth.worker import render_scene_to_disk
+
+    spec = SceneSpec.from_dict(meta["spec"])
+    spec = replace(spec, dof=[spec.dof[i] for i in render_ids])
     out = render_scene_to_disk(spec, tmp, settings, photos=photos)
     base = tmp / "scenes" / f"{spec.scene_id:06d}"
     frames = {}

@@ -234,7 +234,7 @@ def write_kernel_png(path, kernel) -> None:
     from optics.aperture import validate_kernel
 
     k = validate_kernel(kernel, str(path))
-    Image.fromarray(np.rint(k * 255.0).astype(np.uint8), "L").save(path)
+    Image.fromarray(np.rint(k * 255.0).astype(np.uint8), "L").save(path, format="PNG")
 
 
 def read_kernel_png(uri: str, *, user: bool = False) -> np.ndarray:

@@ -67,10 +67,7 @@ def write_inputs(scenes: list[Scene], rows_by_scene: dict[int, dict], path: Path
         key = (item["scene_id"], item.get("render_id", 0))  # a sweep frame: render 0's lens
         kernel_file = folder / f"{key[0]:06d}_{key[1]:02d}.png"
         if key not in written:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = kernel_file.with_name(f".{kernel_file.stem}.tmp.png")
-            write_kernel_png(tmp, kernels[key])
-            tmp.replace(kernel_file)
+            atomic_write(kernel_file, lambda p, k=kernels[key]: write_kernel_png(p, k))
             written.add(key)
         item["kernel_file"] = str(kernel_file)
     text = json.dumps({"predictions": expected}, indent=1, sort_keys=True)
