@@ -14,8 +14,10 @@ samples are from convergence, in the measure the benchmark uses). Prints a table
   OMP_NUM_THREADS=2 .venv/bin/python bench/sweep_convergence.py --data runs/demo/synth_heldout \\
       --set small --scene-ids 0,5 --samples 512 --out /tmp/sweep_convergence.json
 
-Measured 2026-12-07 (2 shared cores, 128 px, 23 s per frame at 512 spp): docs/benchmark.md,
-"What limits the truth correlation".
+Measured 2026-12-07 on set v3's scenes 0, 1, 3 and 5 (2 shared cores, 128 px; 2.2-4.1, 3.6-6.2
+and 4.6-16.3 s per frame at 64, 128 and 512 spp): the reference's truth correlation is 0.981
+against the 32-spp sweeps and 0.993, 0.996 and 0.996 against the longer ones, which is why set
+v4 renders its sweeps at 64 spp (docs/benchmark.md, "The truth's convergence").
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def long_sweep(data: Path, scene_id: int, render_ids, samples: int, photos, shap
     rs = meta["render_settings"]  # the set's own, but for the samples
     same = {f.name: rs[f.name] for f in fields(RenderSettings) if f.name in rs}
     same.pop("threads", None)
-    settings = RenderSettings(**{**same, "samples": samples})
+    settings = RenderSettings(**{**same, "samples": samples, "sweep_samples": 0})  # all at samples
     with tempfile.TemporaryDirectory() as t:
         frames = rerender(meta, render_ids, settings, Path(t), photos)
     h, w = shape_hw

@@ -33,6 +33,19 @@ HELDOUT_CONFIG = REPO / "synth" / "configs" / "benchmark_small.toml"
 SHAPES_CONFIG = REPO / "synth" / "configs" / "shapes.toml"  # night, every render shaped, "val"
 
 
+def is_small_set(cfg: DemoConfig) -> bool:
+    """Whether the demo's held-out render is the benchmark's small set (a reduced demo renders
+    fewer, smaller scenes at fewer samples)."""
+    from train.evaluate.sets import load_set
+
+    small = load_set("small")
+    return (cfg.heldout_scenes, cfg.resolution_px, cfg.heldout_samples) == (
+        len(small.spec_hashes),
+        small.resolution_px,
+        small.samples,
+    )
+
+
 def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False, shapes: bool = False) -> dict:
     """Render the training set (``synth/``), the held-out set (``synth_heldout/``) that the
     networks are evaluated on and the refocus examples come from, or the aperture-shape
@@ -42,6 +55,8 @@ def run_synth(cfg: DemoConfig, out: Path, heldout: bool = False, shapes: bool = 
     if heldout:
         name, scenes, samples = "synth_heldout", cfg.heldout_scenes, cfg.heldout_samples
         extra = ["--config", str(HELDOUT_CONFIG)]
+        if not is_small_set(cfg):  # a reduced demo: its sweeps at its own samples too
+            extra += ["--set", "render.sweep_samples=0"]
     elif shapes:
         name, scenes = "synth_shapes", cfg.shape_scenes
         extra = ["--config", str(SHAPES_CONFIG)]
@@ -243,12 +258,6 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
     from train.evaluate.sets import load_set
 
     bokeh = out / "bokeh_stage2" if (out / "bokeh_stage2").is_dir() else out / "bokeh_stage1"
-    small = load_set("small")
-    is_set = (cfg.heldout_scenes, cfg.resolution_px, cfg.heldout_samples) == (
-        len(small.spec_hashes),
-        small.resolution_px,
-        small.samples,
-    )
     r = benchmark(
         out / "deblur",
         bokeh,
@@ -256,7 +265,7 @@ def run_benchmark(cfg: DemoConfig, out: Path) -> dict:
         out / "benchmark",
         shape_bokeh_run=out / "bokeh_shape" if (out / "bokeh_shape").is_dir() else None,
         shape_manifests=[str(out / "synth_shapes")] if (out / "synth_shapes").is_dir() else None,
-        bench_set=small if is_set else None,  # a reduced demo renders fewer, smaller scenes
+        bench_set=load_set("small") if is_small_set(cfg) else None,  # a reduced demo: not the set
     )
     b, rf = r["bokeh"], r["refocus"]
     summary = (

@@ -63,7 +63,6 @@ LINEAR_UNTIL_PX = 10.0  # layer grid: uniform in radius up to here, uniform in l
 IDENTITY_BELOW_PX = 0.5  # layers with a smaller radius are not blurred
 DEFAULT_MAX_LAYERS = 128
 SUPERSAMPLE = 4  # sub-samples per pixel and axis when resampling a custom aperture kernel
-SUBPIXEL_BELOW_PX = 2.0  # subpixel=True: radii under this get the band-limited kernel
 SINC_MARGIN_PX = 3  # the band-limited kernel's window beyond the radius, px
 BAND_SUPERSAMPLE = 8  # its sub-samples per pixel and axis
 
@@ -176,13 +175,15 @@ def _resampled_kernel(shape: np.ndarray, radius_px: float) -> np.ndarray:
 
 
 def band_limited_kernel(radius_px: float, kernel=None) -> np.ndarray:
-    """The blur of a *sub-pixel* aperture on a sampled image: the aperture of ``radius_px``
+    """The blur of an aperture on a sampled image, at any radius: the aperture of ``radius_px``
     (unsigned; the disc, or ``kernel`` scaled to it) convolved with the ideal (sinc)
     reconstruction of the pixel grid and sampled at whole-pixel offsets, on a
     ``(2·(ceil(r) + SINC_MARGIN_PX) + 1)²`` window, normalised to sum 1 (float64; it has small
     negative lobes). Its frequency response inside the band is the aperture's own, so LV falls
     smoothly from radius 0 (the identity) up, as a lens's does; the anti-aliased disc is the
-    identity below 0.5 px and a 3×3 step above. :data:`BAND_SUPERSAMPLE` sub-samples per px."""
+    identity below 0.5 px and a 3×3 step above, and at every radius it is the aperture convolved
+    with a pixel-sized box, which an image whose pixels already integrate their area (a render's
+    box pixel filter) then holds twice. :data:`BAND_SUPERSAMPLE` sub-samples per px."""
     r = abs(float(radius_px))
     half = int(np.ceil(r)) + SINC_MARGIN_PX
     offsets = (np.arange(BAND_SUPERSAMPLE) + 0.5) / BAND_SUPERSAMPLE - 0.5
@@ -201,16 +202,16 @@ def band_limited_kernel(radius_px: float, kernel=None) -> np.ndarray:
     return w / w.sum()
 
 
-def aperture_kernel(radius_px: float, kernel=None, *, subpixel: bool = False) -> np.ndarray:
+def aperture_kernel(radius_px: float, kernel=None, *, band_limited: bool = False) -> np.ndarray:
     """The normalised (sum 1) blur kernel of one layer: the disc, or ``kernel`` scaled to it.
 
     ``radius_px`` is signed (negative in front of the focus plane, where a custom ``kernel`` is
-    rotated by 180°); a radius under 0.5 px gives the 1×1 identity. ``subpixel=True``: a radius
-    under :data:`SUBPIXEL_BELOW_PX` gets :func:`band_limited_kernel` instead (0 alone is the
-    identity).
+    rotated by 180°); a radius under 0.5 px gives the 1×1 identity. ``band_limited=True``:
+    :func:`band_limited_kernel` at every radius instead (0 alone is the identity): blur from
+    radius 0 up, and no pixel-sized box on top of the one the image already holds.
     """
     r = abs(float(radius_px))
-    if subpixel and r < SUBPIXEL_BELOW_PX:
+    if band_limited:
         k = band_limited_kernel(r, kernel)
     elif r < IDENTITY_BELOW_PX:
         return np.ones((1, 1))
@@ -307,7 +308,7 @@ def render_bokeh(
     srgb: bool = False,
     layer_step_px: float = 1.0,
     max_layers: int = DEFAULT_MAX_LAYERS,
-    subpixel: bool = False,
+    band_limited: bool = False,
 ) -> np.ndarray:
     """Render bokeh from an AIF image with the GenRefocus CoC, layered near over far.
 
@@ -317,9 +318,10 @@ def render_bokeh(
     Each pixel is blurred with radius ``100 · clip(K·|disp − disp_focus|/100, 0, 1)`` px (the
     module docstring has the layering, occlusion and normalisation). ``kernel``: optional
     square aperture shape (default: a disc). ``srgb=True``: blur in linear light (the image is
-    sRGB-encoded, uint8 or float in [0, 1]). ``subpixel=True``: layers under
-    :data:`SUBPIXEL_BELOW_PX` blur with :func:`band_limited_kernel` (the benchmark's reference,
-    with ``layer_step_px=0.25``: blur that starts at radius 0, not at 0.5 px). Returns an array
+    sRGB-encoded, uint8 or float in [0, 1]). ``band_limited=True``: every layer
+    blurs with :func:`band_limited_kernel` (the benchmark's reference, with
+    ``layer_step_px=0.25``: blur that starts at radius 0, not at 0.5 px, and no extra pixel box
+    on top of the image's own pixel filter at any radius). Returns an array
     of the input's shape and dtype.
     Raises ValueError (one line) on a shape mismatch, negative K or non-finite input.
     """
@@ -343,7 +345,7 @@ def render_bokeh(
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         box = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
         m = mask[box[0] : box[1], box[2] : box[3]].astype(np.float64)
-        kk = aperture_kernel(radii[i], kern, subpixel=subpixel)
+        kk = aperture_kernel(radii[i], kern, band_limited=band_limited)
         layer = np.concatenate([planes[:, box[0] : box[1], box[2] : box[3]] * m, m[None]])
         if kk.size > 1:
             layer, box = _convolve_in_frame(layer, box, kk, (height, width))

@@ -16,6 +16,7 @@ NOT_FROM_CONFIG = ("threads", "adaptive_sampling", "log_path")
 @dataclass
 class RenderSettings:
     samples: int = _CONFIG.samples
+    sweep_samples: int = _CONFIG.sweep_samples  # a spec's sweep renders (notes sweep_first_dof)
     denoise: bool = _CONFIG.denoise
     pixel_filter: str = _CONFIG.pixel_filter  # AIF and DoF renders: box, blackman_harris, gaussian
     filter_width_px: float = _CONFIG.filter_width_px
@@ -27,6 +28,16 @@ class RenderSettings:
     exact_highlights: bool = _CONFIG.exact_highlights
     adaptive_sampling: bool = True  # off for measurements that need every sample
     log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
+
+
+def dof_samples(settings, spec, index: int) -> int:
+    """The samples of ``spec``'s DoF render ``index``: ``sweep_samples`` for its K sweep's
+    renders (from ``notes["sweep_first_dof"]`` on) when set, else ``samples``; ``settings`` a
+    :class:`RenderSettings` or its dict."""
+    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
+    first = spec.notes.get("sweep_first_dof")
+    sweep = int(get("sweep_samples", 0) or 0)
+    return sweep if sweep and first is not None and index >= int(first) else int(get("samples"))
 
 
 def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:

@@ -24,6 +24,7 @@ from manifests import write_part
 from manifests.io import project_version
 from optics import coc_cycles_px, k_synthetic
 from synth.io import write_exif_jpeg, write_json_atomic
+from synth.settings import dof_samples
 from synth.shard import (
     commit_scene_dir,
     discard_temp_scene_dir,
@@ -101,7 +102,7 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 ),
                 "k_ref_width_px": spec.width_px,
                 "disp_focus": 1.0 / d.focus_distance_m,
-                "render_samples": settings["samples"],
+                "render_samples": dof_samples(settings, spec, k),
                 "render_engine": render_engine(settings),
                 "spec_hash": spec.spec_hash,
                 "scene_kind": spec.kind,

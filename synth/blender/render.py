@@ -4,7 +4,8 @@
   is wrong at 8.6 % of pixels with DoF on, docs/architecture.md section 5); background (Cycles
   writes 1e10) -> inf;
 * all-in-focus: DoF off, ``samples`` spp;
-* DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio;
+* DoF renders: thin-lens DoF with the spec's f-number, focus distance, blades, rotation, ratio,
+  ``samples`` spp (a K sweep's renders ``sweep_samples`` when set, ``synth.settings.dof_samples``);
   a DoF render with an ``aperture`` shape gets the shaped occluder at the lens
   (:mod:`synth.blender.aperture`, light loss compensated, ``samples / open_fraction`` samples so
   that the noise matches a round render's) and its kernel as ``dof_KK_kernel.png``;
@@ -34,7 +35,7 @@ from synth.blender.build import build_scene
 from synth.blender.compat import configure_device, redirect_native_stdout
 from synth.exposure import exposure_ev
 from synth.kernels import kernel_for
-from synth.settings import RenderSettings
+from synth.settings import RenderSettings, dof_samples
 from synth.spec import DofSpec, SceneSpec
 
 BACKGROUND_Z = 1e9  # Cycles writes 1e10 where a ray escapes to the world
@@ -176,13 +177,14 @@ def render_scene(
     splat.set_camera_black(settings.exact_highlights)
     tris = splat.scene_triangles(scene, spec) if settings.exact_highlights else None
     for k, dof in enumerate(spec.dof):
-        _set_pass(scene, cam, settings.samples, settings.filter_width_px, settings.denoise, dof=dof)
+        samples = dof_samples(settings, spec, k)  # a K sweep's renders: sweep_samples if set
+        _set_pass(scene, cam, samples, settings.filter_width_px, settings.denoise, dof=dof)
         kernel = None
         if dof.aperture:
             kernel = kernel_for(dof.aperture, kernels)
             factor = show_kernel(scene, cam, occluder, kernel, dof.f_number, dof.focus_distance_m)
             # the occluder ends 1 - open_fraction of the paths: as many more keep the noise
-            scene.cycles.samples = int(math.ceil(settings.samples * factor))
+            scene.cycles.samples = int(math.ceil(samples * factor))
             files[f"dof_{k:02d}_kernel"] = f"dof_{k:02d}_kernel.png"
             write_kernel_png(out_dir / files[f"dof_{k:02d}_kernel"], kernel)
         _render(scene, timings, f"render_dof_{k:02d}", settings.log_path)

@@ -66,7 +66,7 @@ def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
     # evaluation and the refocus example use the held-out renders only (another dataset)
     assert results["deblur"]["metrics"]["eval_images"] >= 2 * 3  # every held-out render
-    assert results["refocus"]["dataset"] == "benchmark-small-v3"
+    assert results["refocus"]["dataset"] == "benchmark-small-v4"
     assert [s["label"] for s in results["refocus"]["shots"]] == ["near", "middle", "far"]
     for shot in results["refocus"]["shots"]:
         assert (out / shot["file"]).is_file()

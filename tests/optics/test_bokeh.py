@@ -7,7 +7,6 @@ import pytest
 
 from optics import defocus_level, render_bokeh
 from optics.bokeh import (
-    SUBPIXEL_BELOW_PX,
     aperture_kernel,
     band_limited_kernel,
     disc_kernel,
@@ -106,8 +105,10 @@ def _disc_response(r: float, omega: float) -> float:
 def test_the_band_limited_kernel_blurs_from_radius_zero_up_as_a_lens_does():
     """Inside the band its response is the round aperture's own, ``2 J1(ωr)/(ωr)``, from
     radius 0 up (the identity at 0); the anti-aliased disc is the identity up to 0.5 px and past
-    it, where a lens has blurred the highest frequencies by a fifth already. The two kernels meet at
-    SUBPIXEL_BELOW_PX without a step."""
+    it, where a lens has blurred the highest frequencies by a fifth already. At larger radii the
+    band-limited kernel stays the lens's, while the anti-aliased disc is the lens's times a
+    pixel box's response (``sinc(ω/2π)``): on an image that already holds a render's box pixel
+    filter it blurs twice."""
     assert band_limited_kernel(0.0).shape == (1, 1)
     for r in (0.2, 0.45, 0.8, 1.2, 1.9):
         k = band_limited_kernel(r)
@@ -116,29 +117,35 @@ def test_the_band_limited_kernel_blurs_from_radius_zero_up_as_a_lens_does():
         for omega in (np.pi / 4, np.pi / 2, 0.9 * np.pi):
             assert _response(k, omega) == pytest.approx(_disc_response(r, omega), abs=0.03), r
         assert k.min() > -0.05  # the sinc's lobes stay small
-    half = [_response(aperture_kernel(r, subpixel=True), np.pi / 2) for r in (0.1, 0.3, 0.6, 1.0)]
+    half = [
+        _response(aperture_kernel(r, band_limited=True), np.pi / 2) for r in (0.1, 0.3, 0.6, 1.0)
+    ]
     assert half == sorted(half, reverse=True) and half[0] < 1.0
     assert aperture_kernel(0.3).shape == (1, 1)  # the default is unchanged
     assert _response(disc_kernel(0.5), 0.9 * np.pi) == 1.0 > 0.8 > _disc_response(0.5, 0.9 * np.pi)
-    at = _response(aperture_kernel(SUBPIXEL_BELOW_PX, subpixel=True), np.pi / 2)  # the disc's
-    below = _response(aperture_kernel(SUBPIXEL_BELOW_PX - 1e-9, subpixel=True), np.pi / 2)
-    assert at == pytest.approx(below, abs=0.05)
+    for r in (2.0, 3.3, 6.0):
+        omega = 1.2 / r  # inside the main lobe, where the response is large enough to compare
+        lens = _disc_response(r, omega)
+        band = _response(aperture_kernel(r, band_limited=True), omega)
+        aa = _response(aperture_kernel(r), omega)
+        assert band == pytest.approx(lens, abs=0.01), r
+        assert aa == pytest.approx(lens * np.sinc(omega / (2 * np.pi)), abs=0.02), r
 
 
 def test_the_band_limited_kernel_takes_an_aperture_shape_and_turns_it_in_front():
     tri = np.zeros((32, 32))
     for row in range(32):
         tri[row, 16 - row // 2 : 16 + row // 2 + 1] = 1.0
-    k = aperture_kernel(1.5, tri, subpixel=True)
+    k = aperture_kernel(1.5, tri, band_limited=True)
     assert k.sum() == pytest.approx(1.0, abs=1e-12)
-    assert np.allclose(aperture_kernel(-1.5, tri, subpixel=True), k[::-1, ::-1])
+    assert np.allclose(aperture_kernel(-1.5, tri, band_limited=True), k[::-1, ::-1])
     rows = k.sum(axis=1)
     centre = k.shape[0] // 2
     assert rows[centre + 1] > rows[centre - 1]  # the triangle's wide base is below
 
 
-def test_subpixel_rendering_blurs_a_texture_a_little_at_a_small_k():
-    """At radius 0.3 px the default renderer returns the image; subpixel=True blurs it, less
+def test_band_limited_rendering_blurs_a_texture_a_little_at_a_small_k():
+    """At radius 0.3 px the default renderer returns the image; band_limited=True blurs it, less
     than at radius 1 px."""
     img = RNG.random((40, 40, 3))
     disp = np.full((40, 40), 0.2)
@@ -148,8 +155,8 @@ def test_subpixel_rendering_blurs_a_texture_a_little_at_a_small_k():
 
     same = render_bokeh(img, disp, 1.0, 0.5)  # radius 0.3 px
     assert np.array_equal(same, img)
-    small = render_bokeh(img, disp, 1.0, 0.5, subpixel=True, layer_step_px=0.25)
-    large = render_bokeh(img, disp, 1.0 / 0.3, 0.5, subpixel=True, layer_step_px=0.25)
+    small = render_bokeh(img, disp, 1.0, 0.5, band_limited=True, layer_step_px=0.25)
+    large = render_bokeh(img, disp, 1.0 / 0.3, 0.5, band_limited=True, layer_step_px=0.25)
     assert lap(img[..., 0]) > lap(small[..., 0]) > lap(large[..., 0])
     assert lap(small[..., 0]) > 0.7 * lap(img[..., 0])
 

@@ -72,6 +72,11 @@ def test_render_settings_take_the_config_values_and_defaults_by_name():
         ("[aperture]\nshape_rotation_deg = [20, -20]\n", "aperture.shape_rotation_deg: [20, -20]"),
         ("[aperture]\nshaped_min_highlights = -1\n", "shaped_min_highlights: must be >= 0"),
         ("[aperture]\nshaped_min_highlights = 2.5\n", "shaped_min_highlights: must be an integer"),
+        ("[render]\nsweep_samples = -1\n", "render.sweep_samples: must be >= 0, got -1"),
+        (
+            "[render]\nsweep_samples = 64\n",
+            "render.sweep_samples: needs a sweep ([aperture] sweep_k",
+        ),
         ("[render\n", "not valid TOML"),
     ],
 )

@@ -156,14 +156,14 @@ def test_the_full_tier_renders_the_small_tiers_scenes_at_512_px(pool):
 
 
 def test_a_swept_scene_renders_every_sweep_render(tmp_path, run_synth):
-    """A tiny Cycles render (32 px, 2 spp): one regular render and two sweep renders, each a
-    manifest row at the first render's focus whose K follows the f-number."""
+    """A tiny Cycles render (32 px, 2 spp, the sweep at 3): one regular render and two sweep
+    renders, each a manifest row at the first render's focus whose K follows the f-number."""
     out = tmp_path / "out"
     p = run_synth(
         "render", "--out", out, "--scenes", 1, "--resolution", 32, "--samples", 2,
         "--set", "scene.kinds.cards=0", "--set", "scene.kinds.textured=0",
         "--set", "aperture.renders_per_scene=1", "--set", "aperture.sweep_f_numbers=[8, 2]",
-        "--quiet",
+        "--set", "render.sweep_samples=3", "--quiet",
     )  # fmt: skip
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     meta = json.loads((out / "scenes" / "000000" / "meta.json").read_text())
@@ -173,6 +173,8 @@ def test_a_swept_scene_renders_every_sweep_render(tmp_path, run_synth):
     assert len({r["disp_focus"] for r in rows}) == 1
     assert rows[2]["k_genrefocus"] == pytest.approx(4 * rows[1]["k_genrefocus"])
     assert meta["spec"]["notes"]["sweep_first_dof"] == 1
+    assert [r["render_samples"] for r in rows] == [2, 3, 3]  # the sweep at sweep_samples
+    assert meta["render_settings"]["sweep_samples"] == 3
     for r in rows:
         assert (out / r["bokeh_path"]).stat().st_size > 0 and (out / r["coc_path"]).exists()
 
@@ -246,3 +248,17 @@ def test_a_bad_k_grid_is_a_one_line_error(value, needle):
 def test_a_sweep_is_f_numbers_or_a_k_grid_not_both():
     with pytest.raises(ConfigError, match="set sweep_f_numbers or sweep_k, not both"):
         load_config(None, ["aperture.sweep_f_numbers=[8]", "aperture.sweep_k=[1]"])
+
+
+def test_a_sweeps_renders_take_sweep_samples_and_the_others_samples(pool):
+    from synth.settings import RenderSettings, dof_samples
+
+    cfg = load_config(CONFIGS / "benchmark_small.toml")
+    spec = sample_scene(cfg, 0, pool=pool)
+    settings = RenderSettings(samples=32, sweep_samples=64)
+    got = [dof_samples(settings, spec, i) for i in range(len(spec.dof))]
+    assert got == [32] * 3 + [64] * 6
+    assert [dof_samples(dataclasses.asdict(settings), spec, i) for i in (2, 3)] == [32, 64]
+    assert dof_samples(RenderSettings(samples=32), spec, 5) == 32  # 0: the samples
+    plain = sample_scene(load_config(), 0, pool=pool)  # no sweep: every render at samples
+    assert {dof_samples(settings, plain, i) for i in range(len(plain.dof))} == {32}

@@ -19,13 +19,23 @@ SWEEP_K = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]  # the small tier's grid at 64 / 128 p
 
 @pytest.fixture(scope="module")
 def mini_set(tmp_path_factory, render_synth):
-    """Two scenes of the small tier's config at 64 px and 4 spp (its K grid scaled to the
-    width), and a set definition of them (``mini.toml``, the form of
+    """Two scenes of the small tier's config at 64 px and 4 spp, the sweeps at 8 (its K grid
+    scaled to the width), and a set definition of them (``mini.toml``, the form of
     train/evaluate/sets/small.toml)."""
     root = tmp_path_factory.mktemp("mini_set")
     grid = "aperture.sweep_k=[" + ", ".join(f"{k:g}" for k in SWEEP_K) + "]"
+    sweep_spp = f"render.sweep_samples={2 * SAMPLES}"  # v4: the sweeps at their own samples
     out = render_synth(
-        root / "render", SCENES, WIDTH, SAMPLES, "--config", str(SMALL), "--set", grid
+        root / "render",
+        SCENES,
+        WIDTH,
+        SAMPLES,
+        "--config",
+        str(SMALL),
+        "--set",
+        grid,
+        "--set",
+        sweep_spp,
     )
     metas = sorted((out / "scenes").glob("*/meta.json"))
     hashes = {int(m.parent.name): json.loads(m.read_text())["spec"] for m in metas}
@@ -38,6 +48,7 @@ def mini_set(tmp_path_factory, render_synth):
         'pool_hash = "5ac76b3ce3871ddb"',
         f"resolution_px = {WIDTH}",
         f"samples = {SAMPLES}",
+        f"sweep_samples = {2 * SAMPLES}",
         'render_engine = "CYCLES+exact-highlights"',
         "regular_renders = 3",
         "sweep_renders = 6",
@@ -198,7 +209,7 @@ def test_a_render_that_is_not_the_set_and_bad_flags_are_one_line(mini_set, tmp_p
     assert "not the benchmark set 'mini' v1 (scene 0: spec hash" in err and err.count("\n") == 1
     assert _main("--set", "small", *base, "--predictions", tmp_path) == 2
     assert (
-        "not the benchmark set 'small' v3 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
+        "not the benchmark set 'small' v4 (scenes [2, 3, 4, 5, 6] missing; render it with synth/"
         in capsys.readouterr().err
     )
     assert _main(*base, "--predictions", tmp_path) == 2

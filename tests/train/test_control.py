@@ -192,19 +192,21 @@ def test_the_highlight_zone_covers_each_clipped_highlights_disc_at_the_largest_k
 
 def test_the_background_forms_score_the_truths_frames_above_its_floor():
     """A truth whose background LV falls and then sits on an 8-bit floor (a blurrier frame
-    ranked by noise there): the background forms score the frames above the floor and the
-    first at it, at least MIN_FRAMES; a truth that never reaches a floor keeps every frame."""
+    ranked by noise there): the background forms score the frames above the floor's plateau,
+    at least MIN_FRAMES; a truth that never reaches a floor keeps every frame."""
     k = [0.0, 2.0, 4.0, 8.0, 16.0, 24.0, 32.0]
-    floored = np.array([1e-2, 1e-3, 1e-4, 1.1e-5, 1.0e-5, 1.3e-5, 1.05e-5])
-    assert control.measurable(floored) == 4  # 1e-2, 1e-3, 1e-4 above 2e-5, then 1.1e-5
+    floored = np.array([1e-2, 1e-3, 1e-4, 4e-5, 1.1e-5, 1.0e-5, 1.3e-5])
+    assert control.measurable(floored) == 4  # 1e-2 .. 4e-5, above the plateau under 2e-5
     assert control.spearman_form(k, floored) < 0.9  # over every frame the floor's noise counts
     lv = {"whole": floored, "background": floored, "in_focus": np.ones(7)}
     s = control.score_sweep(k, lv, None)
     assert s.spearman_background == pytest.approx(1.0)
-    assert s.dynamic_range == pytest.approx(1e-2 / 1.1e-5)
+    assert s.dynamic_range == pytest.approx(1e-2 / 4e-5)  # not the first floor frame's 1.1e-5
     # a method that rises where the truth falls is still caught on those frames
     rising = {**lv, "background": floored[::-1].copy()}
     assert control.score_sweep(k, rising, lv).truth_correlation < 0
-    steady = np.geomspace(1e-2, 1e-4, 7)  # never on a floor: 100x above its own minimum at K0
+    early = np.array([1e-2, 1e-3, 1.5e-5, 1.1e-5, 1.0e-5, 1.3e-5, 1.05e-5])
+    assert control.measurable(early) == 4  # at least MIN_FRAMES, floor frames or not
+    steady = np.geomspace(1e-2, 1e-4, 7)  # never on a floor: only its last frame near its minimum
     assert control.measurable(steady) == 7
     assert control.measurable(np.array([1e-2, np.nan, 1e-3, 1e-4])) == 4

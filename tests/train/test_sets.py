@@ -24,7 +24,8 @@ def test_each_definition_is_what_its_synth_config_samples(name, pool):
     cfg = load_config(REPO / bset.synth_config)
     assert pool.pool_hash == bset.pool_hash
     assert (cfg.render.resolution_px, cfg.render.samples) == (bset.resolution_px, bset.samples)
-    assert bset.version == 3 and cfg.render.exact_highlights
+    assert bset.version == 4 and cfg.render.exact_highlights
+    assert cfg.render.sweep_samples == bset.sweep_samples == 64  # v4: the sweeps' own samples
     assert bset.render_engine == render_engine({"exact_highlights": True})
     assert cfg.aperture.renders_per_scene == bset.regular_renders
     assert list(bset.sweep_k) == cfg.aperture.sweep_k and len(bset.sweep_k) == bset.sweep_renders
@@ -48,7 +49,7 @@ def _rows(bset, **change):
             "render_id": i,
             "spec_hash": h,
             "width_px": bset.resolution_px,
-            "render_samples": bset.samples,
+            "render_samples": bset.sweep_samples if i >= bset.regular_renders else bset.samples,
             "render_engine": bset.render_engine,
         }
         for s, h in bset.spec_hashes.items()
@@ -65,10 +66,10 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
     cases = {
         "spec_hash": (
             "0123456789abcdef",
-            "scene 0: spec hash 0123456789abcdef, 4b4dcb0aadcd4ef7, the set's is 4b4dcb0",
+            "scene 0: spec hash 0123456789abcdef, a71f40a3bc442cda, the set's is a71f40a",
         ),
         "width_px": (256, "scene 0: 256 px wide, the set 128"),
-        "render_samples": (16, "scene 0: rendered at 16 samples, the set at 32"),
+        "render_samples": (16, "scene 0: render 0 at 16 samples, the set's at 32"),
         "render_id": (9, "scene 0: renders [1, 2, 3, 4, 5, 6, 7, 8, 9], the set has 0-8"),
         "render_engine": (
             "CYCLES",
@@ -79,8 +80,12 @@ def test_a_render_that_is_not_the_set_is_refused_in_one_line():
         with pytest.raises(SetError) as e:
             check_rows(bset, _rows(bset, **{key: value}), "OUT")
         msg = str(e.value)
-        assert msg.startswith("OUT: not the benchmark set 'small' v3") and needle in msg, msg
+        assert msg.startswith("OUT: not the benchmark set 'small' v4") and needle in msg, msg
         assert "\n" not in msg
+    rows = _rows(bset)
+    rows[4]["render_samples"] = bset.samples  # a sweep render at the regular renders' samples
+    with pytest.raises(SetError, match=r"scene 0: render 4 at 32 samples, the set's at 64\)$"):
+        check_rows(bset, rows, "OUT")
     rows = _rows(bset)
     for r in rows:  # the sweep renders' K labels: on the grid, within K_TOLERANCE
         sweep = r["render_id"] - bset.regular_renders

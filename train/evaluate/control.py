@@ -277,15 +277,17 @@ class SweepScores:
 
 def measurable(lv_truth_background) -> int:
     """How many leading frames of a sweep the background forms score: those whose truth LV
-    stands above the 8-bit floor it settles on at large K (at least :data:`FLOOR_MARGIN` times
-    its smallest LV), and the first frame at the floor; at least :data:`MIN_FRAMES` (all of
-    them when the truth's LV is unscored). Past the floor a blurrier frame's LV is quantisation
-    noise, ranked by chance: the truth's own ranks there are no truth."""
+    stands above the 8-bit floor it settles on at large K. The floor is a plateau: two or more
+    frames within :data:`FLOOR_MARGIN` times the smallest LV; the frames before its first are
+    scored (a frame at the floor is at least half floor, quantisation and denoiser residue, not
+    blur), at least :data:`MIN_FRAMES`. A truth without a plateau (still falling at its last
+    frame) and an unscored one keep every frame. Past the floor a blurrier frame's LV is noise,
+    ranked by chance: the truth's own ranks there are no truth."""
     lv = np.asarray(lv_truth_background, dtype=np.float64)
     if not (np.all(np.isfinite(lv)) and lv.min() > 0):
         return lv.size
-    above = np.flatnonzero(lv >= FLOOR_MARGIN * lv.min())
-    n = int(above.max()) + 2 if above.size else lv.size
+    at_floor = np.flatnonzero(lv < FLOOR_MARGIN * lv.min())
+    n = int(at_floor.min()) if at_floor.size >= 2 else lv.size
     return min(lv.size, max(MIN_FRAMES, n))
 
 

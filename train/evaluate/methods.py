@@ -55,9 +55,11 @@ class Model:
 def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: float, kernel=None):
     """``optics.render_bokeh`` on tensors ([1, 3, H, W] in [-1, 1] in and out), blurring in
     linear light (the images are sRGB-encoded renders and photos); ``kernel``: an aperture
-    kernel (``optics.aperture`` conventions) instead of the disc. Sub-pixel blur is rendered
-    (``subpixel=True`` on a :data:`REFERENCE_LAYER_STEP_PX` layer grid): the set's K sweeps
-    start at K = 0.5, where most of a background's blur radii are under a pixel."""
+    kernel (``optics.aperture`` conventions) instead of the disc. Every layer's aperture is
+    band-limited (``band_limited=True`` on a :data:`REFERENCE_LAYER_STEP_PX` layer grid): the
+    set's K sweeps start at K = 0.5, where most of a background's blur radii are under a pixel,
+    and the AIF's pixels already hold the render's box pixel filter, which the anti-aliased disc
+    would add a second time at every radius (docs/benchmark.md, "Calibration")."""
     img = unit_hwc(aif)
     disp = disparity[0, 0].double().numpy()
     out = optics.render_bokeh(
@@ -67,7 +69,7 @@ def reference(aif: torch.Tensor, disparity: torch.Tensor, k: float, disp_focus: 
         disp_focus,
         kernel=kernel,
         srgb=True,
-        subpixel=True,
+        band_limited=True,
         layer_step_px=REFERENCE_LAYER_STEP_PX,
     )
     return torch.from_numpy(np.asarray(out) * 2.0 - 1.0).permute(2, 0, 1)[None].float()

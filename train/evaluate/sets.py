@@ -4,8 +4,8 @@ which scenes a benchmark render must hold, and the check that a render is that s
 A definition names the synth config that renders the set, the photo pool's hash, the width
 and samples, how many of each scene's DoF renders are regular (the rest, by ``render_id``, are
 its K sweep at the first render's focus; v3: on the K grid ``sweep_k``, the same for every
-scene), the rows' ``render_engine`` (v2: Cycles with computed highlight discs) and every
-scene's spec hash (which fixes its geometry, camera, focus planes,
+scene; v4: at ``sweep_samples``), the rows' ``render_engine`` (v2: Cycles with computed
+highlight discs) and every scene's spec hash (which fixes its geometry, camera, focus planes,
 f-numbers and apertures). :func:`check_rows` refuses, in one line, a render whose scene ids,
 spec hashes, widths, samples, render engine or render counts differ: numbers from another set
 are not the benchmark's. ``tests/train/test_sets.py`` re-samples every definition
@@ -41,6 +41,7 @@ class BenchmarkSet:
     spec_hashes: dict[int, str]
     render_engine: str = "CYCLES"  # the rows' render_engine (synth.worker.render_engine)
     sweep_k: tuple[float, ...] = ()  # v3: the sweep renders' K at the set's width, in order
+    sweep_samples: int = 0  # v4: the sweep renders' samples (0: ``samples``)
 
     @property
     def renders_per_scene(self) -> int:
@@ -111,8 +112,9 @@ def _check_scene(bset: BenchmarkSet, scene_id: int, group: list[dict], label: st
                     f"{label} (scene {scene_id}: sweep render {r['render_id']} at K {k:.4g}, "
                     f"the set's {want_k:g})"
                 )
-        if r.get("render_samples") is not None and int(r["render_samples"]) != bset.samples:
+        want_spp = bset.sweep_samples if sweep >= 0 and bset.sweep_samples else bset.samples
+        if r.get("render_samples") is not None and int(r["render_samples"]) != want_spp:
             raise SetError(
-                f"{label} (scene {scene_id}: rendered at {r['render_samples']} samples, the set "
-                f"at {bset.samples})"
+                f"{label} (scene {scene_id}: render {r['render_id']} at {r['render_samples']} "
+                f"samples, the set's at {want_spp})"
             )
