@@ -87,7 +87,7 @@ def _scene_row(out: Path, sid: int) -> tuple[list, list]:
     labels = [f"#{sid} AIF", "disparity"]
     for r in meta["rows"]:
         tiles.append(np.asarray(Image.open(out / r["bokeh_path"]).convert("RGB")))
-        labels.append(f"f/{r['f_number']:.1f} S={r['focus_distance_m']:.2f}m")
+        labels.append(f"f/{r['f_number']:.3g} S={r['focus_distance_m']:.2f}m")
     tiles.append(coc_image(np.load(out / meta["rows"][0]["coc_path"])))
     labels.append("CoC #0 (px)")
     return tiles, labels
