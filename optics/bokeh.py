@@ -159,6 +159,19 @@ def _sample_shape(shape: np.ndarray, pos: np.ndarray) -> np.ndarray:
     )
 
 
+def _interp_matrix(n: int, pos: np.ndarray) -> np.ndarray:
+    """:func:`_sample_shape` along one axis as a matrix: ``len(pos) × (n + 2)`` bilinear weights
+    on the zero-padded shape (so ``W @ pad(shape, 1) @ W.T == _sample_shape(shape, pos)``)."""
+    t = (pos + 1.0) * 0.5 * n - 0.5
+    i0 = np.floor(t).astype(np.intp)
+    f = t - i0
+    w = np.zeros((pos.size, n + 2))
+    rows = np.arange(pos.size)
+    np.add.at(w, (rows, np.clip(i0 + 1, 0, n + 1)), 1.0 - f)
+    np.add.at(w, (rows, np.clip(i0 + 2, 0, n + 1)), f)
+    return w
+
+
 def _resampled_kernel(shape: np.ndarray, radius_px: float) -> np.ndarray:
     """``shape`` (n×n, spanning [−1, 1]² of the CoC) resampled to a (2h+1)² pixel kernel."""
     half = int(np.ceil(radius_px))
@@ -190,15 +203,21 @@ def band_limited_kernel(radius_px: float, kernel=None) -> np.ndarray:
     fine = (np.arange(-half, half + 1)[:, None] + offsets[None, :]).ravel()  # px
     if r == 0.0:
         return np.ones((1, 1))
-    if kernel is None:
-        a = (np.hypot(fine[:, None], fine[None, :]) <= r).astype(np.float64)
-    else:
-        a = _sample_shape(np.asarray(kernel, dtype=np.float64), fine / r)
-    if a.sum() <= 0:  # too small to hit a sub-sample: a point
-        return np.ones((1, 1))
     d = np.arange(-half, half + 1, dtype=np.float64)
     sinc = np.sinc(d[:, None] - fine[None, :])  # the reconstruction, per axis
-    w = sinc @ a @ sinc.T
+    if kernel is None:
+        a = (np.hypot(fine[:, None], fine[None, :]) <= r).astype(np.float64)
+        if a.sum() <= 0:  # too small to hit a sub-sample: a point
+            return np.ones((1, 1))
+        w = sinc @ a @ sinc.T
+    else:  # the bilinear sampling is separable: fold it into the reconstruction, per axis
+        shape = np.pad(np.asarray(kernel, dtype=np.float64), 1)
+        interp = _interp_matrix(shape.shape[0] - 2, fine / r)
+        mass = interp.sum(axis=0)
+        if mass @ shape @ mass <= 0:  # too small to hit a sub-sample: a point
+            return np.ones((1, 1))
+        a_axis = sinc @ interp
+        w = a_axis @ shape @ a_axis.T
     return w / w.sum()
 
 
