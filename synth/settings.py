@@ -30,14 +30,12 @@ class RenderSettings:
     log_path: str | None = None  # Cycles' progress lines go here (else /dev/null)
 
 
-def dof_samples(settings, spec, index: int) -> int:
+def dof_samples(samples: int, sweep_samples: int, spec, index: int) -> int:
     """The samples of ``spec``'s DoF render ``index``: ``sweep_samples`` for its K sweep's
-    renders (from ``notes["sweep_first_dof"]`` on) when set, else ``samples``; ``settings`` a
-    :class:`RenderSettings` or its dict."""
-    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
+    renders (from ``notes["sweep_first_dof"]`` on) when it is set (> 0), else ``samples``."""
     first = spec.notes.get("sweep_first_dof")
-    sweep = int(get("sweep_samples", 0) or 0)
-    return sweep if sweep and first is not None and index >= int(first) else int(get("samples"))
+    in_sweep = first is not None and index >= int(first)
+    return int(sweep_samples) if sweep_samples and in_sweep else int(samples)
 
 
 def make_settings(cfg: SynthConfig, threads: int = 0) -> RenderSettings:

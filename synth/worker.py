@@ -102,7 +102,9 @@ def manifest_rows(spec: SceneSpec, files: dict, settings: dict, bpy_version: str
                 ),
                 "k_ref_width_px": spec.width_px,
                 "disp_focus": 1.0 / d.focus_distance_m,
-                "render_samples": dof_samples(settings, spec, k),
+                "render_samples": dof_samples(
+                    settings["samples"], settings.get("sweep_samples", 0), spec, k
+                ),
                 "render_engine": render_engine(settings),
                 "spec_hash": spec.spec_hash,
                 "scene_kind": spec.kind,

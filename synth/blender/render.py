@@ -177,7 +177,7 @@ def render_scene(
     splat.set_camera_black(settings.exact_highlights)
     tris = splat.scene_triangles(scene, spec) if settings.exact_highlights else None
     for k, dof in enumerate(spec.dof):
-        samples = dof_samples(settings, spec, k)  # a K sweep's renders: sweep_samples if set
+        samples = dof_samples(settings.samples, settings.sweep_samples, spec, k)
         _set_pass(scene, cam, samples, settings.filter_width_px, settings.denoise, dof=dof)
         kernel = None
         if dof.aperture:

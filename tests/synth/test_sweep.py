@@ -255,10 +255,9 @@ def test_a_sweeps_renders_take_sweep_samples_and_the_others_samples(pool):
 
     cfg = load_config(CONFIGS / "benchmark_small.toml")
     spec = sample_scene(cfg, 0, pool=pool)
-    settings = RenderSettings(samples=32, sweep_samples=64)
-    got = [dof_samples(settings, spec, i) for i in range(len(spec.dof))]
+    got = [dof_samples(32, 64, spec, i) for i in range(len(spec.dof))]
     assert got == [32] * 3 + [64] * 6
-    assert [dof_samples(dataclasses.asdict(settings), spec, i) for i in (2, 3)] == [32, 64]
-    assert dof_samples(RenderSettings(samples=32), spec, 5) == 32  # 0: the samples
+    assert RenderSettings().sweep_samples == 0  # the default
+    assert dof_samples(32, 0, spec, 5) == 32  # 0: the samples
     plain = sample_scene(load_config(), 0, pool=pool)  # no sweep: every render at samples
-    assert {dof_samples(settings, plain, i) for i in range(len(plain.dof))} == {32}
+    assert {dof_samples(32, 64, plain, i) for i in range(len(plain.dof))} == {32}
