@@ -17,7 +17,8 @@ samples are from convergence, in the measure the benchmark uses). Prints a table
 Measured 2026-12-07 on set v3's scenes 0, 1, 3 and 5 (2 shared cores, 128 px; 2.2-4.1, 3.6-6.2
 and 4.6-16.3 s per frame at 64, 128 and 512 spp): the reference's truth correlation is 0.987
 against the 32-spp sweeps and 0.993, 0.997 and 0.996 against the longer ones (the current
-reference and rules), which is why set v4 renders its sweeps at 64 spp (docs/benchmark.md, "The truth's convergence").
+reference and rules), which is why set v4 renders its sweeps at 64 spp (docs/benchmark.md,
+"The truth's convergence").
 """
 
 from __future__ import annotations

@@ -84,6 +84,9 @@ class QualityConfig(ConfigModel):
     # below: rejected as low_quality (0 disables); a Laplacian variance of 8-bit luma is < 4.2e6
     min_sharpness: Real(0.0, 1e7) = 0.0
     max_exposure_clipping: Real(0.0, 1.0) = 1.0  # above: rejected as low_quality (1 disables)
+    # all_in_focus (a 2.5-D source): at least this share of the detailed frame is sharp
+    # (infra.allinfocus; never a reject, only the column)
+    aif_min_sharp_fraction: Real(0.0, 1.0) = 0.7
 
 
 class ClipConfig(ConfigModel):

@@ -25,6 +25,7 @@ from curate.exiffields import ExifFields
 from curate.filters import Rejection, check, check_plausible, check_size
 from curate.listing import Entry, read_all, read_head
 from curate.quality import quality_signals
+from infra.allinfocus import focus_test
 
 EXIF_KEYS = (
     "make",
@@ -167,6 +168,7 @@ def pass2_one(record: dict, cfg, clip_size_px: int | None, fs_cache=None):
         **derived,
         "sharpness": signals["sharpness"],
         "bokeh_evidence": signals["bokeh_evidence"],
+        "all_in_focus": focus_test(img.rgb).all_in_focus(cfg.quality.aif_min_sharp_fraction),
         "exposure_clipping": signals["exposure_clipping"],
         "clip_quality": None,
         "clip_shallow_dof": None,

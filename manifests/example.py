@@ -96,6 +96,7 @@ def real_photo_rows() -> list[dict]:
             "pixel_ratio": pixel_ratio(w, h, sensor.width_mm),
             "sharpness": 412.5,
             "bokeh_evidence": 3.1,
+            "all_in_focus": False,
             "exposure_clipping": 0.002,
             "clip_quality": None,
             "clip_shallow_dof": None,

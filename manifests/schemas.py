@@ -24,7 +24,7 @@ from optics.sensor import SENSOR_WIDTH_MAX_MM, SENSOR_WIDTH_MIN_MM, SOURCES
 
 SPLITS = ("train", "val", "test")
 
-REJECT_STAGES = ("list", "exif", "filter", "decode", "quality", "dedup", "render")
+REJECT_STAGES = ("list", "exif", "filter", "decode", "quality", "dedup", "render", "depth")
 
 # Why an input was dropped. Curate and synth pick from this list; extend it (minor bump) rather
 # than overloading a reason, so that stats stay comparable across runs.
@@ -49,6 +49,11 @@ REJECT_REASONS = (
     "broken_link",  # a dangling link
     "link_loop",  # a link that loops (ELOOP) or a folder link back to one of its own parents
     "not_a_file",  # a FIFO, socket or device: no photo bytes to read
+    # rejects 1.3: synth's 2.5-D route (python -m synth photos), stage "depth" and "quality"
+    "no_depth",  # no depth column, sidecar file or depth model for the photo
+    "bad_depth",  # a depth map that cannot serve: unreadable, wrong size, NaN, constant
+    "not_all_in_focus",  # a shallow depth-of-field photo (infra.allinfocus), not a source
+    "greyscale",  # one channel: the route renders colour bokeh
 )
 
 Rule = tuple[Callable[[np.ndarray], np.ndarray], str]
@@ -148,6 +153,10 @@ def _path(name: str, nullable: bool = False, since: str | None = None) -> Column
 
 SENSOR_RULE = _between(SENSOR_WIDTH_MIN_MM, SENSOR_WIDTH_MAX_MM)
 
+# synthetic_pairs.scene_kind of the 2.5-D route's rows (python -m synth photos): the classical
+# renderer on an all-in-focus image and its depth; every other kind is a path-traced scene
+PHOTO_2P5D_KIND = "photo_2p5d"
+
 SYNTHETIC_PAIRS = ManifestSchema(
     "synthetic_pairs",
     # 1.1: file:// URIs in path columns are percent-encoded (RFC 8089); 1.2: scene_kind and
@@ -192,7 +201,9 @@ SYNTHETIC_PAIRS = ManifestSchema(
 
 REAL_PHOTOS = ManifestSchema(
     "real_photos",
-    "1.1",  # 1.1: file:// URIs are percent-encoded (RFC 8089)
+    # 1.1: file:// URIs are percent-encoded (RFC 8089); 1.2: all_in_focus (the whole-frame
+    # focus test of infra.allinfocus: a source for synth's 2.5-D route)
+    "1.2",
     (
         _path("uri"),
         Column("sha256", pa.string(), rule=_hex(64)),
@@ -216,6 +227,7 @@ REAL_PHOTOS = ManifestSchema(
         Column("pixel_ratio", pa.float64(), nullable=True, rule=_above(0, MAX_PHOTO_PX)),
         Column("sharpness", pa.float64(), nullable=True, rule=_ge(0)),
         Column("bokeh_evidence", pa.float64(), nullable=True, rule=_finite()),
+        Column("all_in_focus", pa.bool_(), nullable=True, since="1.2"),
         Column("exposure_clipping", pa.float64(), nullable=True, rule=_between(0, 1)),
         Column("clip_quality", pa.float64(), nullable=True, rule=_between(0, 1)),
         Column("clip_shallow_dof", pa.float64(), nullable=True, rule=_between(0, 1)),
@@ -227,7 +239,9 @@ REAL_PHOTOS = ManifestSchema(
 
 REJECTS = ManifestSchema(
     "rejects",
-    "1.2",  # 1.1: reason invalid_value; 1.2: the listing's reasons, encoded file:// URIs
+    # 1.1: reason invalid_value; 1.2: the listing's reasons, encoded file:// URIs; 1.3: the
+    # 2.5-D route's stage "depth" and reasons
+    "1.3",
     (
         _path("uri"),
         Column("stage", pa.string(), rule=_one_of(REJECT_STAGES)),

@@ -14,7 +14,13 @@ kernels, light loss).
 This package imports only numpy; it must never import bpy, Ray or torch.
 """
 
-from optics.bokeh import linear_to_srgb, render_bokeh, signed_coc_radius_px, srgb_to_linear
+from optics.bokeh import (
+    boost_highlights,
+    linear_to_srgb,
+    render_bokeh,
+    signed_coc_radius_px,
+    srgb_to_linear,
+)
 from optics.coc import (
     coc_cycles_m,
     coc_cycles_px,
@@ -67,6 +73,7 @@ __all__ = [
     "linear_to_srgb",
     "pixel_ratio",
     "render_bokeh",
+    "boost_highlights",
     "rescale_k",
     "sensor_width_from_exif",
     "signed_coc_radius_px",

@@ -1,5 +1,6 @@
 """``python -m synth render``: render a dataset (or one shard of it) into a manifest root;
-``python -m synth report``: its all-in-focus images by scene kind against the photo pool.
+``python -m synth report``: its all-in-focus images by scene kind against the photo pool;
+``python -m synth photos``: the 2.5-D route (``synth.photo_job``), pairs from AIF images + depth.
 
 Examples:
   python -m synth render --out runs/synth --scenes 24 --resolution 128 --samples 16
@@ -11,6 +12,8 @@ Examples:
   python -m synth render --out runs/synth --scenes 8 --photos runs/curate --workers 2 --threads 1
   python -m synth render --out runs/synth --scenes 8 --photos ~/pics --set scene.kinds.procedural=0
   python -m synth render --out runs/synth --scenes 8 --set 'aperture.shapes=["heart", "my.png"]'
+  python -m synth photos --photos runs/curate --out runs/photos --depth-model ~/models/depth
+  python -m synth photos --photos runs/synth --out runs/synth-2p5d   # the path-traced twin
   python -m synth report runs/synth            # natural-image statistics -> runs/synth/report
   python -m synth report runs/synth --photos ~/pics --out runs/synth-stats --long-edge 256
 """
@@ -94,6 +97,7 @@ _RUN_ONLY_KEYS = {("render", "device")}
 
 def _dataset_settings(cfg) -> dict:
     d = cfg.model_dump(mode="json")
+    d.pop("photos", None)  # the 2.5-D route's settings: no path-traced scene depends on them
     for section, key in _RUN_ONLY_KEYS:
         d.get(section, {}).pop(key, None)
     return d
@@ -238,6 +242,72 @@ def _add_report(sub) -> None:
     )
 
 
+def _add_photos(sub) -> None:
+    s = _subparser(
+        sub,
+        "photos",
+        "the 2.5-D route: bokeh pairs from all-in-focus images and depth (no Blender)",
+    )
+    s.add_argument(
+        "--photos",
+        required=True,
+        metavar="SOURCE",
+        help="a real_photos manifest, a synthetic_pairs manifest (its scenes' AIF renders and "
+        "true depth) or a folder of images with NAME.depth.npy / NAME.depth.png sidecars",
+    )
+    s.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
+    s.add_argument("--config", help="TOML config (default synth/configs/default.toml; [photos])")
+    s.add_argument(
+        "--depth-model",
+        metavar="DIR",
+        help="local transformers depth-estimation model for sources without depth",
+    )
+    s.add_argument(
+        "--workers",
+        type=integer(0, MAX_PROCESSES),
+        help=f"Ray Data workers, 0-{MAX_PROCESSES} (default: every CPU; 0: in this process)",
+    )
+    s.add_argument(
+        "--ray-address",
+        dest="ray_address",
+        metavar="ADDRESS",
+        help="a running Ray cluster ('auto'); default: a local Ray",
+    )
+    add_set_argument(s, "photos.pairs_per_photo=2")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def photos(a) -> int:
+    from synth.photo_job import PhotoJobError, run_photos
+
+    try:
+        cfg = load_config(a.config, a.set)
+        cfg, kernels = resolve_shapes(cfg)
+        if a.depth_model:
+            from infra.depth_model import local_model_dir
+
+            local_model_dir(a.depth_model, "depth")
+        stats = run_photos(
+            a.photos,
+            Path(a.out),
+            cfg,
+            depth_model=a.depth_model,
+            ray_address=a.ray_address,
+            workers=a.workers,
+            kernels=kernels,
+            progress=not a.quiet,
+        )
+    except (ConfigError, KernelError, PhotoJobError, OSError) as e:
+        return _error(e)
+    why = ", ".join(f"{n} {r}" for r, n in stats["reasons"].items())
+    print(
+        f"synth photos: {stats['inputs']} source(s): {stats['kept']} rendered "
+        f"({stats['renders']} pairs), {stats['rejected']} rejected{f' ({why})' if why else ''} "
+        f"in {stats['wall_s']:.1f} s -> {a.out}\n  check it: python -m manifests validate {a.out}"
+    )
+    return 1 if stats["rejected"] else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m synth",
@@ -248,6 +318,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_render(sub)
     _add_report(sub)
+    _add_photos(sub)
     return p
 
 
@@ -298,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.command == "report":
         return report(a)
+    if a.command == "photos":
+        return photos(a)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)

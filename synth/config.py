@@ -222,6 +222,35 @@ class SceneConfig(ConfigModel):
     photo_ground_tile_m: span(0.05, MAX_DISTANCE_M) = Field(default_factory=lambda: [1.0, 4.0])
 
 
+class PhotosConfig(ConfigModel):
+    """The 2.5-D route (``python -m synth photos``, ``synth.photo_pairs``)."""
+
+    pairs_per_photo: Int(1, MAX_RENDERS) = 3
+    # sources are shrunk to this long edge (never enlarged); K and CoC refer to the output width
+    long_edge_px: Int(8, MAX_RESOLUTION_PX) = 512
+    min_short_side_px: Int(8, MAX_RESOLUTION_PX) = 64  # smaller sources: too_small
+    # K (blur radius in px per 1/m of disparity) at k_width_px, log-uniform; scaled to the width
+    k: span(0.05, 1000.0) = Field(default_factory=lambda: [2.0, 30.0])
+    k_width_px: Int(8, MAX_RESOLUTION_PX) = 512
+    # linear light: pixels whose brightest channel exceeds the threshold are brightened, white
+    # by highlight_gain (1: off), before the blur (an 8-bit AIF clips light sources to white)
+    highlight_threshold: Real(0.0, 0.999) = 0.9
+    highlight_gain: Real(1.0, 1000.0) = 3.0
+    layer_step_px: Real(0.05, 10.0) = 0.5  # the renderer's layer grid (optics.render_bokeh)
+    depth_png_scale_m: Real(1e-9, 1e3, above=True) = 0.001  # metres per unit of a 16-bit PNG
+    # a synthetic_pairs source keeps its renders' focus, K and aperture (only the renderer
+    # differs); false: drawn like a photo's
+    reuse_render_params: bool = True
+    # photos: at least this share of the detailed frame must be sharp (infra.allinfocus)
+    aif_min_sharp_fraction: Real(0.0, 1.0) = 0.7
+
+    @model_validator(mode="after")
+    def _positive_k(self):
+        if self.k[0] <= 0:
+            raise ConfigRule("photos.k", "K must be > 0 (log-uniform)")
+        return self
+
+
 class SplitConfig(ConfigModel):
     val: Real(0.0, 1.0) = 0.05
     test: Real(0.0, 1.0) = 0.05
@@ -235,6 +264,7 @@ class SynthConfig(ConfigModel):
     aperture: ApertureConfig = Field(default_factory=ApertureConfig)
     scene: SceneConfig = Field(default_factory=SceneConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    photos: PhotosConfig = Field(default_factory=PhotosConfig)
 
     @model_validator(mode="after")
     def _sweep_samples_need_a_sweep(self):

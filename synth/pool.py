@@ -108,7 +108,7 @@ def embedded_dir() -> Path:
     return Path(skimage.__file__).parent / "data"
 
 
-def _folder_uris(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
+def folder_images(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """``(uris, skipped)``: the image files under ``folder`` (sorted, recursive, hidden names
     skipped) and, with a reason, the image names that cannot be used: a link that leaves the
     folder, dangles or loops, and anything that is not a regular file (FIFO, device, folder).
@@ -210,7 +210,7 @@ def _source_uris(source: str) -> tuple[list[str], list[tuple[str, str]], str]:
         raise PoolError(f"--photos {source}: not a folder of photos or a real_photos manifest")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise PoolError(f"--photos {source}: folder is not readable")
-    uris, skipped = _folder_uris(folder)
+    uris, skipped = folder_images(folder)
     if not uris and not skipped:
         raise PoolError(f"--photos {source}: no photos in it ({', '.join(IMAGE_SUFFIXES)})")
     return uris, skipped, source

@@ -32,6 +32,9 @@ class DataConfig(ConfigModel):
     resize_range: Annotated[tuple[Finite, Finite], tuple_from_list] = (0.6, 1.0)
     # share of real-photo samples in the mixture (bokeh stage 2)
     real_ratio: Probability = 0.0
+    # share of the rendered samples that are 2.5-D pairs (scene_kind "photo_2p5d", python -m
+    # synth photos) when the manifests hold both kinds; unset: in proportion to their counts
+    photo_2p5d_share: Probability | None = None
     train_split: str = "train"
     eval_split: str = "val"  # falls back to "test", then to a deterministic 10% of scenes
     depth_model: str | None = None  # local path of a transformers depth-estimation model

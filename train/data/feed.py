@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from manifests.schemas import PHOTO_2P5D_KIND as PHOTO_2P5D
 from train.data.build import build_sample, collate, load_rows
 from train.data.mixture import MixtureSampler
 from train.data.split import split_rows
@@ -81,13 +82,24 @@ class TrainData:
         if not rows:
             raise ValueError(f"no synthetic_pairs rows in {', '.join(map(str, manifests))}")
         train_rows, eval_rows = split_rows(rows, cfg.data)
+        share = cfg.data.photo_2p5d_share
+        if share is not None:  # path-traced rows first, then the 2.5-D pairs (MixtureSampler)
+            train_rows.sort(key=lambda r: r.get("scene_kind") == PHOTO_2P5D)
+        n_second = sum(r.get("scene_kind") == PHOTO_2P5D for r in train_rows)
         real_items, skipped = [], None
         if cfg.data.real_ratio > 0:
             if deblur_fn is None:
                 raise ValueError("data.real_ratio > 0 needs a DeblurNet for the pseudo-AIF")
             real_items, skipped = prepare_real_items(cfg, manifests, deblur_fn, progress)
         sampler = MixtureSampler(
-            len(train_rows), len(real_items), cfg.data.real_ratio, cfg.seed, rank, world_size
+            len(train_rows),
+            len(real_items),
+            cfg.data.real_ratio,
+            cfg.seed,
+            rank,
+            world_size,
+            n_second=n_second if share is not None else 0,
+            second_share=share,
         )
         return cls(cfg, train_rows, eval_rows, real_items, sampler, skipped)
 
