@@ -2,7 +2,8 @@
 whose kept ones join the photo pool) -> synth (training renders, photographic scenes built from
 the pool) -> synth_heldout (other scenes, never trained on: evaluation and the refocus example)
 -> synth_shapes (held-out night scenes through triangle, star and heart apertures) ->
-synth_stats (natural-image statistics by kind) -> curate (the renders' JPEGs) -> deblur,
+synth_stats (natural-image statistics by kind) -> synth_2p5d (the training renders' 2.5-D twins,
+``python -m synth photos``) -> curate (the renders' JPEGs) -> deblur,
 side by side with bokeh 1 -> bokeh_shape (BokehNet with the aperture-shape condition;
 ``demo.lanes``) -> bokeh 2 -> refocus ->
 benchmark (whole held-out frames against Cycles; shapes on synth_shapes) -> report. A
@@ -23,6 +24,7 @@ from pathlib import Path
 from demo.config import DemoConfig
 from demo.stages import run_stage
 from demo.training import TRAIN_LANES, train_net, train_synth_runs
+from demo.twin import run_twin
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -309,6 +311,7 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
         "synth_heldout": run_stage(out, "synth_heldout", run_synth, cfg, out, True),
         "synth_shapes": run_stage(out, "synth_shapes", run_synth, cfg, out, False, True),
         "synth_stats": run_stage(out, "synth_stats", synth_stats, cfg, out),
+        "synth_2p5d": run_stage(out, "synth_2p5d", run_twin, out),
         "curate": run_stage(out, "curate", run_curate, cfg, out),
         "real": run_stage(out, "real", real_manifest_with_depth, cfg, out),
     }

@@ -57,7 +57,10 @@ class FocusTest:
     def reason(self, min_sharp_fraction: float = MIN_SHARP_FRACTION) -> str:
         """One line for a reject: why the frame is not a usable all-in-focus source."""
         if self.content_fraction < MIN_CONTENT_FRACTION:
-            return f"almost no detail to judge focus by ({self.content_fraction:.0%} of the frame)"
+            return (
+                f"almost no detail to judge focus by ({self.content_fraction:.1%} of the frame): "
+                "blurred all over, or blank"
+            )
         return (
             f"only {self.sharp_fraction:.0%} of the detailed frame is sharp "
             f"(all in focus needs {min_sharp_fraction:.0%}): a shallow depth-of-field photo"

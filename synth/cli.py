@@ -108,6 +108,11 @@ def check_same_dataset(out: Path, cfg, n_shards: int) -> None:
     leave a set whose finished scenes and parts disagree with the new ones (a 32 px set that
     says it is 16 px; two parts of one scene under ``--shard 0/1`` and ``0/2``); record them in
     ``OUT/dataset.json`` otherwise. Only ``render.device`` may change."""
+    if (out / "sources.json").exists():  # synth.photo_job.SOURCES_INDEX
+        raise PreflightError(
+            f"--out {out}: a 2.5-D route's folder (python -m synth photos); render into a "
+            "folder of its own (the scene ids would collide)"
+        )
     index = out / DATASET_INDEX
     settings = _dataset_settings(cfg)
     parts = out / "synthetic_pairs"

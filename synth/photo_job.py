@@ -328,6 +328,11 @@ def run_photos(
         sources = list_sources(photos)
     except ValueError as e:
         raise PhotoJobError(str(e)) from None
+    if (out / "dataset.json").exists() or (out / "pool.json").exists():
+        raise PhotoJobError(
+            f"--out {out}: a path-traced render's folder (python -m synth render); write the "
+            "2.5-D pairs into a folder of their own (their scene ids would collide)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     check_same_sources(out, sources)
     remove_stale_temps(out)

@@ -251,7 +251,7 @@ def read_depth(uri: str, image_hw: tuple[int, int], png_scale_m: float) -> np.nd
             with Image.open(io.BytesIO(data)) as im:
                 if im.mode not in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
                     raise bad(
-                        f"a {im.mode}-mode image cannot hold depth: use a 16-bit PNG "
+                        f"an image of mode {im.mode} cannot hold depth: use a 16-bit PNG "
                         "(photos.depth_png_scale_m metres per unit) or a .npy in metres"
                     )
                 depth = np.asarray(im, dtype=np.float64)
@@ -270,7 +270,7 @@ def read_depth(uri: str, image_hw: tuple[int, int], png_scale_m: float) -> np.nd
         raise bad(f"size {depth.shape[1]}×{depth.shape[0]} does not match the image's {w}×{h}")
     nan = int(np.isnan(depth).sum())
     if nan:
-        raise bad(f"{nan} NaN values")
+        raise bad(f"{nan} NaN value(s)")
     if (depth < 0).any():
         raise bad(f"{int((depth < 0).sum())} negative depths")
     depth = np.where(depth == 0, np.inf, depth)

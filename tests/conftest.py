@@ -254,3 +254,37 @@ def local_cluster(monkeypatch):
         for c in clusters:
             c.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+# ---- tiny random-init transformers models (nothing is downloaded) -----------------------------
+
+SEGFORMER_LIKE = dict(
+    num_encoder_blocks=4,
+    depths=[1, 1, 1, 1],
+    sr_ratios=[8, 4, 2, 1],
+    hidden_sizes=[8, 8, 16, 16],
+    num_attention_heads=[1, 1, 1, 1],
+    patch_sizes=[7, 3, 3, 3],
+    strides=[4, 2, 2, 2],
+    mlp_ratios=[2, 2, 2, 2],
+)
+
+
+@pytest.fixture(scope="session")
+def segformer_like() -> dict:
+    """A tiny SegFormer-style encoder (GLPN and SegFormer share it)."""
+    return dict(SEGFORMER_LIKE)
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_model(tmp_path_factory) -> str:
+    """A random-init GLPN (metric head: sigmoid · max_depth) saved to a local directory."""
+    import torch
+    from transformers import GLPNConfig, GLPNForDepthEstimation, GLPNImageProcessor
+
+    path = tmp_path_factory.mktemp("glpn") / "tiny-glpn"
+    torch.manual_seed(0)
+    cfg = GLPNConfig(**SEGFORMER_LIKE, decoder_hidden_size=8, head_in_index=-1, max_depth=10)
+    GLPNForDepthEstimation(cfg).save_pretrained(path)
+    GLPNImageProcessor().save_pretrained(path)
+    return str(path)

@@ -112,3 +112,20 @@ def test_demo_seeds_needs_a_finished_demo(tmp_path):
         timeout=120,
     )
     assert p.returncode == 2 and "not a finished demo (run make demo first)" in p.stderr
+
+
+def test_photos_throughput():
+    out = bench("photos_throughput.py", "--photos", 1, "--long-edge", 64, "--workers", 0)
+    assert "job / bare: x" in out and "pairs per CPU-second" in out
+
+
+def test_route_2p5d_needs_a_finished_demo(tmp_path):
+    """Its smallest size is a finished demo (as demo_seeds.py): here, the one-line refusal."""
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "route_2p5d.py"), "--demo", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 2 and "not a finished demo (run make demo first)" in p.stderr

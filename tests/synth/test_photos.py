@@ -76,6 +76,8 @@ def folder(tmp_path):
     np.save(d / "wrongsize.depth.npy", ramp_depth(50, 50))
     save_png(d / "eightbit.png", chelsea)
     save_png(d / "eightbit.depth.png", np.full((hh, ww), 7, np.uint8))
+    save_png(d / "pickled.png", chelsea)
+    np.save(d / "pickled.depth.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     save_png(d / "nodepth.png", chelsea)
     grey = np.repeat(photo("astronaut.png").mean(-1, keepdims=True).astype(np.uint8), 3, -1)
     save_png(d / "grey.png", grey[..., 0])
@@ -210,6 +212,7 @@ def test_folder_job_renders_the_good_and_rejects_each_bad_source_with_its_reason
         "flat.png": "bad_depth",
         "wrongsize.png": "bad_depth",
         "eightbit.png": "bad_depth",
+        "pickled.png": "bad_depth",
         "nodepth.png": "no_depth",
         "grey.png": "greyscale",
         "tiny.png": "too_small",
@@ -221,7 +224,7 @@ def test_folder_job_renders_the_good_and_rejects_each_bad_source_with_its_reason
     for r in rejects.values():  # one line, naming the file (the photo or its depth file)
         assert "\n" not in r["detail"] and Path(r["uri"]).stem in r["detail"], r
     assert "NaN" in rejects["nan.png"]["detail"] and "constant" in rejects["flat.png"]["detail"]
-    assert stats["inputs"] == 14 == stats["kept"] + stats["rejected"] and stats["kept"] == 3
+    assert stats["inputs"] == 15 == stats["kept"] + stats["rejected"] and stats["kept"] == 3
     assert validate_path(out, files=True).ok
     rows = read_table(out, "synthetic_pairs").to_pylist()
     assert len(rows) == 6 and {r["scene_kind"] for r in rows} == {"photo_2p5d"}
@@ -331,3 +334,108 @@ def test_ray_data_job_gives_the_same_pairs(folder, tmp_path):
             np.asarray(Image.open(tmp_path / "a" / ra["bokeh_path"])),
             np.asarray(Image.open(tmp_path / "b" / rb["bokeh_path"])),
         )
+
+
+def test_real_photos_manifest_with_depth_column_curate_verdict_and_a_depth_model(
+    tmp_path, tiny_depth_model
+):
+    """Curate's rows: the depth column is read (inside the root only), all_in_focus = false is a
+    reject without a decode, and a photo without depth takes the local depth model's."""
+    from manifests import write_part
+    from manifests.example import real_photo_rows
+
+    root = tmp_path / "curated"
+    (root / "photos").mkdir(parents=True)
+    template = real_photo_rows()[0]
+    rows = []
+    for name, aif, depth in (
+        ("astro.png", None, "astro.depth.npy"),
+        ("coffee.png", False, None),
+        ("chelsea.png", None, None),
+        ("escape.png", None, "../../outside.npy"),
+    ):
+        img = photo({"astro.png": "astronaut.png", "escape.png": "rocket.jpg"}.get(name, name))
+        save_png(root / "photos" / name, img)
+        if depth:
+            np.save(root / "photos" / depth.split("/")[-1], ramp_depth(*img.shape[:2]))
+        rows.append(
+            {
+                **template,
+                "uri": f"photos/{name}",
+                "sha256": f"{len(rows):064x}",
+                "width_px": img.shape[1],
+                "height_px": img.shape[0],
+                "all_in_focus": aif,
+                "depth_path": None if depth is None else f"photos/{depth}",
+            }
+        )
+    np.save(tmp_path / "outside.npy", ramp_depth(10, 10))
+    write_part(rows, root, "real_photos", 0, created_by="test")
+    cfg = load_config(overrides=SMALL)
+    no_model = run_photos(str(root), tmp_path / "a", cfg, workers=0, progress=False)
+    reasons = {
+        Path(r["uri"]).name: r["reason"] for r in read_table(tmp_path / "a", "rejects").to_pylist()
+    }
+    assert reasons == {
+        "coffee.png": "not_all_in_focus",
+        "chelsea.png": "no_depth",
+        "escape.png": "bad_depth",
+    }
+    assert no_model["kept"] == 1 and no_model["inputs"] == 4
+    kept = read_table(tmp_path / "a", "synthetic_pairs").to_pylist()
+    assert {r["focal_length_mm"] for r in kept} == {100.0}  # the row's EXIF lens
+    assert {r["split"] for r in kept} == {"train"}  # the row's split
+    with_model = run_photos(
+        str(root), tmp_path / "b", cfg, depth_model=tiny_depth_model, workers=0, progress=False
+    )
+    assert with_model["kept"] == 2 and with_model["reasons"] == {
+        "bad_depth": 1,
+        "not_all_in_focus": 1,
+    }
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "b" / "scenes").glob("*/meta.json")]
+    assert {Path(m["source"]).name: m["depth"] for m in metas}["chelsea.png"] == "depth model"
+
+
+def test_commands_end_to_end_photos_validate_fit(tmp_path, run_synth):
+    """The acceptance path as a user types it: synth photos -> manifests validate -> train fit."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    for name in ("astronaut.png", "coffee.png"):
+        img = photo(name)
+        save_png(src / name, img)
+        np.save(src / name.replace(".png", ".depth.npy"), ramp_depth(*img.shape[:2]))
+    out = tmp_path / "pairs"
+    p = run_synth("photos", "--photos", src, "--out", out, "--workers", "0", "--set", SMALL[0])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "2 rendered (6 pairs), 0 rejected" in p.stdout
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=600
+        )
+
+    v = cli("manifests", "validate", out, "--files")
+    assert v.returncode == 0 and "ok:" in v.stdout, v.stdout + v.stderr
+    run = tmp_path / "run"
+    f = cli(
+        "train", "fit", "--config", "bokehnet_tiny.toml", "--manifest", out, "--out", run,
+        "--steps", 2, "--set", "data.resolution_px=32", "--set", 'data.eval_split="train"',
+        "--quiet",
+    )  # fmt: skip
+    assert f.returncode == 0, f.stderr[-2000:]
+    assert any(run.rglob("*.safetensors")) or any(run.glob("checkpoints/*"))
+
+
+def test_a_render_root_and_a_photos_root_never_share_a_folder(render_synth, run_synth, tmp_path):
+    from synth.photo_job import PhotoJobError
+
+    src = render_synth(tmp_path / "pt", 1, 32, 1)
+    with pytest.raises(PhotoJobError, match="a folder of their own"):
+        run_photos(str(src), src, load_config(), workers=0, progress=False)
+    twin = tmp_path / "twin"
+    run_photos(str(src), twin, load_config(overrides=SMALL[2:]), workers=0, progress=False)
+    p = run_synth("render", "--out", twin, "--scenes", 1, "--resolution", 32, "--samples", 1)
+    assert p.returncode == 2 and "a 2.5-D route's folder" in p.stderr

@@ -31,33 +31,8 @@ def synth_rows(synth_root) -> list[dict]:
     return load_rows([synth_root], "synthetic_pairs")
 
 
-_SEGFORMER_LIKE = dict(
-    num_encoder_blocks=4,
-    depths=[1, 1, 1, 1],
-    sr_ratios=[8, 4, 2, 1],
-    hidden_sizes=[8, 8, 16, 16],
-    num_attention_heads=[1, 1, 1, 1],
-    patch_sizes=[7, 3, 3, 3],
-    strides=[4, 2, 2, 2],
-    mlp_ratios=[2, 2, 2, 2],
-)
-
-
 @pytest.fixture(scope="session")
-def tiny_depth_model(tmp_path_factory) -> str:
-    """A random-init GLPN (metric head: sigmoid · max_depth) saved to a local directory."""
-    from transformers import GLPNConfig, GLPNForDepthEstimation, GLPNImageProcessor
-
-    path = tmp_path_factory.mktemp("glpn") / "tiny-glpn"
-    torch.manual_seed(0)
-    cfg = GLPNConfig(**_SEGFORMER_LIKE, decoder_hidden_size=8, head_in_index=-1, max_depth=10)
-    GLPNForDepthEstimation(cfg).save_pretrained(path)
-    GLPNImageProcessor().save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def tiny_segmentation_model(tmp_path_factory) -> str:
+def tiny_segmentation_model(tmp_path_factory, segformer_like) -> str:
     """A random-init SegFormer with 3 classes saved to a local directory."""
     from transformers import (
         SegformerConfig,
@@ -67,7 +42,7 @@ def tiny_segmentation_model(tmp_path_factory) -> str:
 
     path = tmp_path_factory.mktemp("segformer") / "tiny-segformer"
     torch.manual_seed(0)
-    cfg = SegformerConfig(**_SEGFORMER_LIKE, decoder_hidden_size=8, num_labels=3)
+    cfg = SegformerConfig(**segformer_like, decoder_hidden_size=8, num_labels=3)
     SegformerForSemanticSegmentation(cfg).save_pretrained(path)
     SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
     return str(path)

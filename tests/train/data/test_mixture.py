@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from train.data.mixture import MixtureSampler
@@ -52,3 +53,27 @@ def test_resume_continues_with_the_next_pair():
     assert list(itertools.islice(t, 50)) == expected
     with pytest.raises(ValueError, match="not the same stream"):
         MixtureSampler(100, 21, 0.4, seed=2).load_state_dict(state)
+
+
+def test_second_kind_share_is_a_weight_whatever_the_counts_and_resumes():
+    """Path-traced indices 0..89, 2.5-D ones 90..99: a share of 0.5 draws each half the time,
+    each kind from its own permutation (indexed by the global draw, like the real stream), and
+    a resumed sampler continues exactly."""
+    s = MixtureSampler(100, 0, 0.0, seed=4, n_second=10, second_share=0.5)
+    draws = [i for _, i in itertools.islice(s, 10_000)]
+    share = sum(i >= 90 for i in draws) / len(draws)
+    assert abs(share - 0.5) < 0.02
+    counts = np.bincount(draws, minlength=100)
+    assert counts[90:].min() > 0.8 * 500 and counts[:90].min() > 0.6 * 5000 / 90
+    state = s.state_dict()
+    expected = list(itertools.islice(s, 40))
+    t = MixtureSampler(100, 0, 0.0, seed=4, n_second=10, second_share=0.5)
+    t.load_state_dict(state)
+    assert list(itertools.islice(t, 40)) == expected
+    with pytest.raises(ValueError, match="not the same stream"):
+        MixtureSampler(100, 0, 0.0, seed=4, n_second=10, second_share=0.4).load_state_dict(state)
+    # unset: by count, the draws of the plain sampler
+    plain = list(itertools.islice(MixtureSampler(100, 0, 0.0, seed=4), 50))
+    assert list(itertools.islice(MixtureSampler(100, 0, 0.0, seed=4, n_second=10), 50)) == plain
+    with pytest.raises(ValueError, match="n_second"):
+        MixtureSampler(5, 0, 0.0, seed=1, n_second=6)
