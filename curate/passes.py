@@ -26,6 +26,7 @@ from curate.filters import Rejection, check, check_plausible, check_size
 from curate.listing import Entry, read_all, read_head
 from curate.quality import quality_signals
 from infra.allinfocus import focus_test
+from manifests.schemas import split_of
 
 EXIF_KEYS = (
     "make",
@@ -104,16 +105,6 @@ def pass1(entries: list[Entry], cfg) -> tuple[list[dict], list[dict]]:
             kept, rej = None, reject(entry.uri, "exif", "unreadable", _one_line(e))
         (survivors if kept is not None else rejects).append(kept or rej)
     return survivors, rejects
-
-
-def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
-    """Deterministic split from the content hash: u = first 32 bits / 2^32."""
-    u = int(sha256[:8], 16) / 2**32
-    if u < test_fraction:
-        return "test"
-    if u < test_fraction + val_fraction:
-        return "val"
-    return "train"
 
 
 def pass2_one(record: dict, cfg, clip_size_px: int | None, fs_cache=None):

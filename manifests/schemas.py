@@ -24,6 +24,19 @@ from optics.sensor import SENSOR_WIDTH_MAX_MM, SENSOR_WIDTH_MIN_MM, SOURCES
 
 SPLITS = ("train", "val", "test")
 
+
+def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
+    """The split of a photo from its content hash (curate's rule, and the 2.5-D route's for a
+    photo with no split of its own): ``u`` = first 32 bits / 2^32; test below ``test_fraction``,
+    val below ``test_fraction + val_fraction``, else train."""
+    u = int(sha256[:8], 16) / 2**32
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
 REJECT_STAGES = ("list", "exif", "filter", "decode", "quality", "dedup", "render", "depth")
 
 # Why an input was dropped. Curate and synth pick from this list; extend it (minor bump) rather

@@ -15,7 +15,6 @@ This package imports only numpy; it must never import bpy, Ray or torch.
 """
 
 from optics.bokeh import (
-    boost_highlights,
     linear_to_srgb,
     render_bokeh,
     signed_coc_radius_px,
@@ -40,6 +39,7 @@ from optics.genrefocus import (
     k_synthetic,
     rescale_k,
 )
+from optics.highlights import boost_highlights
 from optics.sensor import (
     SENSOR_WIDTH_MAX_MM,
     SENSOR_WIDTH_MIN_MM,

@@ -29,9 +29,17 @@ from pathlib import Path
 
 from infra.config_file import add_set_argument, integer, settings_changes
 from optics.aperture import KernelError
-from synth.config import MAX_RESOLUTION_PX, MAX_SAMPLES, ConfigError, SynthConfig, load_config
+from synth.config import (
+    MAX_PROCESSES,
+    MAX_RESOLUTION_PX,
+    MAX_SAMPLES,
+    ConfigError,
+    SynthConfig,
+    load_config,
+)
 from synth.io import write_json_atomic
 from synth.kernels import resolve_shapes
+from synth.photo_cli import add_photos, photos
 from synth.pool import PoolError, load_pool
 from synth.shard import ShardError, parse_shard
 
@@ -40,7 +48,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".exr"}
 # Every number a flag takes has both bounds (reliability round 2, item 9): --scenes 1e20 or
 # --threads 99999999 is argparse's one-line error (exit 2), not a traceback or an endless loop.
 MAX_SCENES = 10_000_000  # scene ids 0..N-1 (the whole set is listed per shard)
-MAX_PROCESSES = 1024  # --workers (render processes) and --threads (Cycles threads each)
 MIN_LONG_EDGE_PX = 16  # report --long-edge (synth.report needs 16)
 
 
@@ -247,72 +254,6 @@ def _add_report(sub) -> None:
     )
 
 
-def _add_photos(sub) -> None:
-    s = _subparser(
-        sub,
-        "photos",
-        "the 2.5-D route: bokeh pairs from all-in-focus images and depth (no Blender)",
-    )
-    s.add_argument(
-        "--photos",
-        required=True,
-        metavar="SOURCE",
-        help="a real_photos manifest, a synthetic_pairs manifest (its scenes' AIF renders and "
-        "true depth) or a folder of images with NAME.depth.npy / NAME.depth.png sidecars",
-    )
-    s.add_argument("--out", required=True, help="output root (scenes, manifests, stats)")
-    s.add_argument("--config", help="TOML config (default synth/configs/default.toml; [photos])")
-    s.add_argument(
-        "--depth-model",
-        metavar="DIR",
-        help="local transformers depth-estimation model for sources without depth",
-    )
-    s.add_argument(
-        "--workers",
-        type=integer(0, MAX_PROCESSES),
-        help=f"Ray Data workers, 0-{MAX_PROCESSES} (default: every CPU; 0: in this process)",
-    )
-    s.add_argument(
-        "--ray-address",
-        dest="ray_address",
-        metavar="ADDRESS",
-        help="a running Ray cluster ('auto'); default: a local Ray",
-    )
-    add_set_argument(s, "photos.pairs_per_photo=2")
-    s.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-def photos(a) -> int:
-    from synth.photo_job import PhotoJobError, run_photos
-
-    try:
-        cfg = load_config(a.config, a.set)
-        cfg, kernels = resolve_shapes(cfg)
-        if a.depth_model:
-            from infra.depth_model import local_model_dir
-
-            local_model_dir(a.depth_model, "depth")
-        stats = run_photos(
-            a.photos,
-            Path(a.out),
-            cfg,
-            depth_model=a.depth_model,
-            ray_address=a.ray_address,
-            workers=a.workers,
-            kernels=kernels,
-            progress=not a.quiet,
-        )
-    except (ConfigError, KernelError, PhotoJobError, OSError) as e:
-        return _error(e)
-    why = ", ".join(f"{n} {r}" for r, n in stats["reasons"].items())
-    print(
-        f"synth photos: {stats['inputs']} source(s): {stats['kept']} rendered "
-        f"({stats['renders']} pairs), {stats['rejected']} rejected{f' ({why})' if why else ''} "
-        f"in {stats['wall_s']:.1f} s -> {a.out}\n  check it: python -m manifests validate {a.out}"
-    )
-    return 1 if stats["rejected"] else 0
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m synth",
@@ -323,7 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_render(sub)
     _add_report(sub)
-    _add_photos(sub)
+    add_photos(sub, _subparser)
     return p
 
 
@@ -375,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "report":
         return report(a)
     if a.command == "photos":
-        return photos(a)
+        return photos(a, _error)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         cfg = load_config(a.config, a.set, resolution_px=a.resolution, samples=a.samples)

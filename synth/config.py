@@ -44,6 +44,7 @@ MAX_HIGHLIGHTS = 10_000  # highlight emitters per scene (default 10-200)
 MAX_RENDERS = 256  # DoF renders per scene (default 3), each one a full Cycles render
 MAX_DISTANCE_M = 10_000.0  # depths, heights and tile sizes in metres (default depths 0.6-25 m)
 MAX_WEIGHT = 1e6  # relative weights
+MAX_PROCESSES = 1024  # --workers (render processes, Ray Data workers) and --threads
 
 
 def _check_shape(label: str) -> str:

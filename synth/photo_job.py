@@ -28,7 +28,6 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +36,9 @@ import optics
 from infra.allinfocus import focus_test
 from infra.images import PhotoError, decode_photo
 from manifests import write_part
-from manifests.io import project_version
-from manifests.schemas import PHOTO_2P5D_KIND
 from synth.io import write_json_atomic
 from synth.photo_pairs import (
-    DEFAULT_FOCAL_LENGTH_MM,
-    DEFAULT_SENSOR_WIDTH_MM,
-    RENDER_ENGINE,
     coc_map_px,
-    f_number_for_k,
     output_size,
     pair_kernel,
     params_from_row,
@@ -54,6 +47,7 @@ from synth.photo_pairs import (
     resize_rgb,
     sample_params,
 )
+from synth.photo_rows import pair_rows, reject_row
 from synth.photo_sources import Source, SourceReject, list_sources, read_depth, read_source_bytes
 from synth.shard import (
     commit_scene_dir,
@@ -71,12 +65,6 @@ FOCUS_LONG_EDGE_PX = 512  # the focus test's analysis size (curate's decode.anal
 
 class PhotoJobError(RuntimeError):
     """A job that cannot start; the message is one line naming the input."""
-
-
-def split_of(sha256: str, val: float, test: float) -> str:
-    """The split of a photo with no split of its own, from its content hash (curate's rule)."""
-    u = int(sha256[:8], 16) / 2**32
-    return "test" if u < test else "val" if u < test + val else "train"
 
 
 def _rng(seed: int, sha256: str) -> np.random.Generator:
@@ -110,13 +98,13 @@ def prepare_source(source: Source, cfg, estimator=None) -> tuple[np.ndarray, np.
         raise SourceReject("list" if reason != "bad_depth" else "depth", reason, detail)
     data = read_source_bytes(source.uri)
     sha = hashlib.sha256(data).hexdigest()
-    try:
-        image = decode_photo(data, source.uri)
+    p = cfg.photos
+    try:  # never larger than the output or the focus test need (big JPEGs decode reduced)
+        image = decode_photo(data, source.uri, max(p.long_edge_px, FOCUS_LONG_EDGE_PX))
     except PhotoError as e:
         why = str(e)
         reason = "decompression_bomb" if "decompression bomb" in why else "decode_failed"
         raise SourceReject("decode", reason, why) from None
-    p = cfg.photos
     h, w = image.shape[:2]
     if min(h, w) < p.min_short_side_px:
         raise SourceReject(
@@ -149,60 +137,6 @@ def _pair_params(source: Source, disparity, width_px: int, sha: str, cfg) -> lis
     if source.rendered and cfg.photos.reuse_render_params:
         return [params_from_row(r, width_px) for r in source.rows]
     return sample_params(_rng(cfg.dataset_seed, sha), disparity, width_px, cfg)
-
-
-def _rows(source, scene_id, params, files, width_px, height_px, sha, cfg) -> list[dict]:
-    base = f"scenes/{scene_id:06d}"
-    split = source.split or split_of(sha, cfg.split.val, cfg.split.test)
-    lens = source.focal_length_mm or DEFAULT_FOCAL_LENGTH_MM
-    sensor = source.sensor_width_mm or DEFAULT_SENSOR_WIDTH_MM
-    settings = cfg.photos.model_dump(mode="json")
-    dataset_id = source.rows[0]["dataset_id"] if source.rendered else cfg.dataset_id
-    rows = []
-    for i, pp in enumerate(params):
-        spec = json.dumps(
-            {"source": sha, "pair": asdict(pp), "photos": settings, "size": [width_px, height_px]},
-            sort_keys=True,
-        )
-        f_number = f_number_for_k(pp.k, width_px, lens, sensor)
-        rows.append(
-            {
-                "dataset_id": f"{dataset_id}-2p5d",
-                "scene_id": scene_id,
-                "render_id": i,
-                "split": split,
-                "aif_path": f"{base}/aif.png",
-                "depth_path": f"{base}/depth.npy",
-                "bokeh_path": f"{base}/{files[f'dof_{i:02d}']}",
-                "coc_path": f"{base}/coc_{i:02d}.npy",
-                "bokeh_jpeg_path": None,
-                "bokeh_exr_path": None,
-                "aperture_kernel_path": f"{base}/{files[f'dof_{i:02d}_kernel']}"
-                if f"dof_{i:02d}_kernel" in files
-                else None,
-                "width_px": width_px,
-                "height_px": height_px,
-                "focal_length_mm": float(lens),
-                "sensor_width_mm": float(sensor),
-                "f_number": float(f_number),
-                "focus_distance_m": 1.0 / pp.disp_focus,
-                "aperture_blades": pp.blades,
-                "aperture_rotation_deg": pp.rotation_deg,
-                "aperture_ratio": pp.ratio,
-                "aperture_shape_id": pp.shape,
-                "k_genrefocus": pp.k,
-                "k_ref_width_px": width_px,
-                "disp_focus": pp.disp_focus,
-                "render_samples": None,
-                "render_engine": RENDER_ENGINE,
-                "spec_hash": hashlib.sha256(spec.encode()).hexdigest()[:16],
-                "scene_kind": PHOTO_2P5D_KIND,
-                "source_photos": [sha],
-                "bpy_version": None,
-                "project_version": project_version(),
-            }
-        )
-    return rows
 
 
 def render_source(source: Source, scene_id: int, out: Path, cfg, estimator=None, kernels=None):
@@ -241,7 +175,7 @@ def render_source(source: Source, scene_id: int, out: Path, cfg, estimator=None,
             dof = render_pair(aif, disparity, pp, kernel, cfg.photos)
             Image.fromarray(dof).save(tmp / files[f"dof_{i:02d}"])
             np.save(tmp / f"coc_{i:02d}.npy", coc_map_px(disparity, pp))
-        rows = _rows(source, scene_id, params, files, width_px, height_px, sha, cfg)
+        rows = pair_rows(source, scene_id, params, files, width_px, height_px, sha, cfg)
         meta = {
             "source": source.uri,
             "source_sha256": sha,
@@ -258,16 +192,6 @@ def render_source(source: Source, scene_id: int, out: Path, cfg, estimator=None,
         discard_temp_scene_dir(tmp)
         raise
     return meta
-
-
-def reject_row(source: Source, e: SourceReject) -> dict:
-    return {
-        "uri": source.uri,
-        "stage": e.stage,
-        "reason": e.reason,
-        "detail": e.detail.splitlines()[0],
-        "duplicate_of": None,
-    }
 
 
 class _Worker:
