@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 SHOWN_SCENES = 4
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -36,9 +37,10 @@ def run_twin(out: Path) -> dict:
     twin = out / "synth_2p5d"
     p = subprocess.run(
         [sys.executable, "-m", "synth", "photos", "--photos", str(out / "synth"), "--out",
-         str(twin), "--workers", "0", "--quiet"],
+         str(twin), "--workers", "0", "--quiet", "--set", "photos.min_short_side_px=8"],
         capture_output=True,
         text=True,
+        cwd=REPO,
     )  # fmt: skip
     if p.returncode not in (0, 1):
         raise RuntimeError(f"synth photos failed: {(p.stderr or p.stdout).strip()[-500:]}")

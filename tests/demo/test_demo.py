@@ -37,7 +37,8 @@ def demo_run(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     out, stdout = demo_run
-    stages = ("synth", "synth_heldout", "synth_shapes", "synth_stats", "curate", "real", "deblur")
+    stages = ("synth", "synth_heldout", "synth_shapes", "synth_stats", "synth_2p5d", "curate")
+    stages = (*stages, "real", "deblur")
     for stage in (*stages, "bokeh_stage1", "bokeh_shape", "bokeh_stage2", "refocus", "benchmark"):
         assert (out / "stages" / f"{stage}.json").is_file(), stage
     assert re.search(r"DeblurNet PSNR gain over the blurry input: [+-]\d+\.\d+ dB", stdout)
@@ -64,6 +65,11 @@ def test_demo_runs_every_stage_and_prints_the_three_numbers(demo_run):
     assert bench["control"]["scenes"] >= 1  # sweeps found by their shared focus
     results = json.loads((out / "results.json").read_text())
     assert results["bokeh_stage2"]["metrics"]["real_photos_used"] > 0
+    # the 2.5-D twins of the training renders, beside them in the report
+    twin = results["synth_2p5d"]
+    assert twin["stats"]["rejected"] == 0 and twin["pairs"] == results["synth"]["stats"]["renders"]
+    assert "The 2.5-D route beside the path-traced renders" in (out / "report.html").read_text()
+    assert (out / "synth_2p5d" / "compare.png").is_file()
     # evaluation and the refocus example use the held-out renders only (another dataset)
     assert results["deblur"]["metrics"]["eval_images"] >= 2 * 3  # every held-out render
     assert results["refocus"]["dataset"] == "benchmark-small-v4"
@@ -82,7 +88,7 @@ def test_demo_rerun_reuses_finished_stages(demo_run):
         timeout=900,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.count("done before, reused") == 12  # every stage, the benchmark too
+    assert p.stdout.count("done before, reused") == 13  # every stage, the benchmark too
 
 
 @pytest.mark.slow
