@@ -52,7 +52,8 @@ def make_twin(demo: Path, out: Path) -> dict:
     from synth.config import load_config
     from synth.photo_job import run_photos
 
-    return run_photos(str(demo / "synth"), out / "twin", load_config(), workers=0, progress=False)
+    cfg = load_config(overrides=["photos.min_short_side_px=8"])  # the demo's frames, any size
+    return run_photos(str(demo / "synth"), out / "twin", cfg, workers=0, progress=False)
 
 
 def demo_config(demo: Path, seed: int = 0):

@@ -101,11 +101,12 @@ def test_synth_transfer(tmp_path):
     assert "transfer.json" in bench("synth_transfer.py", *args)
 
 
-def test_demo_seeds_needs_a_finished_demo(tmp_path):
-    """Its smallest size is a finished demo (``make demo``, minutes): here, only that it
-    refuses a folder that is not one, in one line (the slow demo test builds a real one)."""
+@pytest.mark.parametrize("script", ["demo_seeds.py", "route_2p5d.py"])
+def test_demo_benches_need_a_finished_demo(tmp_path, script):
+    """Their smallest size is a finished demo (``make demo``, minutes): here, only that they
+    refuse a folder that is not one, in one line (the slow demo test builds a real one)."""
     p = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "demo_seeds.py"), "--demo", str(tmp_path)],
+        [sys.executable, str(REPO / "bench" / script), "--demo", str(tmp_path)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -117,15 +118,3 @@ def test_demo_seeds_needs_a_finished_demo(tmp_path):
 def test_photos_throughput():
     out = bench("photos_throughput.py", "--photos", 1, "--long-edge", 64, "--workers", 0)
     assert "job / bare: x" in out and "pairs per CPU-second" in out
-
-
-def test_route_2p5d_needs_a_finished_demo(tmp_path):
-    """Its smallest size is a finished demo (as demo_seeds.py): here, the one-line refusal."""
-    p = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "route_2p5d.py"), "--demo", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert p.returncode == 2 and "not a finished demo (run make demo first)" in p.stderr

@@ -131,3 +131,24 @@ def test_the_refocus_example_takes_the_first_scenes_least_defocused_render():
     assert refocus_input(rows) == rows[2]  # scene 0, smallest K, the first render on a tie
     with pytest.raises(ValueError, match="no held-out renders"):
         refocus_input([])
+
+
+@pytest.mark.slow
+def test_route_2p5d_bench_on_the_finished_demo(demo_run, tmp_path):
+    """``bench/route_2p5d.py`` at its smallest size: one seed, two steps per arm."""
+    from pathlib import Path
+
+    out, _ = demo_run
+    repo = Path(__file__).resolve().parents[2]
+    p = subprocess.run(
+        [sys.executable, str(repo / "bench" / "route_2p5d.py"), "--demo", str(out), "--seeds",
+         "0", "--steps", "2", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=repo,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "| truth correlation |" in p.stdout and "| bokeh PSNR |" in p.stdout
+    doc = json.loads((tmp_path / "r" / "route_2p5d.json").read_text())
+    assert set(doc["results"]["0"]) == {"path_traced", "2p5d", "both"}
