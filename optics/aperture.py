@@ -130,8 +130,9 @@ def outline(shape: ApertureShape, n_round: int = 256) -> np.ndarray:
 
 
 def _inside_polygon(x: np.ndarray, y: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd rule, vectorised over the points, one pass per edge."""
-    inside = np.zeros(x.shape, dtype=bool)
+    """Even-odd rule, vectorised over the points, one pass per edge; ``x`` and ``y`` broadcast
+    (a row of x and a column of y: the crossings are computed once per row)."""
+    inside = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=bool)
     xj, yj = poly[-1]
     for xi, yi in poly:
         crosses = (yi > y) != (yj > y)
@@ -157,7 +158,7 @@ def rasterize_polygon(points, size_px: int = KERNEL_SIZE_PX) -> np.ndarray:
     """The open fraction of each pixel inside the closed polygon ``points`` (K×2, x right, y
     up, in units of the CoC radius; even-odd rule), ``SUPERSAMPLE²`` sub-samples, float32."""
     n = int(size_px)
-    x, y = np.broadcast_arrays(*pixel_grid(n, SUPERSAMPLE))
+    x, y = pixel_grid(n, SUPERSAMPLE)
     return _coverage(_inside_polygon(x, y, np.asarray(points, dtype=np.float64)), n)
 
 
