@@ -14,7 +14,10 @@ CPU-seconds are this process's CPU time (``time.process_time``) for ``bare`` and
 wall time × workers for the Ray run (its workers are other processes). Prints pairs per
 CPU-second for each and the job's ratio to the bare call.
 
-  .venv/bin/python bench/photos_throughput.py --photos 8 --long-edge 512 --workers 2
+Measured (2026-12-07, 2 shared cores, 40 photos at 512 px, 120 pairs): bare 8.2, job 3.3
+(x0.40), Ray Data with 2 workers 2.5 pairs per CPU-second (start-up included).
+
+  .venv/bin/python bench/photos_throughput.py --photos 40 --long-edge 512 --workers 2
 """
 
 from __future__ import annotations
