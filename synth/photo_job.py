@@ -83,7 +83,7 @@ def _depth_for(source: Source, image: np.ndarray, estimator, png_scale_m: float)
             "--depth-model",
         )
     try:
-        depth = np.asarray(estimator(image), dtype=np.float32)
+        depth = np.asarray(estimator(np.array(image)), dtype=np.float32)  # writable for torch
     except (ValueError, RuntimeError) as e:
         detail = f"{source.uri}: the depth model failed ({e})"
         raise SourceReject("depth", "bad_depth", detail) from None
@@ -286,12 +286,12 @@ def run_photos(
         elif i not in rejects:  # rendered before but not complete now, or never reached
             detail = f"{source.uri}: not rendered (rerun to render it)"
             rejects[i] = reject_row(source, SourceReject("render", "render_failed", detail))
-    write_part(rows, out, "synthetic_pairs", PART, created_by="synth photos") if rows else None
-    part = out / "rejects" / f"part-{PART}.parquet"
-    if rejects:
-        write_part([rejects[i] for i in sorted(rejects)], out, "rejects", PART, created_by="synth")
-    elif part.exists():
-        part.unlink()
+    rejects = dict(sorted(rejects.items()))
+    for schema, part_rows in (("synthetic_pairs", rows), ("rejects", list(rejects.values()))):
+        if part_rows:
+            write_part(part_rows, out, schema, PART, created_by="synth photos")
+        else:  # none now: a part of an earlier run must not stay behind
+            (out / schema / f"part-{PART}.parquet").unlink(missing_ok=True)
     reasons: dict[str, int] = {}
     for r in rejects.values():
         reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
