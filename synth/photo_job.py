@@ -48,7 +48,15 @@ from synth.photo_pairs import (
     sample_params,
 )
 from synth.photo_rows import pair_rows, reject_row
-from synth.photo_sources import Source, SourceReject, list_sources, read_depth, read_source_bytes
+from synth.photo_sources import (
+    Source,
+    SourceReject,
+    list_sources,
+    read_depth,
+    read_source_bytes,
+    source_from_json,
+    source_json,
+)
 from synth.shard import (
     commit_scene_dir,
     discard_temp_scene_dir,
@@ -198,15 +206,15 @@ def render_source(source: Source, scene_id: int, out: Path, cfg, estimator=None,
 class _Worker:
     """One Ray Data worker (or this process): the depth model loaded once."""
 
-    def __init__(self, sources, out, cfg, depth_model, kernels):
+    def __init__(self, out, cfg, depth_model, kernels):
         from infra.depth_model import TransformersDepth
 
-        self.sources, self.out, self.cfg, self.kernels = sources, Path(out), cfg, kernels
+        self.out, self.cfg, self.kernels = Path(out), cfg, kernels
         self.estimator = TransformersDepth(depth_model) if depth_model else None
 
     def __call__(self, item: dict) -> dict:
         i = int(item["scene_id"])
-        source = self.sources[i]
+        source = source_from_json(item["source"])
         try:
             render_source(source, i, self.out, self.cfg, self.estimator, self.kernels)
         except SourceReject as e:
@@ -265,10 +273,10 @@ def run_photos(
     rejects: dict[int, dict] = {}
     if todo:
         if workers == 0:
-            worker = _Worker(sources, out, cfg, depth_model, kernels)
+            worker = _Worker(out, cfg, depth_model, kernels)
             results = []
             for n, i in enumerate(todo):
-                results.append(worker({"scene_id": i}))
+                results.append(worker({"scene_id": i, "source": source_json(sources[i])}))
                 if progress:
                     print(f"synth photos: {n + 1}/{len(todo)}", file=sys.stderr, flush=True)
         else:
@@ -316,10 +324,12 @@ def _run_ray(sources, todo, out, cfg, depth_model, ray_address, workers, kernels
 
     started = start_ray(ray_address, num_cpus=workers or None, log_to_driver=False)
     try:
-        ds = ray.data.from_items([{"scene_id": i} for i in todo])
+        # each item carries its source: no worker holds the whole listing
+        items = [{"scene_id": i, "source": source_json(sources[i])} for i in todo]
+        ds = ray.data.from_items(items)
         ds = ds.map(
             _Worker,
-            fn_constructor_args=(sources, str(out), cfg, depth_model, kernels),
+            fn_constructor_args=(str(out), cfg, depth_model, kernels),
             concurrency=max(1, min(len(todo), workers or int(ray.cluster_resources()["CPU"]))),
         )
         return ds.take_all()

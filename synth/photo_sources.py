@@ -22,8 +22,9 @@ measurement") and infinities are read as infinitely far. Every failure is a
 from __future__ import annotations
 
 import io
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,18 @@ class Source:
     def rendered(self) -> bool:
         """A path-traced scene (a ``synthetic_pairs`` source)."""
         return bool(self.rows)
+
+
+def source_json(source: Source) -> str:
+    """A source as JSON (a Ray Data item carries its own source)."""
+    return json.dumps(asdict(source))
+
+
+def source_from_json(text: str) -> Source:
+    d = json.loads(text)
+    d["rows"] = tuple(d["rows"])
+    d["problem"] = tuple(d["problem"]) if d["problem"] is not None else None
+    return Source(**d)
 
 
 def _schema_of(source: str) -> str | None:

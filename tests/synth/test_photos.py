@@ -480,3 +480,15 @@ def test_a_killed_job_resumes_into_the_pairs_of_an_unbroken_one(tmp_path):
             )
     assert not list((killed / "scenes").glob(".tmp-*"))  # the killed writer's temp folder: gone
     assert json.loads((killed / "stats.json").read_text())["rejected"] == 0
+
+
+def test_a_source_travels_as_json_unchanged():
+    from synth.photo_sources import Source, source_from_json, source_json
+
+    rows = ({"scene_id": 3, "k_genrefocus": 0.1 + 0.2, "source_photos": ["ab"], "_root": "/r"},)
+    for s in (
+        Source("file:///a.png", "file:///a.depth.npy", "val", 35.0, 23.5, True, rows=rows),
+        Source("file:///b.png", problem=("link_outside_root", "file:///b.png: a link")),
+    ):
+        back = source_from_json(source_json(s))
+        assert back == s and back.rows == s.rows
