@@ -193,10 +193,9 @@ def _folder_sources(folder: Path) -> list[Source]:
     uris, skipped = folder_images(folder)
     root = folder.resolve()
     out = []
-    sidecar = tuple(s.replace(".npy", ".") for s in DEPTH_SUFFIXES)  # ".depth."
     for uri in uris:
         path = Path(file_path(uri))
-        if sidecar[0] in path.name.lower():  # a depth sidecar, not a source
+        if path.name.lower().endswith(DEPTH_SUFFIXES):  # a depth sidecar, not a source
             continue
         depth, problem = None, None
         for suffix in DEPTH_SUFFIXES:
@@ -214,7 +213,7 @@ def _folder_sources(folder: Path) -> list[Source]:
                 break
         out.append(Source(uri, depth, problem=problem))
     for uri, why in skipped:
-        if ".depth." in uri.rsplit("/", 1)[-1].lower():
+        if uri.lower().endswith(DEPTH_SUFFIXES):
             continue
         reason, _, detail = why.partition(" ")
         reason = {"outside_root": "link_outside_root"}.get(reason, reason)

@@ -54,6 +54,8 @@ def folder(tmp_path):
         img = photo(name)
         good[name] = img
         save_png(d / name, img)
+    save_png(d / "a.depth.of.field.png", good["astronaut.png"])  # a name, not a sidecar
+    np.save(d / "a.depth.of.field.depth.npy", ramp_depth(*good["astronaut.png"].shape[:2]))
     h, w = good["astronaut.png"].shape[:2]
     np.save(d / "astronaut.depth.npy", ramp_depth(h, w))
     h, w = good["coffee.png"].shape[:2]
@@ -224,10 +226,10 @@ def test_folder_job_renders_the_good_and_rejects_each_bad_source_with_its_reason
     for r in rejects.values():  # one line, naming the file (the photo or its depth file)
         assert "\n" not in r["detail"] and Path(r["uri"]).stem in r["detail"], r
     assert "NaN" in rejects["nan.png"]["detail"] and "constant" in rejects["flat.png"]["detail"]
-    assert stats["inputs"] == 15 == stats["kept"] + stats["rejected"] and stats["kept"] == 3
+    assert stats["inputs"] == 16 == stats["kept"] + stats["rejected"] and stats["kept"] == 4
     assert validate_path(out, files=True).ok
     rows = read_table(out, "synthetic_pairs").to_pylist()
-    assert len(rows) == 6 and {r["scene_kind"] for r in rows} == {"photo_2p5d"}
+    assert len(rows) == 8 and {r["scene_kind"] for r in rows} == {"photo_2p5d"}
     for r in rows:
         assert max(r["width_px"], r["height_px"]) == 96 and r["k_ref_width_px"] == r["width_px"]
         assert len(r["source_photos"]) == 1 and len(r["source_photos"][0]) == 64
