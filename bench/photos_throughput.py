@@ -4,7 +4,7 @@ Builds ``--photos`` sources from scikit-image's embedded photos at ``--long-edge
 a ``.depth.npy`` sidecar: a tilted plane with two nearer discs, 0.8-12 m), then, side by side in
 one run on the same pairs (the job's own draws of focus, K and aperture):
 
-- ``bare``: ``optics.render_bokeh`` alone, as the route calls it (linear light, band-limited
+- ``bare``: ``optics.render_bokeh`` alone, as the route calls it (``srgb=True``, band-limited
   apertures, ``photos.layer_step_px``), on arrays already in memory;
 - ``job``: ``python -m synth photos`` in this process (``--workers 0``): decode, focus test,
   depth checks, the renders, PNG/npy writes, atomic commits, manifest parts;
@@ -58,6 +58,8 @@ def make_sources(folder: Path, n: int, long_edge: int) -> None:
 
 def bare(out: Path, cfg) -> tuple[int, float]:
     """Render the job's pairs again with the bare call; returns (pairs, CPU-seconds)."""
+    from PIL import Image
+
     import optics
     from manifests import read_table
     from synth.photo_pairs import pair_kernel, params_from_row
@@ -65,27 +67,24 @@ def bare(out: Path, cfg) -> tuple[int, float]:
     rows = read_table(out, "synthetic_pairs").to_pylist()
     inputs = []
     for r in rows:
-        from PIL import Image
-
         aif = np.asarray(Image.open(out / r["aif_path"]).convert("RGB"))
         disp = optics.disparity_from_depth(np.load(out / r["depth_path"]))
         params = params_from_row(r, r["width_px"])
-        lin = optics.boost_highlights(
-            optics.srgb_to_linear(aif / 255.0),
-            cfg.photos.highlight_threshold,
-            cfg.photos.highlight_gain,
-        )
-        inputs.append((lin, disp, params, pair_kernel(params)))
+        inputs.append((aif, disp, params, pair_kernel(params)))
+    p = cfg.photos
     t0 = time.process_time()
-    for lin, disp, p, kernel in inputs:
+    for aif, disp, pp, kernel in inputs:
         optics.render_bokeh(
-            lin,
+            aif,
             disp,
-            p.k,
-            p.disp_focus,
+            pp.k,
+            pp.disp_focus,
             kernel=kernel,
+            srgb=True,
             band_limited=True,
-            layer_step_px=cfg.photos.layer_step_px,
+            layer_step_px=p.layer_step_px,
+            highlight_gain=p.highlight_gain,
+            highlight_threshold=p.highlight_threshold,
         )
     return len(inputs), time.process_time() - t0
 

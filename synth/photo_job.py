@@ -269,7 +269,8 @@ def run_photos(
     out.mkdir(parents=True, exist_ok=True)
     check_same_sources(out, sources)
     remove_stale_temps(out)
-    todo = [i for i in range(len(sources)) if done_meta(out, i) is None]
+    metas = {i: done_meta(out, i) for i in range(len(sources))}  # each scene checked once
+    todo = [i for i, meta in metas.items() if meta is None]
     rejects: dict[int, dict] = {}
     if todo:
         if workers == 0:
@@ -284,9 +285,10 @@ def run_photos(
         for r in results:
             if r["reject"]:
                 rejects[int(r["scene_id"])] = json.loads(r["reject"])
+        metas.update({i: done_meta(out, i) for i in todo})
     rows, kept = [], 0
     for i, source in enumerate(sources):
-        meta = done_meta(out, i)
+        meta = metas[i]
         if meta is not None:
             rows.extend(meta["rows"])
             kept += 1

@@ -14,9 +14,9 @@ a depth map, a random focus plane and a random K, through a classical renderer
   ``aperture.shapes`` on every pair, else each pair is round (``round_probability``) or a
   polygon of ``aperture.blades`` at a uniform ``rotation_deg`` (anamorphic and shape rotation
   are not drawn here);
-- :func:`render_pair`: the sRGB image decoded to linear light, its clipped highlights brightened
-  (:func:`optics.boost_highlights`, ``photos.highlight_threshold`` / ``highlight_gain``), blurred
-  with band-limited apertures on a ``photos.layer_step_px`` layer grid, clipped and encoded back;
+- :func:`render_pair`: ``optics.render_bokeh`` in linear light (``srgb=True``), its clipped
+  highlights optionally brightened (``photos.highlight_threshold`` / ``highlight_gain``),
+  band-limited apertures on a ``photos.layer_step_px`` layer grid, clipped and encoded back;
 - labels as the path-traced set's: the signed CoC diameter map in px (``2 ·`` the renderer's
   signed radius, so positive behind the focus plane as Cycles' convention), K, ``disp_focus``,
   and a camera that gives exactly this K (:func:`f_number_for_k`: the photo's focal length and
@@ -135,21 +135,18 @@ def render_pair(
 ) -> np.ndarray:
     """The bokeh render (uint8 sRGB) of one pair: linear light, highlights boosted, band-limited
     layered blur, clipped to white (module docstring)."""
-    linear = optics.srgb_to_linear(np.asarray(aif_u8, np.float64) / 255.0)
-    linear = optics.boost_highlights(
-        linear, cfg_photos.highlight_threshold, cfg_photos.highlight_gain
-    )
-    out = optics.render_bokeh(
-        linear,
+    return optics.render_bokeh(
+        aif_u8,
         disparity,
         params.k,
         params.disp_focus,
         kernel=kernel,
+        srgb=True,
         band_limited=True,
         layer_step_px=cfg_photos.layer_step_px,
+        highlight_gain=cfg_photos.highlight_gain,
+        highlight_threshold=cfg_photos.highlight_threshold,
     )
-    srgb = optics.linear_to_srgb(np.clip(out, 0.0, 1.0))
-    return np.clip(np.rint(srgb * 255.0), 0, 255).astype(np.uint8)
 
 
 def coc_map_px(disparity: np.ndarray, params: PairParams) -> np.ndarray:
