@@ -1,6 +1,7 @@
 """``python -m train fit`` (train a network from manifests), ``python -m train refocus`` (refocus
 a photo with a trained pair), ``python -m train benchmark`` (score a pair against Cycles) and
-``python -m train benchmark-real`` (score on a real dataset from a local root).
+``python -m train benchmark-real`` (score on a real dataset from a local root) and ``python -m train
+cache`` (encode the training images into a latent cache once).
 
 Examples:
   python -m train fit --config deblurnet_tiny.toml --manifest runs/synth --out runs/deblur
@@ -177,6 +178,13 @@ def _benchmark_real_parser(sub):
     add_parser(sub)
 
 
+def _cache_parser(sub):
+    """``cache``: its arguments are ``train.launch.cache``'s."""
+    from train.launch.cache import add_parser
+
+    add_parser(sub)
+
+
 def _steps_argument(parser) -> None:
     parser.add_argument(
         "--steps",
@@ -198,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     _refocus_parser(sub)
     _benchmark_parser(sub)
     _benchmark_real_parser(sub)
+    _cache_parser(sub)
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -205,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         return _benchmark(a)
     if a.command == "benchmark-real":
         return _benchmark_real(a)
+    if a.command == "cache":
+        from train.launch.cache import run_command
+
+        return run_command(a)
     if a.command == "refocus":
         from train.refocus import refocus_cli
 

@@ -30,6 +30,14 @@ class PixelCodec(torch.nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(z, self.factor)
 
+    def moments(self, img: torch.Tensor) -> torch.Tensor:
+        """What the latent cache stores: the latent itself (the codec draws nothing)."""
+        return self.encode(img)
+
+    def sample(self, moments: torch.Tensor, generator=None) -> torch.Tensor:
+        """:meth:`encode`'s result from :meth:`moments`'."""
+        return moments
+
 
 class VaeCodec(torch.nn.Module):
     """A diffusers ``AutoencoderKL`` (FLUX: 16 channels, 8× down) with its shift and scale."""
@@ -50,6 +58,33 @@ class VaeCodec(torch.nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.vae.decode((z / self.scale + self.shift).to(self.vae.dtype)).sample
+
+    @torch.no_grad()
+    def moments(self, img: torch.Tensor) -> torch.Tensor:
+        """What the latent cache stores: the latent distribution's mean and standard deviation,
+        concatenated on the channel axis (2C channels)."""
+        dist = self.vae.encode(img.to(self.vae.dtype)).latent_dist
+        return torch.cat([dist.mean, dist.std], dim=1)
+
+    def sample(self, moments: torch.Tensor, generator=None) -> torch.Tensor:
+        """:meth:`encode`'s result from :meth:`moments`': the same draw from the same generator
+        as diffusers' ``DiagonalGaussianDistribution.sample``, then the shift and scale."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        mean, std = moments.chunk(2, dim=1)
+        eps = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return (mean + std * eps - self.shift) * self.scale
+
+
+def make_codec(model_cfg) -> torch.nn.Module:
+    """The codec of a ``model`` config section: the FLUX VAE from ``path`` (local files only) or
+    the pixel codec."""
+    if model_cfg.codec == "vae":
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(model_cfg.path, subfolder="vae", local_files_only=True)
+        return VaeCodec(vae)
+    return PixelCodec(model_cfg.pixel_factor)
 
 
 def pack(z: torch.Tensor) -> torch.Tensor:

@@ -49,12 +49,20 @@ def step_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generat
     return torch.Generator().manual_seed(mixed % 2**64)  # any config seed (< 2**32) fits
 
 
-def compute_loss(denoiser, codec, batch: dict, cfg, gen: torch.Generator, device):
-    target = batch["target"].to(device)
-    conds = [c.to(device) for c in batch["cond"]]
+def encode_batch(codec, batch: dict, gen: torch.Generator, device):
+    """The target's and the conditions' latents, in this order from ``gen``: encoded from the
+    images, or drawn from the latent cache's moments (``target_moments``/``cond_moments``,
+    ``train.latents``) with the same draws."""
     with torch.no_grad():
-        z0 = codec.encode(target, generator=gen)
-        zc = [codec.encode(c, generator=gen) for c in conds]
+        if "target_moments" in batch:
+            z0 = codec.sample(batch["target_moments"].to(device), gen)
+            return z0, [codec.sample(c.to(device), gen) for c in batch["cond_moments"]]
+        z0 = codec.encode(batch["target"].to(device), generator=gen)
+        return z0, [codec.encode(c.to(device), generator=gen) for c in batch["cond"]]
+
+
+def compute_loss(denoiser, codec, batch: dict, cfg, gen: torch.Generator, device):
+    z0, zc = encode_batch(codec, batch, gen, device)
     o = cfg.optim
     sigma = sample_sigmas(z0.shape[0], gen, o.sigma_logit_mean, o.sigma_logit_std).to(device)
     noise = torch.randn(z0.shape, generator=gen).to(device)
@@ -75,6 +83,10 @@ def batch_blur_max_px(batch: dict) -> float:
     """The largest blur radius ``K · |d − d_f|`` (px at the network's input) of a batch's
     targets: what a BokehNet learns to render (0 for a batch without them). Recorded in the
     checkpoint (``blur_max_px``) so that ``train refocus`` can refuse a K past it."""
+    if "disp_range" in batch:  # the latent cache: the crop's disparity [min, max]
+        k, df = batch["k"].double(), batch["disp_focus"].double()
+        r = batch["disp_range"].double()
+        return float((k * torch.maximum((r[:, 0] - df).abs(), (r[:, 1] - df).abs())).amax())
     if "disparity" not in batch or "k" not in batch:
         return 0.0
     k = batch["k"].double().view(-1, 1, 1, 1)

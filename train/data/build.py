@@ -156,19 +156,32 @@ def rgb_to_tensor(img_uint8: np.ndarray) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Geometry:
-    """Resize the full image to ``width_px × height_px``, then crop ``size_px`` at ``(x0, y0)``."""
+    """Resize the full image to ``width_px × height_px``, then crop ``crop_w_px × crop_h_px`` at
+    ``(x0, y0)``."""
 
     width_px: int
     height_px: int
     x0: int
     y0: int
-    size_px: int
+    crop_w_px: int
+    crop_h_px: int
 
 
 def draw_geometry(
-    rng: np.random.Generator, width_px: int, height_px: int, cfg: DataConfig, train: bool
+    rng: np.random.Generator,
+    width_px: int,
+    height_px: int,
+    cfg: DataConfig,
+    train: bool,
+    crop: tuple[int, int] | None = None,
 ) -> Geometry:
-    """The resize and crop for one sample; draws 3 numbers from ``rng`` in training, none else."""
+    """The resize and crop for one sample; draws 3 numbers from ``rng`` in training with
+    ``cfg.random_crop``, none else (a fixed crop: the mean training scale, centred, what the
+    latent cache stores). ``crop``: an aspect bucket's ``(width_px, height_px)``
+    (:func:`bucket_geometry`); None: ``resolution_px`` square."""
+    train = train and cfg.random_crop
+    if crop is not None:
+        return bucket_geometry(rng, width_px, height_px, cfg, train, crop)
     res = int(cfg.resolution_px)
     short = min(width_px, height_px)
     if train:
@@ -187,7 +200,33 @@ def draw_geometry(
         y0 = int(rng.integers(0, new_h - res + 1))
     else:
         x0, y0 = (new_w - res) // 2, (new_h - res) // 2
-    return Geometry(new_w, new_h, x0, y0, res)
+    return Geometry(new_w, new_h, x0, y0, res, res)
+
+
+def bucket_geometry(
+    rng: np.random.Generator,
+    width_px: int,
+    height_px: int,
+    cfg: DataConfig,
+    train: bool,
+    crop: tuple[int, int],
+) -> Geometry:
+    """:func:`draw_geometry` for a ``crop = (width_px, height_px)`` bucket: the frame is scaled by
+    ``s ~ U(resize_range)`` (the middle of the range when not ``train``), but at least enough to
+    cover the crop, by one factor for both sides (never stretched), then cropped (at random in
+    training, centred else)."""
+    cw, ch = int(crop[0]), int(crop[1])
+    lo, hi = (float(v) for v in cfg.resize_range)
+    s = float(rng.uniform(lo, hi)) if train else 0.5 * (lo + hi)
+    scale = max(s, cw / width_px, ch / height_px)
+    new_w = max(cw, int(round(width_px * scale)))
+    new_h = max(ch, int(round(height_px * scale)))
+    if train:
+        x0 = int(rng.integers(0, new_w - cw + 1))
+        y0 = int(rng.integers(0, new_h - ch + 1))
+    else:
+        x0, y0 = (new_w - cw) // 2, (new_h - ch) // 2
+    return Geometry(new_w, new_h, x0, y0, cw, ch)
 
 
 def apply_geometry(x: torch.Tensor, g: Geometry, kind: str) -> torch.Tensor:
@@ -199,7 +238,7 @@ def apply_geometry(x: torch.Tensor, g: Geometry, kind: str) -> torch.Tensor:
             ].clamp(-1.0, 1.0)
         else:
             x = F.interpolate(x[None], (g.height_px, g.width_px), mode="nearest-exact")[0]
-    return x[:, g.y0 : g.y0 + g.size_px, g.x0 : g.x0 + g.size_px].contiguous()
+    return x[:, g.y0 : g.y0 + g.crop_h_px, g.x0 : g.x0 + g.crop_w_px].contiguous()
 
 
 def synthetic_kernel(row: dict, root: str | None) -> np.ndarray:
@@ -277,8 +316,15 @@ def assemble(
     }
 
 
-def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bool) -> dict:
-    """Tensors for one ``synthetic_pairs`` row (all [C, S, S] float32, S = resolution_px).
+def build_sample(
+    row: dict,
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    train: bool,
+    crop: tuple[int, int] | None = None,
+) -> dict:
+    """Tensors for one ``synthetic_pairs`` row (all [C, S, S] float32, S = resolution_px; with
+    an aspect bucket's ``crop = (W, H)``, [C, H, W]).
 
     deblur: ``target`` = AIF, ``cond`` = [DoF render]; bokeh: ``target`` = DoF render,
     ``cond`` = [AIF, defocus map] (+ the aperture kernel image with ``cfg.shape_condition``).
@@ -298,7 +344,7 @@ def build_sample(row: dict, cfg: DataConfig, rng: np.random.Generator, train: bo
                 f"{join_root(row[name], root)}: size {tuple(shape)} differs from the AIF "
                 f"image's {(h, w)}"
             )
-    g = draw_geometry(rng, w, h, cfg, train)
+    g = draw_geometry(rng, w, h, cfg, train, crop)
     k_file = optics.rescale_k(row["k_genrefocus"], row["k_ref_width_px"], w)
     k = float(optics.rescale_k(k_file, w, g.width_px))
     disp = torch.from_numpy(optics.disparity_from_depth(depth))[None]

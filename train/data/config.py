@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 
-from infra.config_file import ConfigModel, tuple_from_list
+from infra.config_file import ConfigModel, ConfigRule, tuple_from_list
 from infra.numbers import Int, Probability, Seed
 from train.config_types import MAX_SIDE_PX, MAX_WORK_SIDE_PX, Finite
 
@@ -53,6 +53,41 @@ class DataConfig(ConfigModel):
     # bokeh: the row's aperture kernel is a third condition image (in a train config: follows
     # model.shape_condition)
     shape_condition: bool = False
+    # aspect-ratio buckets ("W:H", e.g. ["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16"]):
+    # training crops of about resolution_px² pixels at the bucket nearest each frame's aspect,
+    # batched within a bucket (train.data.buckets); empty: resolution_px square crops
+    bucket_aspects: Annotated[tuple[str, ...], tuple_from_list, Field(max_length=32)] = ()
+    # training: random rescale (resize_range) and random crop position; false: the mean scale
+    # and the centre crop, the same every epoch (what the latent cache stores)
+    random_crop: bool = True
+    # a folder of VAE latents of every training image (python -m train cache; train.latents):
+    # fit encodes what is missing or stale there once and then reads it instead of the images
+    latent_cache: str | None = None
+
+    @field_validator("bucket_aspects")
+    @classmethod
+    def _aspects(cls, aspects: tuple[str, ...]) -> tuple[str, ...]:
+        from train.data.buckets import parse_aspect
+
+        for a in aspects:
+            parse_aspect(a)
+        return aspects
+
+    @model_validator(mode="after")
+    def _cache_needs_fixed_crops(self):
+        if self.latent_cache is not None:
+            if not self.latent_cache.strip():
+                raise ConfigRule("latent_cache", "is empty (leave it out, or name a folder)")
+            if self.random_crop or self.augment:
+                raise ConfigRule(
+                    "latent_cache",
+                    "stores one fixed crop per image: needs random_crop = false and augment = []",
+                )
+            if self.real_ratio > 0:
+                raise ConfigRule(
+                    "latent_cache", "holds rendered pairs only: real_ratio must be 0 with it"
+                )
+        return self
 
     @field_validator("resize_range")
     @classmethod

@@ -65,6 +65,10 @@ class TrainData:
     real_items: list[dict]
     sampler: MixtureSampler
     skipped_real: dict | None = None
+    rank: int = 0
+    world_size: int = 1
+    latents: object = None  # train.latents.build.CachedSamples (data.latent_cache)
+    _buckets: object = None  # train.data.buckets state, made on first use (picks)
 
     @classmethod
     def load(
@@ -75,16 +79,14 @@ class TrainData:
         world_size: int = 1,
         deblur_fn: DeblurFn | None = None,
         progress: bool = False,
+        device="cpu",
     ) -> TrainData:
         """``synthetic_pairs`` rows from ``manifests``, split by scene; with
-        ``data.real_ratio > 0`` also the real photos, prepared with ``deblur_fn``."""
-        rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
-        if not rows:
-            raise ValueError(f"no synthetic_pairs rows in {', '.join(map(str, manifests))}")
-        train_rows, eval_rows = split_rows(rows, cfg.data)
+        ``data.real_ratio > 0`` also the real photos, prepared with ``deblur_fn``; with
+        ``data.latent_cache`` the training rows' latents (what the cache lacks encoded on
+        ``device`` first)."""
+        train_rows, eval_rows = cls.split(cfg, manifests)
         share = cfg.data.photo_2p5d_share
-        if share is not None:  # path-traced rows first, then the 2.5-D pairs (MixtureSampler)
-            train_rows.sort(key=lambda r: r.get("scene_kind") == PHOTO_2P5D)
         n_second = sum(r.get("scene_kind") == PHOTO_2P5D for r in train_rows)
         real_items, skipped = [], None
         if cfg.data.real_ratio > 0:
@@ -101,7 +103,28 @@ class TrainData:
             n_second=n_second if share is not None else 0,
             second_share=share,
         )
-        return cls(cfg, train_rows, eval_rows, real_items, sampler, skipped)
+        latents = None
+        if cfg.data.latent_cache is not None:
+            from train.data.bucketed import row_crops
+            from train.latents.build import open_cache
+
+            say = _say if progress else None
+            latents = open_cache(cfg, train_rows, row_crops(cfg, train_rows), device, say)
+        return cls(
+            cfg, train_rows, eval_rows, real_items, sampler, skipped, rank, world_size, latents
+        )
+
+    @staticmethod
+    def split(cfg, manifests: list[str]) -> tuple[list[dict], list[dict]]:
+        """The training and held-out ``synthetic_pairs`` rows of ``manifests`` (training rows:
+        path-traced first, then the 2.5-D pairs, when ``data.photo_2p5d_share`` is set)."""
+        rows = load_rows(manifests_holding(manifests, "synthetic_pairs"), "synthetic_pairs")
+        if not rows:
+            raise ValueError(f"no synthetic_pairs rows in {', '.join(map(str, manifests))}")
+        train_rows, eval_rows = split_rows(rows, cfg.data)
+        if cfg.data.photo_2p5d_share is not None:  # MixtureSampler's order of the two kinds
+            train_rows.sort(key=lambda r: r.get("scene_kind") == PHOTO_2P5D)
+        return train_rows, eval_rows
 
     def cursor(self, step: int) -> dict:
         """The data cursor a checkpoint after ``step`` steps stores."""
@@ -111,16 +134,41 @@ class TrainData:
     def restore(self, cursor: dict) -> None:
         self.sampler.load_state_dict(cursor)
 
-    def build(self, picks, step: int, micro: int, rank: int) -> dict:
+    def picks(self, step: int, micro: int) -> tuple[list[tuple[str, int]], tuple | None]:
+        """This rank's ``(source, index)`` draws for micro-batch ``micro`` of ``step`` and their
+        crop: None (``resolution_px`` square: draw ``g = (first + j) · world + rank`` of the
+        mixture, ``first = (step · accum + micro) · batch``), or with ``data.bucket_aspects``
+        the bucket's ``(width_px, height_px)``: the mixture's draw ``m = step · accum + micro``
+        chooses the micro-batch's kind, that kind's :class:`~train.data.buckets.BucketSchedule`
+        its bucket and rows (the same on every rank; a pure function of the step)."""
+        o, world = self.cfg.optim, self.world_size
+        m = step * o.grad_accum + micro
+        if not self.cfg.data.bucket_aspects:
+            first = m * o.batch_size
+            draws = [(first + j) * world + self.rank for j in range(o.batch_size)]
+            return [self.sampler.draw(g) for g in draws], None
+        from train.data.bucketed import BucketedKinds
+
+        if self._buckets is None:
+            self._buckets = BucketedKinds.of(self)
+        return self._buckets.picks(m, self.rank)
+
+    def build(self, picks, step: int, micro: int, rank: int, crop=None) -> dict:
+        rngs = [
+            np.random.default_rng([self.cfg.seed, rank, step, micro, j]) for j in range(len(picks))
+        ]
+        if self.latents is not None:  # rendered pairs only (the config refuses real photos)
+            return self.latents.batch([idx for _, idx in picks], rngs)
         samples = []
-        for j, (source, idx) in enumerate(picks):
-            rng = np.random.default_rng([self.cfg.seed, rank, step, micro, j])
+        for (source, idx), rng in zip(picks, rngs, strict=True):
             if source == "synthetic":
-                samples.append(build_sample(self.train_rows[idx], self.cfg.data, rng, True))
+                row = self.train_rows[idx]
+                samples.append(build_sample(row, self.cfg.data, rng, True, crop))
             else:
                 from train.data.real_route import build_real_sample
 
-                samples.append(build_real_sample(self.real_items[idx], self.cfg.data, rng, True))
+                item = self.real_items[idx]
+                samples.append(build_real_sample(item, self.cfg.data, rng, True, crop))
         return collate(samples)
 
     def eval_batches(self) -> list[dict]:
@@ -147,6 +195,12 @@ class TrainData:
         short = min(min(int(r["width_px"]), int(r["height_px"])) for r in rows)
         gran = self.cfg.granularity_px
         return int(round(short * 0.5 * (lo + hi))) // gran * gran
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 def prepare_real_items(cfg, manifests: list[str], deblur_fn: DeblurFn, progress: bool = False):
@@ -185,12 +239,8 @@ class StepBatches(torch.utils.data.Dataset):
         step = self.start + i
         out = []
         for m in range(self.accum):
-            first = (step * self.accum + m) * self.batch
-            picks = [
-                self.data.sampler.draw((first + j) * self.world + self.rank)
-                for j in range(self.batch)
-            ]
-            out.append(self.data.build(picks, step, m, self.rank))
+            picks, crop = self.data.picks(step, m)
+            out.append(self.data.build(picks, step, m, self.rank, crop))
         return out
 
 

@@ -263,16 +263,23 @@ def _item_array(item: dict, name: str) -> np.ndarray:
     return np.load(path, allow_pickle=False) if path.endswith(".npy") else _load_png(path)
 
 
-def build_real_sample(item: dict, cfg: DataConfig, rng: np.random.Generator, train: bool) -> dict:
+def build_real_sample(
+    item: dict,
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    train: bool,
+    crop: tuple[int, int] | None = None,
+) -> dict:
     """A BokehNet sample from a prepared photo: ``target`` = the photo, ``cond`` = [pseudo-AIF,
-    defocus map]; same geometry, K rescaling and layout as :func:`build_sample`."""
+    defocus map]; same geometry (``crop``: an aspect bucket), K rescaling and layout as
+    :func:`build_sample`."""
     if cfg.task != "bokeh":
         raise ValueError(f"real photos train BokehNet only (cfg.task={cfg.task!r})")
     photo = _item_array(item, "photo")
     aif = _item_array(item, "aif")
     disp = torch.from_numpy(np.require(_item_array(item, "disparity"), np.float32, ["C", "W"]))
     h, w = photo.shape[:2]
-    g = draw_geometry(rng, w, h, cfg, train)
+    g = draw_geometry(rng, w, h, cfg, train, crop)
     return assemble(
         cfg,
         aif=apply_geometry(rgb_to_tensor(aif), g, "rgb"),

@@ -26,7 +26,13 @@ def stage2_deblur(cfg):
 
 def load_data(cfg, manifests: list[str], ctx: DistContext) -> TrainData:
     return TrainData.load(
-        cfg, manifests, ctx.rank, ctx.world_size, stage2_deblur(cfg), progress=ctx.is_main
+        cfg,
+        manifests,
+        ctx.rank,
+        ctx.world_size,
+        stage2_deblur(cfg),
+        progress=ctx.is_main,
+        device=ctx.device,
     )
 
 

@@ -49,11 +49,11 @@ def _loop(config: dict) -> None:
         int(config["data_start_step"]),
     )
     data = load_data(cfg, config["manifests"], ctx)
-    if cfg.data.real_ratio == 0:  # Ray Data feeds the synthetic batches
+    if ray_data_feeds(cfg):  # Ray Data feeds the synthetic batches
         shard = ray.train.get_dataset_shard("train")
         o = cfg.optim
         source = RayStreamSource(shard, o.batch_size, o.grad_accum, cfg.seed, skip_steps)
-    else:  # real photos of BokehNet stage 2 come from each worker's map-style mixture
+    else:  # real photos, buckets, cached latents: each worker's map-style source
         source = MapStyleSource(data, ctx.rank, ctx.world_size)
     before_report = config.get("before_report")
 
@@ -129,6 +129,15 @@ def base_lora_override(cfg) -> list[str]:
     return [f"model.base_lora={json.dumps(str(Path(cfg.model.base_lora).expanduser().resolve()))}"]
 
 
+def ray_data_feeds(cfg) -> bool:
+    """Whether Ray Data streams the training samples to the workers: square crops of rendered
+    pairs only. Real photos (BokehNet stage 2), aspect buckets (a micro-batch is one bucket, in
+    an order every rank shares) and the latent cache come from each worker's map-style source
+    (``train.data.feed.MapStyleSource``), which reads the files (or the cache) itself."""
+    d = cfg.data
+    return d.real_ratio == 0 and not d.bucket_aspects and d.latent_cache is None
+
+
 def _train_stream(cfg, manifests: list[str], steps: int | None, start_step: int, workers: int):
     """The Ray Data stream of the run's remaining training samples (from ``start_step``, plus
     one step of slack), for ``workers`` workers."""
@@ -185,7 +194,8 @@ def run_ray(
     start_step = checkpoint_step(out) if resume else 0
     check_init_from(init_from)
     overrides = [*(overrides or []), *base_lora_override(cfg)]
-    dataset = _train_stream(cfg, manifests, steps, start_step, num_workers)
+    feeds = ray_data_feeds(cfg)
+    dataset = _train_stream(cfg, manifests, steps, start_step, num_workers) if feeds else None
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
@@ -206,7 +216,7 @@ def run_ray(
             resources_per_worker={"GPU": gpus_per_worker} if gpus_per_worker > 0 else {"CPU": 1},
             placement_strategy=placement_strategy,
         ),
-        datasets={"train": dataset},
+        datasets={"train": dataset} if feeds else {},
         run_config=RunConfig(
             name=Path(out).name,
             storage_path=str(Path(out) / "ray"),
