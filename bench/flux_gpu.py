@@ -7,7 +7,10 @@ loads through the same code as FLUX.1-dev (transformer, VAE codec, cached prompt
 case runs ``train.loop.compute_loss`` + AdamW on the LoRA exactly as ``fit`` does (bf16
 autocast, fp32 LoRA, the config's rank and gradient checkpointing) at batch 1 on preloaded
 random images, and reports steps/s and peak GPU memory; then one short ``fit`` runs end to end on
-``--manifest`` (data pipeline, evaluation, checkpoint) with the small model.
+``--manifest`` (data pipeline, evaluation, checkpoint) with the small model. The frozen base's
+weights (``model.base_weights``) are cases too: DeblurNet on a float32, bfloat16 (the release
+configs' default) and int8 weight-only base (``train.backbones.lowmem``); each case reports the
+base's bytes, and on a GPU the peak memory while building apart from the peak while stepping.
 
   python bench/flux_gpu.py [--resolution 512] [--steps 10] [--full] [--manifest DIR]
       [--out DIR]   # writes DIR/flux_gpu.json; --device cpu --preset tiny: a CPU dry run
@@ -31,6 +34,7 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
     """Time ``steps`` optimiser steps (after ``warmup``) of ``cfg`` at batch 1."""
     import torch
 
+    from train.backbones.lowmem import base_bytes
     from train.loop import compute_loss, step_generator
     from train.model import build_model
 
@@ -40,6 +44,9 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
     t_build = time.perf_counter()
     built = build_model(cfg, device, transformer=transformer)
     build_s = time.perf_counter() - t_build
+    build_peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
+    if device.type == "cuda":  # an int8 base made on the GPU was bfloat16 while building
+        torch.cuda.reset_peak_memory_stats()
     opt = torch.optim.AdamW(built.trainable, lr=cfg.optim.lr)
     g = torch.Generator(device="cpu").manual_seed(0)
 
@@ -71,6 +78,8 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
         "resolution_px": resolution,
         "blocks": [base.config.num_layers, base.config.num_single_layers],
         "lora_rank": cfg.model.lora_rank,
+        "base_weights": cfg.model.base_weights,
+        "base_MiB": round(base_bytes(base) / 2**20, 2),
         "gradient_checkpointing": cfg.model.gradient_checkpointing,
         "params_total_M": round(sum(p.numel() for p in base.parameters()) / 1e6, 1),
         "params_lora_M": round(sum(p.numel() for p in built.trainable) / 1e6, 2),
@@ -81,6 +90,7 @@ def step_case(name, cfg, device, resolution, steps, warmup, transformer=None) ->
     }
     if device.type == "cuda":
         out["peak_memory_GiB"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        out["build_peak_memory_GiB"] = round(build_peak / 2**30, 2)
     del built, opt, batch, loss, base
     gc.collect()
     if device.type == "cuda":
@@ -140,10 +150,11 @@ def main() -> None:
     folder = write_random_flux_folder(work / "FLUX-random", a.preset)
     print(f"random {a.preset} FLUX folder written in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    def cfg_for(network: str, checkpointing: bool = True):
+    def cfg_for(network: str, checkpointing: bool = True, base_weights: str = "auto"):
         cfg = load_train_config(f"{network}_flux.toml")
         cfg.model.path, cfg.data.cache_dir = str(folder), str(work / "cache")
         cfg.model.gradient_checkpointing = checkpointing
+        cfg.model.base_weights = base_weights
         return cfg
 
     res, n, w = a.resolution, a.steps, a.warmup
@@ -152,6 +163,9 @@ def main() -> None:
         step_case(f"{a.preset} deblurnet, no ckpt", cfg_for("deblurnet", False), device, res, n, w)
     )
     record(step_case(f"{a.preset} bokehnet", cfg_for("bokehnet"), device, res, n, w))
+    for base in ("float32", "int8"):  # the bfloat16 base is the "deblurnet" case (auto)
+        cfg = cfg_for("deblurnet", base_weights=base)
+        record(step_case(f"{a.preset} deblurnet, {base} base", cfg, device, res, n, w))
     if a.manifest:
         record(fit_case(cfg_for("deblurnet"), a.manifest, out / "fit"))
     if a.full:
@@ -160,11 +174,16 @@ def main() -> None:
             record(step_case(f"FLUX.1-dev size {network}", cfg_for(network), device, res, n, w, t))
             del t
             gc.collect()
+        t = random_flux_transformer(device=device)  # bfloat16, quantised on the GPU
+        cfg = cfg_for("deblurnet", base_weights="int8")
+        record(step_case("FLUX.1-dev size deblurnet, int8 base", cfg, device, res, n, w, t))
+        del t
+        gc.collect()
     print(
         "summary: "
         + "; ".join(
             f"{c['case']}: {c.get('steps_per_s', '-')} steps/s, "
-            f"{c.get('peak_memory_GiB', '-')} GiB peak"
+            f"{c.get('peak_memory_GiB', '-')} GiB peak, base {c.get('base_MiB', '-')} MiB"
             for c in results["cases"]
         )
     )

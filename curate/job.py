@@ -330,6 +330,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()
     a = _parser().parse_args(argv)
     t_start = time.perf_counter()
     # Before Ray starts, and before anything is written under OUT but the lock: the config, OUT

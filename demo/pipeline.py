@@ -337,6 +337,9 @@ def run_demo(cfg: DemoConfig, fresh: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()
     p = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/demo")
     p.add_argument(

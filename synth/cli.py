@@ -312,6 +312,9 @@ def _summary(stats: list[dict], out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()
     a = _parser().parse_args(argv)
     if a.command == "report":
         return report(a)

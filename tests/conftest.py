@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.quiet import quiet_library_logs
+
+quiet_library_logs()
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

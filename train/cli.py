@@ -27,6 +27,7 @@ import os
 import sys
 
 from infra.config_file import add_set_argument, integer, number
+from infra.quiet import quiet_library_logs
 from train.config import TrainConfigError, load_train_config
 from train.config_types import MAX_EULER_STEPS, MAX_K, MAX_STEPS
 from train.threads import MAX_COMPUTE_THREADS
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     _benchmark_real_parser(sub)
     _cache_parser(sub)
     a = p.parse_args(argv)
+    quiet_library_logs()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if a.command == "benchmark":

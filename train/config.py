@@ -66,6 +66,11 @@ class ModelConfig(ConfigModel):
     tiny_head_dim: Int(16, 512, multiple_of=16) = 16  # even rope axes
     tiny_text_tokens: Int(1, 512) = 8
     dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast on GPU
+    # the frozen FLUX base's weights under its LoRA (which stays float32 and alone trainable):
+    # "auto" as loaded (backbone flux in `dtype`, tiny_flux float32); "float32" / "bfloat16"
+    # cast to that; "int8" bfloat16 with every Linear weight int8 weight-only, one scale per
+    # output row (torchao; train.backbones.lowmem); 2x / ~4x fewer base bytes than float32
+    base_weights: Literal["auto", "float32", "bfloat16", "int8"] = "auto"
     gradient_checkpointing: bool = False
     # BokehNet, UNet in pixel space: the network corrects a classical render computed from its
     # own conditions (train.backbones.prior; BokehMe's classical + neural design)
@@ -96,6 +101,8 @@ class ModelConfig(ConfigModel):
             raise ConfigRule("codec", "vae needs model.path (the FLUX VAE is read from there)")
         if self.backbone == "flux" and self.lora_rank == 0:
             raise ConfigRule("lora_rank", "must be > 0 for the frozen FLUX backbone")
+        if self.base_weights != "auto" and (self.backbone == "unet" or self.lora_rank == 0):
+            raise ConfigRule("base_weights", "needs backbone = tiny_flux or flux and lora_rank > 0")
         if self.base_lora is not None:
             if not self.base_lora.strip():
                 raise ConfigRule("base_lora", "is empty (leave it out, or name a BokehNet run)")
@@ -146,6 +153,19 @@ class EvalConfig(ConfigModel):
         default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0]
     )
     lvcorr_images: Int(1, 10_000) = 2
+    # validation images while training (train.evaluate.validation): every images_every steps
+    # and at the last one (0: off), `images` held-out centre crops (one per scene first) through
+    # the current (averaged) weights, one strip RUN/validation/step-N.png and a TensorBoard image;
+    # BokehNet at every (image_focus, image_k) pair: focus planes as quantiles of each crop's
+    # finite disparity in [0, 1], K as k_sweep's (0-1000)
+    images_every: Int(0, MAX_INTERVAL) = 0
+    images: Int(1, 16) = 2
+    image_k: Annotated[list[Real(0.0, MAX_K)], Field(min_length=1, max_length=8)] = Field(
+        default_factory=lambda: [10.0, 40.0]
+    )
+    image_focus: Annotated[list[Real(0.0, 1.0)], Field(min_length=1, max_length=8)] = Field(
+        default_factory=lambda: [0.2, 0.8]
+    )
 
     @field_validator("k_sweep")
     @classmethod

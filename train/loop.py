@@ -26,6 +26,7 @@ import torch
 from train.checkpoint import latest_checkpoint
 from train.dist import DistContext, all_reduce_mean
 from train.evaluate.heldout import evaluate_held_out
+from train.evaluate.validation import ValidationImages
 from train.objectives import flow_matching_loss, noisy, sample_sigmas
 from train.runlog import RunLog
 from train.runs import read_run_config
@@ -236,6 +237,7 @@ def _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads) 
     first = state.step
     log = RunLog(out, cfg, first, steps, ctx.is_main, hooks.progress, threads)
     batches = source.steps(first, steps)
+    images = ValidationImages.for_run(cfg, data, out, ctx.is_main)  # eval.images_every
     while state.step < steps:
         loss = train_step(model, state, next(batches), cfg, ctx)
         done = state.step
@@ -244,6 +246,8 @@ def _fit(cfg, out, data, source, ctx, hooks, steps, resume, init_from, threads) 
         check_finite(state, loss, cfg, out, saving)  # every rank: the same loss and weights
         if done % cfg.eval.every == 0 and done < steps and ctx.is_main:
             log.scalars("eval", _evaluate(state, data, cfg, ctx)[0], done)
+        if images is not None and images.due(done, steps):  # rank 0; its own random streams
+            log.image("validation", images.write(state.built, state.ema, ctx.device, done), done)
         if saving:
             if ctx.is_main:
                 state.save(out, data.cursor(done), cfg.checkpoint.keep)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from train.base_lora import BaseLora, resolve_base_lora
-from train.codecs import PixelCodec, VaeCodec
+from train.codecs import make_codec
 from train.config import TrainConfig
 
 
@@ -115,13 +115,7 @@ def build_model(cfg: TrainConfig, device="cpu", transformer=None, base_lora=None
 def _build_model(cfg: TrainConfig, device="cpu", transformer=None, base=None) -> Built:
     m = cfg.model
     n_conds = 1 if cfg.network == "deblurnet" else 2 + bool(m.shape_condition)
-    if m.codec == "vae":
-        from diffusers import AutoencoderKL
-
-        vae = AutoencoderKL.from_pretrained(m.path, subfolder="vae", local_files_only=True)
-        codec = VaeCodec(vae)
-    else:
-        codec = PixelCodec(m.pixel_factor)
+    codec = make_codec(m)
     channels = codec.latent_channels
     lora_module, lora_adapter, base_lora = None, "default", None
     if m.backbone == "unet":
@@ -144,6 +138,7 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None, base=None) ->
         denoiser = wrap[m.bokeh_prior](unet)
     else:
         from train.backbones.flux import FluxDenoiser, add_lora, load_flux_transformer, tiny_flux
+        from train.backbones.lowmem import load_dtype, quiet_int8_lora, set_base_weights
         from train.text import flux_prompt_embeddings, tiny_prompt_embeddings
 
         if m.backbone == "tiny_flux":
@@ -158,17 +153,18 @@ def _build_model(cfg: TrainConfig, device="cpu", transformer=None, base=None) ->
             )
         else:
             if transformer is None:
-                dtype = torch.bfloat16 if m.dtype == "bfloat16" else torch.float32
-                transformer = load_flux_transformer(m.path, dtype)
+                transformer = load_flux_transformer(m.path, load_dtype(m.base_weights, m.dtype))
             txt, pooled = flux_prompt_embeddings(
                 cfg.prompt, m.path, cfg.data.cache_dir or ".", device
             )
-        if base is not None:
-            base_lora = _add_base_and_shape_lora(transformer, m, base)
-            lora_adapter, lora_module = "shape", transformer
-        elif m.lora_rank > 0:
-            add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
-            lora_module = transformer
+        set_base_weights(transformer, m.base_weights)  # model.base_weights, before the LoRA
+        with quiet_int8_lora():
+            if base is not None:
+                base_lora = _add_base_and_shape_lora(transformer, m, base)
+                lora_adapter, lora_module = "shape", transformer
+            elif m.lora_rank > 0:
+                add_lora(transformer, m.lora_rank, m.lora_alpha or m.lora_rank)
+                lora_module = transformer
         if m.gradient_checkpointing:
             transformer.enable_gradient_checkpointing()
         denoiser = FluxWrap(FluxDenoiser(transformer, txt, pooled, m.mode, cfg.guidance))

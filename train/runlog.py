@@ -3,7 +3,9 @@
 Progress (a tqdm bar on a terminal, a line every few seconds otherwise) after one line with
 the compute threads per process and how they were chosen, ``config.json``, ``log.jsonl`` (one
 JSON line per step: step, loss, lr, time; a launch's first line also ``compute_threads`` and
-its rule), TensorBoard scalars under ``tb/``, and at the end ``metrics.json``, ``metrics.csv``,
+its rule), TensorBoard scalars under ``tb/`` (and the validation strips as images, tag
+``validation``, when ``eval.images_every > 0``; their PNGs, ``validation/step-NNNNNN.png``, are
+``train.evaluate.validation``'s), and at the end ``metrics.json``, ``metrics.csv``,
 ``loss.png``, ``samples.png`` and ``k_sweep.png`` (BokehNet).
 """
 
@@ -60,6 +62,11 @@ class RunLog:
             for key, value in values.items():
                 if isinstance(value, float):
                     self.writer.add_scalar(f"{group}/{key}", value, step)
+
+    def image(self, tag: str, image_hwc_u8, step: int) -> None:
+        """An H×W×3 uint8 image (a validation strip) under ``tag`` in TensorBoard."""
+        if self.writer is not None:
+            self.writer.add_image(tag, image_hwc_u8, step, dataformats="HWC")
 
     def flush(self) -> None:
         if self.log is not None:

@@ -29,6 +29,10 @@ def _loop(config: dict) -> None:
     import ray
     import ray.train
 
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()  # a Ray worker is a process of its own
+
     from train.config import load_train_config
     from train.data.feed import MapStyleSource
     from train.data.ray_source import RayStreamSource
