@@ -15,7 +15,8 @@ process RSS every ``--samples``/20 samples; growth is the peak minus the RSS aft
 twentieth. The encode cost per image and the cache's bytes per sample are printed too (CPU; the
 GPU figures are ``bench/flux_gpu.py``'s).
 
-  .venv/bin/python bench/train_feed.py [--sizes 512,1024] [--samples 10000] [--frames 8]
+  .venv/bin/python bench/train_feed.py [--sizes 512,1024] [--feed-samples 10000] [--frames 8]
+  .venv/bin/python bench/train_step.py --feed 512,1024 ...   # the same, from train_step.py
 """
 
 from __future__ import annotations
@@ -164,17 +165,25 @@ def print_report(r: dict, a) -> None:
     )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="512,1024", help="training sizes (px), comma-separated")
-    p.add_argument("--samples", type=int, default=10_000, help="samples per cached feed run")
-    p.add_argument("--fly-samples", type=int, default=0, help="on the fly (0: --samples)")
+def add_arguments(p: argparse.ArgumentParser, sizes_flag: str = "--sizes") -> None:
+    p.add_argument(sizes_flag, dest="sizes", default="512,1024", help="training sizes (px)")
+    p.add_argument(
+        "--feed-samples",
+        dest="samples",
+        type=int,
+        default=10_000,
+        help="samples per feed run (cached, and on the fly unless --fly-samples)",
+    )
+    p.add_argument("--fly-samples", type=int, default=0, help="on the fly (0: --feed-samples)")
     p.add_argument("--frames", type=int, default=8, help="distinct scenes in the set")
     p.add_argument("--preset", default="small", choices=["tiny", "small"], help="FLUX folder")
-    a = p.parse_args()
-    sizes = [int(v) for v in a.sizes.split(",")]
+
+
+def run(a, error) -> None:
+    """The whole measurement for parsed arguments ``a`` (``error(text)`` refuses them)."""
+    sizes = [int(v) for v in str(a.sizes).split(",")]
     if min(sizes) < 32 or a.samples < 1 or a.frames < 1 or a.fly_samples < 0:
-        p.error("needs sizes >= 32, --samples >= 1, --frames >= 1")
+        error("needs sizes >= 32, --feed-samples >= 1, --frames >= 1, --fly-samples >= 0")
     import torch
 
     from train.backbones.random_flux import write_random_flux_folder
@@ -186,6 +195,13 @@ def main() -> None:
     for size in sizes:
         print_report(measure(size, a, tmp, flux), a)
     print(f"end: load {os.getloadavg()[0]:.2f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    a = p.parse_args()
+    run(a, p.error)
 
 
 if __name__ == "__main__":

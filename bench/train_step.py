@@ -18,6 +18,9 @@ reproduce a loaded machine (docs/train.md, "Compute threads").
   .venv/bin/python bench/train_step.py [--config deblurnet_tiny.toml] [--steps 200]
       [--manifest DIR]   # default: renders 12 scenes at 96 px with synth first
       [--data-workers 1,0] [--threads 1] [--load 0]
+  .venv/bin/python bench/train_step.py --feed 512,1024 [--feed-samples 10000]   # (c) only:
+      the feed's samples per CPU-second at FLUX sizes, on the fly and from the latent cache,
+      against the bare decode, and its memory (bench/train_feed.py)
 """
 
 from __future__ import annotations
@@ -121,7 +124,15 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="compute threads per process (>= 1)")
     p.add_argument("--load", type=int, default=0, help="busy-loop processes during the run")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import train_feed
+
+    p.add_argument_group("(c) the data feed at FLUX sizes (bench/train_feed.py)")
+    train_feed.add_arguments(p, sizes_flag="--feed")
     a = p.parse_args()
+    if "--feed" in sys.argv[1:]:  # (c) only
+        train_feed.run(a, p.error)
+        return
     if a.threads < 1 or a.load < 0 or a.steps <= WARM + 1:
         p.error(f"needs --threads >= 1, --load >= 0 and --steps > {WARM + 1}")
     import torch

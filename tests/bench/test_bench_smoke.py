@@ -118,3 +118,9 @@ def test_demo_benches_need_a_finished_demo(tmp_path, script):
 def test_photos_throughput():
     out = bench("photos_throughput.py", "--photos", 1, "--long-edge", 64, "--workers", 0)
     assert "job / bare: x" in out and "pairs per CPU-second" in out
+
+
+def test_train_feed():
+    args = ["--feed", 64, "--feed-samples", 20, "--frames", 2, "--preset", "tiny"]
+    out = bench("train_step.py", *args)
+    assert "feed from the latent cache" in out and "samples/CPU-s" in out and "end: load" in out
