@@ -116,6 +116,9 @@ def fit_case(cfg, manifest: str, out: Path) -> dict:
 
 
 def main() -> None:
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--resolution", type=int, default=512)
     p.add_argument("--steps", type=int, default=10)

@@ -186,6 +186,10 @@ def run(a, error) -> None:
         error("needs sizes >= 32, --feed-samples >= 1, --frames >= 1, --fly-samples >= 0")
     import torch
 
+    from infra.quiet import quiet_library_logs
+
+    quiet_library_logs()
+
     from train.backbones.random_flux import write_random_flux_folder
 
     torch.set_num_threads(1)

@@ -174,3 +174,30 @@ def test_cache_settings_are_checked(flux_folder, manifest, tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and "random_crop = false" in err
     code = main(argv)
     assert code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_hostile_cache_folders_are_one_line(manifest, tmp_path, capsys):
+    """A cache that is a file, an unreadable sidecar, a sidecar naming keys its shard lacks: one
+    line each; nothing is trained on a latent no check vouches for."""
+    sets = ["--set", "data.random_crop=false", "--set", "data.augment=[]"]
+    argv = ["cache", "--config", "deblurnet_tiny.toml", "--manifest", str(manifest), *sets]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main([*argv, "--out", str(a_file)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {a_file}: the latent cache must be a folder, this is a file\n"
+    )
+    cache = tmp_path / "cache"
+    assert main([*argv, "--out", str(cache)]) == 0
+    sidecar = sorted(cache.glob("shard-*.json"))[0]
+    meta = json.loads(sidecar.read_text())
+    meta["entries"]["0" * 40] = "f" * 64  # a latent the shard does not hold
+    sidecar.write_text(json.dumps(meta))
+    (cache / "shard-zz.json").write_text("{not json")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(cache)]) == 0  # both reported, the shard encoded again
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(err) == 2 and any("unreadable sidecar shard-zz.json" in e for e in err)
+    assert any("its tensors are not the ones its sidecar lists" in e for e in err), err
+    assert LatentStore(cache).verify() == len(LatentStore(cache).entries)

@@ -195,12 +195,18 @@ def draw_geometry(
         new_w, new_h = short_new, max(res, int(round(height_px * scale)))
     else:
         new_w, new_h = max(res, int(round(width_px * scale))), short_new
+    return place_crop(rng, train, new_w, new_h, res, res)
+
+
+def place_crop(rng, train: bool, new_w: int, new_h: int, cw: int, ch: int) -> Geometry:
+    """A ``cw × ch`` crop of the ``new_w × new_h`` resized frame: at random in training (2
+    draws), centred else."""
     if train:
-        x0 = int(rng.integers(0, new_w - res + 1))
-        y0 = int(rng.integers(0, new_h - res + 1))
+        x0 = int(rng.integers(0, new_w - cw + 1))
+        y0 = int(rng.integers(0, new_h - ch + 1))
     else:
-        x0, y0 = (new_w - res) // 2, (new_h - res) // 2
-    return Geometry(new_w, new_h, x0, y0, res, res)
+        x0, y0 = (new_w - cw) // 2, (new_h - ch) // 2
+    return Geometry(new_w, new_h, x0, y0, cw, ch)
 
 
 def bucket_geometry(
@@ -221,12 +227,7 @@ def bucket_geometry(
     scale = max(s, cw / width_px, ch / height_px)
     new_w = max(cw, int(round(width_px * scale)))
     new_h = max(ch, int(round(height_px * scale)))
-    if train:
-        x0 = int(rng.integers(0, new_w - cw + 1))
-        y0 = int(rng.integers(0, new_h - ch + 1))
-    else:
-        x0, y0 = (new_w - cw) // 2, (new_h - ch) // 2
-    return Geometry(new_w, new_h, x0, y0, cw, ch)
+    return place_crop(rng, train, new_w, new_h, cw, ch)
 
 
 def apply_geometry(x: torch.Tensor, g: Geometry, kind: str) -> torch.Tensor:

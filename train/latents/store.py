@@ -55,7 +55,12 @@ class LatentStore:
         self.entries: dict[str, tuple[Path, str]] = {}
         self.sources: dict[str, list] = {}  # source file -> [size, mtime_ns, sha256]
         self._open: OrderedDict[Path, object] = OrderedDict()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OSError(f"{self.folder}: the latent cache must be a folder, this is a file")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(f"{self.folder}: cannot create the latent cache ({e.strerror})") from None
         self.refresh()
 
     def refresh(self) -> None:

@@ -156,3 +156,41 @@ def test_fit_batches_one_bucket_per_micro_batch(tmp_path):
     assert {s[2:] for s in shapes} == trained and len(trained) >= 3 and trained <= expected
     again = [tuple(b[0]["target"].shape) for b in MapStyleSource(data).steps(5, 12)]
     assert again == shapes[5:]  # resuming at step 5: the same buckets
+
+
+def test_each_micro_batch_is_one_kind_in_one_bucket_at_the_configured_share():
+    """Renders and 2.5-D pairs (``data.photo_2p5d_share``) and real photos (``real_ratio``) each
+    walk their own schedule; the mixture's draw for the micro-batch picks the kind."""
+    from types import SimpleNamespace
+
+    from train.data.bucketed import BucketedKinds
+    from train.data.mixture import MixtureSampler
+
+    cfg = load_train_config("deblurnet_tiny.toml", [f"data.bucket_aspects={list(ASPECTS)}"])
+    frames = [(300, 200), (200, 300), (240, 240)]
+    rows = [dict(width_px=w, height_px=h) for w, h in frames * 4]  # 8 renders, then 4 pairs
+    real = [dict(width_px=w, height_px=h) for w, h in frames]
+    sampler = MixtureSampler(12, 3, 0.2, seed=1, n_second=4, second_share=0.3)
+    data = SimpleNamespace(cfg=cfg, train_rows=rows, real_items=real, sampler=sampler, world_size=1)
+    kinds = BucketedKinds.of(data)
+    counts = {"first": 0, "second": 0, "real": 0}
+    for m in range(3000):
+        picks, crop = kinds.picks(m, 0)
+        kind = kinds.kind_of(m)
+        counts[kind] += 1
+        pool = real if kind == "real" else rows
+        assert {p[0] for p in picks} == {"real" if kind == "real" else "synthetic"}
+        idx = [p[1] for p in picks]
+        if kind == "second":
+            assert min(idx) >= 8
+        elif kind == "first":
+            assert max(idx) < 8
+        sizes = bucket_sizes(cfg.data.resolution_px, ASPECTS, cfg.granularity_px)
+        assert {
+            sizes[b]
+            for b in assign_buckets(
+                [(pool[i]["width_px"], pool[i]["height_px"]) for i in idx], sizes
+            )
+        } == {crop}
+    assert abs(counts["real"] / 3000 - 0.2) < 0.03
+    assert abs(counts["second"] / (counts["first"] + counts["second"]) - 0.3) < 0.03
