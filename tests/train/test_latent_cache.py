@@ -201,3 +201,41 @@ def test_hostile_cache_folders_are_one_line(manifest, tmp_path, capsys):
     assert len(err) == 2 and any("unreadable sidecar shard-zz.json" in e for e in err)
     assert any("its tensors are not the ones its sidecar lists" in e for e in err), err
     assert LatentStore(cache).verify() == len(LatentStore(cache).entries)
+
+
+BUILDER = """
+import sys
+from train.config import load_train_config
+from train.codecs import make_codec
+from train.data.bucketed import row_crops
+from train.data.feed import TrainData
+from train.latents.build import encode_missing, row_keys
+from train.latents.keys import codec_id
+from train.latents.store import LatentStore
+
+cfg = load_train_config("deblurnet_tinyflux.toml", sys.argv[3:])
+rows, _ = TrainData.split(cfg, [sys.argv[1]])
+crops = row_crops(cfg, rows)
+store = LatentStore(sys.argv[2])
+keys, hashes = row_keys(rows, crops, cfg, store, codec_id(cfg))
+codec = make_codec(cfg.model)
+print(encode_missing(rows, crops, keys, cfg, codec, store, hashes, "cpu"))
+"""
+
+
+def test_two_unlocked_builders_cannot_corrupt_a_cache(flux_folder, manifest, tmp_path):
+    """Builders on different machines share no lock (flock may not reach across NFS): both
+    encode everything at once into one folder; every shard is whole and every latent checks."""
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-c", BUILDER, str(manifest), str(cache), *settings(flux_folder)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    written = [int(out.strip().splitlines()[-1]) for out, _ in outs]
+    store = LatentStore(cache)
+    assert min(written) > 0 and len(store.entries) == max(written)  # the same latents, twice
+    assert store.verify() == len(store.entries)
+    assert not list(cache.glob(".*.tmp"))  # no partial file left behind
