@@ -128,13 +128,14 @@ def measure(size_px: int, a, tmp: Path, flux: Path) -> dict:
     cfg = config(flux, size_px, cache)
     from train.data.feed import TrainData
 
-    TrainData.load(cfg, [str(root)])  # encodes every latent once
+    n_train = len(TrainData.load(cfg, [str(root)]).train_rows)  # encodes every latent once
     encode_s = time.process_time() - t0
     cached, cached_mem = feed_rate(cfg, root, a.samples)
     disk = sum(p.stat().st_size for p in cache.glob("shard-*.safetensors"))
     return dict(
         size=size_px, bare=bare, fly=fly, cached=cached, fly_mem=fly_mem, cached_mem=cached_mem,
-        encode_s_per_sample=encode_s / a.frames, disk_per_sample=disk / a.frames,
+        encode_s_per_sample=encode_s / n_train, disk_per_sample=disk / n_train,
+        n_train=n_train,
     )  # fmt: skip
 
 
@@ -159,7 +160,8 @@ def print_report(r: dict, a) -> None:
     print(f"  memory on the fly ({a.fly_samples or a.samples} samples): {growth(r['fly_mem'])}")
     print(f"  memory cached ({a.samples} samples): {growth(r['cached_mem'])}")
     print(
-        f"  cache: {r['encode_s_per_sample']:.2f} CPU-s and {r['disk_per_sample'] / 1e6:.2f} MB "
+        f"  cache ({r['n_train']} training samples, the held-out scene is not cached): "
+        f"{r['encode_s_per_sample']:.2f} CPU-s and {r['disk_per_sample'] / 1e6:.2f} MB "
         f"per sample; 10k samples: {r['encode_s_per_sample'] * 1e4 / 3600:.1f} CPU-h, "
         f"{r['disk_per_sample'] * 1e4 / 1e9:.1f} GB"
     )

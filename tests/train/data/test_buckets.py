@@ -3,6 +3,7 @@ row lost, the same order on every rank, resumable) and the labels of a bucketed 
 drawn in the file keeps the radius its K and disparity say after the bucket's resize and crop).
 Hand-written manifests of non-square frames; no Blender."""
 
+import json
 import math
 
 import numpy as np
@@ -194,3 +195,17 @@ def test_each_micro_batch_is_one_kind_in_one_bucket_at_the_configured_share():
         } == {crop}
     assert abs(counts["real"] / 3000 - 0.2) < 0.03
     assert abs(counts["second"] / (counts["first"] + counts["second"]) - 0.3) < 0.03
+
+
+@pytest.mark.parametrize("config", ["deblurnet_tiny", "bokehnet_tiny", "bokehnet_tiny_shape"])
+def test_the_tiny_configs_train_in_buckets(tmp_path, config):
+    """Non-square crops through the UNet, the classical prior and the kernel condition."""
+    from train.cli import main
+
+    write_frames(tmp_path / "m")
+    sets = [f"data.bucket_aspects={list(ASPECTS)}", "data_workers=0", "optim.batch_size=2"]
+    flags = [x for s in sets for x in ("--set", s)]
+    argv = ["fit", "--config", f"{config}.toml", "--manifest", str(tmp_path / "m")]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--steps", "3", "--quiet", *flags]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["step"] == 3 and math.isfinite(metrics["final_loss"])
