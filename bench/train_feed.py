@@ -140,9 +140,14 @@ def measure(size_px: int, a, tmp: Path, flux: Path) -> dict:
 
 
 def growth(memory: list[float]) -> str:
+    """The first twentieth's RSS, the peak and every reading (MB)."""
     if not memory:
         return "n/a"
-    return f"{memory[0]:.0f} -> peak {max(memory):.0f} MB (growth {max(memory) - memory[0]:+.0f})"
+    series = " ".join(f"{m:.0f}" for m in memory)
+    return (
+        f"{memory[0]:.0f} -> peak {max(memory):.0f} MB (growth {max(memory) - memory[0]:+.0f}; "
+        f"every twentieth: {series})"
+    )
 
 
 def print_report(r: dict, a) -> None:

@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
     c.add_argument("--gpus-per-worker", type=integer(0, 64), default=0)
     c.add_argument("--ray-address", help="Ray cluster address (default: a local Ray)")
     c.add_argument("--verify", action="store_true", help="check every stored latent first")
-    c.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    c.add_argument(
+        "--device", choices=["cpu", "cuda"], help="where to encode (default: cuda if present)"
+    )
 
 
 def run_command(a) -> int:
@@ -151,7 +153,7 @@ def _run_encoders(cfg, rows, crops, a, device: str) -> None:
             "cfg_dict": cfg.to_dict(),
             "rows": rows,
             "crops": crops,
-            "device": device if gpus else "cpu",
+            "device": a.device or ("cuda" if gpus else "cpu"),  # the actors', not the driver's
         },
         batch_size=1,
         concurrency=a.workers,
