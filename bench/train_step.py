@@ -130,7 +130,7 @@ def main() -> None:
     p.add_argument_group("(c) the data feed at FLUX sizes (bench/train_feed.py)")
     train_feed.add_arguments(p, sizes_flag="--feed")
     a = p.parse_args()
-    if "--feed" in sys.argv[1:]:  # (c) only
+    if any(x == "--feed" or x.startswith("--feed=") for x in sys.argv[1:]):  # (c) only
         train_feed.run(a, p.error)
         return
     if a.threads < 1 or a.load < 0 or a.steps <= WARM + 1:
