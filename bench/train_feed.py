@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -201,11 +202,14 @@ def run(a, error) -> None:
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="bench_feed_"))
-    flux = write_random_flux_folder(tmp / "FLUX.1-dev", a.preset)
-    print(f"start: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)
-    for size in sizes:
-        print_report(measure(size, a, tmp, flux), a)
-    print(f"end: load {os.getloadavg()[0]:.2f}")
+    try:  # the small FLUX folder alone is 2.7 GB
+        flux = write_random_flux_folder(tmp / "FLUX.1-dev", a.preset)
+        print(f"start: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)
+        for size in sizes:
+            print_report(measure(size, a, tmp, flux), a)
+        print(f"end: load {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
