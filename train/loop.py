@@ -84,15 +84,17 @@ def batch_blur_max_px(batch: dict) -> float:
     """The largest blur radius ``K · |d − d_f|`` (px at the network's input) of a batch's
     targets: what a BokehNet learns to render (0 for a batch without them). Recorded in the
     checkpoint (``blur_max_px``) so that ``train refocus`` can refuse a K past it."""
-    if "disp_range" in batch:  # the latent cache: the crop's disparity [min, max]
-        k, df = batch["k"].double(), batch["disp_focus"].double()
-        r = batch["disp_range"].double()
-        return float((k * torch.maximum((r[:, 0] - df).abs(), (r[:, 1] - df).abs())).amax())
-    if "disparity" not in batch or "k" not in batch:
+    if "k" not in batch:
         return 0.0
-    k = batch["k"].double().view(-1, 1, 1, 1)
-    df = batch["disp_focus"].double().view(-1, 1, 1, 1)
-    return float((k * (batch["disparity"].double() - df).abs()).amax())
+    if "disp_range" in batch:  # the latent cache: each crop's disparity [min, max]
+        extremes = batch["disp_range"].double()
+    elif "disparity" in batch:  # |d − d_f| is largest at the crop's nearest or farthest pixel
+        d = batch["disparity"].double().flatten(1)
+        extremes = torch.stack([d.amin(1), d.amax(1)], 1)
+    else:
+        return 0.0
+    df = batch["disp_focus"].double().view(-1, 1)
+    return float((batch["k"].double().view(-1, 1) * (extremes - df).abs()).amax())
 
 
 def train_step(model, state: TrainState, batches: list[dict], cfg, ctx: DistContext) -> float:

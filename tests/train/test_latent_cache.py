@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infra.files import TMP_MARK
 from tests.train.data.test_buckets import write_frames
 from train.backbones.random_flux import write_random_flux_folder
 from train.cli import main
@@ -238,4 +239,4 @@ def test_two_unlocked_builders_cannot_corrupt_a_cache(flux_folder, manifest, tmp
     store = LatentStore(cache)
     assert min(written) > 0 and len(store.entries) == max(written)  # the same latents, twice
     assert store.verify() == len(store.entries)
-    assert not list(cache.glob(".*.tmp"))  # no partial file left behind
+    assert not list(cache.glob(f".*{TMP_MARK}*"))  # no partial file left behind

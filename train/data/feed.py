@@ -107,8 +107,9 @@ class TrainData:
         if cfg.data.latent_cache is not None:
             from train.data.bucketed import row_crops
             from train.latents.build import open_cache
+            from train.latents.store import say_line
 
-            say = _say if progress else None
+            say = say_line if progress else None
             latents = open_cache(cfg, train_rows, row_crops(cfg, train_rows), device, say)
         return cls(
             cfg, train_rows, eval_rows, real_items, sampler, skipped, rank, world_size, latents
@@ -195,12 +196,6 @@ class TrainData:
         short = min(min(int(r["width_px"]), int(r["height_px"])) for r in rows)
         gran = self.cfg.granularity_px
         return int(round(short * 0.5 * (lo + hi))) // gran * gran
-
-
-def _say(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)
 
 
 def prepare_real_items(cfg, manifests: list[str], deblur_fn: DeblurFn, progress: bool = False):

@@ -113,14 +113,21 @@ class CachedSamples:
 
     def batch(self, indices: list[int], rngs: list[np.random.Generator]) -> dict:
         targets, conds, ranges, ks, dfs = [], [], [], [], []
+        got: dict[str, torch.Tensor] = {}  # a latent twice in a batch is read (and checked) once
+
+        def read(key: str) -> torch.Tensor:
+            if key not in got:
+                got[key] = self.store.read(key)
+            return got[key]
+
         for i, rng in zip(indices, rngs, strict=True):
             k = self.keys[i]
             cond_keys = k.conds
             if self.task == "deblur" and self.sharp_fraction > 0:  # as assemble() draws it
                 cond_keys = (k.target,) if rng.random() < self.sharp_fraction else cond_keys
-            targets.append(self.store.read(k.target))
-            conds.append([self.store.read(c) for c in cond_keys])
-            ranges.append(self.store.read(k.disp))
+            targets.append(read(k.target))
+            conds.append([read(c) for c in cond_keys])
+            ranges.append(read(k.disp))
             ks.append(k.k)
             dfs.append(k.disp_focus)
         return {

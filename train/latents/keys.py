@@ -31,14 +31,11 @@ def codec_id(cfg) -> str:
     m = cfg.model
     if m.codec == "pixel":
         return f"pixel{m.pixel_factor}"
-    h = hashlib.sha256()
-    folder = Path(m.path) / "vae"
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-    return f"vae-{h.hexdigest()[:32]}"
+    from train.checkpoint import sha256_file
+
+    files = sorted(p for p in (Path(m.path) / "vae").iterdir() if p.is_file())
+    record = "\n".join(f"{f.name}:{sha256_file(f)}" for f in files)
+    return f"vae-{hashlib.sha256(record.encode()).hexdigest()[:32]}"
 
 
 class FileHashes:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import uuid
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from pathlib import Path
 
 import torch
+
+from infra.files import atomic_write
 
 FORMAT = 1
 SUFFIX = ".safetensors"
@@ -33,17 +33,9 @@ def tensor_sha256(t: torch.Tensor) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def warn_line(line: str) -> None:
+def say_line(line: str) -> None:
+    """A progress or warning line of the cache, on standard error."""
     print(line, file=sys.stderr, flush=True)
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class LatentStore:
@@ -51,7 +43,7 @@ class LatentStore:
 
     def __init__(self, folder: str | Path, say=None):
         self.folder = Path(folder)
-        self.say = say or warn_line
+        self.say = say or say_line
         self.entries: dict[str, tuple[Path, str]] = {}
         self.sources: dict[str, list] = {}  # source file -> [size, mtime_ns, sha256]
         self._open: OrderedDict[Path, object] = OrderedDict()
@@ -102,14 +94,14 @@ class LatentStore:
         ident = hashlib.sha256("\n".join(sorted(tensors)).encode()).hexdigest()[:20]
         shard = self.folder / f"shard-{ident}{SUFFIX}"
         data = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        _atomic_write(shard, lambda p: save_file(data, str(p), metadata={"format": str(FORMAT)}))
+        atomic_write(shard, lambda p: save_file(data, p, metadata={"format": str(FORMAT)}))
         meta = {
             "format": FORMAT,
             "bytes": shard.stat().st_size,
             "entries": {k: tensor_sha256(v) for k, v in data.items()},
             "sources": sources,
         }
-        _atomic_write(shard.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+        atomic_write(shard.with_suffix(".json"), lambda p: Path(p).write_text(json.dumps(meta)))
         for key, sha in meta["entries"].items():
             self.entries[key] = (shard, sha)
         self.sources.update(sources)
@@ -147,10 +139,11 @@ class LatentStore:
     def verify(self) -> int:
         """Read every latent once (each one's SHA-256 checked); corrupt shards are reported and
         removed. Returns the number of latents that passed."""
-        ok = 0
-        for shard in sorted({s for s, _ in self.entries.values()}):
-            keys = [k for k, (s, _) in self.entries.items() if s == shard]
-            for key in keys:
+        ok, by_shard = 0, defaultdict(list)
+        for key, (shard, _) in self.entries.items():
+            by_shard[shard].append(key)
+        for shard in sorted(by_shard):
+            for key in by_shard[shard]:
                 try:
                     self.read(key)
                 except OSError as e:

@@ -63,10 +63,6 @@ def run_command(a) -> int:
         return 2
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def _cache(cfg, a) -> int:
     import torch
 
@@ -74,22 +70,22 @@ def _cache(cfg, a) -> int:
     from train.data.feed import TrainData
     from train.latents.build import keys_of, row_keys
     from train.latents.keys import codec_id
-    from train.latents.store import LatentStore
+    from train.latents.store import LatentStore, say_line
 
     t0 = time.perf_counter()
     rows, _ = TrainData.split(cfg, a.manifest)
     crops = row_crops(cfg, rows)
     folder = Path(cfg.data.latent_cache)
-    store = LatentStore(folder, _say)
+    store = LatentStore(folder, say_line)
     if a.verify:
-        _say(f"latent cache {folder}: {store.verify()} latents verified")
+        say_line(f"latent cache {folder}: {store.verify()} latents verified")
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if a.workers == 0:
         from train.latents.build import open_cache
 
-        open_cache(cfg, rows, crops, device, _say)
+        open_cache(cfg, rows, crops, device, say_line)
     else:
-        _encode_with_ray(cfg, rows, crops, a, device)
+        _encode_with_ray(cfg, rows, crops, a)
     store.refresh()
     keys, _ = row_keys(rows, crops, cfg, store, codec_id(cfg))
     left = sum(bool(store.missing(keys_of(k))) for k in keys)
@@ -129,21 +125,23 @@ class _Encoder:
         return {"written": written}
 
 
-def _encode_with_ray(cfg, rows, crops, a, device: str) -> None:
+def _encode_with_ray(cfg, rows, crops, a) -> None:
     import ray
 
     from infra.ray_start import start_ray
 
     started = start_ray(a.ray_address)
     try:
-        _run_encoders(cfg, rows, crops, a, device)
+        _run_encoders(cfg, rows, crops, a)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_encoders(cfg, rows, crops, a, device: str) -> None:
+def _run_encoders(cfg, rows, crops, a) -> None:
     import ray
+
+    from train.latents.store import say_line
 
     starts = [{"start": s} for s in range(0, len(rows), CHUNK_ROWS)]
     gpus = a.gpus_per_worker
@@ -162,4 +160,4 @@ def _run_encoders(cfg, rows, crops, a, device: str) -> None:
     total = 0
     for batch in ds.iter_batches(batch_size=None):
         total += int(sum(batch["written"]))
-        _say(f"latent cache: {total} latents written")
+        say_line(f"latent cache: {total} latents written")
